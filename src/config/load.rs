@@ -1,0 +1,101 @@
+//! Reading the configuration: file or embedded default, then decode, then validate.
+
+use super::RawConfig;
+use super::validate::{Config, validate};
+use std::fmt;
+use std::path::Path;
+
+/// The configuration the binary runs with when none is given: loopback only,
+/// the built-in mock provider, a well-known development key that is accepted
+/// only from loopback clients, and any real provider whose key env var is set.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Everything wrong with one configuration source, each with its key path.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<(String, String)>,
+}
+
+impl ConfigError {
+    pub fn single(source_name: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            source_name: source_name.to_owned(),
+            problems: vec![(path.into(), message.into())],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, (path, message)) in self.problems.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            if path.is_empty() || path == "." {
+                write!(f, "{}: {message}", self.source_name)?;
+            } else {
+                write!(f, "{}: {path}: {message}", self.source_name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Decode TOML into `T`, naming the key path of the first problem.
+pub fn decode_toml<T: serde::de::DeserializeOwned>(
+    source_name: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let deserializer = toml::de::Deserializer::parse(text)
+        .map_err(|error| ConfigError::single(source_name, "", error.to_string().trim()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().message().trim().to_owned();
+        ConfigError::single(source_name, path, message)
+    })
+}
+
+/// Load from a file, or the embedded default when `path` is `None`.
+/// `listen_override` (from `SWITCHBOARD_LISTEN`) replaces `server.listen`.
+pub fn load(path: Option<&Path>, listen_override: Option<&str>) -> Result<Config, ConfigError> {
+    match path {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| ConfigError::single(&name, "", format!("cannot read: {error}")))?;
+            let base_dir = path.parent().unwrap_or(Path::new("."));
+            load_str(&name, &text, listen_override, base_dir)
+        }
+        None => load_str(
+            "<embedded default>",
+            DEFAULT_CONFIG,
+            listen_override,
+            Path::new("."),
+        ),
+    }
+}
+
+/// Decode and validate configuration text. Relative paths resolve against `base_dir`.
+pub fn load_str(
+    source_name: &str,
+    text: &str,
+    listen_override: Option<&str>,
+    base_dir: &Path,
+) -> Result<Config, ConfigError> {
+    let mut raw: RawConfig = decode_toml(source_name, text)?;
+    if let Some(listen) = listen_override {
+        raw.server.listen = listen.to_owned();
+    }
+    if let Some(dir) = &raw.server.providers_dir
+        && dir.is_relative()
+    {
+        raw.server.providers_dir = Some(base_dir.join(dir));
+    }
+    validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
+        source_name: source_name.to_owned(),
+        problems,
+    })
+}

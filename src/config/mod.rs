@@ -1,0 +1,185 @@
+//! The operator's configuration: raw TOML shapes (this file), validation into
+//! typed settings (`validate.rs`) and loading from disk or the embedded default
+//! (`load.rs`).
+//!
+//! The doc comment on every field here is the configuration reference.
+
+mod load;
+mod secret;
+mod validate;
+
+pub use load::{ConfigError, DEFAULT_CONFIG, decode_toml as load_decode, load, load_str};
+pub use secret::Secret;
+pub use validate::{
+    Config, KeyEntry, LogFormat, ProviderSettings, Team, UpstreamSettings, hash_key, parse_key_hash,
+};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// `switchboard.toml` as written. Unknown keys anywhere are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The listener and request limits.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Timeouts and pooling for calls to model providers.
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    /// Log format and level.
+    #[serde(default)]
+    pub log: RawLog,
+    /// Teams: the unit that owns keys, policies and (later) budgets.
+    #[serde(default)]
+    pub teams: Vec<RawTeam>,
+    /// Gateway keys. Each belongs to one team.
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+    /// Public model names mapped to `provider/model`, e.g. `fast = "openai/gpt-4o-mini"`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Per-provider overrides of the data in `providers/`, keyed by provider id.
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProviderOverride>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on, e.g. `127.0.0.1:8080`. `SWITCHBOARD_LISTEN` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger bodies get a 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Extra provider data files; a file here replaces the built-in one with the same id.
+    #[serde(default)]
+    pub providers_dir: Option<PathBuf>,
+    /// How long in-flight requests may take to finish after a shutdown signal, e.g. `"10s"`.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            providers_dir: None,
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Time allowed to open a connection to a provider, e.g. `"5s"`.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    /// Time allowed until the provider's response headers arrive, e.g. `"60s"`.
+    #[serde(default = "default_first_byte_timeout")]
+    pub first_byte_timeout: String,
+    /// Time allowed for a whole non-streaming response, e.g. `"600s"`.
+    #[serde(default = "default_total_timeout")]
+    pub total_timeout: String,
+    /// Idle connections kept per provider host.
+    #[serde(default = "default_pool_idle")]
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            connect_timeout: default_connect_timeout(),
+            first_byte_timeout: default_first_byte_timeout(),
+            total_timeout: default_total_timeout(),
+            pool_max_idle_per_host: default_pool_idle(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `"text"` (default) or `"json"`. `SWITCHBOARD_LOG_FORMAT` overrides it.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// A tracing filter such as `"info"` or `"switchboard=debug"`. `RUST_LOG` overrides it.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    /// Team id: letters, digits, `-` and `_`.
+    pub id: String,
+    /// Models the team may use, as globs over `provider/model` ids and alias names.
+    /// Default: every model.
+    #[serde(default = "default_models")]
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    /// Key id, used in logs and metrics (never the key itself).
+    pub id: String,
+    /// The team this key belongs to.
+    pub team: String,
+    /// The key's SHA-256, as `sha256:<64 hex digits>`; `switchboard hash-key` prints it.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Or: the environment variable that holds the key's plaintext (hashed at load).
+    #[serde(default)]
+    pub value_env: Option<String>,
+    /// Accept this key only from loopback clients (for well-known development keys).
+    #[serde(default)]
+    pub loopback_only: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProviderOverride {
+    /// Force the provider on or off. Default: on when its key env var (or, for
+    /// providers without auth, its base-URL env var) is set.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Base URL, overriding the data file and its env var.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Env var that holds the provider key, overriding the data file.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Pass through requests for models that the data file does not list.
+    #[serde(default)]
+    pub allow_unlisted_models: Option<bool>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+fn default_grace() -> String {
+    "10s".to_owned()
+}
+fn default_connect_timeout() -> String {
+    "5s".to_owned()
+}
+fn default_first_byte_timeout() -> String {
+    "60s".to_owned()
+}
+fn default_total_timeout() -> String {
+    "600s".to_owned()
+}
+fn default_pool_idle() -> usize {
+    256
+}
+fn default_models() -> Vec<String> {
+    vec!["*".to_owned()]
+}

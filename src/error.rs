@@ -1,0 +1,301 @@
+//! One error type for the whole request path, rendered in OpenAI's error shape.
+//!
+//! Every variant knows its HTTP status, the OpenAI `type`/`code` strings and a
+//! low-cardinality label for metrics. The status mapping is one exhaustive
+//! `match`, so a new variant is a compile error until someone decides its status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The body is not valid JSON, not UTF-8, or a field has the wrong type.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+    /// No key, or a key that matches nothing.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller is known but policy forbids this request.
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// The model is not known, or its provider is not configured.
+    #[error("{message}")]
+    ModelNotFound { message: String },
+    /// The path is not one the gateway serves.
+    #[error("unknown path {0}")]
+    UnknownPath(String),
+    /// The method is not allowed on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request body is larger than `server.max_body_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The upstream answered with a 4xx; its body is passed through untouched.
+    #[error("upstream answered {status}")]
+    UpstreamRejected {
+        status: StatusCode,
+        body: Bytes,
+        retry_after: Option<HeaderValue>,
+    },
+    /// The upstream could not be reached, answered 5xx, or answered garbage.
+    #[error("{message}")]
+    UpstreamFailed { message: String },
+    /// The upstream did not answer in time.
+    #[error("{message}")]
+    UpstreamTimeout { message: String },
+    /// A bug or an invariant broken inside the gateway. The detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where an error came from: drives log level and retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    Client,
+    Upstream,
+    Internal,
+}
+
+impl GatewayError {
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::ModelNotFound { .. } | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UpstreamRejected { status, .. } => *status,
+            Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn source_kind(&self) -> ErrorSource {
+        match self {
+            Self::InvalidRequest { .. }
+            | Self::Unauthenticated(_)
+            | Self::Forbidden { .. }
+            | Self::ModelNotFound { .. }
+            | Self::UnknownPath(_)
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge { .. } => ErrorSource::Client,
+            Self::UpstreamRejected { .. }
+            | Self::UpstreamFailed { .. }
+            | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
+            Self::Internal(_) => ErrorSource::Internal,
+        }
+    }
+
+    /// Whether trying again (the same or another target) may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::UpstreamFailed { .. } | Self::UpstreamTimeout { .. } => true,
+            Self::UpstreamRejected { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidRequest { .. }
+            | Self::Unauthenticated(_)
+            | Self::Forbidden { .. }
+            | Self::ModelNotFound { .. }
+            | Self::UnknownPath(_)
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge { .. }
+            | Self::Internal(_) => false,
+        }
+    }
+
+    /// A low-cardinality label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::ModelNotFound { .. } => "model_not_found",
+            Self::UnknownPath(_) => "unknown_path",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UpstreamRejected { .. } => "upstream_rejected",
+            Self::UpstreamFailed { .. } => "upstream_failed",
+            Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// OpenAI's `type` and `code` for this error.
+    fn kind_and_code(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Self::InvalidRequest { .. } => ("invalid_request_error", None),
+            Self::Unauthenticated(_) => ("invalid_request_error", Some("invalid_api_key")),
+            Self::Forbidden { .. } => ("permission_error", Some("model_not_allowed")),
+            Self::ModelNotFound { .. } => ("invalid_request_error", Some("model_not_found")),
+            Self::UnknownPath(_) => ("invalid_request_error", Some("unknown_url")),
+            Self::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
+            Self::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            Self::UpstreamRejected { .. } => ("upstream_error", None),
+            Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
+            Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
+            Self::Internal(_) => ("server_error", Some("internal_error")),
+        }
+    }
+
+    /// The message the client sees. Internal details stay in the log.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "the gateway hit an internal error; see its log".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The OpenAI-shaped JSON error body.
+    pub fn body(&self) -> Bytes {
+        if let Self::UpstreamRejected { body, .. } = self
+            && looks_like_openai_error(body)
+        {
+            return body.clone();
+        }
+        let (kind, code) = self.kind_and_code();
+        let param = match self {
+            Self::InvalidRequest { param, .. } => param.as_deref(),
+            _ => None,
+        };
+        let value = json!({
+            "error": {
+                "message": self.public_message(),
+                "type": kind,
+                "param": param,
+                "code": code,
+            }
+        });
+        Bytes::from(value.to_string())
+    }
+}
+
+fn looks_like_openai_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(serde_json::Value::is_object))
+        .unwrap_or(false)
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), self.body()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Self::UpstreamRejected {
+            retry_after: Some(value),
+            ..
+        } = &self
+        {
+            headers.insert(header::RETRY_AFTER, value.clone());
+        }
+        if matches!(self, Self::Unauthenticated(_)) {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"switchboard\""),
+            );
+        }
+        response.extensions_mut().insert(ErrorLabel(self.label()));
+        response
+    }
+}
+
+/// Left on error responses so the request log can name what went wrong.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLabel(pub &'static str);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(error: GatewayError, status: u16, code: Option<&str>) {
+        assert_eq!(error.status().as_u16(), status, "{error:?}");
+        let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
+        assert_eq!(body["error"]["code"].as_str(), code, "{body}");
+        assert!(body["error"]["message"].is_string());
+        assert!(body["error"].get("param").is_some());
+        assert!(body["error"].get("type").is_some());
+    }
+
+    #[test]
+    fn statuses_and_codes() {
+        check(GatewayError::invalid("bad", Some("model")), 400, None);
+        check(
+            GatewayError::Unauthenticated("no key"),
+            401,
+            Some("invalid_api_key"),
+        );
+        check(
+            GatewayError::ModelNotFound {
+                message: "x".into(),
+            },
+            404,
+            Some("model_not_found"),
+        );
+        check(
+            GatewayError::PayloadTooLarge { limit: 1 },
+            413,
+            Some("request_too_large"),
+        );
+        check(
+            GatewayError::UpstreamFailed {
+                message: "x".into(),
+            },
+            502,
+            Some("bad_gateway"),
+        );
+        check(
+            GatewayError::UpstreamTimeout {
+                message: "x".into(),
+            },
+            504,
+            Some("gateway_timeout"),
+        );
+        check(
+            GatewayError::Internal("secret detail".into()),
+            500,
+            Some("internal_error"),
+        );
+    }
+
+    #[test]
+    fn internal_detail_is_not_sent() {
+        let body = GatewayError::Internal("db password=hunter2".into()).body();
+        assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
+    }
+
+    #[test]
+    fn upstream_openai_body_passes_through() {
+        let upstream = Bytes::from_static(
+            br#"{"error":{"message":"m","type":"t","param":"messages","code":null}}"#,
+        );
+        let error = GatewayError::UpstreamRejected {
+            status: StatusCode::BAD_REQUEST,
+            body: upstream.clone(),
+            retry_after: None,
+        };
+        assert_eq!(error.body(), upstream);
+        let garbage = GatewayError::UpstreamRejected {
+            status: StatusCode::BAD_REQUEST,
+            body: Bytes::from_static(b"<html>"),
+            retry_after: None,
+        };
+        let body: serde_json::Value = serde_json::from_slice(&garbage.body()).unwrap();
+        assert_eq!(body["error"]["type"], "upstream_error");
+    }
+}

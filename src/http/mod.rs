@@ -1,0 +1,55 @@
+//! The HTTP surface: routes, and the tower layers for transport concerns.
+//!
+//! Layer order, outermost first, and why:
+//! 1. catch panics: a bug in any layer below becomes a JSON 500, never a dropped connection;
+//! 2. mark `Authorization`/`api-key` sensitive: before anything could log headers;
+//! 3. request id: set (or keep the client's) before handlers, echo it on the way out.
+
+mod body;
+mod models;
+mod ops;
+mod v1;
+
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use axum::Router;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use http::header::{AUTHORIZATION, HeaderName};
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let sensitive: Arc<[HeaderName]> = Arc::new([
+        AUTHORIZATION,
+        HeaderName::from_static("api-key"),
+        HeaderName::from_static("x-api-key"),
+    ]);
+    Router::new()
+        .route("/v1/chat/completions", post(v1::chat_completions))
+        .route("/v1/embeddings", post(v1::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*model}", get(models::retrieve))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed.into_response() })
+        .with_state(gateway)
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(ops::panic_response))
+                .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}
+
+async fn unknown_path(uri: http::Uri) -> impl IntoResponse {
+    GatewayError::UnknownPath(uri.path().to_owned())
+}

@@ -1,0 +1,26 @@
+//! Switchboard: an AI and MCP gateway. See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod cost;
+pub mod data_files;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod metrics;
+pub mod mock_upstream;
+pub mod pipeline;
+pub mod provider;
+pub mod routing;
+pub mod seams;
+pub mod server;
+pub mod telemetry;
+pub mod tokens;
+
+/// rustls needs one process-wide crypto provider; ring builds anywhere
+/// without a C toolchain beyond the usual.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

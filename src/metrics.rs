@@ -1,0 +1,157 @@
+//! Prometheus metrics, one registry per gateway instance (no globals, so
+//! tests can run many gateways in one process).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub model: String,
+    pub provider: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub endpoint: &'static str,
+    pub model: String,
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub model: String,
+    pub provider: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub endpoint: &'static str,
+    pub error: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~65 s, for whole requests and upstream calls.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 17,
+    ))
+}
+
+fn overhead_histogram() -> Histogram {
+    // 10 µs .. ~80 ms: the gateway's own share should sit at the bottom.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_01, 2.0, 14,
+    ))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub request_duration: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    pub upstream_duration: Family<ProviderLabels, Histogram, fn() -> Histogram>,
+    pub overhead: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    pub tokens: Family<TokenLabels, Counter>,
+    pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    pub unpriced: Family<ModelLabels, Counter>,
+    pub in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let metrics = Self {
+            requests: Family::default(),
+            errors: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            upstream_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            overhead: Family::new_with_constructor(overhead_histogram as fn() -> Histogram),
+            tokens: Family::default(),
+            cost_usd: Family::default(),
+            unpriced: Family::default(),
+            in_flight: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "Requests by endpoint, model, provider and status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "errors",
+            "Error responses by endpoint and kind",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Whole request time, first byte in to last byte out",
+            metrics.request_duration.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time spent waiting on the provider",
+            metrics.upstream_duration.clone(),
+        );
+        registry.register(
+            "overhead_seconds",
+            "Time the gateway itself added to a request",
+            metrics.overhead.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens by model, provider and kind",
+            metrics.tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Cost of served requests in USD",
+            metrics.cost_usd.clone(),
+        );
+        registry.register(
+            "unpriced_requests",
+            "Served requests whose model has no known price",
+            metrics.unpriced.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Requests being served now",
+            metrics.in_flight.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+pub fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}

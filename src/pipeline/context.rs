@@ -1,0 +1,85 @@
+//! The per-request context every stage sees: ids, caller, target, timings,
+//! usage and cost.
+
+use crate::auth::Caller;
+use crate::cost::{Cost, Usage};
+use crate::routing::Target;
+use http::HeaderValue;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Which front door a request came through; a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Endpoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
+pub struct RequestCx {
+    pub request_id: HeaderValue,
+    pub started: Instant,
+    pub endpoint: Endpoint,
+    pub peer: Option<SocketAddr>,
+    pub caller: Option<Caller>,
+    /// The model name as the client sent it (for logs, before resolution).
+    pub requested_model: Option<String>,
+    pub target: Option<Target>,
+    pub stream: bool,
+    /// Time spent waiting on the provider (for streams: until its headers).
+    pub upstream_elapsed: Duration,
+    pub usage: Option<Usage>,
+    pub cost: Option<Cost>,
+}
+
+impl RequestCx {
+    pub fn new(endpoint: Endpoint, request_id: HeaderValue, peer: Option<SocketAddr>) -> Self {
+        Self {
+            request_id,
+            started: Instant::now(),
+            endpoint,
+            peer,
+            caller: None,
+            requested_model: None,
+            target: None,
+            stream: false,
+            upstream_elapsed: Duration::ZERO,
+            usage: None,
+            cost: None,
+        }
+    }
+
+    /// Moves the context out (to a stream or the settle stage), leaving a
+    /// fresh one with the same ids behind for the caller.
+    pub fn take(&mut self) -> Self {
+        let fresh = Self::new(self.endpoint, self.request_id.clone(), self.peer);
+        std::mem::replace(self, fresh)
+    }
+
+    /// The gateway's own share of the time so far.
+    pub fn overhead(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.upstream_elapsed)
+    }
+
+    pub fn model_label(&self) -> String {
+        match &self.target {
+            Some(target) => target.canonical.to_string(),
+            None => "none".to_owned(),
+        }
+    }
+
+    pub fn provider_label(&self) -> String {
+        match &self.target {
+            Some(target) => target.provider_id().to_owned(),
+            None => "none".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The last two stages, shared by every endpoint and by streams that end
+//! later: settle (usage → cost → ledger, release the reservation) and record
+//! (metrics and the request log line).
+
+use super::context::RequestCx;
+use crate::cost::{Cost, NanoUsd, Usage};
+use crate::gateway::Gateway;
+use crate::metrics::{
+    EndpointLabels, ErrorLabels, ModelLabels, ProviderLabels, RequestLabels, TokenLabels,
+};
+use crate::seams::quota::Reservation;
+use std::sync::Arc;
+
+/// How a request ended, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The client went away mid-stream; what the upstream produced is still charged.
+    ClientDisconnected,
+    /// The upstream failed after the response had started.
+    UpstreamBroke,
+    Error(&'static str),
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ClientDisconnected => "client_disconnected",
+            Self::UpstreamBroke => "upstream_broke",
+            Self::Error(label) => label,
+        }
+    }
+}
+
+/// Settle the reservation with the actual cost, then record.
+pub async fn settle_and_record(
+    gateway: &Arc<Gateway>,
+    mut cx: RequestCx,
+    reservation: Option<Reservation>,
+    usage: Option<Usage>,
+    status: u16,
+    outcome: Outcome,
+) {
+    cx.usage = usage;
+    cx.cost = match (&cx.target, usage) {
+        (Some(target), Some(usage)) => Some(match &target.price {
+            Some(price) => Cost::Known(price.cost(&usage)),
+            None => Cost::Unknown,
+        }),
+        _ => None,
+    };
+    if let Some(reservation) = reservation {
+        let actual = match cx.cost {
+            Some(Cost::Known(cost)) => cost,
+            _ => NanoUsd(0),
+        };
+        gateway.quota.settle(reservation, actual).await;
+    }
+    record(gateway, &cx, status, outcome);
+}
+
+/// Metrics and one log line. Never logs keys or message content.
+pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) {
+    let metrics = &gateway.metrics;
+    let endpoint = cx.endpoint.label();
+    let (model, provider) = (cx.model_label(), cx.provider_label());
+    let elapsed = cx.started.elapsed();
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint,
+            model: model.clone(),
+            provider: provider.clone(),
+            status,
+        })
+        .inc();
+    if let Outcome::Error(error) = outcome {
+        metrics
+            .errors
+            .get_or_create(&ErrorLabels { endpoint, error })
+            .inc();
+    }
+    let model_labels = ModelLabels {
+        endpoint,
+        model: model.clone(),
+        provider: provider.clone(),
+    };
+    metrics
+        .request_duration
+        .get_or_create(&model_labels)
+        .observe(elapsed.as_secs_f64());
+    if cx.target.is_some() && !cx.upstream_elapsed.is_zero() {
+        metrics
+            .upstream_duration
+            .get_or_create(&ProviderLabels {
+                provider: provider.clone(),
+            })
+            .observe(cx.upstream_elapsed.as_secs_f64());
+    }
+    if let Some(usage) = cx.usage {
+        for (kind, count) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+        ] {
+            if count > 0 {
+                metrics
+                    .tokens
+                    .get_or_create(&TokenLabels {
+                        model: model.clone(),
+                        provider: provider.clone(),
+                        kind,
+                    })
+                    .inc_by(count);
+            }
+        }
+    }
+    match cx.cost {
+        Some(Cost::Known(cost)) => {
+            metrics
+                .cost_usd
+                .get_or_create(&model_labels)
+                .inc_by(cost.as_usd());
+        }
+        Some(Cost::Unknown) => {
+            metrics.unpriced.get_or_create(&model_labels).inc();
+        }
+        None => {}
+    }
+    let overhead = cx.overhead();
+    if status < 400
+        || matches!(
+            outcome,
+            Outcome::ClientDisconnected | Outcome::UpstreamBroke
+        )
+    {
+        metrics
+            .overhead
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(overhead.as_secs_f64());
+    }
+    let usage = cx.usage.unwrap_or_default();
+    tracing::info!(
+        target: "switchboard::request",
+        request_id = cx.request_id.to_str().unwrap_or("-"),
+        endpoint,
+        team = cx.caller.as_ref().map_or("-", |c| &*c.team),
+        key = cx.caller.as_ref().map_or("-", |c| &*c.key_id),
+        requested_model = cx.requested_model.as_deref().unwrap_or("-"),
+        model = %model,
+        provider = %provider,
+        stream = cx.stream,
+        status,
+        outcome = outcome.label(),
+        duration_ms = elapsed.as_secs_f64() * 1e3,
+        upstream_ms = cx.upstream_elapsed.as_secs_f64() * 1e3,
+        overhead_us = overhead.as_micros() as u64,
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        cost_usd = cx.cost.and_then(Cost::usd),
+        "request"
+    );
+}

@@ -1,0 +1,12 @@
+//! The request pipeline: the ordered stages every model request passes.
+//! Each endpoint is one function that calls the stages in order; the order is
+//! the contract, and each call site says why it stands where it does.
+
+pub mod chat;
+pub mod context;
+pub mod embeddings;
+pub mod finish;
+pub mod relay;
+mod stages;
+
+pub use context::{Endpoint, RequestCx};

@@ -1,0 +1,207 @@
+//! Relaying an OpenAI-shaped stream to the client, event by event as it
+//! arrives. Along the way it captures usage, drops the usage chunk the client
+//! did not ask for, turns an upstream that stops without `[DONE]` into an
+//! error event, and settles the request when the stream ends or the client
+//! goes away (dropping the relay drops the upstream call with it).
+
+use super::context::RequestCx;
+use super::finish::{Outcome, settle_and_record};
+use crate::api::chat::Message;
+use crate::catalog::Tokenizer;
+use crate::cost::{Usage, WireUsage};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::provider::{ChunkStream, StreamItem};
+use crate::seams::quota::Reservation;
+use crate::tokens;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::Stream;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::{Instant, Sleep};
+
+/// What is needed to settle the request once the stream is over.
+pub struct Settlement {
+    pub gateway: Arc<Gateway>,
+    pub cx: RequestCx,
+    pub reservation: Option<Reservation>,
+    /// The prompt, counted only if the upstream reports no usage.
+    pub messages: Vec<Message>,
+    pub tokenizer: Tokenizer,
+}
+
+pub struct Relay {
+    upstream: ChunkStream,
+    settlement: Option<Settlement>,
+    wants_usage: bool,
+    usage: Option<Usage>,
+    /// Completion text seen so far, counted only if no usage arrives.
+    completion_text: String,
+    deadline: Pin<Box<Sleep>>,
+    finished: bool,
+}
+
+impl Relay {
+    pub fn new(
+        upstream: ChunkStream,
+        settlement: Settlement,
+        wants_usage: bool,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            upstream,
+            settlement: Some(settlement),
+            wants_usage,
+            usage: None,
+            completion_text: String::new(),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            finished: false,
+        }
+    }
+
+    /// Reads usage and text from a chunk; returns whether to forward it.
+    fn inspect(&mut self, json: &[u8]) -> bool {
+        let Ok(chunk) = serde_json::from_slice::<ChunkView<'_>>(json) else {
+            return true;
+        };
+        for choice in &chunk.choices {
+            if let Some(Some(text)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
+                self.completion_text.push_str(text);
+            }
+        }
+        match chunk.usage {
+            Some(usage) => {
+                self.usage = Some(Usage::from(usage));
+                // The usage-only chunk exists because the gateway asked for it.
+                self.wants_usage || !chunk.choices.is_empty()
+            }
+            None => true,
+        }
+    }
+
+    /// The usage to charge: the upstream's, or counted here when it sent none.
+    fn final_usage(&self, settlement: &Settlement) -> Usage {
+        self.usage.unwrap_or_else(|| Usage {
+            prompt_tokens: tokens::count_messages(settlement.tokenizer, &settlement.messages),
+            completion_tokens: tokens::count_text(settlement.tokenizer, &self.completion_text),
+            cached_prompt_tokens: 0,
+        })
+    }
+
+    fn finish(&mut self, status: u16, outcome: Outcome) {
+        self.finished = true;
+        if let Some(settlement) = self.settlement.take() {
+            let usage = self.final_usage(&settlement);
+            let Settlement {
+                gateway,
+                cx,
+                reservation,
+                ..
+            } = settlement;
+            // Settling may touch a shared store; it must not hold up the client.
+            // The relay is dropped on a runtime thread; `try_current` only guards
+            // against a drop elsewhere turning into a panic.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    settle_and_record(&gateway, cx, reservation, Some(usage), status, outcome)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChoiceView<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// `data: <payload>\n\n`
+pub fn sse_event(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 8);
+    out.put_slice(b"data: ");
+    out.put_slice(payload);
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
+/// The event that tells an OpenAI SDK the stream failed: it raises on a
+/// `data:` payload with an `error` key.
+pub fn error_event(error: &GatewayError) -> Bytes {
+    sse_event(&error.body())
+}
+
+pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+
+impl Stream for Relay {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let error = GatewayError::UpstreamTimeout {
+                message: "the stream did not finish within the upstream time limit".to_owned(),
+            };
+            this.finish(504, Outcome::UpstreamBroke);
+            return Poll::Ready(Some(Ok(error_event(&error))));
+        }
+        loop {
+            return match this.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(Ok(StreamItem::Chunk(json)))) => {
+                    if !this.inspect(&json) {
+                        continue;
+                    }
+                    Poll::Ready(Some(Ok(sse_event(&json))))
+                }
+                Poll::Ready(Some(Ok(StreamItem::Done))) => {
+                    this.finish(200, Outcome::Ok);
+                    Poll::Ready(Some(Ok(Bytes::from_static(DONE_EVENT))))
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    tracing::warn!(error = %error, "upstream stream failed");
+                    this.finish(error.status().as_u16(), Outcome::UpstreamBroke);
+                    Poll::Ready(Some(Ok(error_event(&error))))
+                }
+                Poll::Ready(None) => {
+                    let error = GatewayError::UpstreamFailed {
+                        message: "the provider ended the stream before it was complete".to_owned(),
+                    };
+                    tracing::warn!("upstream stream ended without [DONE]");
+                    this.finish(502, Outcome::UpstreamBroke);
+                    Poll::Ready(Some(Ok(error_event(&error))))
+                }
+            };
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish(499, Outcome::ClientDisconnected);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Stages shared by the model endpoints.
+
+use super::context::RequestCx;
+use crate::api::chat::ChatRequest;
+use crate::auth::Caller;
+use crate::catalog::ModelKind;
+use crate::config::Team;
+use crate::cost::NanoUsd;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::routing::Target;
+use crate::seams::guardrail::{Phase, Verdict};
+use crate::seams::quota::Reservation;
+use http::HeaderMap;
+
+/// Stage 1, authenticate: nothing else runs for an unknown caller.
+pub fn authenticate(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+) -> Result<Caller, GatewayError> {
+    let caller = gateway
+        .keys
+        .authenticate(headers, cx.peer, &gateway.config.teams)?;
+    cx.caller = Some(caller.clone());
+    Ok(caller)
+}
+
+pub fn team<'a>(gateway: &'a Gateway, caller: &Caller) -> &'a Team {
+    &gateway.config.teams[caller.team_index]
+}
+
+/// Stage 2 (second half), resolve the model: part of normalizing, because the
+/// budget stage needs the model's price and guardrails may depend on the route.
+pub fn resolve(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    caller: &Caller,
+    model: &str,
+    kind: ModelKind,
+) -> Result<Target, GatewayError> {
+    cx.requested_model = Some(model.to_owned());
+    let target = gateway.router.resolve(model, team(gateway, caller), kind)?;
+    cx.target = Some(target.clone());
+    Ok(target)
+}
+
+/// Stage 3, guard input: every bound guardrail sees every message text.
+pub fn guard_input(gateway: &Gateway, request: &ChatRequest) -> Result<(), GatewayError> {
+    if gateway.guardrails.is_empty() {
+        return Ok(());
+    }
+    for message in &request.messages {
+        let mut verdict = Ok(());
+        message.for_each_text(|text| {
+            for guardrail in &gateway.guardrails {
+                if let Verdict::Block { rule } = guardrail.check(Phase::Input, text) {
+                    verdict = Err(GatewayError::Forbidden {
+                        message: format!("the request was blocked by guardrail rule `{rule}`"),
+                    });
+                }
+            }
+        });
+        verdict?;
+    }
+    Ok(())
+}
+
+/// Stage 4, reserve budget: hold the worst case before any upstream call, so
+/// that concurrent requests cannot overshoot. Without a limit nothing is estimated.
+pub async fn reserve(gateway: &Gateway, caller: &Caller) -> Result<Reservation, GatewayError> {
+    gateway
+        .quota
+        .reserve(&caller.team, NanoUsd(0), None)
+        .await
+        .map_err(|exceeded| GatewayError::Forbidden {
+            message: format!("budget of scope `{}` is exhausted", exceeded.scope),
+        })
+}

@@ -1,0 +1,65 @@
+//! The `Provider` seam: one adapter per wire format. An adapter turns the
+//! gateway's OpenAI-shaped request into the provider's wire format, calls it,
+//! and turns the answer back into OpenAI shape. Only adapters talk to upstreams.
+
+mod http_client;
+mod mock;
+mod openai;
+mod registry;
+
+pub use http_client::build_client;
+pub use mock::MockProvider;
+pub use openai::OpenAiProvider;
+pub use registry::{ProviderEntry, Providers};
+
+use crate::api::chat::ChatRequest;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::cost::Usage;
+use crate::error::GatewayError;
+use bytes::Bytes;
+use futures::Stream;
+use std::pin::Pin;
+
+/// One call to a chat model.
+pub struct ChatCall<'a> {
+    pub request: &'a ChatRequest,
+    /// The model name the provider knows (without the `provider/` prefix).
+    pub upstream_model: &'a str,
+}
+
+/// One call to an embedding model.
+pub struct EmbeddingsCall<'a> {
+    pub request: &'a EmbeddingsRequest,
+    pub upstream_model: &'a str,
+}
+
+/// A complete, OpenAI-shaped response body and the usage it reports.
+pub struct Complete {
+    pub body: Bytes,
+    pub usage: Option<Usage>,
+}
+
+/// One event of an OpenAI-shaped stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// The JSON of one `chat.completion.chunk`.
+    Chunk(Bytes),
+    /// The provider said the stream is complete.
+    Done,
+}
+
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamItem, GatewayError>> + Send>>;
+
+pub enum ChatReply {
+    Complete(Complete),
+    Stream(ChunkStream),
+}
+
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// A chat completion. For streaming requests the adapter asks the upstream
+    /// for usage in the stream; the pipeline decides what the client sees.
+    async fn chat(&self, call: ChatCall<'_>) -> Result<ChatReply, GatewayError>;
+
+    async fn embeddings(&self, call: EmbeddingsCall<'_>) -> Result<Complete, GatewayError>;
+}

@@ -1,0 +1,294 @@
+//! The OpenAI wire format: Chat Completions and Embeddings. The request is
+//! already OpenAI-shaped, so translation is only the model name and the
+//! stream-usage option; responses pass through as bytes.
+
+use super::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider, StreamItem};
+use crate::api::chat::Message;
+use crate::cost::{Usage, WireUsage};
+use crate::error::GatewayError;
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use http::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct OpenAiProvider {
+    id: Arc<str>,
+    client: reqwest::Client,
+    chat_url: reqwest::Url,
+    embeddings_url: reqwest::Url,
+    /// The provider credential, marked sensitive so it never reaches a log.
+    auth: Option<(HeaderName, HeaderValue)>,
+    first_byte_timeout: Duration,
+    total_timeout: Duration,
+}
+
+/// Settings for one OpenAI-wire upstream.
+pub struct OpenAiSettings {
+    pub id: Arc<str>,
+    pub base_url: String,
+    pub auth: Option<(HeaderName, HeaderValue)>,
+    pub first_byte_timeout: Duration,
+    pub total_timeout: Duration,
+}
+
+impl OpenAiProvider {
+    pub fn new(client: reqwest::Client, settings: OpenAiSettings) -> Result<Self, String> {
+        let join = |path: &str| {
+            reqwest::Url::parse(&format!(
+                "{}/{path}",
+                settings.base_url.trim_end_matches('/')
+            ))
+            .map_err(|error| format!("base URL `{}`: {error}", settings.base_url))
+        };
+        Ok(Self {
+            chat_url: join("chat/completions")?,
+            embeddings_url: join("embeddings")?,
+            id: settings.id,
+            client,
+            auth: settings.auth,
+            first_byte_timeout: settings.first_byte_timeout,
+            total_timeout: settings.total_timeout,
+        })
+    }
+
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some((name, value)) = &self.auth {
+            request = request.header(name, value);
+        }
+        let response = tokio::time::timeout(self.first_byte_timeout, request.send())
+            .await
+            .map_err(|_| GatewayError::UpstreamTimeout {
+                message: format!(
+                    "provider `{}` sent no response within {:?}",
+                    self.id, self.first_byte_timeout
+                ),
+            })?
+            .map_err(|error| self.transport_error(&error))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(self.status_error(response).await)
+        }
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> GatewayError {
+        if error.is_timeout() {
+            return GatewayError::UpstreamTimeout {
+                message: format!("provider `{}` timed out", self.id),
+            };
+        }
+        let what = if error.is_connect() {
+            "cannot connect to"
+        } else {
+            "lost the connection to"
+        };
+        GatewayError::UpstreamFailed {
+            message: format!("{what} provider `{}`", self.id),
+        }
+    }
+
+    /// A non-2xx answer: 4xx bodies pass through to the client, 5xx become 502.
+    async fn status_error(&self, response: reqwest::Response) -> GatewayError {
+        const MAX_ERROR_BODY: usize = 64 * 1024;
+        let status = response.status();
+        let retry_after = response.headers().get(http::header::RETRY_AFTER).cloned();
+        let body = tokio::time::timeout(self.first_byte_timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|mut body| {
+                body.truncate(MAX_ERROR_BODY);
+                body
+            })
+            .unwrap_or_default();
+        if status.is_client_error() {
+            GatewayError::UpstreamRejected {
+                status,
+                body,
+                retry_after,
+            }
+        } else {
+            GatewayError::UpstreamFailed {
+                message: format!("provider `{}` answered {status}", self.id),
+            }
+        }
+    }
+
+    async fn complete(&self, response: reqwest::Response) -> Result<Complete, GatewayError> {
+        let body = tokio::time::timeout(self.total_timeout, response.bytes())
+            .await
+            .map_err(|_| GatewayError::UpstreamTimeout {
+                message: format!(
+                    "provider `{}` did not finish within {:?}",
+                    self.id, self.total_timeout
+                ),
+            })?
+            .map_err(|error| self.transport_error(&error))?;
+        let usage = serde_json::from_slice::<UsageOnly>(&body)
+            .map_err(|_| GatewayError::UpstreamFailed {
+                message: format!("provider `{}` answered with invalid JSON", self.id),
+            })?
+            .usage
+            .map(Usage::from);
+        Ok(Complete { body, usage })
+    }
+}
+
+/// Only the part of a response the gateway reads; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// The request as sent upstream: the client's, with the provider's model name
+/// and, for streams, usage always requested.
+#[derive(Serialize)]
+struct OutgoingChat<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<OutgoingStreamOptions<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct OutgoingStreamOptions<'a> {
+    include_usage: bool,
+    #[serde(flatten)]
+    extra: Option<&'a Map<String, Value>>,
+}
+
+/// The upstream request body for a chat call. Pure, so it is tested directly.
+pub fn chat_body(call: &ChatCall<'_>) -> Vec<u8> {
+    let request = call.request;
+    let stream_options = request.is_stream().then(|| OutgoingStreamOptions {
+        include_usage: true,
+        extra: request.stream_options.as_ref().map(|o| &o.extra),
+    });
+    let outgoing = OutgoingChat {
+        model: call.upstream_model,
+        messages: &request.messages,
+        stream: request.stream,
+        stream_options,
+        max_tokens: request.max_tokens,
+        max_completion_tokens: request.max_completion_tokens,
+        extra: &request.extra,
+    };
+    serde_json::to_vec(&outgoing).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct OutgoingEmbeddings<'a> {
+    model: &'a str,
+    input: &'a Value,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+#[async_trait::async_trait]
+impl Provider for OpenAiProvider {
+    async fn chat(&self, call: ChatCall<'_>) -> Result<ChatReply, GatewayError> {
+        let body = chat_body(&call);
+        let response = self.post(&self.chat_url, body).await?;
+        if !call.request.is_stream() {
+            return self.complete(response).await.map(ChatReply::Complete);
+        }
+        let id = self.id.clone();
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(move |event| {
+                let item = match event {
+                    Ok(event) if event.data == "[DONE]" => Some(Ok(StreamItem::Done)),
+                    Ok(event) if event.data.is_empty() => None,
+                    Ok(event) => Some(Ok(StreamItem::Chunk(Bytes::from(event.data)))),
+                    Err(error) => Some(Err(GatewayError::UpstreamFailed {
+                        message: format!("the stream from provider `{id}` broke: {error}"),
+                    })),
+                };
+                std::future::ready(item)
+            });
+        Ok(ChatReply::Stream(Box::pin(events)))
+    }
+
+    async fn embeddings(&self, call: EmbeddingsCall<'_>) -> Result<Complete, GatewayError> {
+        let outgoing = OutgoingEmbeddings {
+            model: call.upstream_model,
+            input: &call.request.input,
+            extra: &call.request.extra,
+        };
+        let body = serde_json::to_vec(&outgoing).unwrap_or_default();
+        let response = self.post(&self.embeddings_url, body).await?;
+        self.complete(response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::ChatRequest;
+    use crate::api::decode_json;
+
+    fn translate(body: &str, model: &str) -> Value {
+        let request: ChatRequest = decode_json(body.as_bytes()).unwrap();
+        let call = ChatCall {
+            request: &request,
+            upstream_model: model,
+        };
+        serde_json::from_slice(&chat_body(&call)).unwrap()
+    }
+
+    #[test]
+    fn model_is_rewritten_and_everything_else_kept() {
+        let out = translate(
+            r#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}],"temperature":0.2,"user":"u1"}"#,
+            "gpt-4o-mini",
+        );
+        assert_eq!(
+            out,
+            serde_json::json!({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
+                "tools":[{"type":"function"}],"temperature":0.2,"user":"u1"})
+        );
+    }
+
+    #[test]
+    fn streams_always_ask_for_usage() {
+        let out = translate(
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+            "x",
+        );
+        assert_eq!(
+            out["stream_options"],
+            serde_json::json!({"include_usage": true})
+        );
+        let out = translate(
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":false,"continuous_usage_stats":true}}"#,
+            "x",
+        );
+        assert_eq!(
+            out["stream_options"],
+            serde_json::json!({"include_usage": true, "continuous_usage_stats": true})
+        );
+    }
+}

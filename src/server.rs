@@ -1,0 +1,113 @@
+//! Binding, serving and shutting down.
+
+use crate::gateway::Gateway;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A gateway bound to a port and serving in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Bind `listen` and serve in a background task (tests and benchmarks).
+pub async fn spawn(gateway: Arc<Gateway>, listen: SocketAddr) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = crate::http::router(gateway.clone());
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(error) = axum::serve(listener, service).await {
+            tracing::error!(%error, "server stopped");
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        gateway,
+        task,
+    })
+}
+
+/// Serve until SIGINT or SIGTERM, then let in-flight requests finish within the grace period.
+pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
+    let listen = gateway.config.listen;
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        let dev_keys = gateway
+            .config
+            .keys
+            .iter()
+            .filter(|k| k.loopback_only)
+            .count();
+        if dev_keys > 0 {
+            tracing::warn!(
+                dev_keys,
+                "listening beyond loopback: loopback-only keys will be refused to remote clients"
+            );
+        }
+    }
+    tracing::info!(%addr, "switchboard listening");
+    // A machine-readable line for scripts that start the gateway on port 0.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "switchboard listening on http://{addr}")?;
+    stdout.flush()?;
+    let grace = gateway.config.shutdown_grace;
+    let app = crate::http::router(gateway);
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    tracing::info!(?grace, "shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join_error)) => Err(std::io::Error::other(join_error)),
+        Err(_) => {
+            tracing::warn!("grace period over; dropping remaining connections");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

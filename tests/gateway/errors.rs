@@ -1,0 +1,303 @@
+//! Every documented error, with its status, shape and field name.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+use switchboard::mock_upstream::MockOptions;
+
+/// Send `body` as alpha and expect `status`, with `param` (when given) naming the field.
+async fn check(
+    h: &Harness,
+    body: impl Into<reqwest::Body>,
+    status: u16,
+    param: Option<&str>,
+    code: Option<&str>,
+) {
+    let response = h.post("/v1/chat/completions", Some(ALPHA_KEY), body).await;
+    assert_eq!(response.status().as_u16(), status);
+    let error = error_of(response).await;
+    if let Some(param) = param {
+        assert_eq!(error["param"], param, "{error}");
+    }
+    if let Some(code) = code {
+        assert_eq!(error["code"], code, "{error}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_field() {
+    let h = Harness::start().await;
+    check(
+        &h,
+        r#"{"model":"fast","messages":[{"role":"user","content":"hi"}"#,
+        400,
+        None,
+        None,
+    )
+    .await;
+    check(
+        &h,
+        &b"{\"model\":\"fast\xff\",\"messages\":[]}"[..],
+        400,
+        None,
+        None,
+    )
+    .await;
+    check(
+        &h,
+        r#"{"model":"fast","messages":"hi"}"#,
+        400,
+        Some("messages"),
+        None,
+    )
+    .await;
+    check(
+        &h,
+        r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+        400,
+        Some("model"),
+        None,
+    )
+    .await;
+    check(
+        &h,
+        r#"{"model":42,"messages":[]}"#,
+        400,
+        Some("model"),
+        None,
+    )
+    .await;
+    check(
+        &h,
+        r#"{"model":"fast","messages":[{"role":"robot","content":"hi"}]}"#,
+        400,
+        Some("messages[0].role"),
+        None,
+    )
+    .await;
+    check(&h, r#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"temperature":"hot","max_tokens":"many"}"#, 400, Some("max_tokens"), None).await;
+    check(&h, "", 400, None, None).await;
+    check(&h, "null", 400, None, None).await;
+    // Nothing reached the upstream.
+    assert_eq!(h.upstream.state.chat_calls(), 0);
+}
+
+#[tokio::test]
+async fn auth_errors_are_401() {
+    let h = Harness::start().await;
+    let body = chat_body("fast", "hi").to_string();
+    for key in [None, Some("sk-wrong"), Some("")] {
+        let response = h.post("/v1/chat/completions", key, body.clone()).await;
+        assert_eq!(response.status(), 401, "key {key:?}");
+        assert!(response.headers().contains_key("www-authenticate"));
+        let error = error_of(response).await;
+        assert_eq!(error["code"], "invalid_api_key");
+    }
+    // The Azure-style header works too.
+    let response = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .header("api-key", ALPHA_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Models are not listed to strangers either.
+    let response = h.client.get(h.url("/v1/models")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn unknown_models_are_404_and_forbidden_ones_403() {
+    let h = Harness::start().await;
+    check(
+        &h,
+        chat_body("nope/nothing", "hi").to_string(),
+        404,
+        None,
+        Some("model_not_found"),
+    )
+    .await;
+    check(
+        &h,
+        chat_body("gpt-nonexistent", "hi").to_string(),
+        404,
+        None,
+        Some("model_not_found"),
+    )
+    .await;
+    check(
+        &h,
+        chat_body("mock/nonexistent", "hi").to_string(),
+        404,
+        None,
+        Some("model_not_found"),
+    )
+    .await;
+    // A provider without a key is not available: 404 that says how to enable it.
+    let response = h.chat(chat_body("groq/llama-nonexistent", "hi")).await;
+    assert_eq!(response.status(), 404);
+    let response = h
+        .post(
+            "/v1/chat/completions",
+            Some(BETA_KEY),
+            chat_body("fast", "hi").to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(error_of(response).await["type"], "permission_error");
+    // An embedding model on the chat endpoint names the field.
+    check(
+        &h,
+        chat_body("mock/embed", "hi").to_string(),
+        400,
+        Some("model"),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let h = Harness::start().await;
+    let big = "x".repeat(10 * 1024 * 1024);
+    let body = json!({"model": "fast", "messages": [{"role": "user", "content": big}]}).to_string();
+    check(&h, body, 413, None, Some("request_too_large")).await;
+    assert_eq!(h.upstream.state.chat_calls(), 0);
+}
+
+#[tokio::test]
+async fn upstream_failures_map_to_502_and_4xx_pass_through() {
+    let h = Harness::start().await;
+    for model in [
+        "openai/fault-500",
+        "openai/fault-503",
+        "openai/fault-malformed",
+    ] {
+        let response = h.chat(chat_body(model, "hi")).await;
+        assert_eq!(response.status(), 502, "{model}");
+        let error = error_of(response).await;
+        assert_eq!(error["code"], "bad_gateway", "{model}");
+    }
+    let response = h.chat(chat_body("openai/fault-400", "hi")).await;
+    assert_eq!(response.status(), 400);
+    let error = error_of(response).await;
+    assert_eq!(error["param"], "messages");
+    assert_eq!(error["code"], "string_above_max_length");
+    let response = h.chat(chat_body("openai/fault-429", "hi")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(error_of(response).await["code"], "rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn upstream_timeouts_are_504() {
+    let options = MockOptions {
+        slow_first_byte: Duration::from_secs(5),
+        ..MockOptions::default()
+    };
+    let h = Harness::with(options, "[upstream]\nfirst_byte_timeout = \"200ms\"").await;
+    let response = h.chat(chat_body("openai/fault-slow", "hi")).await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(error_of(response).await["code"], "gateway_timeout");
+}
+
+#[tokio::test]
+async fn unreachable_upstreams_are_502() {
+    switchboard::install_crypto_provider();
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = move |name: &str| match name {
+        "OPENAI_BASE_URL" => Some(format!("http://127.0.0.1:{port}/v1")),
+        "OPENAI_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
+        _ => None,
+    };
+    let gateway = switchboard::gateway::Gateway::build_with_env(config(""), &env).unwrap();
+    let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", server.addr))
+        .bearer_auth(ALPHA_KEY)
+        .body(chat_body("fast", "hi").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let error = error_of(response).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_json_errors() {
+    let h = Harness::start().await;
+    let response = h
+        .client
+        .get(h.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    error_of(response).await;
+    let response = h
+        .client
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    error_of(response).await;
+}
+
+#[tokio::test]
+async fn hostile_bodies_never_break_the_gateway() {
+    let h = Harness::start().await;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let valid = chat_body("fast", "hello").to_string().into_bytes();
+    for round in 0..200 {
+        // Cheap deterministic PRNG: mutate, truncate or garble a valid body.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut body = valid.clone();
+        match round % 4 {
+            0 => body.truncate((seed as usize) % body.len()),
+            1 => {
+                let at = (seed as usize) % body.len();
+                body[at] = (seed >> 8) as u8;
+            }
+            2 => body = (0..(seed % 64)).map(|i| (seed >> (i % 56)) as u8).collect(),
+            _ => drop(body.splice(0..0, std::iter::repeat_n(b'[', (seed % 5000) as usize))),
+        };
+        let response = h.post("/v1/chat/completions", Some(ALPHA_KEY), body).await;
+        let status = response.status().as_u16();
+        assert!(
+            matches!(status, 200 | 400 | 404),
+            "round {round}: status {status}"
+        );
+        if status != 200 {
+            error_of(response).await;
+        }
+    }
+    // Still healthy.
+    assert_eq!(
+        h.client
+            .get(h.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

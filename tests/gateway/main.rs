@@ -1,0 +1,8 @@
+//! End-to-end tests of the gateway over real HTTP: the gateway and a mock
+//! upstream run in-process on port 0, driven by a real HTTP client.
+
+mod chat;
+mod config_files;
+mod errors;
+mod harness;
+mod streaming;
