@@ -109,7 +109,7 @@ fn serve(
         .and_then(LogFormat::parse)
         .or(config.log_format)
         .unwrap_or(LogFormat::Text);
-    switchboard::telemetry::init(format, config.log_level.as_deref());
+    let _log_guard = switchboard::telemetry::init(format, config.log_level.as_deref());
     let runtime = runtime();
     let _guard = runtime.enter();
     let gateway = match Gateway::build(config) {

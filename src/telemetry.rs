@@ -4,13 +4,19 @@ use crate::config::LogFormat;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: LogFormat, level: Option<&str>) {
+/// Keeps the background log writer alive; logs written after it is dropped are lost.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
+/// Log lines go through a background writer so that a request never waits
+/// on a write to stderr.
+pub fn init(format: LogFormat, level: Option<&str>) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Json => builder
@@ -20,4 +26,5 @@ pub fn init(format: LogFormat, level: Option<&str>) {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }

@@ -19,15 +19,11 @@ import httpx
 import openai
 import pytest
 
+from helpers import ALPHA_KEY, BETA_KEY, CLIENT_TIMEOUT_S, UPSTREAM_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 STARTUP_TIMEOUT_S = 30
-UPSTREAM_KEY = "sk-upstream-test"
-ALPHA_KEY = "sk-alpha-test"
-BETA_KEY = "sk-beta-test"
-# Generous enough for a debug build on a loaded two-core machine, short
-# enough that a hung gateway fails the test instead of the whole run.
-CLIENT_TIMEOUT_S = 20
 
 
 def binary() -> Path:
