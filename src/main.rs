@@ -1,6 +1,11 @@
 //! The `switchboard` binary: `serve`, `validate`, `hash-key`, `mock-upstream`.
 
 use clap::{Parser, Subcommand};
+
+/// The gateway allocates many short-lived buffers per request; mimalloc's
+/// thread-local free lists measured clearly faster than glibc malloc here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
