@@ -9,7 +9,7 @@ mod registry;
 
 pub use http_client::build_client;
 pub use mock::MockProvider;
-pub use openai::OpenAiProvider;
+pub use openai::{OpenAiProvider, chat_body as openai_chat_body};
 pub use registry::{ProviderEntry, Providers};
 
 use crate::api::chat::ChatRequest;

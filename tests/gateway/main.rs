@@ -2,6 +2,7 @@
 //! upstream run in-process on port 0, driven by a real HTTP client.
 
 mod chat;
+mod cli;
 mod config_files;
 mod errors;
 mod harness;
