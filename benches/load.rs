@@ -298,50 +298,33 @@ fn main() {
 
         let d = closed_loop(&direct(false), connections, seconds).await;
         let g = closed_loop(&through(false), connections, seconds).await;
-        report += &format!(
-            "### Throughput: non-streaming chat, ~1 KB bodies, {connections} connections, {seconds} s each\n\n\
-             | | requests | req/s | p50 | p99 |\n| --- | --- | --- | --- | --- |\n\
-             | direct to upstream | {} | {:.0} | {:.2} ms | {:.2} ms |\n\
-             | through Switchboard | {} | {:.0} ({:.0}% of direct) | {:.2} ms | {:.2} ms |\n\n",
-            d.requests, d.rps, d.p50_us as f64 / 1e3, d.p99_us as f64 / 1e3,
-            g.requests, g.rps, 100.0 * g.rps / d.rps, g.p50_us as f64 / 1e3, g.p99_us as f64 / 1e3,
+        report += &throughput_table(
+            &format!("Throughput: non-streaming chat, ~1 KB bodies, {connections} connections, {seconds} s each"),
+            "requests",
+            &d,
+            &g,
         );
-
         let d = fixed_rate(&direct(false), 1000, seconds, 32, false).await;
         let g = fixed_rate(&through(false), 1000, seconds, 32, false).await;
-        report += &format!(
-            "### Added latency: non-streaming chat at a fixed 1,000 req/s, {seconds} s each\n\n\
-             | | p50 | p99 |\n| --- | --- | --- |\n\
-             | direct to upstream | {:.3} ms | {:.3} ms |\n\
-             | through Switchboard | {:.3} ms | {:.3} ms |\n\
-             | **added by Switchboard** | **{:.3} ms** | **{:.3} ms** |\n\n",
-            d.p50_us as f64 / 1e3, d.p99_us as f64 / 1e3,
-            g.p50_us as f64 / 1e3, g.p99_us as f64 / 1e3,
-            (g.p50_us as f64 - d.p50_us as f64) / 1e3, (g.p99_us as f64 - d.p99_us as f64) / 1e3,
+        report += &added_latency_table(
+            &format!("Added latency: non-streaming chat at a fixed 1,000 req/s, {seconds} s each"),
+            &d,
+            &g,
         );
-
         let d = fixed_rate(&direct(true), 200, seconds, 32, true).await;
         let g = fixed_rate(&through(true), 200, seconds, 32, true).await;
-        report += &format!(
-            "### Streaming: time to first byte at a fixed 200 streams/s, {seconds} s each\n\n\
-             | | p50 | p99 |\n| --- | --- | --- |\n\
-             | direct to upstream | {:.3} ms | {:.3} ms |\n\
-             | through Switchboard | {:.3} ms | {:.3} ms |\n\
-             | **added by Switchboard** | **{:.3} ms** | **{:.3} ms** |\n\n",
-            d.p50_us as f64 / 1e3, d.p99_us as f64 / 1e3,
-            g.p50_us as f64 / 1e3, g.p99_us as f64 / 1e3,
-            (g.p50_us as f64 - d.p50_us as f64) / 1e3, (g.p99_us as f64 - d.p99_us as f64) / 1e3,
+        report += &added_latency_table(
+            &format!("Streaming: time to first byte at a fixed 200 streams/s, {seconds} s each"),
+            &d,
+            &g,
         );
-
         let d = closed_loop(&direct(true), connections, seconds).await;
         let g = closed_loop(&through(true), connections, seconds).await;
-        report += &format!(
-            "### Throughput: streaming chat, {connections} connections, {seconds} s each\n\n\
-             | | streams | streams/s | p50 (whole stream) | p99 |\n| --- | --- | --- | --- | --- |\n\
-             | direct to upstream | {} | {:.0} | {:.2} ms | {:.2} ms |\n\
-             | through Switchboard | {} | {:.0} ({:.0}% of direct) | {:.2} ms | {:.2} ms |\n\n",
-            d.requests, d.rps, d.p50_us as f64 / 1e3, d.p99_us as f64 / 1e3,
-            g.requests, g.rps, 100.0 * g.rps / d.rps, g.p50_us as f64 / 1e3, g.p99_us as f64 / 1e3,
+        report += &throughput_table(
+            &format!("Throughput: streaming chat (whole streams), {connections} connections, {seconds} s each"),
+            "streams",
+            &d,
+            &g,
         );
     });
     let loaded_rss = rss_kib(gateway.0.id());
@@ -367,6 +350,43 @@ fn main() {
     drop(gateway);
     drop(upstream);
     let _ = std::fs::remove_file(config);
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1e3
+}
+
+fn throughput_table(title: &str, unit: &str, d: &Result, g: &Result) -> String {
+    format!(
+        "### {title}\n\n| | {unit} | per second | p50 | p99 |\n| --- | --- | --- | --- | --- |\n\
+         | direct to upstream | {} | {:.0} | {:.2} ms | {:.2} ms |\n\
+         | through Switchboard | {} | {:.0} ({:.0}% of direct) | {:.2} ms | {:.2} ms |\n\n",
+        d.requests,
+        d.rps,
+        ms(d.p50_us),
+        ms(d.p99_us),
+        g.requests,
+        g.rps,
+        100.0 * g.rps / d.rps,
+        ms(g.p50_us),
+        ms(g.p99_us),
+    )
+}
+
+fn added_latency_table(title: &str, d: &Result, g: &Result) -> String {
+    let added = |g: u64, d: u64| (g as f64 - d as f64) / 1e3;
+    format!(
+        "### {title}\n\n| | p50 | p99 |\n| --- | --- | --- |\n\
+         | direct to upstream | {:.3} ms | {:.3} ms |\n\
+         | through Switchboard | {:.3} ms | {:.3} ms |\n\
+         | **added by Switchboard** | **{:.3} ms** | **{:.3} ms** |\n\n",
+        ms(d.p50_us),
+        ms(d.p99_us),
+        ms(g.p50_us),
+        ms(g.p99_us),
+        added(g.p50_us, d.p50_us),
+        added(g.p99_us, d.p99_us),
+    )
 }
 
 fn cpu_model() -> String {

@@ -32,16 +32,7 @@ async fn chat_matches_the_upstream_and_says_who_served_it() {
 
     let mut direct_request = request.clone();
     direct_request["model"] = json!("gpt-4o-mini");
-    let direct = h
-        .client
-        .post(format!("{}/chat/completions", h.upstream.base_url()))
-        .bearer_auth(UPSTREAM_KEY)
-        .body(direct_request.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json_body()
-        .await;
+    let direct = h.direct("/chat/completions", direct_request).await;
     assert_eq!(via_gateway["choices"], direct["choices"]);
     assert_eq!(via_gateway["usage"], direct["usage"]);
     assert_eq!(via_gateway["model"], "gpt-4o-mini");
@@ -106,16 +97,7 @@ async fn embeddings_match_the_upstream() {
             .await;
         let mut direct_request = request.clone();
         direct_request["model"] = json!("text-embedding-3-small");
-        let direct = h
-            .client
-            .post(format!("{}/embeddings", h.upstream.base_url()))
-            .bearer_auth(UPSTREAM_KEY)
-            .body(direct_request.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json_body()
-            .await;
+        let direct = h.direct("/embeddings", direct_request).await;
         assert_eq!(via_gateway["data"], direct["data"], "{encoding}");
         assert_eq!(via_gateway["usage"], direct["usage"]);
     }

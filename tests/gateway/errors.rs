@@ -205,22 +205,13 @@ async fn upstream_timeouts_are_504() {
 
 #[tokio::test]
 async fn unreachable_upstreams_are_502() {
-    switchboard::install_crypto_provider();
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let env = move |name: &str| match name {
-        "OPENAI_BASE_URL" => Some(format!("http://127.0.0.1:{port}/v1")),
-        "OPENAI_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
-        _ => None,
-    };
-    let gateway = switchboard::gateway::Gateway::build_with_env(config(""), &env).unwrap();
-    let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = gateway_in_front_of(format!("http://127.0.0.1:{port}/v1"), "").await;
     let response = reqwest::Client::new()
         .post(format!("http://{}/v1/chat/completions", server.addr))
         .bearer_auth(ALPHA_KEY)

@@ -96,6 +96,19 @@ impl Harness {
         }
     }
 
+    /// POST a JSON body straight to the mock upstream, with the provider key.
+    pub async fn direct(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.client
+            .post(format!("{}{path}", self.upstream.base_url()))
+            .bearer_auth(UPSTREAM_KEY)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("upstream answers")
+            .json_body()
+            .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.gateway.addr)
     }
@@ -118,6 +131,21 @@ impl Harness {
         self.post("/v1/chat/completions", Some(ALPHA_KEY), body.to_string())
             .await
     }
+}
+
+/// A gateway (test config plus `extra`) whose `openai` provider is the
+/// OpenAI-wire server at `base_url`.
+pub async fn gateway_in_front_of(base_url: String, extra: &str) -> RunningServer {
+    switchboard::install_crypto_provider();
+    let env = move |name: &str| match name {
+        "OPENAI_BASE_URL" => Some(base_url.clone()),
+        "OPENAI_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
+        _ => None,
+    };
+    let gateway = Gateway::build_with_env(config(extra), &env).expect("gateway builds");
+    server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("gateway binds")
 }
 
 /// A chat body for `model` with one user message.

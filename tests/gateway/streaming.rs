@@ -113,18 +113,9 @@ async fn endless_upstream(dropped: Arc<AtomicBool>) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_call() {
-    switchboard::install_crypto_provider();
     let dropped = Arc::new(AtomicBool::new(false));
     let addr = endless_upstream(dropped.clone()).await;
-    let env = move |name: &str| match name {
-        "OPENAI_BASE_URL" => Some(format!("http://{addr}/v1")),
-        "OPENAI_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
-        _ => None,
-    };
-    let gateway = switchboard::gateway::Gateway::build_with_env(config(""), &env).unwrap();
-    let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = gateway_in_front_of(format!("http://{addr}/v1"), "").await;
     let mut response = reqwest::Client::new()
         .post(format!("http://{}/v1/chat/completions", server.addr))
         .bearer_auth(ALPHA_KEY)
