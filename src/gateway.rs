@@ -44,10 +44,12 @@ impl Gateway {
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
+        let metrics = Metrics::default();
+        router.attach_metrics(&metrics);
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
-            metrics: Metrics::default(),
+            metrics,
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
             guardrails: Vec::new(),
