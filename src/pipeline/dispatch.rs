@@ -295,3 +295,7 @@ fn finish(cx: &mut RequestCx, target: &Target, made: u32, started: Instant) {
     cx.attempts = made;
     cx.upstream_elapsed = started.elapsed();
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;
