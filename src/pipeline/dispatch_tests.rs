@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::api::decode_json;
-use crate::catalog::{AuthScheme, ModelKind, ModelSpec, ProviderSpec, Tokenizer, Wire};
+use crate::catalog::{AuthScheme, ModelKind, ModelSpec, ProviderSpec, Wire};
 use crate::config::{BreakerSettings, RetrySettings, Strategy};
 use crate::pipeline::context::Endpoint;
 use crate::provider::{EmbeddingsCall, ProviderEntry};
@@ -173,17 +173,27 @@ struct Outcome {
 async fn run(route: &Route, prompt_tokens: Option<u64>, limits: Limits) -> Outcome {
     let request: ChatRequest =
         decode_json(br#"{"model":"r","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
-    let mut cx = RequestCx::new(Endpoint::ChatCompletions, HeaderValue::from_static("t"), None);
+    let mut cx = RequestCx::new(
+        Endpoint::ChatCompletions,
+        HeaderValue::from_static("t"),
+        None,
+    );
     let started = Instant::now();
     let request = &request;
-    let result = attempts(&mut cx, route, prompt_tokens, limits, |adapter, model| async move {
-        adapter
-            .chat(ChatCall {
-                request,
-                upstream_model: &model,
-            })
-            .await
-    })
+    let result = attempts(
+        &mut cx,
+        route,
+        prompt_tokens,
+        limits,
+        |adapter, model| async move {
+            adapter
+                .chat(ChatCall {
+                    request,
+                    upstream_model: &model,
+                })
+                .await
+        },
+    )
     .await;
     Outcome {
         served_by: result
@@ -196,7 +206,11 @@ async fn run(route: &Route, prompt_tokens: Option<u64>, limits: Limits) -> Outco
     }
 }
 
-const RATE_LIMITED: Step = Step::Status(429, Some("1"), r#"{"error":{"code":"rate_limit_exceeded"}}"#);
+const RATE_LIMITED: Step = Step::Status(
+    429,
+    Some("1"),
+    r#"{"error":{"code":"rate_limit_exceeded"}}"#,
+);
 const CONTEXT: Step = Step::Status(400, None, r#"{"error":{"code":"context_length_exceeded"}}"#);
 
 #[tokio::test(start_paused = true)]
@@ -243,11 +257,17 @@ async fn the_breaker_opens_skips_the_target_and_probes_after_cool_down() {
     let b = Scripted::new(&[Step::Ok]);
     let r = route(vec![target("a", &a, 0, 0), target("b", &b, 0, 1)], 1);
     for _ in 0..2 {
-        assert_eq!(run(&r, None, limits(10)).await.served_by.as_deref(), Some("b/m"));
+        assert_eq!(
+            run(&r, None, limits(10)).await.served_by.as_deref(),
+            Some("b/m")
+        );
     }
     assert_eq!(a.calls(), 2);
     let health = &r.targets[0].target.health;
-    assert_eq!(health.state(Instant::now()), crate::routing::breaker::BreakerState::Open);
+    assert_eq!(
+        health.state(Instant::now()),
+        crate::routing::breaker::BreakerState::Open
+    );
     // Open: skipped without a call.
     let out = run(&r, None, limits(10)).await;
     assert_eq!((out.served_by.as_deref(), out.attempts), (Some("b/m"), 1));
@@ -257,7 +277,10 @@ async fn the_breaker_opens_skips_the_target_and_probes_after_cool_down() {
     let out = run(&r, None, limits(10)).await;
     assert_eq!(out.served_by.as_deref(), Some("a/m"));
     assert_eq!(a.calls(), 3);
-    assert_eq!(health.state(Instant::now()), crate::routing::breaker::BreakerState::Closed);
+    assert_eq!(
+        health.state(Instant::now()),
+        crate::routing::breaker::BreakerState::Closed
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,9 +288,15 @@ async fn every_breaker_open_fails_fast() {
     let a = Scripted::new(&[Step::Down]);
     let r = route(vec![target("a", &a, 0, 0)], 2);
     let out = run(&r, None, limits(10)).await;
-    assert_eq!((out.error.as_deref(), a.calls()), (Some("upstream_failed"), 2));
+    assert_eq!(
+        (out.error.as_deref(), a.calls()),
+        (Some("upstream_failed"), 2)
+    );
     let out = run(&r, None, limits(10)).await;
-    assert_eq!((out.error.as_deref(), out.attempts, a.calls()), (Some("upstream_failed"), 0, 2));
+    assert_eq!(
+        (out.error.as_deref(), out.attempts, a.calls()),
+        (Some("upstream_failed"), 0, 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -297,13 +326,20 @@ async fn the_total_deadline_stops_retries() {
     };
     let out = run(&r, None, limits).await;
     // Tries at 0s, 1s, 2s; a fourth would start after the deadline.
-    assert_eq!((out.error.as_deref(), a.calls()), (Some("upstream_rejected"), 3));
+    assert_eq!(
+        (out.error.as_deref(), a.calls()),
+        (Some("upstream_rejected"), 3)
+    );
     assert_eq!(out.elapsed, Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]
 async fn client_errors_are_neither_retried_nor_failed_over() {
-    let a = Scripted::new(&[Step::Status(400, None, r#"{"error":{"code":"invalid_value"}}"#)]);
+    let a = Scripted::new(&[Step::Status(
+        400,
+        None,
+        r#"{"error":{"code":"invalid_value"}}"#,
+    )]);
     let b = Scripted::new(&[Step::Ok]);
     let r = route(vec![target("a", &a, 0, 0), target("b", &b, 0, 1)], 3);
     let out = run(&r, None, limits(10)).await;
@@ -338,7 +374,10 @@ async fn a_prompt_counted_over_a_window_skips_that_target() {
     let small = Scripted::new(&[Step::Ok]);
     let large = Scripted::new(&[Step::Ok]);
     let r = route(
-        vec![target("small", &small, 8_192, 0), target("large", &large, 200_000, 1)],
+        vec![
+            target("small", &small, 8_192, 0),
+            target("large", &large, 200_000, 1),
+        ],
         1,
     );
     let out = run(&r, Some(10_000), limits(10)).await;
@@ -347,4 +386,27 @@ async fn a_prompt_counted_over_a_window_skips_that_target() {
     let out = run(&r, Some(500_000), limits(10)).await;
     assert_eq!(out.error.as_deref(), Some("context_length_exceeded"));
     assert_eq!(large.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn least_latency_sends_nearly_all_traffic_to_the_faster_target() {
+    let slow = Scripted::new(&[Step::Slow(Duration::from_millis(400))]);
+    let fast = Scripted::new(&[Step::Slow(Duration::from_millis(40))]);
+    let mut r = route(
+        vec![target("slow", &slow, 0, 0), target("fast", &fast, 0, 0)],
+        1,
+    );
+    r.strategy = Strategy::LeastLatency;
+    for _ in 0..1_000 {
+        assert!(run(&r, None, limits(10)).await.served_by.is_some());
+    }
+    // Each is measured once; from then on the pair always favours the faster.
+    assert_eq!(slow.calls() + fast.calls(), 1_000);
+    assert!(
+        fast.calls() >= 900,
+        "fast {} slow {}",
+        fast.calls(),
+        slow.calls()
+    );
+    assert!(slow.calls() <= 2, "slow {}", slow.calls());
 }

@@ -5,4 +5,5 @@ mod chat;
 mod config_files;
 mod errors;
 mod harness;
+mod routing;
 mod streaming;
