@@ -46,6 +46,11 @@ pub struct RawRouteTarget {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimeouts {
+    /// Time allowed to open a connection to the target's provider on each
+    /// attempt (a failed connect is retried, then falls back). Default:
+    /// `upstream.connect_timeout`.
+    #[serde(default)]
+    pub connect: Option<String>,
     /// Per attempt: time until the first token. For streams, until the
     /// provider's first chunk; for complete responses, until the whole body.
     /// Default: `upstream.first_byte_timeout` for streams, `upstream.total_timeout` otherwise.
@@ -174,6 +179,7 @@ impl Default for RetrySettings {
 pub struct RouteSettings {
     pub strategy: Strategy,
     pub targets: Vec<RouteTargetSettings>,
+    pub connect: Option<Duration>,
     pub first_token: Option<Duration>,
     pub total: Option<Duration>,
     pub retries: RetrySettings,
@@ -297,6 +303,11 @@ pub(super) fn validate_routes(
                 "under \"weighted\" at least one target needs a weight above 0".into(),
             );
         }
+        let connect = duration(
+            path("timeouts.connect"),
+            route.timeouts.connect.as_deref(),
+            problem,
+        );
         let first_token = duration(
             path("timeouts.first_token"),
             route.timeouts.first_token.as_deref(),
@@ -346,6 +357,7 @@ pub(super) fn validate_routes(
             RouteSettings {
                 strategy,
                 targets,
+                connect,
                 first_token,
                 total,
                 retries: RetrySettings {

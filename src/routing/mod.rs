@@ -117,7 +117,19 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router whose routes all use the gateway-wide connect timeout.
     pub fn new(config: &Config, providers: Providers) -> Result<Self, ConfigError> {
+        Self::new_with(config, providers, &|_| Ok(None))
+    }
+
+    /// `with_connect` builds the providers again over an HTTP client with
+    /// another connect timeout, for routes that set `timeouts.connect`
+    /// (reqwest sets connect timeouts per client, not per request).
+    pub fn new_with(
+        config: &Config,
+        providers: Providers,
+        with_connect: &dyn Fn(Duration) -> Result<Option<Providers>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let mut router = Self {
             routes: HashMap::new(),
             health: HashMap::new(),
@@ -158,12 +170,26 @@ impl Router {
                 )),
             }
         }
+        let mut by_connect: HashMap<Duration, Option<Providers>> = HashMap::new();
         for (name, settings) in &config.routes {
+            let reconnected = match settings.connect {
+                Some(connect) if connect != config.upstream.connect_timeout => {
+                    if !by_connect.contains_key(&connect) {
+                        by_connect.insert(connect, with_connect(connect)?);
+                    }
+                    by_connect.get(&connect).and_then(Option::as_ref)
+                }
+                _ => None,
+            };
             let mut targets = Vec::with_capacity(settings.targets.len());
             for (index, target) in settings.targets.iter().enumerate() {
                 match router.configured_target(&target.model) {
                     Some(mut resolved) => {
                         resolved.public_name = Arc::from(name.as_str());
+                        if let Some(entry) = reconnected.and_then(|p| p.get(resolved.provider_id()))
+                        {
+                            resolved.provider = entry.clone();
+                        }
                         targets.push(RouteTarget {
                             target: resolved,
                             weight: target.weight,

@@ -46,7 +46,7 @@ targets = [
   { model = "openai/gpt-4o-mini", priority = 2 },
   { model = "mock/echo", priority = 3 },
 ]
-timeouts = { first_token = "2s", total = "30s" }
+timeouts = { connect = "1s", first_token = "2s", total = "30s" }
 retries = { attempts = 3, backoff = "100ms", max_backoff = "1s" }
 "#;
 
@@ -171,4 +171,41 @@ fn endpoint_kind_is_checked_on_routes() {
         router.resolve_route("smart", &all, ModelKind::Embedding),
         Err(GatewayError::InvalidRequest { .. })
     ));
+}
+
+#[test]
+fn a_route_connect_timeout_gets_providers_over_its_own_client() {
+    let text = format!(
+        "{TEAMS}\n[providers.openai]\nallow_unlisted_models = true\n{SMART}\n[routes.other]\ntargets = [{{ model = \"openai/gpt-4o\" }}]\ntimeouts = {{ connect = \"1s\" }}"
+    );
+    let config = load_str("t.toml", &text, None, Path::new(".")).unwrap();
+    let catalog = Catalog::load(None).unwrap();
+    crate::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+    let providers = Providers::build(&catalog, &config, &client, &env).unwrap();
+    let asked = std::cell::RefCell::new(Vec::new());
+    let with_connect = |connect: Duration| {
+        asked.borrow_mut().push(connect);
+        Providers::build(&catalog, &config, &client, &env).map(Some)
+    };
+    let router = Router::new_with(&config, providers, &with_connect).unwrap();
+    assert_eq!(
+        *asked.borrow(),
+        [Duration::from_secs(1)],
+        "one client per distinct timeout"
+    );
+    let all = team("", "all");
+    let routed = router
+        .resolve_route("smart", &all, ModelKind::Chat)
+        .unwrap();
+    let direct = router
+        .resolve_route("openai/gpt-4o", &all, ModelKind::Chat)
+        .unwrap();
+    let (routed, direct) = (&routed.targets[0].target, &direct.targets[0].target);
+    assert!(!Arc::ptr_eq(&routed.provider, &direct.provider));
+    assert!(
+        Arc::ptr_eq(&routed.health, &direct.health),
+        "health stays per target"
+    );
 }
