@@ -174,8 +174,10 @@ impl Router {
         for (name, settings) in &config.routes {
             let reconnected = match settings.connect {
                 Some(connect) if connect != config.upstream.connect_timeout => {
-                    if !by_connect.contains_key(&connect) {
-                        by_connect.insert(connect, with_connect(connect)?);
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        by_connect.entry(connect)
+                    {
+                        slot.insert(with_connect(connect)?);
                     }
                     by_connect.get(&connect).and_then(Option::as_ref)
                 }
