@@ -72,6 +72,7 @@ pub async fn chat(
     let reply = attempts(
         cx,
         &route,
+        request.is_stream(),
         prompt_tokens,
         limits,
         |adapter, model| async move {
@@ -95,14 +96,21 @@ pub async fn embeddings(
 ) -> Result<Complete, GatewayError> {
     let route = route_of(cx)?;
     let limits = Limits::of(gateway, &route, false);
-    attempts(cx, &route, None, limits, |adapter, model| async move {
-        adapter
-            .embeddings(EmbeddingsCall {
-                request,
-                upstream_model: &model,
-            })
-            .await
-    })
+    attempts(
+        cx,
+        &route,
+        false,
+        None,
+        limits,
+        |adapter, model| async move {
+            adapter
+                .embeddings(EmbeddingsCall {
+                    request,
+                    upstream_model: &model,
+                })
+                .await
+        },
+    )
     .await
 }
 
@@ -135,6 +143,7 @@ struct Skipped {
 async fn attempts<T, F, Fut>(
     cx: &mut RequestCx,
     route: &Route,
+    stream: bool,
     prompt_tokens: Option<u64>,
     limits: Limits,
     mut call: F,
@@ -217,7 +226,11 @@ where
             };
             let error = match result {
                 Ok(value) => {
-                    health.on_success(Instant::now(), now.elapsed());
+                    health.observe_ttft(now.elapsed());
+                    // A stream's health is known only at its end: the relay reports it.
+                    if !stream {
+                        health.on_success(Instant::now());
+                    }
                     finish(cx, target, made, started);
                     return Ok(value);
                 }

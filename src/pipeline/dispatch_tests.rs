@@ -183,6 +183,7 @@ async fn run(route: &Route, prompt_tokens: Option<u64>, limits: Limits) -> Outco
     let result = attempts(
         &mut cx,
         route,
+        false,
         prompt_tokens,
         limits,
         |adapter, model| async move {

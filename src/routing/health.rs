@@ -46,7 +46,8 @@ impl Health {
         (bits != 0).then(|| Duration::from_secs_f64(f64::from_bits(bits) / 1e6))
     }
 
-    fn observe_ttft(&self, sample: Duration) {
+    /// Adds a time-to-first-token sample to the moving average.
+    pub fn observe_ttft(&self, sample: Duration) {
         let sample = (sample.as_secs_f64() * 1e6).max(1.0);
         // A lost race drops one sample at worst; retry keeps them all.
         let _ = self
@@ -62,8 +63,7 @@ impl Health {
             });
     }
 
-    pub fn on_success(&self, now: Instant, ttft: Duration) {
-        self.observe_ttft(ttft);
+    pub fn on_success(&self, now: Instant) {
         self.breaker.on_success(now);
         self.publish(now);
     }
@@ -101,14 +101,13 @@ mod tests {
     async fn the_average_moves_toward_new_samples() {
         let health = Health::new(BreakerSettings::default());
         assert_eq!(health.ttft(), None);
-        let now = Instant::now();
-        health.on_success(now, Duration::from_millis(100));
+        health.observe_ttft(Duration::from_millis(100));
         assert_eq!(health.ttft(), Some(Duration::from_millis(100)));
-        health.on_success(now, Duration::from_millis(200));
+        health.observe_ttft(Duration::from_millis(200));
         let ms = health.ttft().unwrap().as_secs_f64() * 1e3;
         assert!((ms - 130.0).abs() < 0.01, "{ms}");
         for _ in 0..20 {
-            health.on_success(now, Duration::from_millis(10));
+            health.observe_ttft(Duration::from_millis(10));
         }
         assert!(health.ttft().unwrap() < Duration::from_millis(12));
     }

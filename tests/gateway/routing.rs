@@ -231,6 +231,25 @@ async fn a_stream_truncated_after_its_first_chunk_is_an_error_event_not_a_retry(
     assert_eq!(last["error"]["code"], "bad_gateway");
     let calls = |model: &str| h.upstream.state.chat_calls_for(model);
     assert_eq!((calls("fault-truncate"), calls("gpt-4o-mini")), (1, 0));
+
+    // A broken stream counts against its target's breaker: after the second,
+    // it is open and the next stream goes to the fallback from the start.
+    let stream =
+        json!({"model": "r", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body = h.chat(stream.clone()).await.text().await.unwrap();
+    assert!(!sse_payloads(&body).iter().any(|p| p == "[DONE]"), "{body}");
+    let response = h.chat(stream).await;
+    assert_eq!(
+        header(&response, "x-switchboard-model"),
+        "openai/gpt-4o-mini"
+    );
+    assert_eq!(header(&response, "x-switchboard-attempts"), "1");
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        sse_payloads(&body).last().map(String::as_str),
+        Some("[DONE]")
+    );
+    assert_eq!((calls("fault-truncate"), calls("gpt-4o-mini")), (2, 1));
 }
 
 #[tokio::test]
