@@ -43,6 +43,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub keys: Vec<RawKey>,
     /// Public model names mapped to `provider/model`, e.g. `fast = "openai/gpt-4o-mini"`.
+    /// An alias is a route with one target and the default retries (as is a
+    /// `provider/model` name used directly).
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.

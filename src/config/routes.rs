@@ -53,7 +53,9 @@ pub struct RawTimeouts {
     pub connect: Option<String>,
     /// Per attempt: time until the first token. For streams, until the
     /// provider's first chunk; for complete responses, until the whole body.
-    /// Default: `upstream.first_byte_timeout` for streams, `upstream.total_timeout` otherwise.
+    /// Default: `upstream.first_byte_timeout` for streams, `upstream.total_timeout`
+    /// otherwise. `upstream.first_byte_timeout` still bounds the wait for the
+    /// provider's response headers, so a longer value here does not extend that.
     #[serde(default)]
     pub first_token: Option<String>,
     /// The whole request, every attempt and backoff included, and for streams

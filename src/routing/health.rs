@@ -4,7 +4,9 @@
 
 use super::breaker::{Breaker, BreakerState};
 use crate::config::BreakerSettings;
+use crate::metrics::TargetLabels;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +25,29 @@ pub struct TargetMetrics {
     pub breaker_state: Gauge,
 }
 
+/// The metric families a target reports to.
+#[derive(Debug, Clone)]
+pub struct TargetFamilies {
+    pub retries: Family<TargetLabels, Counter>,
+    pub fallbacks: Family<TargetLabels, Counter>,
+    pub breaker_state: Family<TargetLabels, Gauge>,
+}
+
+/// A target's series are created on its first event, so the hundred-odd
+/// models nobody uses do not fill `/metrics` with zeros.
+#[derive(Debug)]
+struct MetricsSlot {
+    families: TargetFamilies,
+    labels: TargetLabels,
+    handles: OnceLock<TargetMetrics>,
+}
+
 #[derive(Debug)]
 pub struct Health {
     pub breaker: Breaker,
     /// EWMA of time to first token in microseconds, as `f64` bits; 0 = no sample yet.
     ewma_micros: AtomicU64,
-    metrics: OnceLock<TargetMetrics>,
+    metrics: OnceLock<MetricsSlot>,
 }
 
 impl Health {
@@ -73,17 +92,32 @@ impl Health {
         self.publish(now);
     }
 
-    pub fn attach_metrics(&self, metrics: TargetMetrics) {
-        let _ = self.metrics.set(metrics);
+    pub fn attach_metrics(&self, families: TargetFamilies, labels: TargetLabels) {
+        let _ = self.metrics.set(MetricsSlot {
+            families,
+            labels,
+            handles: OnceLock::new(),
+        });
     }
 
     pub fn metrics(&self) -> Option<&TargetMetrics> {
-        self.metrics.get()
+        let slot = self.metrics.get()?;
+        Some(slot.handles.get_or_init(|| {
+            TargetMetrics {
+                retries: slot.families.retries.get_or_create(&slot.labels).clone(),
+                fallbacks: slot.families.fallbacks.get_or_create(&slot.labels).clone(),
+                breaker_state: slot
+                    .families
+                    .breaker_state
+                    .get_or_create(&slot.labels)
+                    .clone(),
+            }
+        }))
     }
 
     /// Sets the breaker gauge to the current state.
     pub fn publish(&self, now: Instant) {
-        if let Some(metrics) = self.metrics.get() {
+        if let Some(metrics) = self.metrics() {
             metrics.breaker_state.set(self.breaker.state(now) as i64);
         }
     }

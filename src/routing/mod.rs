@@ -20,7 +20,7 @@ use crate::cost::{PriceTable, Usage};
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, TargetLabels};
 use crate::provider::{ProviderEntry, Providers};
-use health::{Health, TargetMetrics};
+use health::{Health, TargetFamilies};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -275,20 +275,21 @@ impl Router {
         ))
     }
 
-    /// Creates the per-target metric handles: a breaker gauge and retry and
-    /// fallback counters for every target known at start-up.
+    /// Connects every target known at start-up to the breaker gauge and the
+    /// retry and fallback counters.
     pub fn attach_metrics(&self, metrics: &Metrics) {
+        let families = TargetFamilies {
+            retries: metrics.retries.clone(),
+            fallbacks: metrics.fallbacks.clone(),
+            breaker_state: metrics.breaker_state.clone(),
+        };
         for (canonical, health) in &self.health {
             let (provider, _) = canonical.split_once('/').unwrap_or((canonical, ""));
             let labels = TargetLabels {
                 provider: provider.to_owned(),
                 model: canonical.clone(),
             };
-            health.attach_metrics(TargetMetrics {
-                retries: metrics.retries.get_or_create(&labels).clone(),
-                fallbacks: metrics.fallbacks.get_or_create(&labels).clone(),
-                breaker_state: metrics.breaker_state.get_or_create(&labels).clone(),
-            });
+            health.attach_metrics(families.clone(), labels);
         }
     }
 
