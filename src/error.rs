@@ -32,6 +32,9 @@ pub enum GatewayError {
     /// The method is not allowed on this path.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The prompt is longer than the context window of every target that could serve it.
+    #[error("{message}")]
+    ContextLengthExceeded { message: String },
     /// The request body is larger than `server.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -77,6 +80,7 @@ impl GatewayError {
             Self::ModelNotFound { .. } | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
             Self::UpstreamRejected { status, .. } => *status,
             Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -92,7 +96,8 @@ impl GatewayError {
             | Self::ModelNotFound { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
-            | Self::PayloadTooLarge { .. } => ErrorSource::Client,
+            | Self::PayloadTooLarge { .. }
+            | Self::ContextLengthExceeded { .. } => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
@@ -100,11 +105,15 @@ impl GatewayError {
         }
     }
 
-    /// Whether trying again (the same or another target) may succeed.
+    /// Whether trying again (the same or another target) may succeed: the
+    /// provider could not be reached, failed (5xx, garbage), timed out, or
+    /// asked to slow down (429, and 408 which OpenAI's SDKs also retry).
     pub fn retryable(&self) -> bool {
         match self {
             Self::UpstreamFailed { .. } | Self::UpstreamTimeout { .. } => true,
-            Self::UpstreamRejected { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamRejected { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || *status == StatusCode::REQUEST_TIMEOUT
+            }
             Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
             | Self::Forbidden { .. }
@@ -112,6 +121,7 @@ impl GatewayError {
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
+            | Self::ContextLengthExceeded { .. }
             | Self::Internal(_) => false,
         }
     }
@@ -126,6 +136,7 @@ impl GatewayError {
             Self::UnknownPath(_) => "unknown_path",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::ContextLengthExceeded { .. } => "context_length_exceeded",
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
@@ -143,6 +154,9 @@ impl GatewayError {
             Self::UnknownPath(_) => ("invalid_request_error", Some("unknown_url")),
             Self::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
             Self::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            Self::ContextLengthExceeded { .. } => {
+                ("invalid_request_error", Some("context_length_exceeded"))
+            }
             Self::UpstreamRejected { .. } => ("upstream_error", None),
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
@@ -168,6 +182,7 @@ impl GatewayError {
         let (kind, code) = self.kind_and_code();
         let param = match self {
             Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,
         };
         let value = json!({

@@ -3,7 +3,7 @@
 
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, UpstreamSettings};
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
 use crate::routing::Router;
@@ -43,11 +43,28 @@ impl Gateway {
             )]
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
-        let router = Router::new(&config, providers).map_err(|e| vec![e])?;
+        // Routes with their own connect timeout get their own client.
+        let with_connect = |connect_timeout| {
+            let settings = UpstreamSettings {
+                connect_timeout,
+                ..config.upstream.clone()
+            };
+            let client = build_client(&settings).map_err(|error| {
+                ConfigError::single(
+                    "routes",
+                    "",
+                    format!("cannot build an HTTP client: {error}"),
+                )
+            })?;
+            Providers::build(&catalog, &config, &client, env).map(Some)
+        };
+        let router = Router::new_with(&config, providers, &with_connect).map_err(|e| vec![e])?;
+        let metrics = Metrics::default();
+        router.attach_metrics(&metrics);
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
-            metrics: Metrics::default(),
+            metrics,
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
             guardrails: Vec::new(),

@@ -1,5 +1,6 @@
 //! Switchboard: an AI and MCP gateway. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod catalog;

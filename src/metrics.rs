@@ -48,6 +48,13 @@ pub struct ErrorLabels {
     pub error: &'static str,
 }
 
+/// One routing target: a `provider/model`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub provider: String,
+    pub model: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~65 s, for whole requests and upstream calls.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -73,6 +80,12 @@ pub struct Metrics {
     pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
     pub unpriced: Family<ModelLabels, Counter>,
     pub in_flight: Gauge,
+    /// Retries of a target after a failed attempt.
+    pub retries: Family<TargetLabels, Counter>,
+    /// Fallbacks away from a target to the next one.
+    pub fallbacks: Family<TargetLabels, Counter>,
+    /// Circuit breaker per target: 0 closed, 1 half-open, 2 open.
+    pub breaker_state: Family<TargetLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -88,6 +101,9 @@ impl Default for Metrics {
             cost_usd: Family::default(),
             unpriced: Family::default(),
             in_flight: Gauge::default(),
+            retries: Family::default(),
+            fallbacks: Family::default(),
+            breaker_state: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -134,6 +150,21 @@ impl Default for Metrics {
             "in_flight_requests",
             "Requests being served now",
             metrics.in_flight.clone(),
+        );
+        registry.register(
+            "retries",
+            "Retries of a target after a failed attempt",
+            metrics.retries.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Fallbacks from a target to the next one of its route",
+            metrics.fallbacks.clone(),
+        );
+        registry.register(
+            "breaker_state",
+            "Circuit breaker per target: 0 closed, 1 half-open, 2 open",
+            metrics.breaker_state.clone(),
         );
         Self {
             registry,

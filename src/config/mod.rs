@@ -5,10 +5,15 @@
 //! The doc comment on every field here is the configuration reference.
 
 mod load;
+mod routes;
 mod secret;
 mod validate;
 
 pub use load::{ConfigError, DEFAULT_CONFIG, decode_toml as load_decode, load, load_str};
+pub use routes::{
+    AdminSettings, BreakerSettings, RawAdmin, RawBreaker, RawRoute, RetrySettings, RouteSettings,
+    RouteTargetSettings, Strategy,
+};
 pub use secret::Secret;
 pub use validate::{
     Config, KeyEntry, LogFormat, ProviderSettings, Team, UpstreamSettings, hash_key, parse_key_hash,
@@ -38,11 +43,23 @@ pub struct RawConfig {
     #[serde(default)]
     pub keys: Vec<RawKey>,
     /// Public model names mapped to `provider/model`, e.g. `fast = "openai/gpt-4o-mini"`.
+    /// An alias is a route with one target and the default retries (as is a
+    /// `provider/model` name used directly).
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
     pub providers: BTreeMap<String, RawProviderOverride>,
+    /// Public model names served by a group of targets, with a strategy,
+    /// timeouts and retries. A route and an alias may not share a name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RawRoute>,
+    /// The circuit breaker of every target (a `provider/model`).
+    #[serde(default)]
+    pub breaker: RawBreaker,
+    /// The admin API under `/admin`; off unless configured.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,10 @@
 //! Pure validation: raw TOML shapes in, typed settings out, every problem
 //! reported with its key path. No network, no files.
 
+use super::routes::{
+    AdminSettings, BreakerSettings, RouteSettings, validate_admin, validate_breaker,
+    validate_routes,
+};
 use super::{RawConfig, RawKey, RawProviderOverride, RawTeam};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -24,6 +28,9 @@ pub struct Config {
     pub keys: Vec<KeyEntry>,
     pub aliases: BTreeMap<String, String>,
     pub providers: BTreeMap<String, ProviderSettings>,
+    pub routes: BTreeMap<String, RouteSettings>,
+    pub breaker: BreakerSettings,
+    pub admin: Option<AdminSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +181,19 @@ pub(super) fn validate(
         }
     }
 
+    let routes = validate_routes(&raw.routes, &mut problem);
+    for name in routes.keys() {
+        if raw.aliases.contains_key(name) {
+            problem(
+                format!("routes.{name}"),
+                "an alias of the same name exists; keep one".into(),
+            );
+        }
+    }
+    let breaker = validate_breaker(&raw.breaker, &mut problem);
+    let key_hashes: Vec<[u8; 32]> = keys.iter().map(|key| key.hash).collect();
+    let admin = validate_admin(raw.admin.as_ref(), &key_hashes, env, &mut problem);
+
     if problems.is_empty()
         && let Some(listen) = listen
     {
@@ -189,6 +209,9 @@ pub(super) fn validate(
             keys,
             aliases: raw.aliases,
             providers: raw.providers,
+            routes,
+            breaker,
+            admin,
         });
     }
     Err(problems)

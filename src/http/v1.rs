@@ -69,7 +69,14 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
                 error.status().as_u16(),
                 Outcome::Error(error.label()),
             );
-            error.into_response()
+            let mut response = error.into_response();
+            // Once a model was resolved, say how many upstream attempts failed.
+            if cx.route.is_some() {
+                response
+                    .headers_mut()
+                    .insert("x-switchboard-attempts", HeaderValue::from(cx.attempts));
+            }
+            response
         }
     }
 }

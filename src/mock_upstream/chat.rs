@@ -102,6 +102,7 @@ pub(crate) async fn handle(State(state): State<Arc<MockState>>, req: Request) ->
 async fn respond(state: &MockState, body: &[u8]) -> Result<Response, ApiError> {
     let raw: RawChat = json::parse_object(body)?;
     let model = json::model(raw.model)?;
+    state.count_chat_model(&model);
     let fault = Fault::from_model(&model);
     if let Some(fault) = fault
         && let Some(resp) = fault.before(state).await

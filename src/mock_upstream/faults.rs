@@ -25,12 +25,15 @@ pub(crate) enum Fault {
     Truncate,
     /// `fault-malformed`: a 200 JSON response that is not JSON.
     Malformed,
+    /// `fault-context`: the prompt is longer than the model's context window.
+    ContextTooLong,
 }
 
 const SERVER_ERROR: &str = r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}"#;
 const OVERLOADED: &str = r#"{"error":{"message":"The server is overloaded or not ready yet.","type":"server_error","param":null,"code":null}}"#;
 const RATE_LIMITED: &str = r#"{"error":{"message":"Rate limit reached for fault-429 in organization org-mock on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
 const BAD_REQUEST: &str = r#"{"error":{"message":"Invalid 'messages[0].content': string too long. Expected a string with maximum length 10485760, but got a string with length 10485761 instead.","type":"invalid_request_error","param":"messages","code":"string_above_max_length"}}"#;
+const CONTEXT_TOO_LONG: &str = r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
 const MALFORMED: &str = "<html><body>upstream proxy error</body></html>";
 
 const RATE_LIMIT_HEADERS: &[(&str, &str)] = &[
@@ -53,6 +56,7 @@ impl Fault {
             "slow" => Fault::Slow,
             "truncate" => Fault::Truncate,
             "malformed" => Fault::Malformed,
+            "context" => Fault::ContextTooLong,
             _ => return None,
         })
     }
@@ -67,6 +71,7 @@ impl Fault {
             Fault::RateLimited => (StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED),
             Fault::BadRequest => (StatusCode::BAD_REQUEST, BAD_REQUEST),
             Fault::Malformed => (StatusCode::OK, MALFORMED),
+            Fault::ContextTooLong => (StatusCode::BAD_REQUEST, CONTEXT_TOO_LONG),
             Fault::Slow => {
                 tokio::time::sleep(state.options().slow_first_byte).await;
                 return None;

@@ -1,5 +1,6 @@
 //! Shared counters and the precomputed pieces every request reuses.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +30,8 @@ pub struct MockState {
     models_body: Bytes,
     chat_calls: AtomicU64,
     embedding_calls: AtomicU64,
+    /// Chat calls per requested model, so tests can tell targets apart.
+    chat_calls_by_model: Mutex<HashMap<String, u64>>,
     last_authorization: Mutex<Option<HeaderValue>>,
 }
 
@@ -43,6 +46,7 @@ impl MockState {
             models_body: Bytes::from(models_list()),
             chat_calls: AtomicU64::new(0),
             embedding_calls: AtomicU64::new(0),
+            chat_calls_by_model: Mutex::new(HashMap::new()),
             last_authorization: Mutex::new(None),
         })
     }
@@ -54,6 +58,16 @@ impl MockState {
     /// Chat completion requests that passed authentication, faults included.
     pub fn chat_calls(&self) -> u64 {
         self.chat_calls.load(Ordering::Relaxed)
+    }
+
+    /// Chat completion requests for one model (as the request named it) that
+    /// got as far as naming a model, faults included.
+    pub fn chat_calls_for(&self, model: &str) -> u64 {
+        self.chat_calls_by_model
+            .lock()
+            .get(model)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Embedding requests that passed authentication, faults included.
@@ -72,11 +86,20 @@ impl MockState {
     pub fn reset(&self) {
         self.chat_calls.store(0, Ordering::Relaxed);
         self.embedding_calls.store(0, Ordering::Relaxed);
+        self.chat_calls_by_model.lock().clear();
         *self.last_authorization.lock() = None;
     }
 
     pub(crate) fn count_chat(&self) {
         self.chat_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_chat_model(&self, model: &str) {
+        *self
+            .chat_calls_by_model
+            .lock()
+            .entry(model.to_owned())
+            .or_default() += 1;
     }
 
     pub(crate) fn count_embedding(&self) {

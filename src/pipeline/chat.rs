@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions` through the pipeline.
 
 use super::context::RequestCx;
+use super::dispatch;
 use super::finish::{Outcome, settle_and_record};
 use super::relay::{Relay, Settlement};
 use super::stages;
@@ -9,13 +10,12 @@ use crate::api::decode_json;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::provider::{ChatCall, ChatReply};
+use crate::provider::ChatReply;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Runs the stages in order. Errors returned here happened before any byte
 /// went to the client; the caller turns them into OpenAI-shaped responses.
@@ -37,20 +37,10 @@ pub async fn handle(
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(gateway, &caller).await?;
     // 5. cache: no cache store is configured yet, so every request goes upstream.
-    // 6. route + 7. dispatch.
-    let adapter = target
-        .provider
-        .adapter
-        .clone()
-        .ok_or_else(|| GatewayError::Internal("resolved a disabled provider".into()))?;
-    let call = ChatCall {
-        request: &request,
-        upstream_model: &target.upstream_model,
-    };
-    let upstream_started = Instant::now();
-    let reply = adapter.chat(call).await;
-    cx.upstream_elapsed = upstream_started.elapsed();
-    let reply = match reply {
+    // 6. route + 7. dispatch: retries and fallbacks happen in there, all
+    // before the first byte goes to the client.
+    let reply = dispatch::chat(gateway, cx, &request).await;
+    let (reply, limits) = match reply {
         Ok(reply) => reply,
         Err(error) => {
             // Nothing was served: release the whole reservation.
@@ -81,7 +71,11 @@ pub async fn handle(
         }
         ChatReply::Stream(upstream) => {
             let wants_usage = request.wants_stream_usage();
-            let deadline = tokio::time::Instant::now() + gateway.config.upstream.total_timeout;
+            // The served target's tokenizer counts usage the upstream did not report.
+            let tokenizer = cx
+                .target
+                .as_ref()
+                .map_or(target.model.tokenizer, |served| served.model.tokenizer);
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
@@ -90,9 +84,9 @@ pub async fn handle(
                 cx: stream_cx,
                 reservation: Some(reservation),
                 messages: request.messages,
-                tokenizer: target.model.tokenizer,
+                tokenizer,
             };
-            let relay = Relay::new(upstream, settlement, wants_usage, deadline);
+            let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline);
             *response.body_mut() = Body::from_stream(relay);
             let headers = response.headers_mut();
             headers.insert(
@@ -127,6 +121,9 @@ pub fn add_headers(response: &mut Response, cx: &RequestCx) {
         if let Ok(value) = HeaderValue::from_str(&target.canonical) {
             headers.insert("x-switchboard-model", value);
         }
+    }
+    if cx.attempts > 0 {
+        headers.insert("x-switchboard-attempts", HeaderValue::from(cx.attempts));
     }
     headers.insert(
         "x-switchboard-overhead-us",

@@ -3,9 +3,10 @@
 
 use crate::auth::Caller;
 use crate::cost::{Cost, Usage};
-use crate::routing::Target;
+use crate::routing::{Route, Target};
 use http::HeaderValue;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which front door a request came through; a metric label.
@@ -32,7 +33,12 @@ pub struct RequestCx {
     pub caller: Option<Caller>,
     /// The model name as the client sent it (for logs, before resolution).
     pub requested_model: Option<String>,
+    /// The target that served (or, before dispatch, the route's first).
     pub target: Option<Target>,
+    /// The resolved route: its targets, strategy, timeouts and retries.
+    pub route: Option<Arc<Route>>,
+    /// Upstream attempts made, retries and fallbacks included.
+    pub attempts: u32,
     pub stream: bool,
     /// Time spent waiting on the provider (for streams: until its headers).
     pub upstream_elapsed: Duration,
@@ -50,6 +56,8 @@ impl RequestCx {
             caller: None,
             requested_model: None,
             target: None,
+            route: None,
+            attempts: 0,
             stream: false,
             upstream_elapsed: Duration::ZERO,
             usage: None,

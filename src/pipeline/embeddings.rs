@@ -2,6 +2,7 @@
 
 use super::chat::{add_headers, json_response};
 use super::context::RequestCx;
+use super::dispatch;
 use super::finish::{Outcome, settle_and_record};
 use super::stages;
 use crate::api::decode_json;
@@ -10,12 +11,10 @@ use crate::catalog::ModelKind;
 use crate::cost::NanoUsd;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::provider::EmbeddingsCall;
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub async fn handle(
     gateway: &Arc<Gateway>,
@@ -27,21 +26,9 @@ pub async fn handle(
     let caller = stages::authenticate(gateway, cx, headers)?;
     let request: EmbeddingsRequest = decode_json(&body)?;
     request.check()?;
-    let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
+    stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
     let reservation = stages::reserve(gateway, &caller).await?;
-    let adapter = target
-        .provider
-        .adapter
-        .clone()
-        .ok_or_else(|| GatewayError::Internal("resolved a disabled provider".into()))?;
-    let upstream_started = Instant::now();
-    let reply = adapter
-        .embeddings(EmbeddingsCall {
-            request: &request,
-            upstream_model: &target.upstream_model,
-        })
-        .await;
-    cx.upstream_elapsed = upstream_started.elapsed();
+    let reply = dispatch::embeddings(gateway, cx, &request).await;
     let complete = match reply {
         Ok(complete) => complete,
         Err(error) => {

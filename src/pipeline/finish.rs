@@ -150,6 +150,7 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
         model = %model,
         provider = %provider,
         stream = cx.stream,
+        attempts = cx.attempts,
         status,
         outcome = outcome.label(),
         duration_ms = elapsed.as_secs_f64() * 1e3,

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod context;
+pub mod dispatch;
 pub mod embeddings;
 pub mod finish;
 pub mod relay;

@@ -95,6 +95,17 @@ impl Relay {
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
         if let Some(settlement) = self.settlement.take() {
+            // The target's breaker learns how its stream ended.
+            if let Some(target) = &settlement.cx.target {
+                let now = Instant::now();
+                match outcome {
+                    Outcome::Ok => target.health.on_success(now),
+                    Outcome::UpstreamBroke => target.health.on_failure(now),
+                    Outcome::ClientDisconnected | Outcome::Error(_) => {
+                        target.health.breaker.on_neutral();
+                    }
+                }
+            }
             let usage = self.final_usage(&settlement);
             let Settlement {
                 gateway,

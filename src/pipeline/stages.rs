@@ -40,8 +40,12 @@ pub fn resolve(
     kind: ModelKind,
 ) -> Result<Target, GatewayError> {
     cx.requested_model = Some(model.to_owned());
-    let target = gateway.router.resolve(model, team(gateway, caller), kind)?;
+    let route = gateway
+        .router
+        .resolve_route(model, team(gateway, caller), kind)?;
+    let target = route.primary().clone();
     cx.target = Some(target.clone());
+    cx.route = Some(route);
     Ok(target)
 }
 

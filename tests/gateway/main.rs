@@ -6,4 +6,5 @@ mod cli;
 mod config_files;
 mod errors;
 mod harness;
+mod routing;
 mod streaming;

@@ -1,0 +1,48 @@
+//! Admin authentication: a credential of its own from `[admin]`, never a team
+//! key. Held as a SHA-256 hash and compared in constant time.
+
+use crate::auth::KeyStore;
+use crate::config::hash_key;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use axum::extract::FromRequestParts;
+use http::HeaderMap;
+use http::request::Parts;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Proof that a request presented the admin key. Take it as the first
+/// argument of an admin handler.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller;
+
+/// Checks the presented key (`Authorization: Bearer`, `api-key` or
+/// `x-api-key`) against the configured admin key.
+pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCaller, GatewayError> {
+    let Some(admin) = &gateway.config.admin else {
+        return Err(GatewayError::Forbidden {
+            message: "the admin API is off: configure `[admin]` to use it".to_owned(),
+        });
+    };
+    let presented = KeyStore::presented_key(headers)
+        .filter(|key| !key.is_empty())
+        .ok_or(GatewayError::Unauthenticated(
+            "missing admin key: send `Authorization: Bearer <admin key>`",
+        ))?;
+    if bool::from(hash_key(presented).ct_eq(&admin.key_hash)) {
+        Ok(AdminCaller)
+    } else {
+        Err(GatewayError::Unauthenticated("invalid admin key"))
+    }
+}
+
+impl FromRequestParts<Arc<Gateway>> for AdminCaller {
+    type Rejection = GatewayError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(gateway, &parts.headers)
+    }
+}
