@@ -31,6 +31,16 @@ pub struct ProviderSpec {
     /// Where the prices were read.
     #[serde(default)]
     pub docs: Option<String>,
+    /// Azure OpenAI deployments: the `api-version` query parameter.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// AWS Bedrock: the region used when the `region_env` variable is unset;
+    /// `{region}` in `base_url` is replaced by the region in effect.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// AWS Bedrock: env var naming the region (AWS SDKs use `AWS_REGION`).
+    #[serde(default)]
+    pub region_env: Option<String>,
     /// Known models by the provider's own model name.
     #[serde(default)]
     pub models: BTreeMap<String, ModelSpec>,
@@ -43,6 +53,15 @@ pub enum Wire {
     Openai,
     /// Built-in, in-process mock; no network.
     Mock,
+    /// Anthropic Messages (`POST {base_url}/v1/messages`).
+    Anthropic,
+    /// Google Gemini (`{base_url}/v1beta/models/{model}:generateContent`).
+    Gemini,
+    /// Azure OpenAI deployments:
+    /// `{base_url}/openai/deployments/{model}/chat/completions?api-version=...`,
+    /// where the model name is the deployment name. (Azure's v1 API speaks
+    /// plain `openai` and needs no special wire.)
+    Azure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,6 +71,10 @@ pub enum AuthScheme {
     Bearer,
     /// `api-key: <key>` (Azure OpenAI).
     ApiKey,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+    /// `x-goog-api-key: <key>` (Google Gemini).
+    XGoogApiKey,
     /// No credential.
     None,
 }
@@ -133,6 +156,12 @@ pub(super) fn parse(name: &str, stem: &str, text: &str) -> Result<ProviderSpec, 
         problems.push((
             "api_key_env".to_owned(),
             "required unless auth = \"none\"".to_owned(),
+        ));
+    }
+    if spec.wire == Wire::Azure && spec.api_version.is_none() {
+        problems.push((
+            "api_version".to_owned(),
+            "required for wire = \"azure\"".to_owned(),
         ));
     }
     for (model, model_spec) in &spec.models {

@@ -11,13 +11,16 @@
 //! building JSON trees: requests are validated through borrowed raw values and
 //! responses are written straight into one buffer.
 
+mod anthropic;
 mod chat;
 mod embeddings;
 mod error;
 mod faults;
+mod gemini;
 mod json;
 mod state;
 mod stream;
+mod wire_common;
 
 #[cfg(test)]
 mod test_support;
@@ -73,6 +76,8 @@ pub fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::handle))
         .route("/v1/embeddings", post(embeddings::handle))
+        .route("/v1/messages", post(anthropic::handle))
+        .route("/v1beta/models/{call}", post(gemini::handle))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/_mock/stats", get(stats))

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    /// The Anthropic-compatible `/v1/messages` (and `count_tokens`).
+    Messages,
 }
 
 impl Endpoint {
@@ -20,6 +22,7 @@ impl Endpoint {
         match self {
             Self::ChatCompletions => "chat_completions",
             Self::Embeddings => "embeddings",
+            Self::Messages => "messages",
         }
     }
 }

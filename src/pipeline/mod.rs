@@ -6,6 +6,7 @@ pub mod chat;
 pub mod context;
 pub mod embeddings;
 pub mod finish;
+pub mod messages;
 pub mod relay;
 mod stages;
 

@@ -2,8 +2,8 @@
 //! environment decide which providers are on, where they live and which key
 //! they use.
 
-use super::openai::{OpenAiProvider, OpenAiSettings};
-use super::{MockProvider, Provider};
+use super::adapters::{AdapterSettings, build_adapter};
+use super::Provider;
 use crate::catalog::{AuthScheme, Catalog, ProviderSpec, Wire};
 use crate::config::{Config, ConfigError};
 use http::{HeaderName, HeaderValue};
@@ -77,23 +77,20 @@ impl Providers {
                         None
                     }
                 };
-                adapter = match spec.wire {
-                    Wire::Mock => Some(Arc::new(MockProvider::default())),
-                    Wire::Openai => {
-                        let settings = OpenAiSettings {
-                            id: Arc::from(id.as_str()),
-                            base_url,
-                            auth,
-                            first_byte_timeout: config.upstream.first_byte_timeout,
-                            total_timeout: config.upstream.total_timeout,
-                        };
-                        match OpenAiProvider::new(client.clone(), settings) {
-                            Ok(provider) => Some(Arc::new(provider)),
-                            Err(message) => {
-                                problems.push((format!("providers.{id}.base_url"), message));
-                                None
-                            }
-                        }
+                let settings = AdapterSettings {
+                    id,
+                    spec,
+                    base_url,
+                    auth,
+                    client,
+                    config,
+                    env,
+                };
+                adapter = match build_adapter(settings) {
+                    Ok(adapter) => Some(adapter),
+                    Err(message) => {
+                        problems.push((format!("providers.{id}.base_url"), message));
+                        None
                     }
                 };
             }
@@ -134,6 +131,10 @@ fn auth_header(
         (_, None) => return Err("enabled, but its key env var is not set".to_owned()),
         (AuthScheme::Bearer, Some(key)) => (http::header::AUTHORIZATION, format!("Bearer {key}")),
         (AuthScheme::ApiKey, Some(key)) => (HeaderName::from_static("api-key"), key.to_owned()),
+        (AuthScheme::XApiKey, Some(key)) => (HeaderName::from_static("x-api-key"), key.to_owned()),
+        (AuthScheme::XGoogApiKey, Some(key)) => {
+            (HeaderName::from_static("x-goog-api-key"), key.to_owned())
+        }
     };
     let mut value = HeaderValue::from_str(&value)
         .map_err(|_| "the provider key contains characters not allowed in a header".to_owned())?;
