@@ -56,7 +56,12 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
                 ErrorSource::Upstream => tracing::warn!(error = %failure, "upstream failed"),
                 ErrorSource::Internal => tracing::error!(error = %failure, "internal error"),
             }
-            record(&gateway, &cx, failure.status().as_u16(), Outcome::Error(failure.label()));
+            record(
+                &gateway,
+                &cx,
+                failure.status().as_u16(),
+                Outcome::Error(failure.label()),
+            );
             error::response(failure)
         }
     }

@@ -24,8 +24,20 @@ use super::wire_common::{self, Reply, echo_words, text_tokens};
 use super::{MockState, json_response, read_body};
 
 const ALLOWED_TOP_LEVEL: &[&str] = &[
-    "model", "messages", "max_tokens", "system", "stream", "tools", "tool_choice", "stop_sequences",
-    "temperature", "top_p", "top_k", "metadata", "thinking", "service_tier",
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "stream",
+    "tools",
+    "tool_choice",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "metadata",
+    "thinking",
+    "service_tier",
 ];
 const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
@@ -46,10 +58,18 @@ pub(crate) async fn handle(State(state): State<Arc<MockState>>, req: Request) ->
     state.record_credential(key);
     match key {
         None => {
-            return error(StatusCode::UNAUTHORIZED, "authentication_error", "x-api-key header is required");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "x-api-key header is required",
+            );
         }
         Some(key) if key.as_bytes() != state.options().api_key.as_bytes() => {
-            return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid x-api-key",
+            );
         }
         Some(_) => {}
     }
@@ -94,11 +114,21 @@ fn fault_before(model: &str) -> Option<Response> {
                 "rate_limit_error",
                 "This request would exceed the rate limit for your organization of 50 requests per minute.",
             );
-            response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
             response
         }
-        "fault-500" => error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "Internal server error"),
-        "fault-529" => error(StatusCode::from_u16(529).ok()?, "overloaded_error", "Overloaded"),
+        "fault-500" => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "Internal server error",
+        ),
+        "fault-529" => error(
+            StatusCode::from_u16(529).ok()?,
+            "overloaded_error",
+            "Overloaded",
+        ),
         _ => return None,
     })
 }
@@ -113,7 +143,10 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
     }
     let max_tokens = match request.get("max_tokens") {
         None => return Err("max_tokens: Field required".into()),
-        Some(value) => value.as_u64().filter(|n| *n >= 1).ok_or("max_tokens: Input should be a valid integer greater than or equal to 1")?,
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or("max_tokens: Input should be a valid integer greater than or equal to 1")?,
     };
     if let Some(t) = request.get("temperature")
         && !t.as_f64().is_some_and(|t| (0.0..=1.0).contains(&t))
@@ -126,14 +159,23 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
         Some(Value::Array(blocks)) => {
             let mut tokens = 0;
             for (index, block) in blocks.iter().enumerate() {
-                match (block.get("type").and_then(Value::as_str), block.get("text").and_then(Value::as_str)) {
+                match (
+                    block.get("type").and_then(Value::as_str),
+                    block.get("text").and_then(Value::as_str),
+                ) {
                     (Some("text"), Some(text)) => tokens += text_tokens(text),
-                    _ => return Err(format!("system.{index}: Input should be a valid text block")),
+                    _ => {
+                        return Err(format!(
+                            "system.{index}: Input should be a valid text block"
+                        ));
+                    }
                 }
             }
             tokens
         }
-        Some(_) => return Err("system: Input should be a valid string or list of text blocks".into()),
+        Some(_) => {
+            return Err("system: Input should be a valid string or list of text blocks".into());
+        }
     };
     let tools = check_tools(request)?;
     let messages = request
@@ -151,7 +193,9 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
             ));
         }
         if role != "user" && role != "assistant" {
-            return Err(format!("messages.{index}.role: Input should be 'user' or 'assistant'"));
+            return Err(format!(
+                "messages.{index}.role: Input should be 'user' or 'assistant'"
+            ));
         }
         if index == 0 && role != "user" {
             return Err("messages: first message must use the \"user\" role".into());
@@ -167,7 +211,11 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
         let blocks = match message.get("content") {
             Some(Value::String(text)) => vec![json!({"type": "text", "text": text})],
             Some(Value::Array(blocks)) if !blocks.is_empty() => blocks.clone(),
-            _ => return Err(format!("messages.{index}.content: Input should be a valid string or non-empty list")),
+            _ => {
+                return Err(format!(
+                    "messages.{index}.content: Input should be a valid string or non-empty list"
+                ));
+            }
         };
         let mut tool_uses = Vec::new();
         let mut answered = Vec::new();
@@ -176,7 +224,10 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
             let at = format!("messages.{index}.content.{block_index}");
             match (role, block.get("type").and_then(Value::as_str)) {
                 (_, Some("text")) => {
-                    let t = block.get("text").and_then(Value::as_str).ok_or(format!("{at}.text: Field required"))?;
+                    let t = block
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{at}.text: Field required"))?;
                     if t.is_empty() {
                         return Err(format!("{at}: text content blocks must be non-empty"));
                     }
@@ -185,24 +236,38 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
                 }
                 ("user", Some("image")) => check_image(block, &at)?,
                 ("user", Some("tool_result")) => {
-                    let id = block.get("tool_use_id").and_then(Value::as_str).ok_or(format!("{at}.tool_use_id: Field required"))?;
+                    let id = block
+                        .get("tool_use_id")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{at}.tool_use_id: Field required"))?;
                     if !pending.iter().any(|p| p == id) {
                         return Err(format!(
                             "{at}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
                         ));
                     }
                     answered.push(id.to_owned());
-                    prompt_tokens += text_tokens(&block.get("content").map(Value::to_string).unwrap_or_default());
+                    prompt_tokens += text_tokens(
+                        &block
+                            .get("content")
+                            .map(Value::to_string)
+                            .unwrap_or_default(),
+                    );
                 }
                 ("assistant", Some("tool_use")) => {
-                    let id = block.get("id").and_then(Value::as_str).ok_or(format!("{at}.id: Field required"))?;
+                    let id = block
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{at}.id: Field required"))?;
                     if !block.get("input").is_some_and(Value::is_object) {
                         return Err(format!("{at}.input: Input should be a valid dictionary"));
                     }
                     tool_uses.push(id.to_owned());
                 }
                 (_, other) => {
-                    return Err(format!("{at}.type: Input tag '{}' is not allowed for role {role}", other.unwrap_or("")));
+                    return Err(format!(
+                        "{at}.type: Input tag '{}' is not allowed for role {role}",
+                        other.unwrap_or("")
+                    ));
                 }
             }
         }
@@ -220,23 +285,51 @@ fn validate(request: &Map<String, Value>) -> Result<Reply, String> {
     if messages.is_empty() {
         return Err("messages: List should have at least 1 item after validation, not 0".into());
     }
-    let forced = request.get("tool_choice").and_then(|c| c.get("name")).and_then(Value::as_str);
+    let forced = request
+        .get("tool_choice")
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str);
     let call = match (tools.first(), last_is_tool_result) {
-        (Some(_), false) if request.get("tool_choice").and_then(|c| c.get("type")).and_then(Value::as_str) != Some("none") => {
-            let tool = forced.and_then(|name| tools.iter().find(|t| t.0 == name)).unwrap_or(&tools[0]);
+        (Some(_), false)
+            if request
+                .get("tool_choice")
+                .and_then(|c| c.get("type"))
+                .and_then(Value::as_str)
+                != Some("none") =>
+        {
+            let tool = forced
+                .and_then(|name| tools.iter().find(|t| t.0 == name))
+                .unwrap_or(&tools[0]);
             Some(tool.clone())
         }
         _ => None,
     };
-    Ok(wire_common::reply(prompt_tokens, &last_user_text, max_tokens, call))
+    Ok(wire_common::reply(
+        prompt_tokens,
+        &last_user_text,
+        max_tokens,
+        call,
+    ))
 }
 
 /// `(name, input)` of every tool, the input built from its schema.
 fn check_tools(request: &Map<String, Value>) -> Result<Vec<(String, Value)>, String> {
     let mut out = Vec::new();
-    for (index, tool) in request.get("tools").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let name = tool.get("name").and_then(Value::as_str).ok_or(format!("tools.{index}.name: Field required"))?;
-        let schema = tool.get("input_schema").filter(|s| s.is_object()).ok_or(format!("tools.{index}.input_schema: Field required"))?;
+    for (index, tool) in request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or(format!("tools.{index}.name: Field required"))?;
+        let schema = tool
+            .get("input_schema")
+            .filter(|s| s.is_object())
+            .ok_or(format!("tools.{index}.input_schema: Field required"))?;
         out.push((name.to_owned(), wire_common::input_for(schema)));
     }
     if let Some(choice) = request.get("tool_choice") {
@@ -250,10 +343,15 @@ fn check_tools(request: &Map<String, Value>) -> Result<Vec<(String, Value)>, Str
 }
 
 fn check_image(block: &Value, at: &str) -> Result<(), String> {
-    let source = block.get("source").ok_or(format!("{at}.source: Field required"))?;
+    let source = block
+        .get("source")
+        .ok_or(format!("{at}.source: Field required"))?;
     match source.get("type").and_then(Value::as_str) {
         Some("base64") => {
-            let media = source.get("media_type").and_then(Value::as_str).unwrap_or("");
+            let media = source
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !IMAGE_TYPES.contains(&media) {
                 return Err(format!(
                     "{at}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
@@ -265,7 +363,9 @@ fn check_image(block: &Value, at: &str) -> Result<(), String> {
             Ok(())
         }
         Some("url") if source.get("url").is_some_and(Value::is_string) => Ok(()),
-        _ => Err(format!("{at}.source: Input tag does not match any of the expected tags: 'base64', 'url'")),
+        _ => Err(format!(
+            "{at}.source: Input tag does not match any of the expected tags: 'base64', 'url'"
+        )),
     }
 }
 
@@ -284,7 +384,9 @@ fn stop_reason(reply: &Reply) -> &'static str {
 
 fn message(model: &str, reply: &Reply) -> Value {
     let content = match &reply.call {
-        Some((name, input)) => json!([{"type": "tool_use", "id": reply.call_id, "name": name, "input": input}]),
+        Some((name, input)) => {
+            json!([{"type": "tool_use", "id": reply.call_id, "name": name, "input": input}])
+        }
         None => json!([{"type": "text", "text": reply.text}]),
     };
     json!({"id": reply.id, "type": "message", "role": "assistant", "model": model, "content": content,
@@ -301,7 +403,10 @@ fn stream(model: &str, reply: &Reply, fault: &str) -> Response {
     start["stop_reason"] = Value::Null;
     start["usage"]["output_tokens"] = 1.into();
     let mut events = vec![
-        event("message_start", &json!({"type": "message_start", "message": start})),
+        event(
+            "message_start",
+            &json!({"type": "message_start", "message": start}),
+        ),
         event("ping", &json!({"type": "ping"})),
     ];
     match &reply.call {
@@ -311,26 +416,41 @@ fn stream(model: &str, reply: &Reply, fault: &str) -> Response {
             let input = input.to_string();
             let (first, second) = input.split_at(input.len() / 2);
             for piece in ["", first, second] {
-                events.push(event("content_block_delta", &json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "input_json_delta", "partial_json": piece}})));
+                events.push(event(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": piece}}),
+                ));
             }
         }
         None => {
-            events.push(event("content_block_start", &json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": ""}})));
+            events.push(event(
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ));
             for word in echo_words(&reply.text) {
-                events.push(event("content_block_delta", &json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": word}})));
+                events.push(event(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": word}}),
+                ));
             }
         }
     }
     if fault == "fault-stream-error" {
         events.push(event("error", &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
     } else if fault != "fault-truncate" {
-        events.push(event("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
-        events.push(event("message_delta", &json!({"type": "message_delta",
+        events.push(event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": 0}),
+        ));
+        events.push(event(
+            "message_delta",
+            &json!({"type": "message_delta",
             "delta": {"stop_reason": stop_reason(reply), "stop_sequence": null},
-            "usage": {"output_tokens": reply.completion_tokens}})));
+            "usage": {"output_tokens": reply.completion_tokens}}),
+        ));
         events.push(event("message_stop", &json!({"type": "message_stop"})));
     }
     wire_common::sse_response(events, Duration::from_millis(1))

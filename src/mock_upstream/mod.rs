@@ -12,6 +12,7 @@
 //! responses are written straight into one buffer.
 
 mod anthropic;
+mod azure;
 mod chat;
 mod embeddings;
 mod error;
@@ -78,6 +79,10 @@ pub fn router(state: Arc<MockState>) -> Router {
         .route("/v1/embeddings", post(embeddings::handle))
         .route("/v1/messages", post(anthropic::handle))
         .route("/v1beta/models/{call}", post(gemini::handle))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure::handle),
+        )
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/_mock/stats", get(stats))

@@ -33,9 +33,18 @@ pub(crate) fn request_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-pub(crate) fn reply(prompt_tokens: u64, last_user_text: &str, max_tokens: u64, call: Option<(String, Value)>) -> Reply {
-    let words: Vec<&str> = std::iter::once("Echo:").chain(last_user_text.split_whitespace()).collect();
-    let kept = words.len().min(usize::try_from(max_tokens).unwrap_or(usize::MAX));
+pub(crate) fn reply(
+    prompt_tokens: u64,
+    last_user_text: &str,
+    max_tokens: u64,
+    call: Option<(String, Value)>,
+) -> Reply {
+    let words: Vec<&str> = std::iter::once("Echo:")
+        .chain(last_user_text.split_whitespace())
+        .collect();
+    let kept = words
+        .len()
+        .min(usize::try_from(max_tokens).unwrap_or(usize::MAX));
     let completion_tokens = match &call {
         Some((_, input)) => text_tokens(&input.to_string()).max(1),
         None => kept as u64,
@@ -55,7 +64,13 @@ pub(crate) fn reply(prompt_tokens: u64, last_user_text: &str, max_tokens: u64, c
 pub(crate) fn echo_words(text: &str) -> Vec<String> {
     text.split(' ')
         .enumerate()
-        .map(|(i, w)| if i == 0 { w.to_owned() } else { format!(" {w}") })
+        .map(|(i, w)| {
+            if i == 0 {
+                w.to_owned()
+            } else {
+                format!(" {w}")
+            }
+        })
         .collect()
 }
 
@@ -65,7 +80,9 @@ pub(crate) fn input_for(schema: &Value) -> Value {
     let mut input = Map::new();
     let required = schema.get("required").and_then(Value::as_array);
     for name in required.into_iter().flatten().filter_map(Value::as_str) {
-        let kind = schema.pointer(&format!("/properties/{name}/type")).and_then(Value::as_str);
+        let kind = schema
+            .pointer(&format!("/properties/{name}/type"))
+            .and_then(Value::as_str);
         let value = match kind {
             Some("string") => json!("mock"),
             Some("integer" | "number") => json!(1),
@@ -88,7 +105,10 @@ pub(crate) fn sse_response(events: Vec<Bytes>, pace: Duration) -> Response {
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

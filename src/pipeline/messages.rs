@@ -45,8 +45,10 @@ pub async fn handle(
         let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
             .await
             .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
-        let completion: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|_| GatewayError::UpstreamFailed { message: "the provider answered with invalid JSON".to_owned() })?;
+        let completion: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
+                message: "the provider answered with invalid JSON".to_owned(),
+            })?;
         let message = reply::message(&completion, &id, &request.model);
         return Ok(Response::from_parts(parts, Body::from(message.to_string())));
     }
@@ -83,7 +85,9 @@ pub async fn count_tokens(
     if let Some(tools) = chat_request.extra.get("tools") {
         count += tokens::count_text(target.model.tokenizer, &tools.to_string());
     }
-    let mut response = chat::json_response(Bytes::from(serde_json::json!({"input_tokens": count}).to_string()));
+    let mut response = chat::json_response(Bytes::from(
+        serde_json::json!({"input_tokens": count}).to_string(),
+    ));
     chat::add_headers(&mut response, cx);
     Ok(response)
 }

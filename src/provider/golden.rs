@@ -9,9 +9,16 @@ use std::path::PathBuf;
 
 /// `(case name, input text, expected output text)` for every case of a kind.
 pub fn cases(wire: &str, kind: &str) -> Vec<(String, String, String)> {
-    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "src", "provider", wire, "golden", kind]
-        .iter()
-        .collect();
+    let dir: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "src",
+        "provider",
+        wire,
+        "golden",
+        kind,
+    ]
+    .iter()
+    .collect();
     let mut cases = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -83,7 +90,11 @@ pub fn parse_lines(text: &str) -> Vec<Value> {
 
 /// Asserts every case, reporting all failures at once.
 pub fn check_all(failures: Vec<String>) {
-    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Records a mismatch between `got` and `want` for `case`.

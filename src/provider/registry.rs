@@ -2,8 +2,8 @@
 //! environment decide which providers are on, where they live and which key
 //! they use.
 
-use super::adapters::{AdapterSettings, build_adapter};
 use super::Provider;
+use super::adapters::{AdapterSettings, build_adapter};
 use crate::catalog::{AuthScheme, Catalog, ProviderSpec, Wire};
 use crate::config::{Config, ConfigError};
 use http::{HeaderName, HeaderValue};

@@ -6,3 +6,4 @@ mod config_files;
 mod errors;
 mod harness;
 mod streaming;
+mod wires;

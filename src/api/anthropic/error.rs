@@ -43,7 +43,10 @@ pub fn response(error: GatewayError) -> Response {
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(value) = retry_after {
         headers.insert(header::RETRY_AFTER, value);
     }

@@ -72,11 +72,18 @@ impl EventTranslator {
             let index = match block {
                 Block::Text(index) | Block::Tool(_, index) => index,
             };
-            out.push(sse("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+            out.push(sse(
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            ));
         }
     }
 
-    fn open_block(&mut self, block: impl FnOnce(usize) -> (Block, Value), out: &mut Vec<Bytes>) -> usize {
+    fn open_block(
+        &mut self,
+        block: impl FnOnce(usize) -> (Block, Value),
+        out: &mut Vec<Bytes>,
+    ) -> usize {
         self.close(out);
         let index = self.blocks;
         self.blocks += 1;
@@ -97,14 +104,23 @@ impl EventTranslator {
             return out;
         }
         let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-            return self.error("api_error", "the gateway received an unreadable stream event");
+            return self.error(
+                "api_error",
+                "the gateway received an unreadable stream event",
+            );
         };
         if let Some(error) = chunk.get("error") {
-            let kind = error.get("code").and_then(Value::as_str).map_or("api_error", |code| match code {
-                "gateway_timeout" => "timeout_error",
-                _ => "api_error",
-            });
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("the stream failed");
+            let kind = error
+                .get("code")
+                .and_then(Value::as_str)
+                .map_or("api_error", |code| match code {
+                    "gateway_timeout" => "timeout_error",
+                    _ => "api_error",
+                });
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the stream failed");
             return self.error(kind, message);
         }
         self.start(&mut out);
@@ -115,32 +131,56 @@ impl EventTranslator {
             return out;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(text) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             let index = match self.open {
                 Some(Block::Text(index)) => index,
-                _ => self.open_block(|i| (Block::Text(i), json!({"type": "text", "text": ""})), &mut out),
+                _ => self.open_block(
+                    |i| (Block::Text(i), json!({"type": "text", "text": ""})),
+                    &mut out,
+                ),
             };
             out.push(sse(
                 "content_block_delta",
                 &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
             ));
         }
-        for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let tool = call.get("index").and_then(Value::as_u64).unwrap_or(0);
             let index = match self.tools.iter().find(|(t, _)| *t == tool) {
                 Some((_, index)) => *index,
                 None => {
                     let id = call.get("id").cloned().unwrap_or(Value::Null);
-                    let name = call.pointer("/function/name").cloned().unwrap_or(Value::Null);
+                    let name = call
+                        .pointer("/function/name")
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     let index = self.open_block(
-                        |i| (Block::Tool(tool, i), json!({"type": "tool_use", "id": id, "name": name, "input": {}})),
+                        |i| {
+                            (
+                                Block::Tool(tool, i),
+                                json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                            )
+                        },
                         &mut out,
                     );
                     self.tools.push((tool, index));
                     index
                 }
             };
-            if let Some(arguments) = call.pointer("/function/arguments").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+            if let Some(arguments) = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
                 out.push(sse(
                     "content_block_delta",
                     &json!({"type": "content_block_delta", "index": index,
@@ -167,7 +207,10 @@ impl EventTranslator {
 
     fn error(&mut self, kind: &str, message: &str) -> Vec<Bytes> {
         self.finished = true;
-        vec![sse("error", &json!({"type": "error", "error": {"type": kind, "message": message}}))]
+        vec![sse(
+            "error",
+            &json!({"type": "error", "error": {"type": kind, "message": message}}),
+        )]
     }
 
     /// The upstream stream ended without `[DONE]` or an error event.

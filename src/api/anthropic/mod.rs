@@ -84,14 +84,22 @@ impl MessagesRequest {
             other => other,
         };
         if self.messages.is_empty() {
-            return Err(invalid("messages", "`messages` must contain at least one message"));
+            return Err(invalid(
+                "messages",
+                "`messages` must contain at least one message",
+            ));
         }
         let mut messages = Vec::with_capacity(self.messages.len() + 1);
         if let Some(system) = &self.system {
             let text = match system {
                 Value::String(text) => text.clone(),
                 Value::Array(blocks) => text_of_blocks(blocks, "system")?,
-                _ => return Err(invalid("system", "`system` must be a string or an array of text blocks")),
+                _ => {
+                    return Err(invalid(
+                        "system",
+                        "`system` must be a string or an array of text blocks",
+                    ));
+                }
             };
             messages.push(json!({"role": "system", "content": text}));
         }
@@ -121,7 +129,12 @@ impl MessagesRequest {
         if let Some(top_p) = self.top_p {
             chat.insert("top_p".into(), top_p.into());
         }
-        if let Some(user) = self.metadata.as_ref().and_then(|m| m.get("user_id")).and_then(Value::as_str) {
+        if let Some(user) = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("user_id"))
+            .and_then(Value::as_str)
+        {
             chat.insert("user".into(), user.into());
         }
         self.tools_into(&mut chat)?;
@@ -138,16 +151,23 @@ impl MessagesRequest {
                 {
                     return Err(invalid(
                         format!("tools[{index}].type"),
-                        format!("server tool `{kind}` is not supported by this gateway; only client tools are"),
+                        format!(
+                            "server tool `{kind}` is not supported by this gateway; only client tools are"
+                        ),
                     ));
                 }
-                let name = tool
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("tools[{index}].name"), "a tool needs a name"))?;
-                let schema = tool.get("input_schema").filter(|s| s.is_object()).ok_or_else(|| {
-                    invalid(format!("tools[{index}].input_schema"), "a tool needs an `input_schema` object")
+                let name = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    invalid(format!("tools[{index}].name"), "a tool needs a name")
                 })?;
+                let schema = tool
+                    .get("input_schema")
+                    .filter(|s| s.is_object())
+                    .ok_or_else(|| {
+                        invalid(
+                            format!("tools[{index}].input_schema"),
+                            "a tool needs an `input_schema` object",
+                        )
+                    })?;
                 let mut function = json!({"name": name, "parameters": schema});
                 if let Some(description) = tool.get("description") {
                     function["description"] = description.clone();
@@ -163,16 +183,25 @@ impl MessagesRequest {
                 Some("any") => json!("required"),
                 Some("none") => json!("none"),
                 Some("tool") => {
-                    let name = choice
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| invalid("tool_choice.name", "`tool_choice` of type tool needs a name"))?;
+                    let name = choice.get("name").and_then(Value::as_str).ok_or_else(|| {
+                        invalid(
+                            "tool_choice.name",
+                            "`tool_choice` of type tool needs a name",
+                        )
+                    })?;
                     json!({"type": "function", "function": {"name": name}})
                 }
-                _ => return Err(invalid("tool_choice.type", "`tool_choice.type` must be auto, any, tool or none")),
+                _ => {
+                    return Err(invalid(
+                        "tool_choice.type",
+                        "`tool_choice.type` must be auto, any, tool or none",
+                    ));
+                }
             };
             chat.insert("tool_choice".into(), mapped);
-            if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) && kind != Some("none") {
+            if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true))
+                && kind != Some("none")
+            {
                 chat.insert("parallel_tool_calls".into(), false.into());
             }
         }
@@ -185,7 +214,12 @@ fn text_of_blocks(blocks: &[Value], path: &str) -> Result<String, GatewayError> 
     for (index, block) in blocks.iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
-            _ => return Err(invalid(format!("{path}[{index}].type"), "only text blocks are allowed here")),
+            _ => {
+                return Err(invalid(
+                    format!("{path}[{index}].type"),
+                    "only text blocks are allowed here",
+                ));
+            }
         }
     }
     Ok(text)
@@ -200,7 +234,12 @@ fn user_messages(index: usize, content: &Value, out: &mut Vec<Value>) -> Result<
             return Ok(());
         }
         Value::Array(blocks) => blocks,
-        _ => return Err(invalid(format!("messages[{index}].content"), "must be a string or an array of blocks")),
+        _ => {
+            return Err(invalid(
+                format!("messages[{index}].content"),
+                "must be a string or an array of blocks",
+            ));
+        }
     };
     let mut parts = Vec::new();
     for (block_index, block) in blocks.iter().enumerate() {
@@ -239,12 +278,24 @@ fn image_part(block: &Value, path: &str) -> Result<Value, GatewayError> {
     let source = block.get("source").unwrap_or(&Value::Null);
     let url = match source.get("type").and_then(Value::as_str) {
         Some("base64") => {
-            let media_type = source.get("media_type").and_then(Value::as_str).unwrap_or("");
+            let media_type = source
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let data = source.get("data").and_then(Value::as_str).unwrap_or("");
             format!("data:{media_type};base64,{data}")
         }
-        Some("url") => source.get("url").and_then(Value::as_str).unwrap_or("").to_owned(),
-        _ => return Err(invalid(format!("{path}.source.type"), "image source must be base64 or url")),
+        Some("url") => source
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        _ => {
+            return Err(invalid(
+                format!("{path}.source.type"),
+                "image source must be base64 or url",
+            ));
+        }
     };
     Ok(json!({"type": "image_url", "image_url": {"url": url}}))
 }
@@ -253,7 +304,12 @@ fn assistant_message(index: usize, content: &Value) -> Result<Value, GatewayErro
     let blocks = match content {
         Value::String(text) => return Ok(json!({"role": "assistant", "content": text})),
         Value::Array(blocks) => blocks,
-        _ => return Err(invalid(format!("messages[{index}].content"), "must be a string or an array of blocks")),
+        _ => {
+            return Err(invalid(
+                format!("messages[{index}].content"),
+                "must be a string or an array of blocks",
+            ));
+        }
     };
     let mut text = String::new();
     let mut calls = Vec::new();

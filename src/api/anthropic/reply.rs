@@ -14,7 +14,12 @@ pub fn stop_reason(finish_reason: Option<&str>) -> Value {
 
 /// Anthropic's `input_tokens` excludes cache reads; OpenAI's prompt_tokens includes them.
 pub fn usage(openai: Option<&Value>) -> Value {
-    let get = |pointer: &str| openai.and_then(|u| u.pointer(pointer)).and_then(Value::as_u64).unwrap_or(0);
+    let get = |pointer: &str| {
+        openai
+            .and_then(|u| u.pointer(pointer))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     let cached = get("/prompt_tokens_details/cached_tokens");
     json!({
         "input_tokens": get("/prompt_tokens").saturating_sub(cached),
@@ -40,10 +45,19 @@ pub fn message(completion: &Value, id: &str, model: &str) -> Value {
     let choice = completion.pointer("/choices/0").unwrap_or(&Value::Null);
     let reply = choice.get("message").unwrap_or(&Value::Null);
     let mut content = Vec::new();
-    if let Some(text) = reply.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    if let Some(text) = reply
+        .get("content")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         content.push(json!({"type": "text", "text": text}));
     }
-    for call in reply.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for call in reply
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         content.push(json!({
             "type": "tool_use",
             "id": call.get("id"),

@@ -34,12 +34,14 @@ fn requests_translate_to_openai() {
                "messages": [{"role": "user", "content": [{"type": "text", "text": "look"},
                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAA"}},
                    {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]}),
-        Ok(json!({"model": "m", "max_tokens": 10, "stream": true, "stream_options": {"include_usage": true},
+        Ok(
+            json!({"model": "m", "max_tokens": 10, "stream": true, "stream_options": {"include_usage": true},
             "stop": ["X"], "temperature": 0.3, "user": "u",
             "messages": [{"role": "system", "content": "AB"}, {"role": "user", "content": [
                 {"type": "text", "text": "look"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}},
-                {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]})),
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
+        ),
     );
     check(
         json!({"model": "m", "max_tokens": 10,
@@ -50,13 +52,15 @@ fn requests_translate_to_openai() {
                      {"type": "tool_use", "id": "t1", "name": "get", "input": {"a": 1}}]},
                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "42"}]},
                      {"type": "text", "text": "and?"}]}]}),
-        Ok(json!({"model": "m", "max_tokens": 10, "parallel_tool_calls": false, "tool_choice": "required",
+        Ok(
+            json!({"model": "m", "max_tokens": 10, "parallel_tool_calls": false, "tool_choice": "required",
             "tools": [{"type": "function", "function": {"name": "get", "description": "d", "parameters": {"type": "object"}}}],
             "messages": [{"role": "user", "content": "go"},
               {"role": "assistant", "content": "ok", "tool_calls": [{"id": "t1", "type": "function",
                   "function": {"name": "get", "arguments": "{\"a\":1}"}}]},
               {"role": "tool", "tool_call_id": "t1", "content": "42"},
-              {"role": "user", "content": [{"type": "text", "text": "and?"}]}]})),
+              {"role": "user", "content": [{"type": "text", "text": "and?"}]}]}),
+        ),
     );
 }
 
@@ -64,10 +68,22 @@ fn requests_translate_to_openai() {
 fn bad_requests_name_the_field() {
     let user = json!([{"role": "user", "content": "hi"}]);
     check(json!({"model": "m", "messages": user}), Err("max_tokens"));
-    check(json!({"model": "m", "max_tokens": 0, "messages": user}), Err("max_tokens"));
-    check(json!({"model": "m", "max_tokens": 5, "messages": []}), Err("messages"));
-    check(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}), Err("messages[0].role"));
-    check(json!({"model": "m", "max_tokens": 5, "container": "c", "messages": user}), Err("container"));
+    check(
+        json!({"model": "m", "max_tokens": 0, "messages": user}),
+        Err("max_tokens"),
+    );
+    check(
+        json!({"model": "m", "max_tokens": 5, "messages": []}),
+        Err("messages"),
+    );
+    check(
+        json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}),
+        Err("messages[0].role"),
+    );
+    check(
+        json!({"model": "m", "max_tokens": 5, "container": "c", "messages": user}),
+        Err("container"),
+    );
     check(
         json!({"model": "m", "max_tokens": 5, "tools": [{"type": "web_search_20250305", "name": "web_search"}], "messages": user}),
         Err("tools[0].type"),
@@ -76,7 +92,10 @@ fn bad_requests_name_the_field() {
         json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}),
         Err("messages[0].content[0].type"),
     );
-    check(json!({"model": "m", "max_tokens": 5, "tool_choice": {"type": "x"}, "messages": user}), Err("tool_choice.type"));
+    check(
+        json!({"model": "m", "max_tokens": 5, "tool_choice": {"type": "x"}, "messages": user}),
+        Err("tool_choice.type"),
+    );
 }
 
 #[test]
@@ -127,13 +146,26 @@ fn chunks_become_anthropic_events() {
     assert_eq!(
         names,
         [
-            "message_start", "content_block_start", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-            "message_delta", "message_stop"
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
         ]
     );
-    assert_eq!(got[4].1["content_block"], json!({"type": "tool_use", "id": "c1", "name": "f", "input": {}}));
-    assert_eq!(got[6].1["delta"], json!({"type": "input_json_delta", "partial_json": "1}"}));
+    assert_eq!(
+        got[4].1["content_block"],
+        json!({"type": "tool_use", "id": "c1", "name": "f", "input": {}})
+    );
+    assert_eq!(
+        got[6].1["delta"],
+        json!({"type": "input_json_delta", "partial_json": "1}"})
+    );
     assert_eq!(got[8].1["delta"]["stop_reason"], "tool_use");
     assert_eq!(got[8].1["usage"]["output_tokens"], 4);
 }
@@ -146,5 +178,8 @@ fn an_error_event_becomes_an_anthropic_error() {
     ]);
     let (name, data) = got.last().unwrap();
     assert_eq!(name, "error");
-    assert_eq!(data, &json!({"type": "error", "error": {"type": "api_error", "message": "boom"}}));
+    assert_eq!(
+        data,
+        &json!({"type": "error", "error": {"type": "api_error", "message": "boom"}})
+    );
 }

@@ -29,8 +29,9 @@ impl AnthropicProvider {
         base_url: &str,
         max_output: BTreeMap<String, u32>,
     ) -> Result<Self, String> {
-        let messages_url = reqwest::Url::parse(&format!("{}/v1/messages", base_url.trim_end_matches('/')))
-            .map_err(|error| format!("base URL `{base_url}`: {error}"))?;
+        let messages_url =
+            reqwest::Url::parse(&format!("{}/v1/messages", base_url.trim_end_matches('/')))
+                .map_err(|error| format!("base URL `{base_url}`: {error}"))?;
         Ok(Self {
             upstream,
             messages_url,
@@ -55,7 +56,10 @@ impl Provider for AnthropicProvider {
             .unwrap_or(request::FALLBACK_MAX_TOKENS);
         let body = request::translate(call.request, call.upstream_model, default_max)?;
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let response = self.upstream.post(self.messages_url.clone(), body, &[]).await?;
+        let response = self
+            .upstream
+            .post(self.messages_url.clone(), body, &[])
+            .await?;
         if !call.request.is_stream() {
             let bytes = self.upstream.body(response).await?;
             let message: serde_json::Value =
@@ -68,20 +72,17 @@ impl Provider for AnthropicProvider {
             }));
         }
         let mut translator = response::StreamTranslator::new(now());
-        let items = self
-            .upstream
-            .sse(response)
-            .flat_map(move |event| {
-                let items: Vec<Result<StreamItem, GatewayError>> = match event {
-                    Ok((_, data)) if data.is_empty() => Vec::new(),
-                    Ok((_, data)) => match translator.event(&data) {
-                        Ok(items) => items.into_iter().map(Ok).collect(),
-                        Err(error) => vec![Err(error)],
-                    },
+        let items = self.upstream.sse(response).flat_map(move |event| {
+            let items: Vec<Result<StreamItem, GatewayError>> = match event {
+                Ok((_, data)) if data.is_empty() => Vec::new(),
+                Ok((_, data)) => match translator.event(&data) {
+                    Ok(items) => items.into_iter().map(Ok).collect(),
                     Err(error) => vec![Err(error)],
-                };
-                futures::stream::iter(items)
-            });
+                },
+                Err(error) => vec![Err(error)],
+            };
+            futures::stream::iter(items)
+        });
         Ok(ChatReply::Stream(Box::pin(items)))
     }
 

@@ -57,7 +57,10 @@ pub fn translate(
     body.insert("model".into(), model.into());
     body.insert(
         "max_tokens".into(),
-        request.max_output_tokens().unwrap_or(default_max_tokens).into(),
+        request
+            .max_output_tokens()
+            .unwrap_or(default_max_tokens)
+            .into(),
     );
     let (system, messages) = conversation(request)?;
     if !system.is_empty() {
@@ -77,7 +80,10 @@ fn sampling(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), 
     if let Some(n) = extra.get("n").and_then(Value::as_u64)
         && n > 1
     {
-        return Err(invalid("n", "`n` above 1 is not supported by the anthropic wire format"));
+        return Err(invalid(
+            "n",
+            "`n` above 1 is not supported by the anthropic wire format",
+        ));
     }
     if let Some(temperature) = extra.get("temperature").filter(|v| !v.is_null()) {
         if temperature.as_f64().is_some_and(|t| t > 1.0) {
@@ -120,9 +126,15 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
                         "only `function` tools are supported by the anthropic wire format",
                     )
                 })?;
-            let name = function.get("name").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!("tools[{index}].function.name"), "a tool needs a name")
-            })?;
+            let name = function
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    invalid(
+                        format!("tools[{index}].function.name"),
+                        "a tool needs a name",
+                    )
+                })?;
             let mut tool = Map::new();
             tool.insert("name".into(), name.into());
             if let Some(description) = function.get("description") {
@@ -146,7 +158,12 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
             "auto" => json!({"type": "auto"}),
             "required" => json!({"type": "any"}),
             "none" => json!({"type": "none"}),
-            _ => return Err(invalid("tool_choice", format!("unknown tool_choice `{mode}`"))),
+            _ => {
+                return Err(invalid(
+                    "tool_choice",
+                    format!("unknown tool_choice `{mode}`"),
+                ));
+            }
         }),
         Some(object) => {
             let name = object
@@ -156,8 +173,7 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
             Some(json!({"type": "tool", "name": name}))
         }
     };
-    if extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) && body.contains_key("tools")
-    {
+    if extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) && body.contains_key("tools") {
         let choice = choice.get_or_insert_with(|| json!({"type": "auto"}));
         choice["disable_parallel_tool_use"] = true.into();
     }
@@ -221,7 +237,9 @@ fn user_blocks(index: usize, content: Option<&Value>) -> Result<Vec<Value>, Gate
         Some(Value::Array(parts)) => parts
             .iter()
             .enumerate()
-            .map(|(part_index, part)| content_block(part, &format!("messages[{index}].content[{part_index}]")))
+            .map(|(part_index, part)| {
+                content_block(part, &format!("messages[{index}].content[{part_index}]"))
+            })
             .collect(),
         _ => Ok(Vec::new()),
     }
@@ -230,12 +248,16 @@ fn user_blocks(index: usize, content: Option<&Value>) -> Result<Vec<Value>, Gate
 /// One OpenAI content part as an Anthropic block.
 fn content_block(part: &Value, path: &str) -> Result<Value, GatewayError> {
     match part.get("type").and_then(Value::as_str) {
-        Some("text") => Ok(json!({"type": "text", "text": part.get("text").and_then(Value::as_str).unwrap_or_default()})),
+        Some("text") => Ok(
+            json!({"type": "text", "text": part.get("text").and_then(Value::as_str).unwrap_or_default()}),
+        ),
         Some("image_url") => {
             let url = part
                 .pointer("/image_url/url")
                 .and_then(Value::as_str)
-                .ok_or_else(|| invalid(format!("{path}.image_url.url"), "an image part needs a URL"))?;
+                .ok_or_else(|| {
+                    invalid(format!("{path}.image_url.url"), "an image part needs a URL")
+                })?;
             let source = match fields::data_url(url) {
                 Some((media_type, data)) => {
                     json!({"type": "base64", "media_type": media_type, "data": data})
@@ -270,7 +292,9 @@ fn assistant_blocks(
             let name = call
                 .pointer("/function/name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| invalid(format!("{path}.function.name"), "a tool call needs a name"))?;
+                .ok_or_else(|| {
+                    invalid(format!("{path}.function.name"), "a tool call needs a name")
+                })?;
             let arguments = call
                 .pointer("/function/arguments")
                 .and_then(Value::as_str)

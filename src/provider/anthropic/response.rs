@@ -117,7 +117,10 @@ impl StreamTranslator {
     }
 
     fn tool_index(&self, block: u64) -> Option<usize> {
-        self.tool_blocks.iter().find(|(b, _)| *b == block).map(|(_, t)| *t)
+        self.tool_blocks
+            .iter()
+            .find(|(b, _)| *b == block)
+            .map(|(_, t)| *t)
     }
 
     /// The OpenAI items for one SSE `data:` payload.
@@ -130,7 +133,13 @@ impl StreamTranslator {
         Ok(match event.get("type").and_then(Value::as_str) {
             Some("message_start") => {
                 let message = event.get("message").ok_or_else(|| broken("no message"))?;
-                let text = |key: &str| message.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+                let text = |key: &str| {
+                    message
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
                 self.id = text("id");
                 self.model = text("model");
                 if let Some(usage) = message.get("usage") {
@@ -151,7 +160,9 @@ impl StreamTranslator {
                         )]
                     }
                     Some("text") => match block.get("text").and_then(Value::as_str) {
-                        Some(text) if !text.is_empty() => vec![self.chunk(json!({"content": text}), None)],
+                        Some(text) if !text.is_empty() => {
+                            vec![self.chunk(json!({"content": text}), None)]
+                        }
                         _ => Vec::new(),
                     },
                     _ => Vec::new(),
@@ -188,7 +199,10 @@ impl StreamTranslator {
                 let usage = openai_usage(&usage(&self.usage));
                 let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                     "model": self.model, "choices": [], "usage": usage});
-                vec![StreamItem::Chunk(Bytes::from(chunk.to_string())), StreamItem::Done]
+                vec![
+                    StreamItem::Chunk(Bytes::from(chunk.to_string())),
+                    StreamItem::Done,
+                ]
             }
             Some("error") => {
                 let message = event
@@ -211,6 +225,10 @@ pub fn error_body(body: &[u8]) -> Option<(String, String)> {
     let error = value.get("error")?;
     Some((
         error.get("message")?.as_str()?.to_owned(),
-        error.get("type").and_then(Value::as_str).unwrap_or("upstream_error").to_owned(),
+        error
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("upstream_error")
+            .to_owned(),
     ))
 }

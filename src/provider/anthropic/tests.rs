@@ -12,7 +12,9 @@ const CREATED: u64 = 1_700_000_000;
 /// OpenAI request → Anthropic body (model `claude-test`, default max_tokens 1024).
 fn check_request(input: &str) -> Value {
     let request: ChatRequest = decode_json(input.as_bytes()).expect("golden input decodes");
-    request.check().expect("golden input passes the front door's checks");
+    request
+        .check()
+        .expect("golden input passes the front door's checks");
     outcome(translate(&request, "claude-test", 1024))
 }
 
@@ -61,7 +63,12 @@ fn streams() {
     let mut failures = Vec::new();
     for (case, input, want) in cases("anthropic", "stream") {
         let got = Value::Array(check_stream(&input));
-        compare(&mut failures, &case, &got, &Value::Array(parse_lines(&want)));
+        compare(
+            &mut failures,
+            &case,
+            &got,
+            &Value::Array(parse_lines(&want)),
+        );
     }
     golden::check_all(failures);
 }

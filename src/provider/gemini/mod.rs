@@ -30,7 +30,11 @@ impl GeminiProvider {
     fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, GatewayError> {
         let mut url = reqwest::Url::parse(&format!("{}/v1beta/models/", self.base_url))
             .map_err(|error| GatewayError::Internal(format!("gemini base URL: {error}")))?;
-        let method = if stream { "streamGenerateContent" } else { "generateContent" };
+        let method = if stream {
+            "streamGenerateContent"
+        } else {
+            "generateContent"
+        };
         url.path_segments_mut()
             .map_err(|()| GatewayError::Internal("gemini base URL cannot be a base".into()))?
             .pop_if_empty()

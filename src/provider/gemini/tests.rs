@@ -10,7 +10,8 @@ const CREATED: u64 = 1_700_000_000;
 
 fn check_request(input: &str) -> Value {
     let chat: ChatRequest = decode_json(input.as_bytes()).expect("golden input decodes");
-    chat.check().expect("golden input passes the front door's checks");
+    chat.check()
+        .expect("golden input passes the front door's checks");
     outcome(request(&chat))
 }
 
@@ -43,7 +44,12 @@ fn check_stream(input: &str) -> Vec<Value> {
 fn requests() {
     let mut failures = Vec::new();
     for (case, input, want) in cases("gemini", "request") {
-        compare(&mut failures, &case, &check_request(&input), &serde_json::from_str(&want).unwrap());
+        compare(
+            &mut failures,
+            &case,
+            &check_request(&input),
+            &serde_json::from_str(&want).unwrap(),
+        );
     }
     golden::check_all(failures);
 }
@@ -52,7 +58,12 @@ fn requests() {
 fn responses() {
     let mut failures = Vec::new();
     for (case, input, want) in cases("gemini", "response") {
-        compare(&mut failures, &case, &check_response(&input), &serde_json::from_str(&want).unwrap());
+        compare(
+            &mut failures,
+            &case,
+            &check_response(&input),
+            &serde_json::from_str(&want).unwrap(),
+        );
     }
     golden::check_all(failures);
 }
@@ -62,7 +73,12 @@ fn streams() {
     let mut failures = Vec::new();
     for (case, input, want) in cases("gemini", "stream") {
         let got = Value::Array(check_stream(&input));
-        compare(&mut failures, &case, &got, &Value::Array(parse_lines(&want)));
+        compare(
+            &mut failures,
+            &case,
+            &got,
+            &Value::Array(parse_lines(&want)),
+        );
     }
     golden::check_all(failures);
 }

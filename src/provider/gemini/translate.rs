@@ -73,7 +73,10 @@ pub fn request(request: &ChatRequest) -> Result<Value, GatewayError> {
             }
             Role::User => ("user", user_parts(index, message.content.as_ref())?),
             Role::Assistant => ("model", model_parts(index, message)?),
-            Role::Tool => ("user", vec![function_response(index, message, &request.messages)?]),
+            Role::Tool => (
+                "user",
+                vec![function_response(index, message, &request.messages)?],
+            ),
             Role::Function => {
                 return Err(invalid(
                     format!("messages[{index}].role"),
@@ -177,7 +180,10 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
             declarations.push(Value::Object(declaration));
         }
         if !declarations.is_empty() {
-            body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
+            body.insert(
+                "tools".into(),
+                json!([{"functionDeclarations": declarations}]),
+            );
         }
     }
     let config = match request.extra.get("tool_choice") {
@@ -186,7 +192,12 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
             "auto" => json!({"mode": "AUTO"}),
             "required" => json!({"mode": "ANY"}),
             "none" => json!({"mode": "NONE"}),
-            _ => return Err(invalid("tool_choice", format!("unknown tool_choice `{mode}`"))),
+            _ => {
+                return Err(invalid(
+                    "tool_choice",
+                    format!("unknown tool_choice `{mode}`"),
+                ));
+            }
         },
         Some(object) => {
             let name = object
@@ -196,7 +207,10 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Gat
             json!({"mode": "ANY", "allowedFunctionNames": [name]})
         }
     };
-    body.insert("toolConfig".into(), json!({"functionCallingConfig": config}));
+    body.insert(
+        "toolConfig".into(),
+        json!({"functionCallingConfig": config}),
+    );
     Ok(())
 }
 
@@ -209,9 +223,14 @@ fn user_parts(index: usize, content: Option<&Value>) -> Result<Vec<Value>, Gatew
             .map(|(part_index, part)| {
                 let path = format!("messages[{index}].content[{part_index}]");
                 match part.get("type").and_then(Value::as_str) {
-                    Some("text") => Ok(json!({"text": part.get("text").and_then(Value::as_str).unwrap_or("")})),
+                    Some("text") => {
+                        Ok(json!({"text": part.get("text").and_then(Value::as_str).unwrap_or("")}))
+                    }
                     Some("image_url") => {
-                        let url = part.pointer("/image_url/url").and_then(Value::as_str).unwrap_or("");
+                        let url = part
+                            .pointer("/image_url/url")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         let (mime_type, data) = fields::data_url(url).ok_or_else(|| {
                             invalid(
                                 format!("{path}.image_url.url"),
@@ -243,18 +262,41 @@ fn model_parts(index: usize, message: &Message) -> Result<Vec<Value>, GatewayErr
     if let Some(Value::Array(calls)) = message.extra.get("tool_calls") {
         for (call_index, call) in calls.iter().enumerate() {
             let path = format!("messages[{index}].tool_calls[{call_index}].function");
-            let name = call.pointer("/function/name").and_then(Value::as_str).unwrap_or("");
-            let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
-            let args: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-                .map_err(|_| invalid(format!("{path}.arguments"), "tool call arguments must be a JSON object"))?;
+            let name = call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let arguments = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("{}");
+            let args: Value = serde_json::from_str(if arguments.trim().is_empty() {
+                "{}"
+            } else {
+                arguments
+            })
+            .map_err(|_| {
+                invalid(
+                    format!("{path}.arguments"),
+                    "tool call arguments must be a JSON object",
+                )
+            })?;
             parts.push(json!({"functionCall": {"name": name, "args": args}}));
         }
     }
     Ok(parts)
 }
 
-fn function_response(index: usize, message: &Message, all: &[Message]) -> Result<Value, GatewayError> {
-    let id = message.extra.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
+fn function_response(
+    index: usize,
+    message: &Message,
+    all: &[Message],
+) -> Result<Value, GatewayError> {
+    let id = message
+        .extra
+        .get("tool_call_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     // Gemini matches results to calls by function name.
     let name = all[..index]
         .iter()
@@ -278,7 +320,12 @@ fn function_response(index: usize, message: &Message, all: &[Message]) -> Result
 }
 
 pub fn usage(metadata: Option<&Value>) -> Usage {
-    let get = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_u64).unwrap_or(0);
+    let get = |key: &str| {
+        metadata
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     Usage {
         prompt_tokens: get("promptTokenCount"),
         // Thinking tokens are billed as output.
@@ -296,23 +343,32 @@ fn finish_reason(reason: &str) -> &'static str {
 
 /// A 400 for a blocked prompt, a 502 for a withheld answer, else `None`.
 fn safety_error(response: &Value) -> Option<GatewayError> {
-    if let Some(reason) = response.pointer("/promptFeedback/blockReason").and_then(Value::as_str) {
+    if let Some(reason) = response
+        .pointer("/promptFeedback/blockReason")
+        .and_then(Value::as_str)
+    {
         return Some(invalid(
             "messages",
             format!("Gemini blocked the prompt (blockReason {reason})"),
         ));
     }
-    let reason = response.pointer("/candidates/0/finishReason").and_then(Value::as_str)?;
-    BLOCKED.contains(&reason).then(|| GatewayError::UpstreamFailed {
-        message: format!("Gemini withheld the answer (finishReason {reason})"),
-    })
+    let reason = response
+        .pointer("/candidates/0/finishReason")
+        .and_then(Value::as_str)?;
+    BLOCKED
+        .contains(&reason)
+        .then(|| GatewayError::UpstreamFailed {
+            message: format!("Gemini withheld the answer (finishReason {reason})"),
+        })
 }
 
 /// Text and function calls of the first candidate, as an OpenAI delta/message.
 fn message_of(response: &Value, role: bool, call_offset: usize) -> (Value, usize) {
     let mut text = String::new();
     let mut calls = Vec::new();
-    let parts = response.pointer("/candidates/0/content/parts").and_then(Value::as_array);
+    let parts = response
+        .pointer("/candidates/0/content/parts")
+        .and_then(Value::as_array);
     for part in parts.into_iter().flatten() {
         // Thought summaries are not part of the answer.
         if part.get("thought").and_then(Value::as_bool) == Some(true) {
@@ -343,7 +399,11 @@ fn message_of(response: &Value, role: bool, call_offset: usize) -> (Value, usize
     (Value::Object(message), count)
 }
 
-pub fn complete(response: &Value, model: &str, created: u64) -> Result<(Value, Usage), GatewayError> {
+pub fn complete(
+    response: &Value,
+    model: &str,
+    created: u64,
+) -> Result<(Value, Usage), GatewayError> {
     if let Some(error) = safety_error(response) {
         return Err(error);
     }
@@ -353,8 +413,15 @@ pub fn complete(response: &Value, model: &str, created: u64) -> Result<(Value, U
             call.as_object_mut().map(|c| c.remove("index"));
         }
     }
-    let reason = response.pointer("/candidates/0/finishReason").and_then(Value::as_str).unwrap_or("STOP");
-    let finish = if calls > 0 { "tool_calls" } else { finish_reason(reason) };
+    let reason = response
+        .pointer("/candidates/0/finishReason")
+        .and_then(Value::as_str)
+        .unwrap_or("STOP");
+    let finish = if calls > 0 {
+        "tool_calls"
+    } else {
+        finish_reason(reason)
+    };
     let usage = usage(response.get("usageMetadata"));
     let body = json!({
         "id": response.get("responseId").cloned().unwrap_or(Value::Null),
@@ -380,7 +447,14 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(model: &str, created: u64) -> Self {
-        Self { model: model.to_owned(), created, started: false, calls: 0, finish: None, usage: None }
+        Self {
+            model: model.to_owned(),
+            created,
+            started: false,
+            calls: 0,
+            finish: None,
+            usage: None,
+        }
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> StreamItem {
@@ -392,9 +466,10 @@ impl StreamTranslator {
     }
 
     pub fn event(&mut self, data: &str) -> Result<Vec<StreamItem>, GatewayError> {
-        let response: Value = serde_json::from_str(data).map_err(|_| GatewayError::UpstreamFailed {
-            message: "the Gemini stream sent invalid JSON".to_owned(),
-        })?;
+        let response: Value =
+            serde_json::from_str(data).map_err(|_| GatewayError::UpstreamFailed {
+                message: "the Gemini stream sent invalid JSON".to_owned(),
+            })?;
         if let Some(error) = safety_error(&response) {
             return Err(error);
         }
@@ -408,8 +483,15 @@ impl StreamTranslator {
         self.started = true;
         self.calls += calls;
         let mut items = vec![self.chunk(delta, None)];
-        if let Some(reason) = response.pointer("/candidates/0/finishReason").and_then(Value::as_str) {
-            let finish = if self.calls > 0 { "tool_calls" } else { finish_reason(reason) };
+        if let Some(reason) = response
+            .pointer("/candidates/0/finishReason")
+            .and_then(Value::as_str)
+        {
+            let finish = if self.calls > 0 {
+                "tool_calls"
+            } else {
+                finish_reason(reason)
+            };
             self.finish = Some(finish);
             items.push(self.chunk(json!({}), Some(finish)));
         }
@@ -427,7 +509,10 @@ impl StreamTranslator {
         let usage = openai_usage(&usage(self.usage.as_ref()));
         let chunk = json!({"id": "", "object": "chat.completion.chunk", "created": self.created,
             "model": self.model, "choices": [], "usage": usage});
-        Ok(vec![StreamItem::Chunk(Bytes::from(chunk.to_string())), StreamItem::Done])
+        Ok(vec![
+            StreamItem::Chunk(Bytes::from(chunk.to_string())),
+            StreamItem::Done,
+        ])
     }
 }
 
@@ -437,6 +522,10 @@ pub fn error_body(body: &[u8]) -> Option<(String, String)> {
     let error = value.get("error")?;
     Some((
         error.get("message")?.as_str()?.to_owned(),
-        error.get("status").and_then(Value::as_str).unwrap_or("upstream_error").to_owned(),
+        error
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("upstream_error")
+            .to_owned(),
     ))
 }
