@@ -1,5 +1,6 @@
 //! `POST /v1/messages`: a mock of Anthropic's Messages API that enforces its
-//! documented request rules (`x-api-key` and `anthropic-version` headers,
+//! documented request rules (a key in `x-api-key` or as a bearer token, an
+//! `anthropic-version` header,
 //! `max_tokens` required, roles alternating from a first user turn, `system`
 //! only at the top level, every `tool_result` answering a `tool_use` of the
 //! previous turn) and answers in its shapes: the message object, the SSE
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -54,8 +55,15 @@ fn invalid(message: impl Into<String>) -> Response {
 
 pub(crate) async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let key = parts.headers.get("x-api-key");
-    state.record_credential(key);
+    // Anthropic takes the key in `x-api-key` or, as its current SDKs send
+    // it, as a bearer token.
+    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| {
+        let v = v.as_bytes();
+        (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+            .then(|| HeaderValue::from_bytes(&v[7..]).ok())?
+    });
+    let key = parts.headers.get("x-api-key").cloned().or(bearer);
+    state.record_credential(key.as_ref());
     match key {
         None => {
             return error(

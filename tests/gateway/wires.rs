@@ -113,11 +113,11 @@ fn weather_tool() -> Value {
 async fn anthropic_wire_plain_answer_cost_and_key() {
     let w = Wires::start().await;
     let response = w
-        .chat(json!({"model": "anthropic/claude-sonnet-4-5", "messages": [
+        .chat(json!({"model": "anthropic/claude-sonnet-5-5", "messages": [
             {"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello gateway"}]}))
         .await;
     assert_eq!(response.status(), 200);
-    served_by(&response, "anthropic", "anthropic/claude-sonnet-4-5");
+    served_by(&response, "anthropic", "anthropic/claude-sonnet-5-5");
     let body = response.json_body().await;
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(
@@ -132,10 +132,10 @@ async fn anthropic_wire_plain_answer_cost_and_key() {
         w.upstream.state.last_authorization().as_deref(),
         Some(UPSTREAM_KEY)
     );
-    // claude-sonnet-4-5: $3 / $15 per 1M tokens = 3000 / 15000 nano-USD per token.
+    // claude-sonnet-5-5: $2 / $10 per 1M tokens = 2000 / 10000 nano-USD per token.
     assert_eq!(
         w.gateway.gateway.quota.spent("alpha").await.0,
-        4 * 3000 + 3 * 15000
+        4 * 2000 + 3 * 10000
     );
 }
 
@@ -171,11 +171,11 @@ async fn anthropic_wire_max_tokens_and_rejected_fields() {
 async fn anthropic_wire_streams_text_and_usage() {
     let w = Wires::start().await;
     let response = w
-        .chat(json!({"model": "anthropic/claude-sonnet-4-5", "stream": true, "stream_options": {"include_usage": true},
+        .chat(json!({"model": "anthropic/claude-sonnet-5-5", "stream": true, "stream_options": {"include_usage": true},
             "messages": [{"role": "user", "content": "stream me please"}]}))
         .await;
     assert_eq!(response.status(), 200);
-    served_by(&response, "anthropic", "anthropic/claude-sonnet-4-5");
+    served_by(&response, "anthropic", "anthropic/claude-sonnet-5-5");
     let body = response.text().await.unwrap();
     assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
     let (text, _, finish, usage) = assemble(&body);
@@ -189,7 +189,7 @@ async fn anthropic_wire_tool_round_trip() {
     let w = Wires::start().await;
     let first = w
         .chat(
-            json!({"model": "anthropic/claude-sonnet-4-5", "tools": weather_tool(),
+            json!({"model": "anthropic/claude-sonnet-5-5", "tools": weather_tool(),
             "messages": [{"role": "user", "content": "weather in Paris?"}]}),
         )
         .await
@@ -203,7 +203,7 @@ async fn anthropic_wire_tool_round_trip() {
     // shows the ids and roles were carried over faithfully.
     let second = w
         .chat(
-            json!({"model": "anthropic/claude-sonnet-4-5", "tools": weather_tool(), "messages": [
+            json!({"model": "anthropic/claude-sonnet-5-5", "tools": weather_tool(), "messages": [
             {"role": "user", "content": "weather in Paris?"},
             first["choices"][0]["message"].clone(),
             {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}]}),
@@ -215,7 +215,7 @@ async fn anthropic_wire_tool_round_trip() {
 
     let streamed = w
         .chat(
-            json!({"model": "anthropic/claude-sonnet-4-5", "tools": weather_tool(), "stream": true,
+            json!({"model": "anthropic/claude-sonnet-5-5", "tools": weather_tool(), "stream": true,
             "messages": [{"role": "user", "content": "weather?"}]}),
         )
         .await
@@ -396,7 +396,7 @@ async fn messages_door_streams_anthropic_events() {
     let w = Wires::start().await;
     for model in [
         "fast",
-        "anthropic/claude-sonnet-4-5",
+        "anthropic/claude-sonnet-5-5",
         "gemini/gemini-2.5-flash",
     ] {
         let body = w
