@@ -57,6 +57,8 @@ pub enum Wire {
     Anthropic,
     /// Google Gemini (`{base_url}/v1beta/models/{model}:generateContent`).
     Gemini,
+    /// AWS Bedrock Converse (`{base_url}/model/{model}/converse`), SigV4-signed.
+    Bedrock,
     /// Azure OpenAI deployments:
     /// `{base_url}/openai/deployments/{model}/chat/completions?api-version=...`,
     /// where the model name is the deployment name. (Azure's v1 API speaks
@@ -75,6 +77,10 @@ pub enum AuthScheme {
     XApiKey,
     /// `x-goog-api-key: <key>` (Google Gemini).
     XGoogApiKey,
+    /// AWS Signature Version 4 (Bedrock): `api_key_env` names the access key
+    /// id; the secret and session token come from AWS_SECRET_ACCESS_KEY and
+    /// AWS_SESSION_TOKEN.
+    AwsSigv4,
     /// No credential.
     None,
 }
@@ -143,7 +149,9 @@ pub(super) fn parse(name: &str, stem: &str, text: &str) -> Result<ProviderSpec, 
             format!("`{}` must equal the file name `{stem}`", spec.id),
         ));
     }
-    if spec.wire != Wire::Mock && reqwest::Url::parse(&spec.base_url).is_err() {
+    // `{region}` is filled in at startup (Bedrock).
+    let url = spec.base_url.replace("{region}", "region");
+    if spec.wire != Wire::Mock && reqwest::Url::parse(&url).is_err() {
         problems.push((
             "base_url".to_owned(),
             format!("`{}` is not a URL", spec.base_url),

@@ -13,6 +13,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod chat;
 mod embeddings;
 mod error;
@@ -79,6 +80,7 @@ pub fn router(state: Arc<MockState>) -> Router {
         .route("/v1/embeddings", post(embeddings::handle))
         .route("/v1/messages", post(anthropic::handle))
         .route("/v1beta/models/{call}", post(gemini::handle))
+        .route("/model/{model}/{action}", post(bedrock::handle))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure::handle),

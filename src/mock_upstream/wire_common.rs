@@ -96,7 +96,8 @@ pub(crate) fn input_for(schema: &Value) -> Value {
     Value::Object(input)
 }
 
-/// A `text/event-stream` response sending `events` one by one, `pace` apart.
+/// A streamed response (`text/event-stream` unless the caller changes it)
+/// sending `events` one by one, `pace` apart.
 pub(crate) fn sse_response(events: Vec<Bytes>, pace: Duration) -> Response {
     let stream = futures::stream::iter(events).then(move |event| async move {
         tokio::time::sleep(pace).await;

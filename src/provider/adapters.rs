@@ -2,6 +2,7 @@
 //! the environment.
 
 use super::anthropic::{self, AnthropicProvider};
+use super::bedrock::BedrockProvider;
 use super::gemini::GeminiProvider;
 use super::openai::{OpenAiProvider, OpenAiSettings};
 use super::upstream::{ErrorBody, Upstream};
@@ -20,6 +21,8 @@ pub struct AdapterSettings<'a> {
     pub client: &'a reqwest::Client,
     pub config: &'a Config,
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The provider key (for Bedrock, the access key id).
+    pub key: Option<&'a str>,
 }
 
 impl AdapterSettings<'_> {
@@ -72,9 +75,33 @@ pub fn build_adapter(settings: AdapterSettings<'_>) -> Result<Arc<dyn Provider>,
                 settings.max_output(),
             )?)
         }
+        Wire::Bedrock => Arc::new(bedrock(&settings)?),
         Wire::Gemini => {
             let upstream = settings.upstream(Vec::new(), super::gemini::translate::error_body);
             Arc::new(GeminiProvider::new(upstream, &settings.base_url)?)
         }
     })
+}
+
+fn bedrock(settings: &AdapterSettings<'_>) -> Result<BedrockProvider, String> {
+    let env = settings.env;
+    let access_key = settings
+        .key
+        .ok_or("enabled, but its access key id is not set")?;
+    let secret = env("AWS_SECRET_ACCESS_KEY")
+        .filter(|s| !s.is_empty())
+        .ok_or("enabled, but AWS_SECRET_ACCESS_KEY is not set")?;
+    let token = env("AWS_SESSION_TOKEN").filter(|s| !s.is_empty());
+    let credentials =
+        aws_credential_types::Credentials::new(access_key, secret, token, None, "environment");
+    let region = settings
+        .spec
+        .region_env
+        .as_deref()
+        .and_then(env)
+        .or_else(|| settings.spec.region.clone())
+        .ok_or("no region: set the provider's region or its region_env variable")?;
+    let base_url = settings.base_url.replace("{region}", &region);
+    let upstream = settings.upstream(Vec::new(), super::bedrock::translate::error_body);
+    BedrockProvider::new(upstream, &base_url, region, credentials)
 }

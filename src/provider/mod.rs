@@ -4,6 +4,7 @@
 
 mod adapters;
 pub mod anthropic;
+pub mod bedrock;
 pub mod fields;
 pub mod gemini;
 #[cfg(test)]

@@ -85,6 +85,7 @@ impl Providers {
                     client,
                     config,
                     env,
+                    key: key.as_deref(),
                 };
                 adapter = match build_adapter(settings) {
                     Ok(adapter) => Some(adapter),
@@ -129,6 +130,8 @@ fn auth_header(
     let (name, value) = match (scheme, key) {
         (AuthScheme::None, _) => return Ok(None),
         (_, None) => return Err("enabled, but its key env var is not set".to_owned()),
+        // Signed per request by the Bedrock adapter.
+        (AuthScheme::AwsSigv4, Some(_)) => return Ok(None),
         (AuthScheme::Bearer, Some(key)) => (http::header::AUTHORIZATION, format!("Bearer {key}")),
         (AuthScheme::ApiKey, Some(key)) => (HeaderName::from_static("api-key"), key.to_owned()),
         (AuthScheme::XApiKey, Some(key)) => (HeaderName::from_static("x-api-key"), key.to_owned()),

@@ -25,15 +25,21 @@ impl Wires {
         let root = format!("http://{}", upstream.addr);
         let env = move |name: &str| match name {
             "OPENAI_BASE_URL" => Some(format!("{root}/v1")),
-            "ANTHROPIC_BASE_URL" | "GEMINI_BASE_URL" | "AZURE_OPENAI_ENDPOINT" => {
-                Some(root.clone())
-            }
-            "OPENAI_API_KEY" | "ANTHROPIC_API_KEY" | "GEMINI_API_KEY" | "AZURE_OPENAI_API_KEY" => {
-                Some(UPSTREAM_KEY.to_owned())
-            }
+            "ANTHROPIC_BASE_URL"
+            | "GEMINI_BASE_URL"
+            | "AZURE_OPENAI_ENDPOINT"
+            | "AWS_ENDPOINT_URL_BEDROCK_RUNTIME" => Some(root.clone()),
+            // The Bedrock mock's access key id and secret are both its key.
+            "OPENAI_API_KEY"
+            | "ANTHROPIC_API_KEY"
+            | "GEMINI_API_KEY"
+            | "AZURE_OPENAI_API_KEY"
+            | "AWS_ACCESS_KEY_ID"
+            | "AWS_SECRET_ACCESS_KEY" => Some(UPSTREAM_KEY.to_owned()),
+            "AWS_REGION" => Some("eu-west-1".to_owned()),
             _ => None,
         };
-        let extra = "[providers.anthropic]\n[providers.gemini]\n";
+        let extra = "";
         let gateway = Gateway::build_with_env(config(extra), &env).expect("gateway builds");
         let gateway = server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
             .await
@@ -492,4 +498,161 @@ async fn count_tokens_counts_without_calling_upstream() {
     let count = response.json_body().await["input_tokens"].as_u64().unwrap();
     assert!((5..20).contains(&count), "{count}");
     assert_eq!(w.upstream.state.chat_calls(), 0);
+}
+
+const NOVA: &str = "bedrock/amazon.nova-lite-v1:0";
+
+#[tokio::test]
+async fn bedrock_wire_signed_plain_stream_and_tools() {
+    let w = Wires::start().await;
+    let response = w
+        .chat(json!({"model": NOVA, "messages": [
+            {"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello bedrock"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    served_by(&response, "bedrock", NOVA);
+    let body = response.json_body().await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Echo: hello bedrock"
+    );
+    assert_eq!(body["usage"]["completion_tokens"], 3);
+    let authorization = w.upstream.state.last_authorization().unwrap();
+    assert!(
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={UPSTREAM_KEY}/")),
+        "{authorization}"
+    );
+    assert!(authorization.contains("/eu-west-1/bedrock/aws4_request"));
+
+    let body = w
+        .chat(
+            json!({"model": NOVA, "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "a b c"}]}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (text, _, finish, usage) = assemble(&body);
+    assert_eq!(
+        (text.as_str(), finish.as_deref()),
+        ("Echo: a b c", Some("stop"))
+    );
+    assert_eq!(usage.unwrap()["completion_tokens"], 4);
+    assert!(body.ends_with("data: [DONE]\n\n"));
+
+    let first = w
+        .chat(json!({"model": NOVA, "tools": weather_tool(), "messages": [{"role": "user", "content": "weather?"}]}))
+        .await
+        .json_body()
+        .await;
+    let message = first["choices"][0]["message"].clone();
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"mock\"}"
+    );
+    let second = w
+        .chat(json!({"model": NOVA, "tools": weather_tool(), "messages": [
+            {"role": "user", "content": "weather?"}, message.clone(),
+            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "cold"}]}))
+        .await;
+    assert_eq!(second.status(), 200);
+    let streamed = w
+        .chat(
+            json!({"model": NOVA, "tools": weather_tool(), "stream": true,
+            "messages": [{"role": "user", "content": "weather?"}]}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (_, arguments, finish, _) = assemble(&streamed);
+    assert_eq!(
+        (arguments.as_str(), finish.as_deref()),
+        ("{\"city\":\"mock\"}", Some("tool_calls"))
+    );
+}
+
+#[tokio::test]
+async fn bedrock_failures() {
+    let w = Wires::start().await;
+    let response = w
+        .chat(json!({"model": "bedrock/fault-throttle", "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(response.status(), 429);
+    assert!(
+        error_of(response).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many requests")
+    );
+    for model in ["bedrock/fault-stream-exception", "bedrock/fault-truncate"] {
+        let body = w
+            .chat(json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "x y"}]}))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !body.contains("[DONE]") && sse_payloads(&body).pop().unwrap().contains("\"error\""),
+            "{model}: {body}"
+        );
+    }
+}
+
+/// The mock checks signatures for real: a wrong secret or a body changed
+/// after signing is refused as AWS refuses it.
+#[tokio::test]
+async fn the_bedrock_mock_refuses_bad_signatures() {
+    use aws_credential_types::Credentials;
+    use switchboard::provider::bedrock::sigv4::sign_request;
+    let w = Wires::start().await;
+    let url = format!(
+        "http://{}/model/amazon.nova-lite-v1%3A0/converse",
+        w.upstream.addr
+    );
+    let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+    let send = |secret: &'static str, sent: &'static [u8]| {
+        let url = url.clone();
+        let client = w.client.clone();
+        async move {
+            let credentials = Credentials::new(UPSTREAM_KEY, secret, None, None, "test");
+            let (headers, _) = sign_request(
+                &url,
+                &[("content-type", "application/json")],
+                body,
+                &credentials,
+                "eu-west-1",
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
+            let mut request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(sent);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    assert_eq!(send(UPSTREAM_KEY, body).await, (200, None));
+    assert_eq!(
+        send("wrong-secret", body).await,
+        (403, Some("InvalidSignatureException".to_owned()))
+    );
+    let tampered: &'static [u8] = br#"{"messages":[{"role":"user","content":[{"text":"ho"}]}]}"#;
+    assert_eq!(
+        send(UPSTREAM_KEY, tampered).await,
+        (403, Some("InvalidSignatureException".to_owned()))
+    );
+    let unsigned = w.client.post(&url).body(&body[..]).send().await.unwrap();
+    assert_eq!(unsigned.status(), 403);
 }
