@@ -137,6 +137,11 @@ def gateway_url(mock_url):
         ANTHROPIC_API_KEY=UPSTREAM_KEY,
         GEMINI_BASE_URL=mock_url,
         GEMINI_API_KEY=UPSTREAM_KEY,
+        # The Bedrock mock checks SigV4 with its key as both key id and secret.
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=mock_url,
+        AWS_ACCESS_KEY_ID=UPSTREAM_KEY,
+        AWS_SECRET_ACCESS_KEY=UPSTREAM_KEY,
+        AWS_REGION="eu-west-1",
         SWITCHBOARD_LISTEN="127.0.0.1:0",
         SB_TEST_KEY_ALPHA=ALPHA_KEY,
         SB_TEST_KEY_BETA=BETA_KEY,

@@ -1,5 +1,5 @@
 """The Anthropic SDK against /v1/messages, and the OpenAI SDK against models
-served over the Anthropic and Gemini wires. The mock upstream enforces each
+served over the Anthropic, Gemini and Bedrock wires. The mock upstream enforces each
 provider's request rules, so a translation mistake fails here as it would
 against the real vendor."""
 
@@ -30,7 +30,10 @@ WEATHER_ANTHROPIC = [{
 
 # --- the Anthropic SDK through /v1/messages --------------------------------
 
-@pytest.mark.parametrize("model", ["fast", CLAUDE, "gemini/gemini-2.5-flash"])
+NOVA = "bedrock/amazon.nova-lite-v1:0"
+
+
+@pytest.mark.parametrize("model", ["fast", CLAUDE, "gemini/gemini-2.5-flash", NOVA])
 def test_anthropic_sdk_plain(claude, model):
     message = claude.messages.create(
         model=model, max_tokens=100, system="Be terse.",
@@ -55,7 +58,7 @@ def test_anthropic_sdk_matches_the_anthropic_api_itself(claude, claude_direct):
     assert (got.usage.input_tokens, got.usage.output_tokens) == (want.usage.input_tokens, want.usage.output_tokens)
 
 
-@pytest.mark.parametrize("model", ["fast", CLAUDE])
+@pytest.mark.parametrize("model", ["fast", CLAUDE, NOVA])
 def test_anthropic_sdk_streaming(claude, model):
     with claude.messages.stream(
         model=model, max_tokens=100, messages=[{"role": "user", "content": "stream this please"}],
@@ -68,7 +71,7 @@ def test_anthropic_sdk_streaming(claude, model):
     assert final.usage.output_tokens == 4
 
 
-@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-pro"])
+@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-pro", NOVA])
 def test_anthropic_sdk_tool_use(claude, model):
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
     first = claude.messages.create(model=model, max_tokens=200, tools=WEATHER_ANTHROPIC, messages=messages)
@@ -111,7 +114,7 @@ def test_anthropic_sdk_errors(claude, gateway_url):
 
 # --- the OpenAI SDK against models on other wires ---------------------------
 
-@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-flash"])
+@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-flash", NOVA])
 def test_openai_sdk_plain(alpha, model):
     completion = alpha.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi there"}],
@@ -124,7 +127,7 @@ def test_openai_sdk_plain(alpha, model):
     assert parsed.usage.completion_tokens == 3
 
 
-@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-flash"])
+@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-flash", NOVA])
 def test_openai_sdk_streaming(alpha, model):
     got = collect(alpha.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "a b c"}],
@@ -134,7 +137,7 @@ def test_openai_sdk_streaming(alpha, model):
     assert got.usage["completion_tokens"] == 4 and got.usage_chunks == 1 and got.usage_chunk_was_last
 
 
-@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-pro"])
+@pytest.mark.parametrize("model", [CLAUDE, "gemini/gemini-2.5-pro", NOVA])
 def test_openai_sdk_tools(alpha, model):
     messages = [{"role": "user", "content": "Weather in Paris?"}]
     first = alpha.chat.completions.create(model=model, messages=messages, tools=WEATHER_OPENAI)
