@@ -15,6 +15,7 @@ pub enum Rule {
 }
 
 /// Checks `extra` against `rules`, skipping the fields the wire `translated`.
+/// `wire` completes "not supported by ..." (e.g. "the gemini wire format").
 pub fn apply(
     wire: &str,
     extra: &Map<String, Value>,
@@ -35,7 +36,7 @@ pub fn apply(
             }
             Rule::Reject => {
                 return Err(GatewayError::InvalidRequest {
-                    message: format!("`{field}` is not supported by the {wire} wire format"),
+                    message: format!("`{field}` is not supported by {wire}"),
                     param: Some(field.clone()),
                 });
             }
@@ -86,7 +87,10 @@ mod tests {
         let rules = [("logprobs", Rule::Reject), ("seed", Rule::Drop)];
         let check = |body: Value, expected: Result<(), &str>| {
             let extra = body.as_object().unwrap().clone();
-            match (apply("test", &extra, &["tools"], &rules), expected) {
+            match (
+                apply("the test wire format", &extra, &["tools"], &rules),
+                expected,
+            ) {
                 (Ok(()), Ok(())) => {}
                 (Err(GatewayError::InvalidRequest { param, .. }), Err(field)) => {
                     assert_eq!(param.as_deref(), Some(field))

@@ -617,7 +617,7 @@ async fn the_bedrock_mock_refuses_bad_signatures() {
         let client = w.client.clone();
         async move {
             let credentials = Credentials::new(UPSTREAM_KEY, secret, None, None, "test");
-            let (headers, _) = sign_request(
+            let signed = sign_request(
                 &url,
                 &[("content-type", "application/json")],
                 body,
@@ -630,7 +630,7 @@ async fn the_bedrock_mock_refuses_bad_signatures() {
                 .post(&url)
                 .header("content-type", "application/json")
                 .body(sent);
-            for (name, value) in headers {
+            for (name, value) in signed.headers {
                 request = request.header(name, value);
             }
             let response = request.send().await.unwrap();

@@ -4,7 +4,11 @@
 //! OpenAI-shaped answer becomes an Anthropic message or event stream.
 //!
 //! Request fields without an OpenAI counterpart follow `RULES`: dropped with
-//! a warning or rejected with a 400 naming the field.
+//! a warning or rejected with a 400 naming the field. Within content,
+//! `cache_control` hints and `thinking` blocks of earlier turns are not
+//! carried (neither changes what the model is asked), nor is a tool result's
+//! `is_error` flag (its text still says what went wrong); block types the
+//! OpenAI shape cannot hold (documents, server tools) are rejected.
 
 pub mod error;
 pub mod events;
@@ -74,7 +78,7 @@ impl MessagesRequest {
 
     /// The OpenAI-shaped request. `for_count` skips the `max_tokens` check.
     pub fn to_chat(&self, for_count: bool) -> Result<ChatRequest, GatewayError> {
-        fields::apply("anthropic front door", &self.extra, &[], RULES)?;
+        fields::apply("this gateway's /v1/messages", &self.extra, &[], RULES)?;
         if self.model.is_empty() {
             return Err(invalid("model", "`model` must not be empty"));
         }

@@ -52,7 +52,12 @@ pub fn translate(
     model: &str,
     default_max_tokens: u32,
 ) -> Result<Value, GatewayError> {
-    fields::apply("anthropic", &request.extra, TRANSLATED, RULES)?;
+    fields::apply(
+        "the anthropic wire format",
+        &request.extra,
+        TRANSLATED,
+        RULES,
+    )?;
     let mut body = Map::new();
     body.insert("model".into(), model.into());
     body.insert(

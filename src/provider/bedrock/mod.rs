@@ -49,7 +49,7 @@ impl BedrockProvider {
         url: &str,
         body: &[u8],
     ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
-        let (headers, _) = sigv4::sign_request(
+        let signed = sigv4::sign_request(
             url,
             &[("content-type", "application/json")],
             body,
@@ -58,7 +58,8 @@ impl BedrockProvider {
             std::time::SystemTime::now(),
         )
         .map_err(GatewayError::Internal)?;
-        headers
+        signed
+            .headers
             .into_iter()
             .map(|(name, value)| {
                 let value = secret_header(&value).map_err(GatewayError::Internal)?;

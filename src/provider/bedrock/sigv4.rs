@@ -10,9 +10,15 @@ use std::time::SystemTime;
 /// The signing name of the Bedrock runtime API.
 pub const SERVICE: &str = "bedrock";
 
-/// Headers to add to a POST of `body` to `url` (`authorization`,
-/// `x-amz-date`, and `x-amz-security-token` with temporary credentials), and
-/// the signature. `headers` are the other headers to sign.
+/// What signing produced.
+pub struct Signed {
+    /// Headers to add: `authorization`, `x-amz-date`, and
+    /// `x-amz-security-token` with temporary credentials.
+    pub headers: Vec<(&'static str, String)>,
+    pub signature: String,
+}
+
+/// Signs a POST of `body` to `url`; `headers` are the other headers to sign.
 pub fn sign_request(
     url: &str,
     headers: &[(&str, &str)],
@@ -20,7 +26,7 @@ pub fn sign_request(
     credentials: &Credentials,
     region: &str,
     time: SystemTime,
-) -> Result<(Vec<(&'static str, String)>, String), String> {
+) -> Result<Signed, String> {
     let identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
@@ -42,13 +48,13 @@ pub fn sign_request(
         .map_err(|error| format!("SigV4 signing: {error}"))?
         .into_parts();
     let (headers, _) = instructions.into_parts();
-    Ok((
-        headers
+    Ok(Signed {
+        headers: headers
             .iter()
             .map(|h| (h.name(), h.value().to_owned()))
             .collect(),
         signature,
-    ))
+    })
 }
 
 /// `YYYYMMDDTHHMMSSZ` (the `x-amz-date` format) as a time.
@@ -102,35 +108,21 @@ mod tests {
         let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
         let time = parse_amz_date("20261126T120000Z").unwrap();
         let url = "https://bedrock-runtime.eu-west-1.amazonaws.com/model/m%3A0/converse";
-        let (headers, signature) = sign_request(
-            url,
-            &[("content-type", "application/json")],
-            b"{}",
-            &credentials,
-            "eu-west-1",
-            time,
-        )
-        .unwrap();
-        let (_, again) = sign_request(
-            url,
-            &[("content-type", "application/json")],
-            b"{}",
-            &credentials,
-            "eu-west-1",
-            time,
-        )
-        .unwrap();
-        assert_eq!(signature, again);
-        let (_, other_body) = sign_request(
-            url,
-            &[("content-type", "application/json")],
-            b"{ }",
-            &credentials,
-            "eu-west-1",
-            time,
-        )
-        .unwrap();
-        assert_ne!(signature, other_body);
+        let sign = |body: &[u8]| {
+            sign_request(
+                url,
+                &[("content-type", "application/json")],
+                body,
+                &credentials,
+                "eu-west-1",
+                time,
+            )
+            .unwrap()
+        };
+        let signed = sign(b"{}");
+        assert_eq!(signed.signature, sign(b"{}").signature);
+        assert_ne!(signed.signature, sign(b"{ }").signature);
+        let headers = signed.headers;
         let authorization = &headers
             .iter()
             .find(|(n, _)| *n == "authorization")

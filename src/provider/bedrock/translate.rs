@@ -42,7 +42,7 @@ pub const RULES: &[(&str, Rule)] = &[
 const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
 
 pub fn request(request: &ChatRequest) -> Result<Value, GatewayError> {
-    fields::apply("bedrock", &request.extra, TRANSLATED, RULES)?;
+    fields::apply("the bedrock wire format", &request.extra, TRANSLATED, RULES)?;
     if request
         .extra
         .get("n")

@@ -58,7 +58,7 @@ const BLOCKED: &[&str] = &[
 ];
 
 pub fn request(request: &ChatRequest) -> Result<Value, GatewayError> {
-    fields::apply("gemini", &request.extra, TRANSLATED, RULES)?;
+    fields::apply("the gemini wire format", &request.extra, TRANSLATED, RULES)?;
     let mut body = Map::new();
     let mut system = Vec::new();
     let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
