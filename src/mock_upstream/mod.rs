@@ -32,6 +32,8 @@ mod tests_chat;
 mod tests_misc;
 #[cfg(test)]
 mod tests_stream;
+#[cfg(test)]
+mod tests_wires;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
