@@ -656,3 +656,37 @@ async fn the_bedrock_mock_refuses_bad_signatures() {
     let unsigned = w.client.post(&url).body(&body[..]).send().await.unwrap();
     assert_eq!(unsigned.status(), 403);
 }
+
+/// Images travel door → OpenAI shape → Anthropic wire intact: the mock
+/// checks Anthropic's image rules, and its refusal comes back Anthropic-shaped.
+#[tokio::test]
+async fn images_cross_both_translations() {
+    let w = Wires::start().await;
+    let image = |media_type: &str| {
+        json!({"model": "anthropic/claude-sonnet-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "describe"},
+            {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}]})
+    };
+    let response = w
+        .messages("/v1/messages", ALPHA_KEY, image("image/png"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json_body().await["content"][0]["text"],
+        "Echo: describe"
+    );
+    let response = w
+        .messages("/v1/messages", ALPHA_KEY, image("image/tiff"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = response.json_body().await;
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("media_type"),
+        "{body}"
+    );
+}
