@@ -25,6 +25,10 @@ pub struct ProviderSpec {
     /// Env var that holds the provider key.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// Env vars tried in order when `api_key_env` is unset (Gemini's SDKs
+    /// also read GOOGLE_API_KEY).
+    #[serde(default)]
+    pub api_key_env_fallbacks: Vec<String>,
     /// Pass through models that are not in the table (price unknown).
     #[serde(default)]
     pub allow_unlisted_models: bool,

@@ -44,7 +44,10 @@ impl Providers {
         for (id, spec) in &catalog.providers {
             let overrides = config.providers.get(id).cloned().unwrap_or_default();
             let key_env = overrides.api_key_env.as_ref().or(spec.api_key_env.as_ref());
-            let key = key_env.and_then(|name| env(name)).filter(|k| !k.is_empty());
+            let key = key_env
+                .into_iter()
+                .chain(&spec.api_key_env_fallbacks)
+                .find_map(|name| env(name).filter(|k| !k.is_empty()));
             let env_base_url = spec.base_url_env.as_ref().and_then(|name| env(name));
             let base_url = overrides
                 .base_url

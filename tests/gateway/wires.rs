@@ -690,3 +690,31 @@ async fn images_cross_both_translations() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn gemini_key_may_come_from_google_api_key() {
+    switchboard::install_crypto_provider();
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    let root = format!("http://{}", upstream.addr);
+    let env = move |name: &str| match name {
+        "GEMINI_BASE_URL" => Some(root.clone()),
+        "GOOGLE_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
+        _ => None,
+    };
+    let gateway = Gateway::build_with_env(config(""), &env).expect("gateway builds");
+    let gateway = server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", gateway.addr))
+        .bearer_auth(ALPHA_KEY)
+        .body(chat_body("gemini/gemini-2.5-flash", "hi").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        upstream.state.last_authorization().as_deref(),
+        Some(UPSTREAM_KEY)
+    );
+}
