@@ -2,6 +2,7 @@
 //! the gateway's internal lingua franca: fields the gateway does not use are
 //! kept in `extra` and sent on untouched.
 
+pub mod anthropic;
 pub mod chat;
 pub mod embeddings;
 

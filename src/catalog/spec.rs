@@ -25,12 +25,26 @@ pub struct ProviderSpec {
     /// Env var that holds the provider key.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// Env vars tried in order when `api_key_env` is unset (Gemini's SDKs
+    /// also read GOOGLE_API_KEY).
+    #[serde(default)]
+    pub api_key_env_fallbacks: Vec<String>,
     /// Pass through models that are not in the table (price unknown).
     #[serde(default)]
     pub allow_unlisted_models: bool,
     /// Where the prices were read.
     #[serde(default)]
     pub docs: Option<String>,
+    /// Azure OpenAI deployments: the `api-version` query parameter.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// AWS Bedrock: the region used when the `region_env` variable is unset;
+    /// `{region}` in `base_url` is replaced by the region in effect.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// AWS Bedrock: env var naming the region (AWS SDKs use `AWS_REGION`).
+    #[serde(default)]
+    pub region_env: Option<String>,
     /// Known models by the provider's own model name.
     #[serde(default)]
     pub models: BTreeMap<String, ModelSpec>,
@@ -43,6 +57,17 @@ pub enum Wire {
     Openai,
     /// Built-in, in-process mock; no network.
     Mock,
+    /// Anthropic Messages (`POST {base_url}/v1/messages`).
+    Anthropic,
+    /// Google Gemini (`{base_url}/v1beta/models/{model}:generateContent`).
+    Gemini,
+    /// AWS Bedrock Converse (`{base_url}/model/{model}/converse`), SigV4-signed.
+    Bedrock,
+    /// Azure OpenAI deployments:
+    /// `{base_url}/openai/deployments/{model}/chat/completions?api-version=...`,
+    /// where the model name is the deployment name. (Azure's v1 API speaks
+    /// plain `openai` and needs no special wire.)
+    Azure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,6 +77,14 @@ pub enum AuthScheme {
     Bearer,
     /// `api-key: <key>` (Azure OpenAI).
     ApiKey,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+    /// `x-goog-api-key: <key>` (Google Gemini).
+    XGoogApiKey,
+    /// AWS Signature Version 4 (Bedrock): `api_key_env` names the access key
+    /// id; the secret and session token come from AWS_SECRET_ACCESS_KEY and
+    /// AWS_SESSION_TOKEN.
+    AwsSigv4,
     /// No credential.
     None,
 }
@@ -120,7 +153,9 @@ pub(super) fn parse(name: &str, stem: &str, text: &str) -> Result<ProviderSpec, 
             format!("`{}` must equal the file name `{stem}`", spec.id),
         ));
     }
-    if spec.wire != Wire::Mock && reqwest::Url::parse(&spec.base_url).is_err() {
+    // `{region}` is filled in at startup (Bedrock).
+    let url = spec.base_url.replace("{region}", "region");
+    if spec.wire != Wire::Mock && reqwest::Url::parse(&url).is_err() {
         problems.push((
             "base_url".to_owned(),
             format!("`{}` is not a URL", spec.base_url),
@@ -133,6 +168,12 @@ pub(super) fn parse(name: &str, stem: &str, text: &str) -> Result<ProviderSpec, 
         problems.push((
             "api_key_env".to_owned(),
             "required unless auth = \"none\"".to_owned(),
+        ));
+    }
+    if spec.wire == Wire::Azure && spec.api_version.is_none() {
+        problems.push((
+            "api_version".to_owned(),
+            "required for wire = \"azure\"".to_owned(),
         ));
     }
     for (model, model_spec) in &spec.models {

@@ -6,6 +6,7 @@
 //! 3. request id: set (or keep the client's) before handlers, echo it on the way out.
 
 mod body;
+mod messages;
 mod models;
 mod ops;
 mod v1;
@@ -33,6 +34,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model}", get(models::retrieve))
         .route("/healthz", get(ops::healthz))

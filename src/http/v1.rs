@@ -38,7 +38,8 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
     gateway.metrics.in_flight.inc();
     let result = match read_limited(body, gateway.config.max_body_bytes).await {
         Ok(body) => match endpoint {
-            Endpoint::ChatCompletions => {
+            // `/v1/messages` has its own handler (`http/messages.rs`).
+            Endpoint::ChatCompletions | Endpoint::Messages => {
                 chat::handle(&gateway, &mut cx, &parts.headers, body).await
             }
             Endpoint::Embeddings => {

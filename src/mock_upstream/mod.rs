@@ -12,13 +12,18 @@
 //! building JSON trees: requests are validated through borrowed raw values and
 //! responses are written straight into one buffer.
 
+mod anthropic;
+mod azure;
+mod bedrock;
 mod chat;
 mod embeddings;
 mod error;
 mod faults;
+mod gemini;
 mod json;
 mod state;
 mod stream;
+mod wire_common;
 
 #[cfg(test)]
 mod test_support;
@@ -28,6 +33,8 @@ mod tests_chat;
 mod tests_misc;
 #[cfg(test)]
 mod tests_stream;
+#[cfg(test)]
+mod tests_wires;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +81,13 @@ pub fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::handle))
         .route("/v1/embeddings", post(embeddings::handle))
+        .route("/v1/messages", post(anthropic::handle))
+        .route("/v1beta/models/{call}", post(gemini::handle))
+        .route("/model/{model}/{action}", post(bedrock::handle))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure::handle),
+        )
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/_mock/stats", get(stats))

@@ -90,6 +90,13 @@ impl MockState {
         *self.last_authorization.lock() = None;
     }
 
+    /// Records the credential header of a request on another wire
+    /// (`x-api-key`, `x-goog-api-key`, a SigV4 `Authorization`), so tests can
+    /// see which key reached the upstream.
+    pub(crate) fn record_credential(&self, value: Option<&HeaderValue>) {
+        *self.last_authorization.lock() = value.cloned();
+    }
+
     pub(crate) fn count_chat(&self) {
         self.chat_calls.fetch_add(1, Ordering::Relaxed);
     }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    /// The Anthropic-compatible `/v1/messages` (and `count_tokens`).
+    Messages,
 }
 
 impl Endpoint {
@@ -21,6 +23,7 @@ impl Endpoint {
         match self {
             Self::ChatCompletions => "chat_completions",
             Self::Embeddings => "embeddings",
+            Self::Messages => "messages",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod dispatch;
 pub mod embeddings;
 pub mod finish;
+pub mod messages;
 pub mod relay;
 mod stages;
 

@@ -2,10 +2,18 @@
 //! gateway's OpenAI-shaped request into the provider's wire format, calls it,
 //! and turns the answer back into OpenAI shape. Only adapters talk to upstreams.
 
+mod adapters;
+pub mod anthropic;
+pub mod bedrock;
+pub mod fields;
+pub mod gemini;
+#[cfg(test)]
+mod golden;
 mod http_client;
 mod mock;
 mod openai;
 mod registry;
+mod upstream;
 
 pub use http_client::build_client;
 pub use mock::MockProvider;

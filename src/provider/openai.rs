@@ -20,6 +20,9 @@ pub struct OpenAiProvider {
     client: reqwest::Client,
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
+    /// Azure deployments form: `{base}/openai/deployments/{model}/...?api-version=`.
+    azure_api_version: Option<String>,
+    base_url: String,
     /// The provider credential, marked sensitive so it never reaches a log.
     auth: Option<(HeaderName, HeaderValue)>,
     first_byte_timeout: Duration,
@@ -33,6 +36,9 @@ pub struct OpenAiSettings {
     pub auth: Option<(HeaderName, HeaderValue)>,
     pub first_byte_timeout: Duration,
     pub total_timeout: Duration,
+    /// Set for Azure OpenAI deployments: the `api-version` to send, and the
+    /// model name is the deployment name in the URL.
+    pub azure_api_version: Option<String>,
 }
 
 impl OpenAiProvider {
@@ -47,12 +53,34 @@ impl OpenAiProvider {
         Ok(Self {
             chat_url: join("chat/completions")?,
             embeddings_url: join("embeddings")?,
+            azure_api_version: settings.azure_api_version,
+            base_url: settings.base_url.trim_end_matches('/').to_owned(),
             id: settings.id,
             client,
             auth: settings.auth,
             first_byte_timeout: settings.first_byte_timeout,
             total_timeout: settings.total_timeout,
         })
+    }
+
+    /// The endpoint for `path` (`chat/completions`, `embeddings`) and `model`.
+    fn url(&self, path: &str, model: &str) -> Result<reqwest::Url, GatewayError> {
+        let Some(version) = &self.azure_api_version else {
+            return Ok(if path == "embeddings" {
+                self.embeddings_url.clone()
+            } else {
+                self.chat_url.clone()
+            });
+        };
+        let mut url = reqwest::Url::parse(&format!("{}/openai/deployments/", self.base_url))
+            .map_err(|error| GatewayError::Internal(format!("azure base URL: {error}")))?;
+        url.path_segments_mut()
+            .map_err(|()| GatewayError::Internal("azure base URL cannot be a base".into()))?
+            .pop_if_empty()
+            .push(model)
+            .extend(path.split('/'));
+        url.query_pairs_mut().append_pair("api-version", version);
+        Ok(url)
     }
 
     async fn post(
@@ -210,7 +238,8 @@ struct OutgoingEmbeddings<'a> {
 impl Provider for OpenAiProvider {
     async fn chat(&self, call: ChatCall<'_>) -> Result<ChatReply, GatewayError> {
         let body = chat_body(&call);
-        let response = self.post(&self.chat_url, body).await?;
+        let url = self.url("chat/completions", call.upstream_model)?;
+        let response = self.post(&url, body).await?;
         if !call.request.is_stream() {
             return self.complete(response).await.map(ChatReply::Complete);
         }
@@ -239,7 +268,8 @@ impl Provider for OpenAiProvider {
             extra: &call.request.extra,
         };
         let body = serde_json::to_vec(&outgoing).unwrap_or_default();
-        let response = self.post(&self.embeddings_url, body).await?;
+        let url = self.url("embeddings", call.upstream_model)?;
+        let response = self.post(&url, body).await?;
         self.complete(response).await
     }
 }

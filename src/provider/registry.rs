@@ -2,8 +2,8 @@
 //! environment decide which providers are on, where they live and which key
 //! they use.
 
-use super::openai::{OpenAiProvider, OpenAiSettings};
-use super::{MockProvider, Provider};
+use super::Provider;
+use super::adapters::{AdapterSettings, build_adapter};
 use crate::catalog::{AuthScheme, Catalog, ProviderSpec, Wire};
 use crate::config::{Config, ConfigError};
 use http::{HeaderName, HeaderValue};
@@ -44,7 +44,10 @@ impl Providers {
         for (id, spec) in &catalog.providers {
             let overrides = config.providers.get(id).cloned().unwrap_or_default();
             let key_env = overrides.api_key_env.as_ref().or(spec.api_key_env.as_ref());
-            let key = key_env.and_then(|name| env(name)).filter(|k| !k.is_empty());
+            let key = key_env
+                .into_iter()
+                .chain(&spec.api_key_env_fallbacks)
+                .find_map(|name| env(name).filter(|k| !k.is_empty()));
             let env_base_url = spec.base_url_env.as_ref().and_then(|name| env(name));
             let base_url = overrides
                 .base_url
@@ -77,23 +80,21 @@ impl Providers {
                         None
                     }
                 };
-                adapter = match spec.wire {
-                    Wire::Mock => Some(Arc::new(MockProvider::default())),
-                    Wire::Openai => {
-                        let settings = OpenAiSettings {
-                            id: Arc::from(id.as_str()),
-                            base_url,
-                            auth,
-                            first_byte_timeout: config.upstream.first_byte_timeout,
-                            total_timeout: config.upstream.total_timeout,
-                        };
-                        match OpenAiProvider::new(client.clone(), settings) {
-                            Ok(provider) => Some(Arc::new(provider)),
-                            Err(message) => {
-                                problems.push((format!("providers.{id}.base_url"), message));
-                                None
-                            }
-                        }
+                let settings = AdapterSettings {
+                    id,
+                    spec,
+                    base_url,
+                    auth,
+                    client,
+                    config,
+                    env,
+                    key: key.as_deref(),
+                };
+                adapter = match build_adapter(settings) {
+                    Ok(adapter) => Some(adapter),
+                    Err(message) => {
+                        problems.push((format!("providers.{id}.base_url"), message));
+                        None
                     }
                 };
             }
@@ -132,8 +133,14 @@ fn auth_header(
     let (name, value) = match (scheme, key) {
         (AuthScheme::None, _) => return Ok(None),
         (_, None) => return Err("enabled, but its key env var is not set".to_owned()),
+        // Signed per request by the Bedrock adapter.
+        (AuthScheme::AwsSigv4, Some(_)) => return Ok(None),
         (AuthScheme::Bearer, Some(key)) => (http::header::AUTHORIZATION, format!("Bearer {key}")),
         (AuthScheme::ApiKey, Some(key)) => (HeaderName::from_static("api-key"), key.to_owned()),
+        (AuthScheme::XApiKey, Some(key)) => (HeaderName::from_static("x-api-key"), key.to_owned()),
+        (AuthScheme::XGoogApiKey, Some(key)) => {
+            (HeaderName::from_static("x-goog-api-key"), key.to_owned())
+        }
     };
     let mut value = HeaderValue::from_str(&value)
         .map_err(|_| "the provider key contains characters not allowed in a header".to_owned())?;

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -131,6 +132,16 @@ def gateway_url(mock_url):
     env.update(
         OPENAI_BASE_URL=f"{mock_url}/v1",
         OPENAI_API_KEY=UPSTREAM_KEY,
+        # One mock process serves every wire, under each vendor's own paths.
+        ANTHROPIC_BASE_URL=mock_url,
+        ANTHROPIC_API_KEY=UPSTREAM_KEY,
+        GEMINI_BASE_URL=mock_url,
+        GEMINI_API_KEY=UPSTREAM_KEY,
+        # The Bedrock mock checks SigV4 with its key as both key id and secret.
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=mock_url,
+        AWS_ACCESS_KEY_ID=UPSTREAM_KEY,
+        AWS_SECRET_ACCESS_KEY=UPSTREAM_KEY,
+        AWS_REGION="eu-west-1",
         SWITCHBOARD_LISTEN="127.0.0.1:0",
         SB_TEST_KEY_ALPHA=ALPHA_KEY,
         SB_TEST_KEY_BETA=BETA_KEY,
@@ -175,6 +186,18 @@ def http(gateway_url):
     """Raw HTTP to the gateway, for what the SDK cannot send."""
     with httpx.Client(base_url=gateway_url, timeout=CLIENT_TIMEOUT_S) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def claude(gateway_url):
+    """The official Anthropic SDK through the gateway's /v1/messages, as team alpha."""
+    return anthropic.Anthropic(base_url=gateway_url, api_key=ALPHA_KEY, max_retries=0, timeout=CLIENT_TIMEOUT_S)
+
+
+@pytest.fixture(scope="session")
+def claude_direct(mock_url):
+    """The Anthropic SDK straight at the mock upstream: the reference answers."""
+    return anthropic.Anthropic(base_url=mock_url, api_key=UPSTREAM_KEY, max_retries=0, timeout=CLIENT_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session")

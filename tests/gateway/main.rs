@@ -8,3 +8,4 @@ mod errors;
 mod harness;
 mod routing;
 mod streaming;
+mod wires;
