@@ -48,6 +48,9 @@ pub enum GatewayError {
     /// The upstream did not answer in time.
     #[error("{message}")]
     UpstreamTimeout { message: String },
+    /// `Cache-Control: only-if-cached` and the cache has no answer.
+    #[error("no cached response for this request (Cache-Control: only-if-cached)")]
+    NotCached,
     /// A bug or an invariant broken inside the gateway. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,7 +82,7 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamRejected { status, .. } => *status,
             Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
-            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamTimeout { .. } | Self::NotCached => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +95,8 @@ impl GatewayError {
             | Self::ModelNotFound { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
-            | Self::PayloadTooLarge { .. } => ErrorSource::Client,
+            | Self::PayloadTooLarge { .. }
+            | Self::NotCached => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
@@ -112,6 +116,7 @@ impl GatewayError {
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
+            | Self::NotCached
             | Self::Internal(_) => false,
         }
     }
@@ -129,6 +134,7 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::NotCached => "not_cached",
             Self::Internal(_) => "internal",
         }
     }
@@ -146,6 +152,7 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => ("upstream_error", None),
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
+            Self::NotCached => ("invalid_request_error", Some("not_cached")),
             Self::Internal(_) => ("server_error", Some("internal_error")),
         }
     }

@@ -1,7 +1,9 @@
 //! Switchboard: an AI and MCP gateway. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod cost;

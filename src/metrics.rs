@@ -73,6 +73,8 @@ pub struct Metrics {
     pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
     pub unpriced: Family<ModelLabels, Counter>,
     pub in_flight: Gauge,
+    /// The response cache's counters (see `cache::stats`).
+    pub cache: crate::cache::stats::CacheMetrics,
 }
 
 impl Default for Metrics {
@@ -88,6 +90,7 @@ impl Default for Metrics {
             cost_usd: Family::default(),
             unpriced: Family::default(),
             in_flight: Gauge::default(),
+            cache: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -135,6 +138,7 @@ impl Default for Metrics {
             "Requests being served now",
             metrics.in_flight.clone(),
         );
+        metrics.cache.register(&mut registry);
         Self {
             registry,
             ..metrics

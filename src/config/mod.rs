@@ -43,6 +43,12 @@ pub struct RawConfig {
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
     pub providers: BTreeMap<String, RawProviderOverride>,
+    /// The response cache (exact and semantic).
+    #[serde(default)]
+    pub cache: crate::cache::config::RawCache,
+    /// The admin credential for the `/admin` API.
+    #[serde(default)]
+    pub admin: crate::admin::auth::RawAdmin,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,8 @@ pub struct Config {
     pub keys: Vec<KeyEntry>,
     pub aliases: BTreeMap<String, String>,
     pub providers: BTreeMap<String, ProviderSettings>,
+    pub cache: crate::cache::config::CacheSettings,
+    pub admin: crate::admin::auth::AdminAuth,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +176,12 @@ pub(super) fn validate(
         }
     }
 
+    let cache = crate::cache::config::validate(raw.cache, env, &mut problem);
+    let admin = crate::admin::auth::AdminAuth::validate(&raw.admin, env, &mut problem);
+
     if problems.is_empty()
         && let Some(listen) = listen
+        && let Some(cache) = cache
     {
         return Ok(Config {
             listen,
@@ -189,6 +195,8 @@ pub(super) fn validate(
             keys,
             aliases: raw.aliases,
             providers: raw.providers,
+            cache,
+            admin,
         });
     }
     Err(problems)

@@ -1,0 +1,3 @@
+//! Operator endpoints under `/admin`, guarded by the admin credential.
+
+pub mod auth;
