@@ -48,12 +48,18 @@ impl Filter {
 
     fn selects(&self, entry: &Entry) -> bool {
         self.team.as_ref().is_none_or(|team| &entry.team == team)
-            && self.model.as_ref().is_none_or(|model| &entry.model == model)
+            && self
+                .model
+                .as_ref()
+                .is_none_or(|model| &entry.model == model)
     }
 }
 
 /// Admin key first, then the cache (a 404 when it is off).
-fn guard<'a>(gateway: &'a Gateway, headers: &HeaderMap) -> Result<&'a Arc<ResponseCache>, GatewayError> {
+fn guard<'a>(
+    gateway: &'a Gateway,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<ResponseCache>, GatewayError> {
     gateway.config.admin.check(headers)?;
     gateway
         .response_cache
@@ -97,7 +103,11 @@ async fn list(
     let mut entries: Vec<Value> = cache.with_table(|table| {
         let mut selected: Vec<&Entry> = table.iter().filter(|e| filter.selects(e)).collect();
         selected.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
-        selected.into_iter().take(filter.limit()).map(summary).collect()
+        selected
+            .into_iter()
+            .take(filter.limit())
+            .map(summary)
+            .collect()
     });
     entries.truncate(filter.limit());
     Ok(Json(json!({ "entries": entries })))
@@ -162,7 +172,9 @@ async fn purge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: By
         model: request.model,
         ..Filter::default()
     };
-    Ok(Json(json!({ "purged": cache.purge(|e| filter.selects(e)) })))
+    Ok(Json(
+        json!({ "purged": cache.purge(|e| filter.selects(e)) }),
+    ))
 }
 
 /// Nearest entries to a text, with their similarity (brute force: an
@@ -206,7 +218,9 @@ async fn search(
             })
             .collect::<Vec<_>>()
     });
-    Ok(Json(json!({ "semantic": vector.is_some(), "results": results })))
+    Ok(Json(
+        json!({ "semantic": vector.is_some(), "results": results }),
+    ))
 }
 
 async fn stats(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Reply {
@@ -237,5 +251,7 @@ async fn shadow(
 ) -> Reply {
     let cache = guard(&gateway, &headers)?;
     let filter = query(found)?;
-    Ok(Json(json!({ "records": cache.shadow_log.recent(filter.limit()) })))
+    Ok(Json(
+        json!({ "records": cache.shadow_log.recent(filter.limit()) }),
+    ))
 }

@@ -119,9 +119,8 @@ pub struct CacheSettings {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        validate(RawCache::default(), &|_| None, &mut |_, _| {}).unwrap_or_else(|| {
-            unreachable!("the defaults are valid")
-        })
+        validate(RawCache::default(), &|_| None, &mut |_, _| {})
+            .unwrap_or_else(|| unreachable!("the defaults are valid"))
     }
 }
 
@@ -151,7 +150,10 @@ pub fn validate(
         problem(format!("cache.{path}"), message);
     };
     if !valid_similarity(raw.threshold) {
-        fail("threshold", "must be a cosine similarity between 0 and 1".into());
+        fail(
+            "threshold",
+            "must be a cosine similarity between 0 and 1".into(),
+        );
     }
     for (route, value) in &raw.route_thresholds {
         if !valid_similarity(*value) {
@@ -162,7 +164,12 @@ pub fn validate(
         }
     }
     let ttl = humantime::parse_duration(&raw.ttl)
-        .map_err(|_| fail("ttl", format!("`{}` is not a duration like \"1h\"", raw.ttl)))
+        .map_err(|_| {
+            fail(
+                "ttl",
+                format!("`{}` is not a duration like \"1h\"", raw.ttl),
+            )
+        })
         .ok();
     if raw.max_entries == 0 {
         fail("max_entries", "must be at least 1".into());

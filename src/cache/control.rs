@@ -46,15 +46,31 @@ mod tests {
     #[test]
     fn directives() {
         let none = Control::default();
-        let read = Control { no_read: true, ..none };
-        let store = Control { no_store: true, ..none };
-        let only = Control { only_if_cached: true, ..none };
+        let read = Control {
+            no_read: true,
+            ..none
+        };
+        let store = Control {
+            no_store: true,
+            ..none
+        };
+        let only = Control {
+            only_if_cached: true,
+            ..none
+        };
         check("no-cache", read);
         check("max-age=0", read);
         check("max-age=60", none);
         check("No-Store", store);
         check("only-if-cached", only);
-        check(" no-cache , no-store ", Control { no_read: true, no_store: true, ..none });
+        check(
+            " no-cache , no-store ",
+            Control {
+                no_read: true,
+                no_store: true,
+                ..none
+            },
+        );
         check("private, must-revalidate", none);
         assert_eq!(parse(&HeaderMap::new()), none);
     }

@@ -149,8 +149,7 @@ mod tests {
         let service = EmbedService::start(Arc::new(HashingEmbedder::new(16)));
         let direct = HashingEmbedder::new(16);
         let texts = ["one", "two", "three", "four"];
-        let answers =
-            futures::future::join_all(texts.iter().map(|text| service.embed(text))).await;
+        let answers = futures::future::join_all(texts.iter().map(|text| service.embed(text))).await;
         for (text, answer) in texts.iter().zip(answers) {
             assert_eq!(answer, Some(direct.embed_one(text)));
         }

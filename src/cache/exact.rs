@@ -96,7 +96,9 @@ mod vector_b64 {
         let text = String::deserialize(d)?;
         let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
         if bytes.len() % 4 != 0 {
-            return Err(serde::de::Error::custom("vector length is not a multiple of 4"));
+            return Err(serde::de::Error::custom(
+                "vector length is not a multiple of 4",
+            ));
         }
         Ok(Some(
             bytes

@@ -62,7 +62,10 @@ pub fn probe(
     context.update(b"switchboard-cache-v1\0");
     hash_str(&mut context, canonical_model);
     for message in earlier {
-        hash_value(&mut context, &serde_json::to_value(message).unwrap_or(Value::Null));
+        hash_value(
+            &mut context,
+            &serde_json::to_value(message).unwrap_or(Value::Null),
+        );
     }
     // The last turn's other fields (e.g. `name`) are context too.
     hash_value(&mut context, &Value::Object(last.extra.clone()));
@@ -198,7 +201,10 @@ mod tests {
             BASE.replace("}]}", r#"}],"temperature":0.2}"#),
             BASE.replace("}]}", r#"}],"max_tokens":5}"#),
             BASE.replace("}]}", r#"}],"response_format":{"type":"json_object"}}"#),
-            BASE.replace("}]}", r#"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#),
+            BASE.replace(
+                "}]}",
+                r#"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            ),
         ] {
             let probe = probe_of(&changed).unwrap();
             assert_ne!(probe.context_key, base.context_key, "{changed}");

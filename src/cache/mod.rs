@@ -210,14 +210,9 @@ impl ResponseCache {
             self.shadow_log.push(record);
         }
         match decision.accepted {
-            Some((id, similarity)) if !self.settings.shadow => Lookup::Hit(self.hit(
-                &mut table,
-                id,
-                Layer::Semantic,
-                similarity,
-                probe,
-                team,
-            )),
+            Some((id, similarity)) if !self.settings.shadow => {
+                Lookup::Hit(self.hit(&mut table, id, Layer::Semantic, similarity, probe, team))
+            }
             _ => Lookup::Miss(Miss {
                 vector: Some(vector),
                 shadow,
@@ -324,7 +319,8 @@ impl ResponseCache {
         let now = now_ms();
         let mut count = 0;
         for entry in entries.into_iter().filter(|e| e.live(now)) {
-            self.next_id.fetch_max(entry.id.wrapping_add(1), Ordering::Relaxed);
+            self.next_id
+                .fetch_max(entry.id.wrapping_add(1), Ordering::Relaxed);
             self.add(entry, now);
             count += 1;
         }

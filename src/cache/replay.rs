@@ -199,7 +199,10 @@ mod tests {
         assert_eq!(usage_chunk["choices"], json!([]));
         assert_eq!(usage_chunk["usage"]["total_tokens"], 9);
         let back = assemble(&chunks).unwrap();
-        assert_eq!(back["choices"][0]["message"]["content"], "one two three four five six");
+        assert_eq!(
+            back["choices"][0]["message"]["content"],
+            "one two three four five six"
+        );
         assert_eq!(back["usage"], stored()["usage"]);
         assert_eq!(back["model"], "echo");
         assert_ne!(back["id"], "chatcmpl-1");
@@ -223,7 +226,9 @@ mod tests {
         );
         assert_eq!(assemble(&[tool_chunk]), None);
         // A stream cut short has no finish reason: not stored.
-        let partial = Bytes::from(r#"{"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#);
+        let partial = Bytes::from(
+            r#"{"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
+        );
         assert_eq!(assemble(&[partial]), None);
     }
 }

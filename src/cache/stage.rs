@@ -18,8 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
 pub const CACHE_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cache");
-pub const SIMILARITY_HEADER: HeaderName =
-    HeaderName::from_static("x-switchboard-cache-similarity");
+pub const SIMILARITY_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cache-similarity");
 pub const ENTRY_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cache-entry");
 
 pub enum Step {
@@ -65,7 +64,12 @@ pub async fn lookup(
     } else {
         &caller.team
     };
-    let probe = keys::probe(request, &target.canonical, partition, settings.max_temperature);
+    let probe = keys::probe(
+        request,
+        &target.canonical,
+        partition,
+        settings.max_temperature,
+    );
     let probe = match probe {
         Ok(probe) => probe,
         Err(reason) => {
@@ -89,7 +93,10 @@ pub async fn lookup(
             Lookup::Hit(hit) => {
                 cache.metrics.outcome(hit.layer.header());
                 let mut response = if request.is_stream() {
-                    sse_response(replay::sse_events(&hit.response, request.wants_stream_usage()))
+                    sse_response(replay::sse_events(
+                        &hit.response,
+                        request.wants_stream_usage(),
+                    ))
                 } else {
                     crate::pipeline::chat::json_response(Bytes::from(
                         replay::fresh(&hit.response).to_string(),
@@ -203,14 +210,12 @@ impl Pending {
                     .and_then(serde_json::Value::as_str)
                     .map(keys::collapse_whitespace)
             };
-            self.cache
-                .shadow_log
-                .set_agreed(*record, text(cached).is_some() && text(cached) == text(&value));
+            self.cache.shadow_log.set_agreed(
+                *record,
+                text(cached).is_some() && text(cached) == text(&value),
+            );
         }
-        if !self.keep
-            || size > self.cache.settings.max_entry_bytes
-            || !replay::cacheable(&value)
-        {
+        if !self.keep || size > self.cache.settings.max_entry_bytes || !replay::cacheable(&value) {
             return;
         }
         let usage = usage.unwrap_or_default();

@@ -43,8 +43,15 @@ pub async fn handle(
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
                 let record_cx = cx.take();
                 add_headers(&mut response, &record_cx);
-                settle_and_record(gateway, record_cx, Some(reservation), None, 200, Outcome::Ok)
-                    .await;
+                settle_and_record(
+                    gateway,
+                    record_cx,
+                    Some(reservation),
+                    None,
+                    200,
+                    Outcome::Ok,
+                )
+                .await;
                 return Ok(response);
             }
             Ok(crate::cache::stage::Step::Continue(fill)) => fill,

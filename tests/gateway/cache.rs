@@ -61,7 +61,12 @@ fn with_system(system: &str, question: &str) -> Value {
         {"role": "user", "content": question}]})
 }
 
-async fn admin(h: &Harness, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn admin(
+    h: &Harness,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = h.client.request(method, h.url(path)).bearer_auth(ADMIN_KEY);
     if let Some(body) = body {
         request = request.body(body.to_string());
@@ -78,7 +83,10 @@ async fn an_exact_repeat_is_served_without_the_upstream() {
     let first = expect(&h, &body, "miss").await;
     let response = ask(&h, ALPHA_KEY, &body, None).await;
     assert_eq!(cache_header(&response), "hit-exact");
-    assert_eq!(response.headers()["x-switchboard-cache-similarity"], "1.0000");
+    assert_eq!(
+        response.headers()["x-switchboard-cache-similarity"],
+        "1.0000"
+    );
     assert!(response.headers().contains_key("x-switchboard-cache-entry"));
     let second = response.json_body().await;
     assert_eq!(second["choices"], first["choices"]);
@@ -102,9 +110,15 @@ async fn teams_and_contexts_never_share_an_answer() {
     // Another team asking the same question misses.
     let echo = chat_body("echo", question);
     assert_eq!(cache_header(&ask(&h, ALPHA_KEY, &echo, None).await), "miss");
-    assert_eq!(cache_header(&ask(&h, ALPHA_KEY, &echo, None).await), "hit-exact");
+    assert_eq!(
+        cache_header(&ask(&h, ALPHA_KEY, &echo, None).await),
+        "hit-exact"
+    );
     assert_eq!(cache_header(&ask(&h, BETA_KEY, &echo, None).await), "miss");
-    assert_eq!(cache_header(&ask(&h, BETA_KEY, &echo, None).await), "hit-exact");
+    assert_eq!(
+        cache_header(&ask(&h, BETA_KEY, &echo, None).await),
+        "hit-exact"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +126,10 @@ async fn sharing_across_teams_is_an_operator_choice() {
     let h = start("share_across_teams = true").await;
     let echo = chat_body("echo", "What is the capital of France?");
     assert_eq!(cache_header(&ask(&h, ALPHA_KEY, &echo, None).await), "miss");
-    assert_eq!(cache_header(&ask(&h, BETA_KEY, &echo, None).await), "hit-exact");
+    assert_eq!(
+        cache_header(&ask(&h, BETA_KEY, &echo, None).await),
+        "hit-exact"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +196,11 @@ async fn a_streamed_miss_is_stored_and_a_streamed_hit_is_replayed() {
             .iter()
             .filter(|p| *p != "[DONE]")
             .filter_map(|p| serde_json::from_str::<Value>(p).ok())
-            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .collect()
     };
     assert_eq!(json_hit["choices"][0]["message"]["content"], text(&live));
@@ -203,8 +224,19 @@ async fn a_paraphrase_hits_and_a_near_miss_does_not() {
         return;
     }
     let h = start("").await;
-    let stored = expect(&h, &chat_body("fast", "How do I reset my password?"), "miss").await;
-    let response = ask(&h, ALPHA_KEY, &chat_body("fast", "What are the steps to reset my password?"), None).await;
+    let stored = expect(
+        &h,
+        &chat_body("fast", "How do I reset my password?"),
+        "miss",
+    )
+    .await;
+    let response = ask(
+        &h,
+        ALPHA_KEY,
+        &chat_body("fast", "What are the steps to reset my password?"),
+        None,
+    )
+    .await;
     assert_eq!(cache_header(&response), "hit-semantic");
     let similarity: f32 = response.headers()["x-switchboard-cache-similarity"]
         .to_str()
@@ -215,14 +247,25 @@ async fn a_paraphrase_hits_and_a_near_miss_does_not() {
     assert_eq!(response.json_body().await["choices"], stored["choices"]);
     assert_eq!(h.upstream.state.chat_calls(), 1);
 
-    expect(&h, &chat_body("fast", "Lasagna recipe with mushrooms"), "miss").await;
-    expect(&h, &chat_body("fast", "Lasagna recipe without mushrooms"), "miss").await;
+    expect(
+        &h,
+        &chat_body("fast", "Lasagna recipe with mushrooms"),
+        "miss",
+    )
+    .await;
+    expect(
+        &h,
+        &chat_body("fast", "Lasagna recipe without mushrooms"),
+        "miss",
+    )
+    .await;
     // The shadow log says the verifier turned the candidate down, and why.
     let (status, log) = admin(&h, reqwest::Method::GET, "/admin/cache/shadow", None).await;
     assert_eq!(status, 200);
     let records = log["records"].as_array().unwrap();
     assert!(
-        records.iter().any(|r| r["stage"] == "verifier" && r["check"] == "negation"
+        records.iter().any(|r| r["stage"] == "verifier"
+            && r["check"] == "negation"
             && r["accepted"] == false),
         "{log}"
     );
@@ -234,8 +277,18 @@ async fn shadow_mode_records_without_serving() {
         return;
     }
     let h = start("shadow = true").await;
-    expect(&h, &chat_body("fast", "How do I reset my password?"), "miss").await;
-    expect(&h, &chat_body("fast", "What are the steps to reset my password?"), "miss").await;
+    expect(
+        &h,
+        &chat_body("fast", "How do I reset my password?"),
+        "miss",
+    )
+    .await;
+    expect(
+        &h,
+        &chat_body("fast", "What are the steps to reset my password?"),
+        "miss",
+    )
+    .await;
     assert_eq!(h.upstream.state.chat_calls(), 2);
     let (_, log) = admin(&h, reqwest::Method::GET, "/admin/cache/shadow", None).await;
     let record = &log["records"][0];
@@ -277,7 +330,12 @@ async fn without_a_model_the_exact_layer_still_serves() {
 async fn the_admin_api_inspects_and_purges() {
     let h = start("").await;
     // No admin key, or a team's key: refused.
-    let anonymous = h.client.get(h.url("/admin/cache/entries")).send().await.unwrap();
+    let anonymous = h
+        .client
+        .get(h.url("/admin/cache/entries"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let team = h
         .client
@@ -294,7 +352,13 @@ async fn the_admin_api_inspects_and_purges() {
     let echo = chat_body("echo", "Hello from beta");
     ask(&h, BETA_KEY, &echo, None).await;
 
-    let (status, list) = admin(&h, reqwest::Method::GET, "/admin/cache/entries?team=alpha", None).await;
+    let (status, list) = admin(
+        &h,
+        reqwest::Method::GET,
+        "/admin/cache/entries?team=alpha",
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let entries = list["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{list}");
@@ -305,26 +369,73 @@ async fn the_admin_api_inspects_and_purges() {
     assert!(entry["saved_tokens"].as_u64().unwrap() > 0);
     let id = entry["id"].as_str().unwrap();
 
-    let (_, one) = admin(&h, reqwest::Method::GET, &format!("/admin/cache/entries/{id}"), None).await;
+    let (_, one) = admin(
+        &h,
+        reqwest::Method::GET,
+        &format!("/admin/cache/entries/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(one["history"][0]["layer"], "exact");
     assert_eq!(one["history"][0]["team"], "alpha");
 
-    let (_, found) = admin(&h, reqwest::Method::GET, "/admin/cache/search?q=capital%20of%20Peru", None).await;
+    let (_, found) = admin(
+        &h,
+        reqwest::Method::GET,
+        "/admin/cache/search?q=capital%20of%20Peru",
+        None,
+    )
+    .await;
     assert_eq!(found["results"][0]["id"], id, "{found}");
 
     let (_, stats) = admin(&h, reqwest::Method::GET, "/admin/cache/stats", None).await;
     assert_eq!(stats["entries"], 2);
     assert_eq!(stats["lookups"]["hit_exact"], 1);
-    let metrics = h.client.get(h.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("switchboard_cache_lookups_total{outcome=\"hit-exact\"} 1"), "{metrics}");
+    let metrics = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_cache_lookups_total{outcome=\"hit-exact\"} 1"),
+        "{metrics}"
+    );
 
-    let (status, bad) = admin(&h, reqwest::Method::POST, "/admin/cache/purge", Some(json!({}))).await;
+    let (status, bad) = admin(
+        &h,
+        reqwest::Method::POST,
+        "/admin/cache/purge",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 400, "{bad}");
-    let (_, purged) = admin(&h, reqwest::Method::POST, "/admin/cache/purge", Some(json!({"team": "beta"}))).await;
+    let (_, purged) = admin(
+        &h,
+        reqwest::Method::POST,
+        "/admin/cache/purge",
+        Some(json!({"team": "beta"})),
+    )
+    .await;
     assert_eq!(purged["purged"], 1);
-    let (status, _) = admin(&h, reqwest::Method::DELETE, &format!("/admin/cache/entries/{id}"), None).await;
+    let (status, _) = admin(
+        &h,
+        reqwest::Method::DELETE,
+        &format!("/admin/cache/entries/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = admin(&h, reqwest::Method::GET, &format!("/admin/cache/entries/{id}"), None).await;
+    let (status, _) = admin(
+        &h,
+        reqwest::Method::GET,
+        &format!("/admin/cache/entries/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
     expect(&h, &body, "miss").await;
 }

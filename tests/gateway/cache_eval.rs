@@ -144,5 +144,8 @@ fn the_evaluation_set_meets_the_targets() {
     let hit_rate = rate(paraphrases.hits, paraphrases.total);
     let false_hit_rate = rate(near.hits, near.total);
     assert!(hit_rate >= 80.0, "paraphrase hit rate {hit_rate:.1}% < 80%");
-    assert!(false_hit_rate <= 1.0, "near-miss hit rate {false_hit_rate:.1}% > 1%");
+    assert!(
+        false_hit_rate <= 1.0,
+        "near-miss hit rate {false_hit_rate:.1}% > 1%"
+    );
 }
