@@ -102,7 +102,7 @@ async fn list(
     let filter = query(found)?;
     let mut entries: Vec<Value> = cache.with_table(|table| {
         let mut selected: Vec<&Entry> = table.iter().filter(|e| filter.selects(e)).collect();
-        selected.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        selected.sort_by_key(|entry| std::cmp::Reverse(entry.created_ms));
         selected
             .into_iter()
             .take(filter.limit())

@@ -132,7 +132,7 @@ pub async fn lookup(
         vector,
         team: caller.team.clone(),
         model: target.canonical.clone(),
-        price: target.price.clone(),
+        price: target.price,
         shadow,
         keep: !no_store,
     });
