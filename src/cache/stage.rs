@@ -54,10 +54,14 @@ pub async fn lookup(
     request: &ChatRequest,
     headers: &HeaderMap,
 ) -> Result<Step, GatewayError> {
+    let control = control::parse(headers);
     let Some(cache) = &gateway.response_cache else {
+        // Nothing is cached, so only-if-cached can only fail.
+        if control.only_if_cached {
+            return Err(not_cached());
+        }
         return Ok(Step::Continue(None));
     };
-    let control = control::parse(headers);
     let settings = &cache.settings;
     let partition = if settings.share_across_teams {
         SHARED_PARTITION

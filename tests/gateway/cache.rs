@@ -391,6 +391,10 @@ async fn the_admin_api_inspects_and_purges() {
     let (_, stats) = admin(&h, reqwest::Method::GET, "/admin/cache/stats", None).await;
     assert_eq!(stats["entries"], 2);
     assert_eq!(stats["lookups"]["hit_exact"], 1);
+    // The hit cost the team nothing; what it saved is counted.
+    let saved = stats["saved_usd"].as_f64().unwrap();
+    assert!(saved > 0.0, "{stats}");
+    assert_eq!(entry["saved_usd"].as_f64().unwrap(), saved);
     let metrics = h
         .client
         .get(h.url("/metrics"))
@@ -438,4 +442,21 @@ async fn the_admin_api_inspects_and_purges() {
     .await;
     assert_eq!(status, 404);
     expect(&h, &body, "miss").await;
+}
+
+#[tokio::test]
+async fn only_if_cached_without_a_cache_is_a_504() {
+    let h = Harness::start().await;
+    let response = ask(
+        &h,
+        ALPHA_KEY,
+        &chat_body("fast", "Hi"),
+        Some("only-if-cached"),
+    )
+    .await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(h.upstream.state.chat_calls(), 0);
+    // No cache, no cache header.
+    let response = ask(&h, ALPHA_KEY, &chat_body("fast", "Hi"), None).await;
+    assert!(!response.headers().contains_key("x-switchboard-cache"));
 }
