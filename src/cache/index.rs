@@ -165,3 +165,34 @@ mod tests {
         assert_eq!(found[0].0, 0);
     }
 }
+
+#[cfg(test)]
+mod selective_filters {
+    use super::*;
+
+    #[test]
+    fn a_small_bucket_among_many_entries_is_found() {
+        let dims = 32;
+        let index = VectorIndex::new(dims).unwrap();
+        let vector = |seed: u64| {
+            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut v: Vec<f32> = (0..dims)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect();
+            crate::seams::embedding::normalize(&mut v);
+            v
+        };
+        for key in 0..20_000u64 {
+            index.add(key, 1, &vector(key)).unwrap();
+        }
+        index.add(99_999, 2, &vector(99_999)).unwrap();
+        // A query near the lone entry of bucket 2, but nearer to many of bucket 1.
+        let found = index.search(2, &vector(5), 4);
+        assert_eq!(found.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [99_999]);
+    }
+}
