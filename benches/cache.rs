@@ -5,7 +5,9 @@
 //! - embed a ~30-token prompt with all-MiniLM-L6-v2 (one thread);
 //! - search the usearch index at 100k entries (top 4 in one bucket);
 //! - the verifier on one candidate;
-//! - embed + search together: one semantic lookup.
+//! - embed + search together: one semantic lookup;
+//! - a hit served end to end: an HTTP request to an in-process gateway
+//!   answered from the exact layer (no upstream call).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -76,9 +78,66 @@ fn search(c: &mut Criterion) {
     });
 }
 
+fn served_hit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (url, client) = runtime.block_on(async {
+        switchboard::install_crypto_provider();
+        let upstream = switchboard::mock_upstream::spawn(Default::default())
+            .await
+            .expect("mock upstream");
+        let base_url = upstream.base_url();
+        // The upstream must outlive the bench; it is only called once.
+        std::mem::forget(upstream);
+        let key = "sk-bench";
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
+             [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{}\"\n\
+             [aliases]\nfast = \"openai/gpt-4o-mini\"\n[cache]\nenabled = true\nsemantic = false\n",
+            hex::encode(switchboard::config::hash_key(key))
+        );
+        let config =
+            switchboard::config::load_str("bench.toml", &config, None, std::path::Path::new("."))
+                .expect("config");
+        let env = move |name: &str| match name {
+            "OPENAI_BASE_URL" => Some(base_url.clone()),
+            "OPENAI_API_KEY" => Some("sk-upstream-test".to_owned()),
+            _ => None,
+        };
+        let gateway = switchboard::gateway::Gateway::build_with_env(config, &env).expect("gateway");
+        let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let url = format!("http://{}/v1/chat/completions", server.addr);
+        std::mem::forget(server);
+        (url, reqwest::Client::new())
+    });
+    let body =
+        r#"{"model":"fast","messages":[{"role":"user","content":"How do I reset my password?"}]}"#;
+    let send = || async {
+        client
+            .post(&url)
+            .bearer_auth("sk-bench")
+            .body(body)
+            .send()
+            .await
+            .expect("answer")
+            .bytes()
+            .await
+            .expect("body")
+    };
+    runtime.block_on(send());
+    c.bench_function("a cache hit served end to end (exact)", |b| {
+        b.iter(|| runtime.block_on(send()))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = search
+    targets = search, served_hit
 }
 criterion_main!(benches);
