@@ -182,8 +182,11 @@ impl ResponseCache {
         let Some(vector) = embedder.embed(&probe.question).await else {
             return Lookup::Miss(Miss::default());
         };
+        // The index has its own lock: search before taking the table's.
+        let bucket = semantic::bucket(&probe.partition, &probe.context_key);
+        let candidates = index.search(bucket, &vector, index::CANDIDATES);
         let mut table = self.table.lock();
-        let decision = semantic::decide(&table, index, probe, &vector, threshold, now);
+        let decision = semantic::decide(&table, candidates, probe, threshold, now);
         let mut shadow = None;
         for mut record in decision.records {
             self.metrics

@@ -3,7 +3,6 @@
 //! goes to the shadow log.
 
 use super::exact::EntryTable;
-use super::index::{CANDIDATES, VectorIndex};
 use super::keys::Probe;
 use super::stats::ShadowRecord;
 use super::verify::{Specifics, compare, specifics};
@@ -27,11 +26,12 @@ pub struct Decision {
     pub records: Vec<ShadowRecord>,
 }
 
+/// Judge the nearest entries (`candidates`, most similar first, from the
+/// probe's bucket): the threshold, then the verifier.
 pub fn decide(
     table: &EntryTable,
-    index: &VectorIndex,
+    candidates: Vec<(u64, f32)>,
     probe: &Probe,
-    vector: &[f32],
     threshold: f32,
     now_ms: u64,
 ) -> Decision {
@@ -40,11 +40,7 @@ pub fn decide(
         records: Vec::new(),
     };
     let mut query: Option<Specifics> = None;
-    for (id, similarity) in index.search(
-        bucket(&probe.partition, &probe.context_key),
-        vector,
-        CANDIDATES,
-    ) {
+    for (id, similarity) in candidates {
         let Some(entry) = table.get(id).filter(|e| e.live(now_ms)) else {
             continue;
         };
