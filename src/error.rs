@@ -51,6 +51,9 @@ pub enum GatewayError {
     /// The upstream did not answer in time.
     #[error("{message}")]
     UpstreamTimeout { message: String },
+    /// `Cache-Control: only-if-cached` and the cache has no answer.
+    #[error("no cached response for this request (Cache-Control: only-if-cached)")]
+    NotCached,
     /// A bug or an invariant broken inside the gateway. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,7 +86,7 @@ impl GatewayError {
             Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
             Self::UpstreamRejected { status, .. } => *status,
             Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
-            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamTimeout { .. } | Self::NotCached => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,7 +100,8 @@ impl GatewayError {
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
-            | Self::ContextLengthExceeded { .. } => ErrorSource::Client,
+            | Self::ContextLengthExceeded { .. }
+            | Self::NotCached => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
@@ -122,6 +126,7 @@ impl GatewayError {
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
             | Self::ContextLengthExceeded { .. }
+            | Self::NotCached
             | Self::Internal(_) => false,
         }
     }
@@ -140,6 +145,7 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::NotCached => "not_cached",
             Self::Internal(_) => "internal",
         }
     }
@@ -160,6 +166,7 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => ("upstream_error", None),
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
+            Self::NotCached => ("invalid_request_error", Some("not_cached")),
             Self::Internal(_) => ("server_error", Some("internal_error")),
         }
     }

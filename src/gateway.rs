@@ -20,6 +20,8 @@ pub struct Gateway {
     pub quota: Arc<dyn QuotaStore>,
     /// Exact response cache; off until configured.
     pub cache: Option<Arc<dyn CacheStore>>,
+    /// The response cache (exact and semantic); `None` when `[cache]` is off.
+    pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Guardrails bound to every request; none until configured.
     pub guardrails: Vec<Arc<dyn Guardrail>>,
 }
@@ -61,10 +63,13 @@ impl Gateway {
         let router = Router::new_with(&config, providers, &with_connect).map_err(|e| vec![e])?;
         let metrics = Metrics::default();
         router.attach_metrics(&metrics);
+        let response_cache =
+            crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
             metrics,
+            response_cache,
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
             guardrails: Vec::new(),

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub fallbacks: Family<TargetLabels, Counter>,
     /// Circuit breaker per target: 0 closed, 1 half-open, 2 open.
     pub breaker_state: Family<TargetLabels, Gauge>,
+    /// The response cache's counters (see `cache::stats`).
+    pub cache: crate::cache::stats::CacheMetrics,
 }
 
 impl Default for Metrics {
@@ -104,6 +106,7 @@ impl Default for Metrics {
             retries: Family::default(),
             fallbacks: Family::default(),
             breaker_state: Family::default(),
+            cache: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -166,6 +169,7 @@ impl Default for Metrics {
             "Circuit breaker per target: 0 closed, 1 half-open, 2 open",
             metrics.breaker_state.clone(),
         );
+        metrics.cache.register(&mut registry);
         Self {
             registry,
             ..metrics

@@ -14,5 +14,7 @@ pub use auth::AdminCaller;
 
 /// The admin routes, to be nested under `/admin`.
 pub fn router() -> Router<Arc<Gateway>> {
-    Router::new().route("/routes", get(routes::list))
+    Router::new()
+        .route("/routes", get(routes::list))
+        .merge(crate::cache::admin::routes())
 }

@@ -60,6 +60,9 @@ pub struct RawConfig {
     /// The admin API under `/admin`; off unless configured.
     #[serde(default)]
     pub admin: Option<RawAdmin>,
+    /// The response cache (exact and semantic).
+    #[serde(default)]
+    pub cache: crate::cache::config::RawCache,
 }
 
 #[derive(Debug, Deserialize)]

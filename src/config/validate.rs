@@ -31,6 +31,7 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteSettings>,
     pub breaker: BreakerSettings,
     pub admin: Option<AdminSettings>,
+    pub cache: crate::cache::config::CacheSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,9 +194,11 @@ pub(super) fn validate(
     let breaker = validate_breaker(&raw.breaker, &mut problem);
     let key_hashes: Vec<[u8; 32]> = keys.iter().map(|key| key.hash).collect();
     let admin = validate_admin(raw.admin.as_ref(), &key_hashes, env, &mut problem);
+    let cache = crate::cache::config::validate(raw.cache, env, &mut problem);
 
     if problems.is_empty()
         && let Some(listen) = listen
+        && let Some(cache) = cache
     {
         return Ok(Config {
             listen,
@@ -211,6 +214,7 @@ pub(super) fn validate(
             providers: raw.providers,
             routes,
             breaker,
+            cache,
             admin,
         });
     }

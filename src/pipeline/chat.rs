@@ -36,7 +36,33 @@ pub async fn handle(
     stages::guard_input(gateway, &request)?;
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(gateway, &caller).await?;
-    // 5. cache: no cache store is configured yet, so every request goes upstream.
+    // 5. cache: a hit is served here and costs the team nothing; a miss
+    // carries what is needed to store the answer once it is complete.
+    let cache_fill =
+        match crate::cache::stage::lookup(gateway, &caller, &target, &request, headers).await {
+            Ok(crate::cache::stage::Step::Serve(mut response)) => {
+                let record_cx = cx.take();
+                add_headers(&mut response, &record_cx);
+                settle_and_record(
+                    gateway,
+                    record_cx,
+                    Some(reservation),
+                    None,
+                    200,
+                    Outcome::Ok,
+                )
+                .await;
+                return Ok(response);
+            }
+            Ok(crate::cache::stage::Step::Continue(fill)) => fill,
+            Err(error) => {
+                gateway
+                    .quota
+                    .settle(reservation, crate::cost::NanoUsd(0))
+                    .await;
+                return Err(error);
+            }
+        };
     // 6. route + 7. dispatch: retries and fallbacks happen in there, all
     // before the first byte goes to the client.
     let reply = dispatch::chat(gateway, cx, &request).await;
@@ -55,7 +81,13 @@ pub async fn handle(
     // at the end of the stream for streams.
     match reply {
         ChatReply::Complete(complete) => {
-            let mut response = json_response(complete.body);
+            let mut response = json_response(complete.body.clone());
+            if let Some(fill) = &cache_fill {
+                fill.annotate(&mut response);
+            }
+            if let Some(fill) = cache_fill {
+                fill.finish_json(&complete.body, complete.usage);
+            }
             let record_cx = cx.take();
             add_headers(&mut response, &record_cx);
             settle_and_record(
@@ -79,12 +111,16 @@ pub async fn handle(
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
+            if let Some(fill) = &cache_fill {
+                fill.annotate(&mut response);
+            }
             let settlement = Settlement {
                 gateway: gateway.clone(),
                 cx: stream_cx,
                 reservation: Some(reservation),
                 messages: request.messages,
                 tokenizer,
+                cache_fill,
             };
             let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline);
             *response.body_mut() = Body::from_stream(relay);

@@ -32,6 +32,8 @@ pub struct Settlement {
     /// The prompt, counted only if the upstream reports no usage.
     pub messages: Vec<Message>,
     pub tokenizer: Tokenizer,
+    /// Stores the answer in the response cache when the stream completes.
+    pub cache_fill: Option<crate::cache::stage::Fill>,
 }
 
 pub struct Relay {
@@ -43,6 +45,8 @@ pub struct Relay {
     completion_text: String,
     deadline: Pin<Box<Sleep>>,
     finished: bool,
+    /// Every chunk, kept only while the response cache wants the answer.
+    collected: Option<Vec<Bytes>>,
 }
 
 impl Relay {
@@ -52,7 +56,12 @@ impl Relay {
         wants_usage: bool,
         deadline: Instant,
     ) -> Self {
+        let collecting = settlement
+            .cache_fill
+            .as_ref()
+            .is_some_and(crate::cache::stage::Fill::wants_stream);
         Self {
+            collected: collecting.then(Vec::new),
             upstream,
             settlement: Some(settlement),
             wants_usage,
@@ -90,6 +99,17 @@ impl Relay {
             completion_tokens: tokens::count_text(settlement.tokenizer, &self.completion_text),
             cached_prompt_tokens: 0,
         })
+    }
+
+    /// The stream completed: hand the whole answer to the response cache.
+    fn fill_cache(&mut self) {
+        let Some(chunks) = self.collected.take() else {
+            return;
+        };
+        let usage = self.settlement.as_ref().map(|s| self.final_usage(s));
+        if let Some(fill) = self.settlement.as_mut().and_then(|s| s.cache_fill.take()) {
+            fill.finish_stream(&chunks, usage);
+        }
     }
 
     fn finish(&mut self, status: u16, outcome: Outcome) {
@@ -182,12 +202,16 @@ impl Stream for Relay {
             return match this.upstream.as_mut().poll_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(StreamItem::Chunk(json)))) => {
+                    if let Some(collected) = &mut this.collected {
+                        collected.push(json.clone());
+                    }
                     if !this.inspect(&json) {
                         continue;
                     }
                     Poll::Ready(Some(Ok(sse_event(&json))))
                 }
                 Poll::Ready(Some(Ok(StreamItem::Done))) => {
+                    this.fill_cache();
                     this.finish(200, Outcome::Ok);
                     Poll::Ready(Some(Ok(Bytes::from_static(DONE_EVENT))))
                 }

@@ -1,6 +1,8 @@
 //! End-to-end tests of the gateway over real HTTP: the gateway and a mock
 //! upstream run in-process on port 0, driven by a real HTTP client.
 
+mod cache;
+mod cache_eval;
 mod chat;
 mod cli;
 mod config_files;

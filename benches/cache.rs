@@ -1,0 +1,143 @@
+//! Criterion benches for the semantic cache's lookup path.
+//! `cargo bench --bench cache` (set SWITCHBOARD_EMBEDDING_MODEL_DIR and
+//! ORT_DYLIB_PATH, as `scripts/fetch-model` prints, for the embedding benches).
+//!
+//! - embed a ~30-token prompt with all-MiniLM-L6-v2 (one thread);
+//! - search the usearch index at 100k entries (top 4 in one bucket);
+//! - the verifier on one candidate;
+//! - embed + search together: one semantic lookup;
+//! - a hit served end to end: an HTTP request to an in-process gateway
+//!   answered from the exact layer (no upstream call).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use switchboard::cache::embed::{LocalEmbedder, MODEL_DIMENSIONS};
+use switchboard::cache::index::{CANDIDATES, VectorIndex};
+use switchboard::cache::verify;
+use switchboard::seams::embedding::{EmbeddingModel, normalize};
+
+const ENTRIES: u64 = 100_000;
+const PROMPT: &str = "How do I configure the retry policy for outgoing HTTP requests in a Rust \
+                      service that uses reqwest and tokio, with exponential backoff?";
+
+/// A deterministic pseudo-random unit vector (xorshift), so runs compare.
+fn vector(seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v: Vec<f32> = (0..MODEL_DIMENSIONS)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    normalize(&mut v);
+    v
+}
+
+fn filled_index() -> VectorIndex {
+    let index = VectorIndex::new(MODEL_DIMENSIONS).expect("index");
+    for key in 0..ENTRIES {
+        // 100 buckets of 1000 entries: teams × contexts.
+        index.add(key, key % 100, &vector(key)).expect("add");
+    }
+    index
+}
+
+fn model() -> Option<LocalEmbedder> {
+    let dir = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR")?;
+    LocalEmbedder::load(std::path::Path::new(&dir)).ok()
+}
+
+fn search(c: &mut Criterion) {
+    let index = filled_index();
+    let query = vector(ENTRIES + 1);
+    c.bench_function("search 100k entries (top 4, one bucket)", |b| {
+        b.iter(|| index.search(black_box(7), black_box(&query), CANDIDATES))
+    });
+    c.bench_function("verify one candidate", |b| {
+        b.iter(|| {
+            verify::verify(
+                black_box("Convert 100 USD to EUR without fees, as JSON"),
+                black_box("How much is 100 USD in EUR with no fees, in JSON?"),
+            )
+        })
+    });
+    let Some(model) = model() else {
+        eprintln!("no embedding model: embedding benches skipped");
+        return;
+    };
+    c.bench_function("embed a 30-token prompt", |b| {
+        b.iter(|| model.embed(black_box(&[PROMPT])))
+    });
+    c.bench_function("semantic lookup: embed + search 100k", |b| {
+        b.iter(|| {
+            let vector = model.embed(&[PROMPT]).pop().unwrap_or_default();
+            index.search(7, &vector, CANDIDATES)
+        })
+    });
+}
+
+fn served_hit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (url, client) = runtime.block_on(async {
+        switchboard::install_crypto_provider();
+        let upstream = switchboard::mock_upstream::spawn(Default::default())
+            .await
+            .expect("mock upstream");
+        let base_url = upstream.base_url();
+        // The upstream must outlive the bench; it is only called once.
+        std::mem::forget(upstream);
+        let key = "sk-bench";
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
+             [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{}\"\n\
+             [aliases]\nfast = \"openai/gpt-4o-mini\"\n[cache]\nenabled = true\nsemantic = false\n",
+            hex::encode(switchboard::config::hash_key(key))
+        );
+        let config =
+            switchboard::config::load_str("bench.toml", &config, None, std::path::Path::new("."))
+                .expect("config");
+        let env = move |name: &str| match name {
+            "OPENAI_BASE_URL" => Some(base_url.clone()),
+            "OPENAI_API_KEY" => Some("sk-upstream-test".to_owned()),
+            _ => None,
+        };
+        let gateway = switchboard::gateway::Gateway::build_with_env(config, &env).expect("gateway");
+        let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let url = format!("http://{}/v1/chat/completions", server.addr);
+        std::mem::forget(server);
+        (url, reqwest::Client::new())
+    });
+    let body =
+        r#"{"model":"fast","messages":[{"role":"user","content":"How do I reset my password?"}]}"#;
+    let send = || async {
+        client
+            .post(&url)
+            .bearer_auth("sk-bench")
+            .body(body)
+            .send()
+            .await
+            .expect("answer")
+            .bytes()
+            .await
+            .expect("body")
+    };
+    runtime.block_on(send());
+    c.bench_function("a cache hit served end to end (exact)", |b| {
+        b.iter(|| runtime.block_on(send()))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = search, served_hit
+}
+criterion_main!(benches);

@@ -1,0 +1,198 @@
+//! The in-process vector index: usearch (HNSW, cosine) over every entry's
+//! question vector. A search sees only one bucket (a team's partition and
+//! one context key), so an entry never answers another team or context.
+
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+/// Nearest entries asked for; the verifier then looks at them in order.
+pub const CANDIDATES: usize = 4;
+
+pub struct VectorIndex {
+    inner: RwLock<Inner>,
+    dimensions: usize,
+}
+
+struct Inner {
+    index: Index,
+    /// Entry key → bucket, read by the search filter.
+    buckets: HashMap<u64, u64>,
+}
+
+impl std::fmt::Debug for VectorIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorIndex")
+            .field("dimensions", &self.dimensions)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl VectorIndex {
+    pub fn new(dimensions: usize) -> Result<Self, String> {
+        let options = IndexOptions {
+            dimensions,
+            metric: MetricKind::Cos,
+            quantization: ScalarKind::F32,
+            connectivity: 0,
+            expansion_add: 0,
+            expansion_search: 0,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(|error| error.to_string())?;
+        index.reserve(1024).map_err(|error| error.to_string())?;
+        Ok(Self {
+            inner: RwLock::new(Inner {
+                index,
+                buckets: HashMap::new(),
+            }),
+            dimensions,
+        })
+    }
+
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Add (or replace) an entry's vector.
+    pub fn add(&self, key: u64, bucket: u64, vector: &[f32]) -> Result<(), String> {
+        if vector.len() != self.dimensions {
+            return Err(format!(
+                "vector has {} dimensions, the index {}",
+                vector.len(),
+                self.dimensions
+            ));
+        }
+        let mut inner = self.inner.write();
+        if inner.buckets.contains_key(&key) {
+            let _ = inner.index.remove(key);
+        }
+        let (size, capacity) = (inner.index.size(), inner.index.capacity());
+        if size + 1 >= capacity {
+            inner
+                .index
+                .reserve((capacity * 2).max(1024))
+                .map_err(|error| error.to_string())?;
+        }
+        inner
+            .index
+            .add(key, vector)
+            .map_err(|error| error.to_string())?;
+        inner.buckets.insert(key, bucket);
+        Ok(())
+    }
+
+    pub fn remove(&self, key: u64) {
+        let mut inner = self.inner.write();
+        if inner.buckets.remove(&key).is_some() {
+            let _ = inner.index.remove(key);
+        }
+    }
+
+    /// Up to `count` entries of `bucket`, most similar first, with their
+    /// cosine similarity.
+    pub fn search(&self, bucket: u64, query: &[f32], count: usize) -> Vec<(u64, f32)> {
+        if query.len() != self.dimensions {
+            return Vec::new();
+        }
+        let inner = self.inner.read();
+        if inner.buckets.is_empty() {
+            return Vec::new();
+        }
+        let buckets = &inner.buckets;
+        let found = inner
+            .index
+            .filtered_search(query, count, |key| buckets.get(&key) == Some(&bucket));
+        match found {
+            Ok(matches) => matches
+                .keys
+                .into_iter()
+                .zip(matches.distances)
+                .map(|(key, distance)| (key, 1.0 - distance))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "vector search failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(values: &[f32]) -> Vec<f32> {
+        let mut v = values.to_vec();
+        crate::seams::embedding::normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn nearest_first_within_one_bucket() {
+        let index = VectorIndex::new(3).unwrap();
+        index.add(1, 10, &unit(&[1.0, 0.0, 0.0])).unwrap();
+        index.add(2, 10, &unit(&[0.6, 0.8, 0.0])).unwrap();
+        index.add(3, 20, &unit(&[1.0, 0.0, 0.0])).unwrap();
+        let found = index.search(10, &unit(&[1.0, 0.0, 0.0]), 4);
+        assert_eq!(found.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [1, 2]);
+        assert!((found[0].1 - 1.0).abs() < 1e-4);
+        assert!((found[1].1 - 0.6).abs() < 1e-4);
+        assert!(index.search(30, &unit(&[1.0, 0.0, 0.0]), 4).is_empty());
+        index.remove(1);
+        assert_eq!(index.search(10, &unit(&[1.0, 0.0, 0.0]), 1)[0].0, 2);
+        assert!(index.add(4, 10, &[1.0]).is_err());
+    }
+
+    #[test]
+    fn grows_past_its_first_reservation() {
+        let index = VectorIndex::new(2).unwrap();
+        for key in 0..3000u64 {
+            let angle = key as f32 / 3000.0;
+            index.add(key, 1, &[angle.cos(), angle.sin()]).unwrap();
+        }
+        assert_eq!(index.len(), 3000);
+        let found = index.search(1, &[1.0, 0.0], 1);
+        assert_eq!(found[0].0, 0);
+    }
+}
+
+#[cfg(test)]
+mod selective_filters {
+    use super::*;
+
+    #[test]
+    fn a_small_bucket_among_many_entries_is_found() {
+        let dims = 32;
+        let index = VectorIndex::new(dims).unwrap();
+        let vector = |seed: u64| {
+            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut v: Vec<f32> = (0..dims)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect();
+            crate::seams::embedding::normalize(&mut v);
+            v
+        };
+        for key in 0..20_000u64 {
+            index.add(key, 1, &vector(key)).unwrap();
+        }
+        index.add(99_999, 2, &vector(99_999)).unwrap();
+        // A query near the lone entry of bucket 2, but nearer to many of bucket 1.
+        let found = index.search(2, &vector(5), 4);
+        assert_eq!(found.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [99_999]);
+    }
+}

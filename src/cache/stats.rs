@@ -1,0 +1,132 @@
+//! Cache metrics (registered in the gateway's Prometheus registry) and the
+//! shadow log: what each semantic candidate scored and which stage accepted
+//! or rejected it.
+
+use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+
+/// Shadow records kept for the admin API.
+const SHADOW_LOG: usize = 1000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `hit-exact`, `hit-semantic`, `miss`, `bypass`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `threshold` or `verifier`.
+    pub stage: &'static str,
+    /// `accepted`, or the check that rejected.
+    pub decision: &'static str,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CacheMetrics {
+    pub lookups: Family<OutcomeLabels, Counter>,
+    pub candidates: Family<StageLabels, Counter>,
+    pub saved_tokens: Counter,
+    pub saved_usd: Counter<f64, AtomicU64>,
+    pub stored: Counter,
+}
+
+impl CacheMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cache_lookups",
+            "Cache lookups by outcome (hit-exact, hit-semantic, miss, bypass)",
+            self.lookups.clone(),
+        );
+        registry.register(
+            "cache_candidates",
+            "Semantic candidates by the stage that decided and its decision",
+            self.candidates.clone(),
+        );
+        registry.register(
+            "cache_saved_tokens",
+            "Tokens served from the cache instead of a provider",
+            self.saved_tokens.clone(),
+        );
+        registry.register(
+            "cache_saved_usd",
+            "Provider cost avoided by cache hits, in USD",
+            self.saved_usd.clone(),
+        );
+        registry.register(
+            "cache_stored_entries",
+            "Responses stored in the cache",
+            self.stored.clone(),
+        );
+    }
+
+    pub fn outcome(&self, outcome: &'static str) {
+        self.lookups.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn count(&self, outcome: &'static str) -> u64 {
+        self.lookups.get_or_create(&OutcomeLabels { outcome }).get()
+    }
+}
+
+/// One semantic candidate and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowRecord {
+    pub at_ms: u64,
+    pub team: String,
+    pub question: String,
+    pub entry: String,
+    pub entry_question: String,
+    pub similarity: f32,
+    pub threshold: f32,
+    /// `threshold` (below it) or `verifier`.
+    pub stage: &'static str,
+    pub accepted: bool,
+    /// The verifier check that rejected, if any.
+    pub check: Option<&'static str>,
+    /// Shadow mode: the candidate was not served.
+    pub shadow: bool,
+    /// Shadow mode: whether the fresh answer matched the cached one
+    /// (filled in when the fresh answer arrives).
+    pub agreed: Option<bool>,
+    #[serde(skip)]
+    pub id: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct ShadowLog {
+    records: Mutex<VecDeque<ShadowRecord>>,
+}
+
+impl ShadowLog {
+    pub fn push(&self, record: ShadowRecord) {
+        let mut records = self.records.lock();
+        if records.len() == SHADOW_LOG {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    /// Fill in whether the fresh answer agreed with a shadow candidate.
+    pub fn set_agreed(&self, id: u64, agreed: bool) {
+        if let Some(record) = self.records.lock().iter_mut().rev().find(|r| r.id == id) {
+            record.agreed = Some(agreed);
+        }
+    }
+
+    pub fn recent(&self, limit: usize) -> Vec<ShadowRecord> {
+        self.records
+            .lock()
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
