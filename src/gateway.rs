@@ -4,11 +4,11 @@
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
+use crate::guardrails::Guardrails;
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
-use crate::seams::guardrail::Guardrail;
 use crate::seams::quota::{InMemoryQuotaStore, QuotaStore};
 use std::sync::Arc;
 
@@ -20,8 +20,8 @@ pub struct Gateway {
     pub quota: Arc<dyn QuotaStore>,
     /// Exact response cache; off until configured.
     pub cache: Option<Arc<dyn CacheStore>>,
-    /// Guardrails bound to every request; none until configured.
-    pub guardrails: Vec<Arc<dyn Guardrail>>,
+    /// Guardrail bindings, compiled from `[guardrails]`; none until configured.
+    pub guardrails: Guardrails,
 }
 
 impl Gateway {
@@ -44,13 +44,14 @@ impl Gateway {
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
+        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client)?;
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
             metrics: Metrics::default(),
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
-            guardrails: Vec::new(),
+            guardrails,
             config,
         }))
     }

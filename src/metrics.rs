@@ -48,6 +48,14 @@ pub struct ErrorLabels {
     pub error: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardrailLabels {
+    pub pack: String,
+    pub rule: String,
+    pub action: &'static str,
+    pub phase: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~65 s, for whole requests and upstream calls.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -73,6 +81,7 @@ pub struct Metrics {
     pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
     pub unpriced: Family<ModelLabels, Counter>,
     pub in_flight: Gauge,
+    pub guardrail_decisions: Family<GuardrailLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -88,6 +97,7 @@ impl Default for Metrics {
             cost_usd: Family::default(),
             unpriced: Family::default(),
             in_flight: Gauge::default(),
+            guardrail_decisions: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -134,6 +144,11 @@ impl Default for Metrics {
             "in_flight_requests",
             "Requests being served now",
             metrics.in_flight.clone(),
+        );
+        registry.register(
+            "guardrail_decisions",
+            "Guardrail rule matches by pack, rule, action and phase",
+            metrics.guardrail_decisions.clone(),
         );
         Self {
             registry,

@@ -43,6 +43,9 @@ pub struct RawConfig {
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
     pub providers: BTreeMap<String, RawProviderOverride>,
+    /// Guardrail rule packs and where they apply (see `guardrails::RawGuardrails`).
+    #[serde(default)]
+    pub guardrails: crate::guardrails::RawGuardrails,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,8 @@ pub struct Config {
     pub keys: Vec<KeyEntry>,
     pub aliases: BTreeMap<String, String>,
     pub providers: BTreeMap<String, ProviderSettings>,
+    /// Checked against the rule packs when the gateway is built.
+    pub guardrails: crate::guardrails::RawGuardrails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,7 @@ pub(super) fn validate(
             keys,
             aliases: raw.aliases,
             providers: raw.providers,
+            guardrails: raw.guardrails,
         });
     }
     Err(problems)

@@ -9,9 +9,11 @@ use crate::api::decode_json;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::guardrails::stage::RequestGuard;
+use crate::guardrails::window::StreamGuard;
 use crate::provider::{ChatCall, ChatReply};
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::sync::Arc;
@@ -28,12 +30,12 @@ pub async fn handle(
     // 1. authenticate: first, so an unknown caller learns nothing about models.
     let caller = stages::authenticate(gateway, cx, headers)?;
     // 2. normalize: parse and check the body, then resolve the model name.
-    let request: ChatRequest = decode_json(&body)?;
+    let mut request: ChatRequest = decode_json(&body)?;
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;
     // 3. guard input: before anything is spent or sent.
-    stages::guard_input(gateway, &request)?;
+    let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(gateway, &caller).await?;
     // 5. cache: no cache store is configured yet, so every request goes upstream.
@@ -65,9 +67,32 @@ pub async fn handle(
     // at the end of the stream for streams.
     match reply {
         ChatReply::Complete(complete) => {
-            let mut response = json_response(complete.body);
+            let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
+            let checked = guard
+                .check_response(gateway, &request_id, &caller.team, complete.body)
+                .await;
             let record_cx = cx.take();
+            let mut response = match checked {
+                Ok(body) => json_response(body),
+                Err(error) => {
+                    // The upstream was paid for: settle its usage, then refuse.
+                    tracing::debug!(error = %error, "response refused");
+                    let (status, label) = (error.status().as_u16(), error.label());
+                    let response = error.into_response();
+                    settle_and_record(
+                        gateway,
+                        record_cx,
+                        Some(reservation),
+                        complete.usage,
+                        status,
+                        Outcome::Error(label),
+                    )
+                    .await;
+                    return Ok(response);
+                }
+            };
             add_headers(&mut response, &record_cx);
+            add_guard_header(&mut response, &guard);
             settle_and_record(
                 gateway,
                 record_cx,
@@ -82,9 +107,13 @@ pub async fn handle(
         ChatReply::Stream(upstream) => {
             let wants_usage = request.wants_stream_usage();
             let deadline = tokio::time::Instant::now() + gateway.config.upstream.total_timeout;
+            let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
+            // Flags from the prompt are known now; those from the stream are logged and counted.
+            add_guard_header(&mut response, &guard);
+            let stream_guard = StreamGuard::new(gateway.clone(), &request_id, &caller.team, guard);
             let settlement = Settlement {
                 gateway: gateway.clone(),
                 cx: stream_cx,
@@ -92,7 +121,8 @@ pub async fn handle(
                 messages: request.messages,
                 tokenizer: target.model.tokenizer,
             };
-            let relay = Relay::new(upstream, settlement, wants_usage, deadline);
+            let relay =
+                Relay::new(upstream, settlement, wants_usage, deadline).with_guard(stream_guard);
             *response.body_mut() = Body::from_stream(relay);
             let headers = response.headers_mut();
             headers.insert(
@@ -104,6 +134,15 @@ pub async fn handle(
             headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
             Ok(response)
         }
+    }
+}
+
+/// `x-switchboard-guardrails`, when a rule flagged or redacted something.
+fn add_guard_header(response: &mut Response, guard: &RequestGuard) {
+    if let Some(value) = guard.header() {
+        response
+            .headers_mut()
+            .insert("x-switchboard-guardrails", value);
     }
 }
 

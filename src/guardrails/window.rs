@@ -1,0 +1,200 @@
+//! Output rules on streams, through a bounded look-behind window.
+//!
+//! Each chunk's content is appended to a look-behind buffer and the rules
+//! scan the new text together with the last `window` bytes before it, so a
+//! match that spans chunks is found. Chunks are held back until `window`
+//! more bytes of content have arrived after their start, or `max_hold` has
+//! passed, whichever comes first: a match up to `window` bytes long is thus
+//! caught before any of it reaches the client (unless the hold time ran
+//! out), and the latency added to any chunk is at most `max_hold`.
+//!
+//! A block ends the stream with an error event. Text already sent cannot be
+//! unsent, so a redact rule that matches in a stream also ends it (failing
+//! closed); placeholders from a redacted prompt are restored chunk by chunk.
+
+use super::binding::Binding;
+use super::stage::{RequestGuard, record};
+use super::{Action, Phase, Redactions};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+struct Held {
+    json: Bytes,
+    /// Content offset (bytes from the stream's start) where this chunk's content begins.
+    start: usize,
+    at: Instant,
+}
+
+pub struct StreamGuard {
+    gateway: Arc<Gateway>,
+    request_id: String,
+    team: String,
+    bindings: Vec<Arc<Binding>>,
+    scans_output: bool,
+    restore: Option<Redactions>,
+    window: usize,
+    max_hold: Duration,
+    /// The look-behind: the tail of the content so far.
+    text: String,
+    /// Content offset of `text[0]`.
+    text_base: usize,
+    /// Content bytes received so far.
+    received: usize,
+    held: VecDeque<Held>,
+}
+
+impl StreamGuard {
+    /// A guard for this request's stream, if it needs one.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        request_id: &str,
+        team: &str,
+        guard: RequestGuard,
+    ) -> Option<Self> {
+        if !guard.guards_output() {
+            return None;
+        }
+        let scans_output = guard
+            .bindings
+            .iter()
+            .any(|b| b.engine.covers(Phase::Output));
+        let restore = (guard.restore && !guard.redactions.is_empty()).then_some(guard.redactions);
+        let window = gateway.guardrails.stream_window_bytes;
+        let max_hold = gateway.guardrails.stream_max_hold;
+        Some(Self {
+            gateway,
+            request_id: request_id.to_owned(),
+            team: team.to_owned(),
+            bindings: guard.bindings,
+            scans_output,
+            restore,
+            window,
+            max_hold,
+            text: String::new(),
+            text_base: 0,
+            received: 0,
+            held: VecDeque::new(),
+        })
+    }
+
+    /// Takes one upstream chunk (its JSON payload). An error means the
+    /// stream must end with that error event.
+    pub fn push(&mut self, json: Bytes, now: Instant) -> Result<(), GatewayError> {
+        let start = self.received;
+        let (json, content) = self.restore_placeholders(json);
+        if let Some(content) = content {
+            self.text.push_str(&content);
+            self.received += content.len();
+            if self.scans_output {
+                self.scan(start)?;
+            }
+        }
+        self.held.push_back(Held {
+            json,
+            start,
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// The content delta of a chunk, with placeholders restored (the chunk
+    /// re-encoded only when one was found).
+    fn restore_placeholders(&self, json: Bytes) -> (Bytes, Option<String>) {
+        let Ok(mut value) = serde_json::from_slice::<Value>(&json) else {
+            return (json, None);
+        };
+        let Some(Value::String(content)) = value.pointer_mut("/choices/0/delta/content") else {
+            return (json, None);
+        };
+        if let Some(redactions) = &self.restore
+            && let std::borrow::Cow::Owned(restored) = redactions.restore(content)
+        {
+            *content = restored.clone();
+            if let Ok(bytes) = serde_json::to_vec(&value) {
+                return (Bytes::from(bytes), Some(restored));
+            }
+            return (json, Some(restored));
+        }
+        let content = std::mem::take(content);
+        (json, Some(content))
+    }
+
+    /// Scans the text from `window` bytes before `new_start` to the end;
+    /// findings that end before `new_start` were seen by an earlier scan.
+    fn scan(&mut self, new_start: usize) -> Result<(), GatewayError> {
+        let mut from = new_start.saturating_sub(self.window).max(self.text_base) - self.text_base;
+        while !self.text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let region = &self.text[from..];
+        let region_base = self.text_base + from;
+        for binding in &self.bindings {
+            let mut decision = binding.engine.check(Phase::Output, region);
+            decision
+                .findings
+                .retain(|f| region_base + f.end > new_start);
+            if decision.is_clean() {
+                continue;
+            }
+            record(
+                &self.gateway,
+                &self.request_id,
+                &self.team,
+                Phase::Output,
+                &decision,
+            );
+            if let Some(finding) = decision
+                .findings
+                .iter()
+                .find(|f| matches!(f.action, Action::Block | Action::Redact))
+            {
+                return Err(GatewayError::ContentPolicy {
+                    rule: finding.rule.to_string(),
+                    phase: "output",
+                    param: None,
+                });
+            }
+        }
+        // Keep only the look-behind.
+        if self.text.len() > 2 * self.window + 64 {
+            let mut cut = self.text.len() - self.window;
+            while !self.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.drain(..cut);
+            self.text_base += cut;
+        }
+        Ok(())
+    }
+
+    /// Chunks that may go to the client now, in order.
+    pub fn release(&mut self, now: Instant, out: &mut impl FnMut(Bytes)) {
+        while let Some(front) = self.held.front() {
+            let seen_after = self.received - front.start;
+            if seen_after < self.window && now < front.at + self.max_hold {
+                break;
+            }
+            if let Some(held) = self.held.pop_front() {
+                out(held.json);
+            }
+        }
+    }
+
+    /// Everything held, at the end of the stream.
+    pub fn flush(&mut self, out: &mut impl FnMut(Bytes)) {
+        while let Some(held) = self.held.pop_front() {
+            out(held.json);
+        }
+    }
+
+    /// When the oldest held chunk must go out at the latest.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.held.front().map(|h| h.at + self.max_hold)
+    }
+}
