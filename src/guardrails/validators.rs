@@ -47,8 +47,8 @@ impl Validator {
             Self::Luhn => card(found),
             Self::Iban => iban(found),
             Self::Ssn => ssn(found),
-            Self::Email => email(found),
-            Self::Ipv4 => ipv4(text, start, found),
+            Self::Email => email(text, end, found),
+            Self::Ipv4 => ipv4(text, start, end, found),
             Self::Ipv6 => ipv6(found),
             Self::Phone => phone(text, start, end, found),
             Self::Jwt => jwt(found),
@@ -185,25 +185,28 @@ pub fn iban(found: &str) -> bool {
 
 /// A US SSN: never area 000, 666 or 9xx, group 00 or serial 0000.
 fn ssn(found: &str) -> bool {
-    let parts: Vec<&str> = found.split(['-', ' ']).collect();
-    let [area, group, serial] = parts.as_slice() else {
+    let number: String = found.chars().filter(char::is_ascii_digit).collect();
+    if number.len() != 9 {
         return false;
-    };
-    let area: u32 = area.parse().unwrap_or(0);
-    area != 0 && area != 666 && area < 900 && *group != "00" && *serial != "0000"
+    }
+    let area: u32 = number[..3].parse().unwrap_or(0);
+    area != 0 && area != 666 && area < 900 && &number[3..5] != "00" && &number[5..] != "0000"
 }
 
-/// Reserved example domains (RFC 2606, RFC 6761) are placeholders, not people.
-fn email(found: &str) -> bool {
+/// Reserved example domains (RFC 2606, RFC 6761) are placeholders, not
+/// people; `git@host:path` is an SSH remote, not a mailbox.
+fn email(text: &str, end: usize, found: &str) -> bool {
     let Some((local, domain)) = found.rsplit_once('@') else {
         return false;
     };
     let domain = domain.to_ascii_lowercase();
     let reserved = ["example.com", "example.org", "example.net", "localhost"];
     let reserved_tld = [".example", ".test", ".invalid", ".localhost", ".local"];
-    !(reserved
-        .iter()
-        .any(|r| domain == *r || domain.ends_with(&format!(".{r}")))
+    let ssh_remote = text[end..].starts_with(':');
+    !(ssh_remote
+        || reserved
+            .iter()
+            .any(|r| domain == *r || domain.ends_with(&format!(".{r}")))
         || reserved_tld.iter().any(|t| domain.ends_with(t))
         || local.is_empty()
         || domain
@@ -212,16 +215,25 @@ fn email(found: &str) -> bool {
             .is_some_and(|tld| matches!(tld, "png" | "jpg" | "gif" | "svg" | "webp")))
 }
 
-/// A routable-looking IPv4 address; not a version number (`v1.2.3.4`,
-/// `version 1.2.3.4`), loopback, unspecified or broadcast.
-fn ipv4(text: &str, start: usize, found: &str) -> bool {
+/// A host's IPv4 address: not a version number (`v1.2.3.4`, `version
+/// 1.2.3.4`), a network (`10.0.0.0/16`, `.0` last), a netmask, loopback,
+/// unspecified or broadcast.
+fn ipv4(text: &str, start: usize, end: usize, found: &str) -> bool {
     let Ok(address) = found.parse::<Ipv4Addr>() else {
         return false;
     };
     let before = text[..start].trim_end().to_ascii_lowercase();
     let versioned =
         before.ends_with('v') || before.ends_with("version") || before.ends_with("release");
-    !(versioned || address.is_loopback() || address.is_unspecified() || address.is_broadcast())
+    let network = text[end..].starts_with('/') || address.octets()[3] == 0;
+    let bits = u32::from(address);
+    let netmask = bits.leading_ones() + bits.trailing_zeros() == 32;
+    !(versioned
+        || network
+        || netmask
+        || address.is_loopback()
+        || address.is_unspecified()
+        || address.is_broadcast())
 }
 
 fn ipv6(found: &str) -> bool {
@@ -230,15 +242,46 @@ fn ipv6(found: &str) -> bool {
         .is_ok_and(|a| !a.is_loopback() && !a.is_unspecified() && found.len() >= 6)
 }
 
-/// 8–15 digits (E.164), and not inside a longer run of digits or an id.
+/// 8–15 digits (E.164), not inside a longer run of digit groups or an id,
+/// not an SSN's shape, not a placeholder of zeros, and a complete number
+/// when it says `+1` (NANP numbers have 11 digits).
 fn phone(text: &str, start: usize, end: usize, found: &str) -> bool {
-    let count = digits(found).count();
-    let joined = |c: Option<char>| {
-        c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '#')
+    let number: String = found.chars().filter(char::is_ascii_digit).collect();
+    let id_char = |c: Option<char>| {
+        c.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '#'))
     };
-    (8..=15).contains(&count)
-        && !joined(text[..start].chars().next_back())
-        && !joined(text[end..].chars().next())
+    // `.` or `-` count as part of the number only between digits.
+    let glued = |mut chars: std::str::Chars<'_>, forward: bool| {
+        let mut next = || {
+            if forward {
+                chars.next()
+            } else {
+                chars.next_back()
+            }
+        };
+        let first = next();
+        id_char(first)
+            || (matches!(first, Some('.' | '-')) && next().is_some_and(|c| c.is_ascii_digit()))
+    };
+    // A digit just before the separator: the tail of a longer number.
+    let mut before = text[..start].chars().rev();
+    let after_group =
+        matches!(before.next(), Some(' ')) && before.next().is_some_and(|c| c.is_ascii_digit());
+    let ssn_shaped = found.len() == 11
+        && found.as_bytes().get(3) == Some(&b'-')
+        && found.as_bytes().get(6) == Some(&b'-');
+    let zeros = number.chars().rev().take(7).filter(|c| *c == '0').count() >= 6;
+    let nanp_short = ["+1 ", "+1-", "+1.", "+1("]
+        .iter()
+        .any(|p| found.starts_with(p))
+        && number.len() != 11;
+    (8..=15).contains(&number.len())
+        && !glued(text[..start].chars(), false)
+        && !glued(text[end..].chars(), true)
+        && !after_group
+        && !ssn_shaped
+        && !zeros
+        && !nanp_short
 }
 
 /// A JWT: the header decodes to a JSON object naming an `alg`.
@@ -274,6 +317,13 @@ pub fn is_placeholder(found: &str) -> bool {
         "insert",
     ];
     if FILLER.iter().any(|word| lower.contains(word)) {
+        return true;
+    }
+    // Whole values that are the name of what belongs there.
+    const NAMES: &[&str] = &[
+        "password", "passwd", "pass", "secret", "pwd", "token", "apikey", "api_key",
+    ];
+    if NAMES.contains(&lower.as_str()) {
         return true;
     }
     // A value that is one character repeated, e.g. `sk_live_000000000000000000000000`.

@@ -4,5 +4,6 @@
 mod chat;
 mod config_files;
 mod errors;
+mod guardrails_eval;
 mod harness;
 mod streaming;
