@@ -103,8 +103,9 @@ impl StreamGuard {
         Ok(())
     }
 
-    /// The content delta of a chunk, with placeholders restored (the chunk
-    /// re-encoded only when one was found).
+    /// The chunk to send, with placeholders restored (re-encoded only when
+    /// one was found), and its content as the model wrote it: the rules see
+    /// the model's text, not the originals put back for the user.
     fn restore_placeholders(&self, json: Bytes) -> (Bytes, Option<String>) {
         let Ok(mut value) = serde_json::from_slice::<Value>(&json) else {
             return (json, None);
@@ -112,17 +113,16 @@ impl StreamGuard {
         let Some(Value::String(content)) = value.pointer_mut("/choices/0/delta/content") else {
             return (json, None);
         };
+        let original = std::mem::take(content);
         if let Some(redactions) = &self.restore
-            && let std::borrow::Cow::Owned(restored) = redactions.restore(content)
+            && let std::borrow::Cow::Owned(restored) = redactions.restore(&original)
         {
-            *content = restored.clone();
+            *content = restored;
             if let Ok(bytes) = serde_json::to_vec(&value) {
-                return (Bytes::from(bytes), Some(restored));
+                return (Bytes::from(bytes), Some(original));
             }
-            return (json, Some(restored));
         }
-        let content = std::mem::take(content);
-        (json, Some(content))
+        (json, Some(original))
     }
 
     /// Scans the text from `window` bytes before `new_start` to the end;

@@ -30,6 +30,8 @@ pub struct MockState {
     chat_calls: AtomicU64,
     embedding_calls: AtomicU64,
     last_authorization: Mutex<Option<HeaderValue>>,
+    /// The last user message of the last chat request: what the provider saw.
+    last_user_message: Mutex<Option<String>>,
 }
 
 impl MockState {
@@ -44,6 +46,7 @@ impl MockState {
             chat_calls: AtomicU64::new(0),
             embedding_calls: AtomicU64::new(0),
             last_authorization: Mutex::new(None),
+            last_user_message: Mutex::new(None),
         })
     }
 
@@ -69,10 +72,20 @@ impl MockState {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
+    /// The last user message of the last valid chat request.
+    pub fn last_user_message(&self) -> Option<String> {
+        self.last_user_message.lock().clone()
+    }
+
+    pub(crate) fn record_user_message(&self, text: &str) {
+        *self.last_user_message.lock() = Some(text.to_owned());
+    }
+
     pub fn reset(&self) {
         self.chat_calls.store(0, Ordering::Relaxed);
         self.embedding_calls.store(0, Ordering::Relaxed);
         *self.last_authorization.lock() = None;
+        *self.last_user_message.lock() = None;
     }
 
     pub(crate) fn count_chat(&self) {

@@ -4,6 +4,7 @@
 mod chat;
 mod config_files;
 mod errors;
+mod guardrails;
 mod guardrails_eval;
 mod harness;
 mod streaming;
