@@ -116,7 +116,7 @@ impl Engine {
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for rule in &pack.rules {
-                if overrides.disabled.iter().any(|id| *id == rule.id) {
+                if overrides.disabled.contains(&rule.id) {
                     continue;
                 }
                 let own = Phases::of(rule.phases.iter().filter_map(|p| parse_phase(p)));

@@ -77,7 +77,7 @@ pub fn luhn(text: &str) -> bool {
             }
         })
         .sum();
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// A payment card: 13–19 digits, an issuer prefix, consistent separators, Luhn.
