@@ -198,3 +198,86 @@ impl StreamGuard {
         self.held.front().map(|h| h.at + self.max_hold)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::ChatRequest;
+
+    /// A gateway whose team `t` has `packs` bound on output, a 16-byte
+    /// window and a 100 ms hold.
+    fn guard(packs: &str, prompt: &str) -> StreamGuard {
+        crate::install_crypto_provider();
+        let text = format!(
+            "[[teams]]\nid = \"t\"\n[guardrails]\nstream_window_bytes = 16\nstream_max_hold = \"100ms\"\n[[guardrails.bindings]]\npacks = [{packs}]\nrestore = true\n"
+        );
+        let config =
+            crate::config::load_str("t.toml", &text, None, std::path::Path::new(".")).unwrap();
+        let gateway = Gateway::build_with_env(config, &|_| None).unwrap();
+        let mut request: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": prompt}]
+        }))
+        .unwrap();
+        let request_guard = futures::executor::block_on(RequestGuard::check_request(
+            &gateway,
+            "r",
+            "t",
+            &mut request,
+        ))
+        .unwrap();
+        StreamGuard::new(gateway, "r", "t", request_guard).unwrap()
+    }
+
+    fn chunk(text: &str) -> Bytes {
+        Bytes::from(
+            serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]}).to_string(),
+        )
+    }
+
+    fn released(guard: &mut StreamGuard, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        guard.release(now, &mut |json| {
+            let value: Value = serde_json::from_slice(&json).unwrap();
+            out.push(
+                value["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        });
+        out
+    }
+
+    // Time is passed in, so these need no clock.
+    #[test]
+    fn chunks_wait_for_the_window_or_the_hold_time() {
+        let mut g = guard("\"custom-template\"", "hello");
+        let start = Instant::now();
+        g.push(chunk("one "), start).unwrap();
+        g.push(chunk("two "), start).unwrap();
+        assert!(
+            released(&mut g, start).is_empty(),
+            "8 bytes < 16-byte window"
+        );
+        g.push(chunk("three four "), start).unwrap();
+        // 19 bytes after "one", 15 after "two": only "one" may go.
+        assert_eq!(released(&mut g, start), ["one "]);
+        assert_eq!(g.next_release(), Some(start + Duration::from_millis(100)));
+        let later = start + Duration::from_millis(100);
+        assert_eq!(released(&mut g, later), ["two ", "three four "]);
+        assert_eq!(g.next_release(), None);
+    }
+
+    #[test]
+    fn a_match_across_chunks_blocks_and_placeholders_are_restored() {
+        let mut g = guard("\"custom-template\", \"pii\"", "write to jane.doe@acme.io");
+        let now = Instant::now();
+        g.push(chunk("sent to [EMAIL_1] about "), now).unwrap();
+        assert_eq!(released(&mut g, now), ["sent to jane.doe@acme.io about "]);
+        g.push(chunk("project "), now).unwrap();
+        let error = g.push(chunk("bluebird"), now).unwrap_err();
+        assert!(
+            matches!(error, GatewayError::ContentPolicy { ref rule, .. } if rule == "custom.codenames")
+        );
+    }
+}

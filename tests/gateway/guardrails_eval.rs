@@ -3,7 +3,8 @@
 //! negatives included (order numbers that look like cards, UUIDs, hashes,
 //! documentation placeholders, code). Each line is
 //! `{"pack", "phase", "text", "expect": [rule ids]}`; `[]` is a negative and
-//! `["*"]` means any rule of the pack.
+//! `["*"]` means any rule of the pack. Lines marked `"split": "holdout"`
+//! were written after the rules were last tuned, and are reported apart.
 
 use std::path::Path;
 use switchboard::guardrails::pack::parse_phase;
@@ -15,6 +16,8 @@ struct Case {
     phase: String,
     text: String,
     expect: Vec<String>,
+    #[serde(default)]
+    split: Option<String>,
 }
 
 #[derive(Default, Debug)]
@@ -37,13 +40,15 @@ impl Score {
     }
 }
 
-fn evaluate(pack_id: &str) -> Score {
+/// Scores over every case, and over the held-out ones alone.
+fn evaluate(pack_id: &str) -> (Score, Score) {
     let packs = load_packs(None).expect("built-in packs load");
     let engine = Engine::build(&[&packs[pack_id]], &Overrides::default(), None, None).unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/guardrails_eval/{pack_id}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap();
     let mut score = Score::default();
+    let mut holdout = Score::default();
     for (line_no, line) in text.lines().enumerate() {
         let case: Case = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{pack_id}.jsonl:{}: {e}", line_no + 1));
@@ -59,40 +64,50 @@ fn evaluate(pack_id: &str) -> Score {
             .expect
             .iter()
             .any(|e| e == "*" && !fired.is_empty() || fired.contains(e));
-        match (case.expect.is_empty(), fired.is_empty()) {
-            (true, true) => score.tn += 1,
-            (true, false) => {
-                score.fp += 1;
-                println!("  false positive {pack_id}.jsonl:{} {fired:?}", line_no + 1);
+        let held_out = case.split.as_deref() == Some("holdout");
+        for (score, counted) in [(&mut score, true), (&mut holdout, held_out)] {
+            if !counted {
+                continue;
             }
-            (false, _) if hit => score.tp += 1,
-            (false, _) => {
-                score.fn_ += 1;
-                println!(
-                    "  missed {pack_id}.jsonl:{} want {:?} got {fired:?}",
-                    line_no + 1,
-                    case.expect
-                );
+            match (case.expect.is_empty(), fired.is_empty()) {
+                (true, true) => score.tn += 1,
+                (true, false) => score.fp += 1,
+                (false, _) if hit => score.tp += 1,
+                (false, _) => score.fn_ += 1,
             }
         }
+        match (case.expect.is_empty(), fired.is_empty(), hit) {
+            (true, false, _) => {
+                println!("  false positive {pack_id}.jsonl:{} {fired:?}", line_no + 1)
+            }
+            (false, _, false) => println!(
+                "  missed {pack_id}.jsonl:{} want {:?} got {fired:?}",
+                line_no + 1,
+                case.expect
+            ),
+            _ => {}
+        }
     }
-    score
+    (score, holdout)
 }
 
 #[test]
 fn precision_and_recall_per_pack() {
-    let mut table = String::from("\npack       cases  precision  recall  false-positive-rate\n");
+    let mut table =
+        String::from("\npack       split    cases  precision  recall  false-positive-rate\n");
     let mut scores = Vec::new();
     for pack in ["pii", "secrets", "injection"] {
-        let s = evaluate(pack);
-        table.push_str(&format!(
-            "{pack:<10} {:>5}  {:>9.3}  {:>6.3}  {:>19.3}\n",
-            s.tp + s.fp + s.fn_ + s.tn,
-            s.precision(),
-            s.recall(),
-            s.false_positive_rate()
-        ));
-        scores.push((pack, s));
+        let (all, holdout) = evaluate(pack);
+        for (split, s) in [("all", &all), ("holdout", &holdout)] {
+            table.push_str(&format!(
+                "{pack:<10} {split:<8} {:>5}  {:>9.3}  {:>6.3}  {:>19.3}\n",
+                s.tp + s.fp + s.fn_ + s.tn,
+                s.precision(),
+                s.recall(),
+                s.false_positive_rate()
+            ));
+        }
+        scores.push((pack, all));
     }
     println!("{table}");
     for (pack, s) in &scores {
