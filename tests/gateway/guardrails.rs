@@ -210,6 +210,7 @@ async fn a_flagged_response_says_so_in_a_header_and_a_metric() {
 
 #[tokio::test]
 async fn an_unknown_pack_in_a_binding_is_a_config_error() {
+    switchboard::install_crypto_provider();
     let text = config_text("[[guardrails.bindings]]\npacks = [\"nope\"]");
     let config =
         switchboard::config::load_str("t.toml", &text, None, std::path::Path::new(".")).unwrap();
