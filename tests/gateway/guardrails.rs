@@ -231,3 +231,70 @@ fn content_of(payloads: &[String]) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn a_complete_response_is_blocked_after_the_upstream_answered() {
+    let h = harness().await;
+    let response = h
+        .chat(chat_body("openai/gpt-4o", "say project bluebird"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let error = error_of(response).await;
+    assert_eq!(error["code"], "content_policy_violation");
+    assert!(error["message"].as_str().unwrap().contains("(output)"));
+    assert_eq!(
+        h.upstream.state.chat_calls(),
+        1,
+        "the prompt itself was allowed"
+    );
+}
+
+/// A guard service on port 0 that matches texts mentioning "merger".
+async fn guard_service() -> std::net::SocketAddr {
+    use axum::Json;
+    let app = axum::Router::new().route(
+        "/check",
+        axum::routing::post(|Json(body): Json<serde_json::Value>| async move {
+            let text = body["text"].as_str().unwrap_or_default();
+            Json(json!({"match": text.contains("merger")}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn a_webhook_pack_from_the_packs_folder_guards_prompts() {
+    let addr = guard_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("legal.toml"),
+        format!(
+            "id = \"legal\"\ndescription = \"Deals under NDA\"\n[[rules]]\nid = \"legal.nda\"\nengine = \"webhook\"\nphases = [\"input\"]\naction = \"block\"\nurl = \"http://{addr}/check\"\ntimeout = \"2s\"\non_error = \"block\"\n"
+        ),
+    )
+    .unwrap();
+    let extra = format!(
+        "[guardrails]\ndir = \"{}\"\n[[guardrails.bindings]]\nteam = \"alpha\"\npacks = [\"legal\"]\n",
+        dir.path().display()
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    let response = h
+        .chat(chat_body("fast", "draft a memo on the merger"))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        error_of(response).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("legal.nda")
+    );
+    assert_eq!(
+        h.chat(chat_body("fast", "draft a memo on lunch"))
+            .await
+            .status(),
+        200
+    );
+}
