@@ -49,7 +49,8 @@ impl Redactions {
         out
     }
 
-    fn placeholder(&mut self, label: &str, original: &str) -> String {
+    /// The placeholder for `original`, made on first use.
+    pub(super) fn placeholder(&mut self, label: &str, original: &str) -> String {
         if let Some((placeholder, _)) = self.entries.iter().find(|(_, o)| o == original) {
             return placeholder.clone();
         }

@@ -8,9 +8,11 @@
 //! caught before any of it reaches the client (unless the hold time ran
 //! out), and the latency added to any chunk is at most `max_hold`.
 //!
-//! A block ends the stream with an error event. Text already sent cannot be
-//! unsent, so a redact rule that matches in a stream also ends it (failing
-//! closed); placeholders from a redacted prompt are restored chunk by chunk.
+//! A block ends the stream with an error event. A redact rule replaces the
+//! match in the chunks still held; if part of the match was already sent
+//! (the hold time ran out), it cannot be unsent, so the stream ends instead
+//! (failing closed). Placeholders from a redacted prompt are restored chunk
+//! by chunk as chunks are released.
 
 use super::binding::Binding;
 use super::stage::{RequestGuard, record};
@@ -25,10 +27,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 struct Held {
+    /// The chunk as the upstream sent it.
     json: Bytes,
     /// Content offset (bytes from the stream's start) where this chunk's content begins.
     start: usize,
     at: Instant,
+    /// The content as the model wrote it.
+    content: Option<String>,
+    /// Redactions inside `content`: byte range and what replaces it.
+    cuts: Vec<(usize, usize, String)>,
 }
 
 pub struct StreamGuard {
@@ -38,6 +45,8 @@ pub struct StreamGuard {
     bindings: Vec<Arc<Binding>>,
     scans_output: bool,
     restore: Option<Redactions>,
+    /// Placeholders for output redactions; never restored.
+    output_redactions: Redactions,
     window: usize,
     max_hold: Duration,
     /// The look-behind: the tail of the content so far.
@@ -74,6 +83,7 @@ impl StreamGuard {
             bindings: guard.bindings,
             scans_output,
             restore,
+            output_redactions: Redactions::default(),
             window,
             max_hold,
             text: String::new(),
@@ -87,42 +97,87 @@ impl StreamGuard {
     /// stream must end with that error event.
     pub fn push(&mut self, json: Bytes, now: Instant) -> Result<(), GatewayError> {
         let start = self.received;
-        let (json, content) = self.restore_placeholders(json);
-        if let Some(content) = content {
-            self.text.push_str(&content);
+        let content = serde_json::from_slice::<Value>(&json)
+            .ok()
+            .and_then(|value| {
+                value
+                    .pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        if let Some(content) = &content {
+            self.text.push_str(content);
             self.received += content.len();
-            if self.scans_output {
-                self.scan(start)?;
-            }
         }
+        let scan = content.is_some() && self.scans_output;
         self.held.push_back(Held {
             json,
             start,
             at: now,
+            content,
+            cuts: Vec::new(),
         });
+        if scan {
+            self.scan(start)?;
+        }
         Ok(())
     }
 
-    /// The chunk to send, with placeholders restored (re-encoded only when
-    /// one was found), and its content as the model wrote it: the rules see
-    /// the model's text, not the originals put back for the user.
-    fn restore_placeholders(&self, json: Bytes) -> (Bytes, Option<String>) {
-        let Ok(mut value) = serde_json::from_slice::<Value>(&json) else {
-            return (json, None);
+    /// The chunk to send: output redactions applied, then placeholders from
+    /// the prompt restored; re-encoded only when something changed.
+    fn render(&self, held: Held) -> Bytes {
+        let Some(content) = held.content else {
+            return held.json;
         };
-        let Some(Value::String(content)) = value.pointer_mut("/choices/0/delta/content") else {
-            return (json, None);
-        };
-        let original = std::mem::take(content);
-        if let Some(redactions) = &self.restore
-            && let std::borrow::Cow::Owned(restored) = redactions.restore(&original)
-        {
-            *content = restored;
-            if let Ok(bytes) = serde_json::to_vec(&value) {
-                return (Bytes::from(bytes), Some(original));
+        let mut text = content.clone();
+        let mut cuts = held.cuts;
+        // From the end, so earlier offsets stay valid; of overlapping cuts
+        // (a match that grew with a later chunk) the longest wins.
+        cuts.sort_by_key(|cut| (std::cmp::Reverse(cut.0), std::cmp::Reverse(cut.1)));
+        let mut limit = usize::MAX;
+        for (start, end, replacement) in cuts {
+            if end <= limit && text.is_char_boundary(start) && text.is_char_boundary(end) {
+                text.replace_range(start..end, &replacement);
+                limit = start;
             }
         }
-        (json, Some(original))
+        if let Some(redactions) = &self.restore
+            && let std::borrow::Cow::Owned(restored) = redactions.restore(&text)
+        {
+            text = restored;
+        }
+        if text == content {
+            return held.json;
+        }
+        let Ok(mut value) = serde_json::from_slice::<Value>(&held.json) else {
+            return held.json;
+        };
+        if let Some(slot) = value.pointer_mut("/choices/0/delta/content") {
+            *slot = Value::String(text);
+        }
+        serde_json::to_vec(&value)
+            .map(Bytes::from)
+            .unwrap_or(held.json)
+    }
+
+    /// Replaces content range `[start, end)` in the held chunks with
+    /// `placeholder` (in the first chunk it touches). False if part of it
+    /// was already released.
+    fn cut_held(&mut self, start: usize, end: usize, placeholder: String) -> bool {
+        if self.held.front().is_none_or(|h| h.start > start) {
+            return false;
+        }
+        let mut placeholder = Some(placeholder);
+        for held in &mut self.held {
+            let len = held.content.as_ref().map_or(0, String::len);
+            let (from, to) = (start.max(held.start), end.min(held.start + len));
+            if from < to {
+                let replacement = placeholder.take().unwrap_or_default();
+                held.cuts
+                    .push((from - held.start, to - held.start, replacement));
+            }
+        }
+        true
     }
 
     /// Scans the text from `window` bytes before `new_start` to the end;
@@ -134,6 +189,7 @@ impl StreamGuard {
         }
         let region = &self.text[from..];
         let region_base = self.text_base + from;
+        let mut cut_list = Vec::new();
         for binding in &self.bindings {
             let mut decision = binding.engine.check(Phase::Output, region);
             decision
@@ -149,13 +205,38 @@ impl StreamGuard {
                 Phase::Output,
                 &decision,
             );
-            if let Some(finding) = decision
-                .findings
-                .iter()
-                .find(|f| matches!(f.action, Action::Block | Action::Redact))
-            {
+            if let Some(finding) = decision.blocking() {
                 return Err(GatewayError::ContentPolicy {
                     rule: finding.rule.to_string(),
+                    phase: "output",
+                    param: None,
+                });
+            }
+            // Overlapping redactions: the first (then longest) wins.
+            let mut taken = 0;
+            for f in decision
+                .findings
+                .iter()
+                .filter(|f| f.action == Action::Redact)
+            {
+                if f.start < taken {
+                    continue;
+                }
+                taken = f.end;
+                cut_list.push((
+                    f.rule.to_string(),
+                    region_base + f.start,
+                    region_base + f.end,
+                    f.label.clone(),
+                    region[f.start..f.end].to_owned(),
+                ));
+            }
+        }
+        for (rule, start, end, label, original) in cut_list {
+            let placeholder = self.output_redactions.placeholder(&label, &original);
+            if !self.cut_held(start, end, placeholder) {
+                return Err(GatewayError::ContentPolicy {
+                    rule,
                     phase: "output",
                     param: None,
                 });
@@ -181,7 +262,7 @@ impl StreamGuard {
                 break;
             }
             if let Some(held) = self.held.pop_front() {
-                out(held.json);
+                out(self.render(held));
             }
         }
     }
@@ -189,7 +270,7 @@ impl StreamGuard {
     /// Everything held, at the end of the stream.
     pub fn flush(&mut self, out: &mut impl FnMut(Bytes)) {
         while let Some(held) = self.held.pop_front() {
-            out(held.json);
+            out(self.render(held));
         }
     }
 
@@ -278,6 +359,38 @@ mod tests {
         let error = g.push(chunk("bluebird"), now).unwrap_err();
         assert!(
             matches!(error, GatewayError::ContentPolicy { ref rule, .. } if rule == "custom.codenames")
+        );
+    }
+
+    #[test]
+    fn a_redact_rule_rewrites_held_chunks() {
+        let mut g = guard("\"pii\"", "hello");
+        let now = Instant::now();
+        for piece in ["mail jane.", "doe@acme.io", " now, then more text to fill"] {
+            g.push(chunk(piece), now).unwrap();
+        }
+        let mut sent = released(&mut g, now).concat();
+        g.flush(&mut |json| {
+            let value: Value = serde_json::from_slice(&json).unwrap();
+            sent.push_str(value["choices"][0]["delta"]["content"].as_str().unwrap());
+        });
+        assert_eq!(sent, "mail [EMAIL_1] now, then more text to fill");
+    }
+
+    #[test]
+    fn a_redaction_whose_start_was_sent_ends_the_stream() {
+        let mut g = guard("\"pii\"", "hello");
+        let start = Instant::now();
+        g.push(chunk("mail jane."), start).unwrap();
+        assert_eq!(
+            released(&mut g, start + Duration::from_millis(100)),
+            ["mail jane."]
+        );
+        let error = g
+            .push(chunk("doe@acme.io"), start + Duration::from_millis(150))
+            .unwrap_err();
+        assert!(
+            matches!(error, GatewayError::ContentPolicy { ref rule, .. } if rule == "pii.email")
         );
     }
 }
