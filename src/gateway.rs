@@ -44,7 +44,8 @@ impl Gateway {
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
-        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client)?;
+        // No embedding model is configured yet, so semantic rules stay off.
+        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,

@@ -7,9 +7,14 @@
 //! (`semantic.rs`); webhook rules by an external service (`webhook.rs`).
 //!
 //! The API other front doors use (e.g. MCP for tool arguments and results):
-//! `Engine::check(phase, text) -> Decision` for local rules,
-//! `Engine::check_remote(phase, text).await` for webhooks, and
-//! [`Redactions`] to replace findings with typed placeholders and restore them.
+//! - per request, [`RequestGuard::for_route`] (team and a route name such as
+//!   `mcp/<server>/<tool>`), then [`RequestGuard::guard_text`] per text and
+//!   phase: blocks as `GatewayError::ContentPolicy` (map it to a JSON-RPC
+//!   error), redacts in place, flags, logs and counts;
+//! - lower down, `Engine::check(phase, text) -> Decision` for local rules,
+//!   `Engine::check_remote(phase, text).await` for webhooks, [`Redactions`]
+//!   for typed placeholders and their restoration, and [`record_decision`]
+//!   to log and count.
 
 pub mod binding;
 pub mod engine;
@@ -26,6 +31,7 @@ pub use binding::{Guardrails, RawGuardrails};
 pub use engine::{Engine, Overrides, Phases};
 pub use pack::{Action, RulePack, load_packs, phase_label};
 pub use redact::Redactions;
+pub use stage::{RequestGuard, record as record_decision};
 
 use engine::CompiledRule;
 use std::sync::Arc;

@@ -78,13 +78,7 @@ fn texts_mut(messages: &mut [Message]) -> Vec<(Phase, Place, &mut String)> {
 }
 
 /// Log and count every finding; never the matched text.
-pub(super) fn record(
-    gateway: &Gateway,
-    request_id: &str,
-    team: &str,
-    phase: Phase,
-    decision: &Decision,
-) {
+pub fn record(gateway: &Gateway, request_id: &str, team: &str, phase: Phase, decision: &Decision) {
     for finding in &decision.findings {
         let phase = phase_label(phase);
         gateway
@@ -119,43 +113,87 @@ impl RequestGuard {
         team: &str,
         request: &mut ChatRequest,
     ) -> Result<Self, GatewayError> {
-        let bindings = gateway.guardrails.select(team, &request.model);
-        let mut guard = Self {
-            bindings,
-            ..Self::default()
-        };
+        let mut guard = Self::for_route(gateway, team, &request.model);
         if guard.bindings.is_empty() {
             return Ok(guard);
         }
-        let bindings = guard.bindings.clone();
         for (phase, place, text) in texts_mut(&mut request.messages) {
-            for binding in &bindings {
-                let engine = &binding.engine;
-                let mut decision = engine.check(phase, text);
-                if engine.has_remote(phase) {
-                    decision.merge(engine.check_remote(phase, text).await);
-                }
-                if decision.is_clean() {
-                    continue;
-                }
-                record(gateway, request_id, team, phase, &decision);
-                if let Some(finding) = decision.blocking() {
-                    return Err(GatewayError::ContentPolicy {
-                        rule: finding.rule.to_string(),
-                        phase: phase_label(phase),
-                        param: Some(place.param()),
-                    });
-                }
-                guard.note_flags(&decision);
-                if decision.redacts() {
-                    let before = guard.redactions.len();
-                    *text = guard.redactions.redact(text, &decision.findings);
-                    guard.redacted += guard.redactions.len() - before;
-                    guard.restore |= binding.restore;
-                }
-            }
+            guard
+                .guard_text(gateway, request_id, team, phase, text)
+                .await
+                .map_err(|error| match error {
+                    GatewayError::ContentPolicy { rule, phase, .. } => {
+                        GatewayError::ContentPolicy {
+                            rule,
+                            phase,
+                            param: Some(place.param()),
+                        }
+                    }
+                    other => other,
+                })?;
         }
         Ok(guard)
+    }
+
+    /// The guard for a team on a route: the model name as the client sent
+    /// it, or any name another front door binds by (e.g. an MCP tool).
+    pub fn for_route(gateway: &Gateway, team: &str, route: &str) -> Self {
+        Self {
+            bindings: gateway.guardrails.select(team, route),
+            ..Self::default()
+        }
+    }
+
+    /// Runs the bindings over one text in `phase`: a block is a
+    /// `ContentPolicy` error (param unset), a redaction rewrites `text` in
+    /// place with placeholders, a flag is remembered for the header. Every
+    /// decision is logged and counted. This is the entry point for tool
+    /// arguments and results from other front doors.
+    pub async fn guard_text(
+        &mut self,
+        gateway: &Gateway,
+        request_id: &str,
+        team: &str,
+        phase: Phase,
+        text: &mut String,
+    ) -> Result<(), GatewayError> {
+        let bindings = self.bindings.clone();
+        for binding in &bindings {
+            let engine = &binding.engine;
+            let mut decision = engine.check(phase, text);
+            if engine.has_remote(phase) {
+                decision.merge(engine.check_remote(phase, text).await);
+            }
+            if decision.is_clean() {
+                continue;
+            }
+            record(gateway, request_id, team, phase, &decision);
+            if let Some(finding) = decision.blocking() {
+                return Err(GatewayError::ContentPolicy {
+                    rule: finding.rule.to_string(),
+                    phase: phase_label(phase),
+                    param: None,
+                });
+            }
+            self.note_flags(&decision);
+            if decision.redacts() {
+                let before = self.redactions.len();
+                *text = self.redactions.redact(text, &decision.findings);
+                self.redacted += self.redactions.len() - before;
+                self.restore |= binding.restore;
+            }
+        }
+        Ok(())
+    }
+
+    /// `text` with this request's placeholders put back to their originals.
+    pub fn restore_text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.redactions.restore(text)
+    }
+
+    /// Rule ids that flagged so far, in order.
+    pub fn flagged(&self) -> &[Arc<str>] {
+        &self.flagged
     }
 
     fn note_flags(&mut self, decision: &Decision) {
