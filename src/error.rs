@@ -23,6 +23,13 @@ pub enum GatewayError {
     /// The caller is known but policy forbids this request.
     #[error("{message}")]
     Forbidden { message: String },
+    /// A guardrail rule blocked the request or the response.
+    #[error("blocked by guardrail rule `{rule}` ({phase})")]
+    ContentPolicy {
+        rule: String,
+        phase: &'static str,
+        param: Option<String>,
+    },
     /// The model is not known, or its provider is not configured.
     #[error("{message}")]
     ModelNotFound { message: String },
@@ -80,6 +87,7 @@ impl GatewayError {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound { .. } | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,6 +104,7 @@ impl GatewayError {
             Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
             | Self::Forbidden { .. }
+            | Self::ContentPolicy { .. }
             | Self::ModelNotFound { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
@@ -121,6 +130,7 @@ impl GatewayError {
             Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
             | Self::Forbidden { .. }
+            | Self::ContentPolicy { .. }
             | Self::ModelNotFound { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
@@ -137,6 +147,7 @@ impl GatewayError {
             Self::InvalidRequest { .. } => "invalid_request",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
+            Self::ContentPolicy { .. } => "content_policy_violation",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UnknownPath(_) => "unknown_path",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -156,6 +167,9 @@ impl GatewayError {
             Self::InvalidRequest { .. } => ("invalid_request_error", None),
             Self::Unauthenticated(_) => ("invalid_request_error", Some("invalid_api_key")),
             Self::Forbidden { .. } => ("permission_error", Some("model_not_allowed")),
+            Self::ContentPolicy { .. } => {
+                ("invalid_request_error", Some("content_policy_violation"))
+            }
             Self::ModelNotFound { .. } => ("invalid_request_error", Some("model_not_found")),
             Self::UnknownPath(_) => ("invalid_request_error", Some("unknown_url")),
             Self::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
@@ -188,7 +202,9 @@ impl GatewayError {
         }
         let (kind, code) = self.kind_and_code();
         let param = match self {
-            Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::InvalidRequest { param, .. } | Self::ContentPolicy { param, .. } => {
+                param.as_deref()
+            }
             Self::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,
         };
@@ -268,6 +284,15 @@ mod tests {
             },
             404,
             Some("model_not_found"),
+        );
+        check(
+            GatewayError::ContentPolicy {
+                rule: "pii.email".into(),
+                phase: "input",
+                param: Some("messages[0].content".into()),
+            },
+            400,
+            Some("content_policy_violation"),
         );
         check(
             GatewayError::PayloadTooLarge { limit: 1 },

@@ -4,11 +4,11 @@
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, UpstreamSettings};
+use crate::guardrails::Guardrails;
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
-use crate::seams::guardrail::Guardrail;
 use crate::seams::quota::{InMemoryQuotaStore, QuotaStore};
 use std::sync::Arc;
 
@@ -22,8 +22,8 @@ pub struct Gateway {
     pub cache: Option<Arc<dyn CacheStore>>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
-    /// Guardrails bound to every request; none until configured.
-    pub guardrails: Vec<Arc<dyn Guardrail>>,
+    /// Guardrail bindings, compiled from `[guardrails]`; none until configured.
+    pub guardrails: Guardrails,
 }
 
 impl Gateway {
@@ -65,6 +65,8 @@ impl Gateway {
         router.attach_metrics(&metrics);
         let response_cache =
             crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
+        // Semantic guardrail rules need an embedding model; none is wired here yet.
+        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
@@ -72,7 +74,7 @@ impl Gateway {
             response_cache,
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
-            guardrails: Vec::new(),
+            guardrails,
             config,
         }))
     }

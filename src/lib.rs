@@ -10,6 +10,7 @@ pub mod cost;
 pub mod data_files;
 pub mod error;
 pub mod gateway;
+pub mod guardrails;
 pub mod http;
 pub mod metrics;
 pub mod mock_upstream;

@@ -55,6 +55,14 @@ pub struct TargetLabels {
     pub model: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardrailLabels {
+    pub pack: String,
+    pub rule: String,
+    pub action: &'static str,
+    pub phase: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~65 s, for whole requests and upstream calls.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -88,6 +96,7 @@ pub struct Metrics {
     pub breaker_state: Family<TargetLabels, Gauge>,
     /// The response cache's counters (see `cache::stats`).
     pub cache: crate::cache::stats::CacheMetrics,
+    pub guardrail_decisions: Family<GuardrailLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -107,6 +116,7 @@ impl Default for Metrics {
             fallbacks: Family::default(),
             breaker_state: Family::default(),
             cache: Default::default(),
+            guardrail_decisions: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -170,6 +180,11 @@ impl Default for Metrics {
             metrics.breaker_state.clone(),
         );
         metrics.cache.register(&mut registry);
+        registry.register(
+            "guardrail_decisions",
+            "Guardrail rule matches by pack, rule, action and phase",
+            metrics.guardrail_decisions.clone(),
+        );
         Self {
             registry,
             ..metrics

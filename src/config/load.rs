@@ -94,6 +94,11 @@ pub fn load_str(
     {
         raw.server.providers_dir = Some(base_dir.join(dir));
     }
+    if let Some(dir) = &raw.guardrails.dir
+        && dir.is_relative()
+    {
+        raw.guardrails.dir = Some(base_dir.join(dir));
+    }
     validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
         source_name: source_name.to_owned(),
         problems,

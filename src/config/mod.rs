@@ -63,6 +63,9 @@ pub struct RawConfig {
     /// The response cache (exact and semantic).
     #[serde(default)]
     pub cache: crate::cache::config::RawCache,
+    /// Guardrail rule packs and where they apply (see `guardrails::RawGuardrails`).
+    #[serde(default)]
+    pub guardrails: crate::guardrails::RawGuardrails,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,6 +32,8 @@ pub struct Config {
     pub breaker: BreakerSettings,
     pub admin: Option<AdminSettings>,
     pub cache: crate::cache::config::CacheSettings,
+    /// Checked against the rule packs when the gateway is built.
+    pub guardrails: crate::guardrails::RawGuardrails,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +218,7 @@ pub(super) fn validate(
             breaker,
             cache,
             admin,
+            guardrails: raw.guardrails,
         });
     }
     Err(problems)

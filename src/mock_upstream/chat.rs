@@ -109,7 +109,7 @@ async fn respond(state: &MockState, body: &[u8]) -> Result<Response, ApiError> {
     {
         return Ok(resp);
     }
-    let completion = validate(&raw, model)?;
+    let completion = validate(state, &raw, model)?;
     let truncate = fault == Some(Fault::Truncate);
     let id = completion_id();
     let created = unix_now();
@@ -123,8 +123,13 @@ async fn respond(state: &MockState, body: &[u8]) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, body))
 }
 
-fn validate(raw: &RawChat<'_>, model: Cow<'_, str>) -> Result<Completion, ApiError> {
+fn validate(
+    state: &MockState,
+    raw: &RawChat<'_>,
+    model: Cow<'_, str>,
+) -> Result<Completion, ApiError> {
     let (prompt_tokens, last_user) = messages(raw.messages)?;
+    state.record_user_message(&last_user);
     let stream = json::boolean(raw.stream, "stream")?.unwrap_or(false);
     let include_usage = match raw.stream_options {
         None => false,

@@ -233,6 +233,7 @@ async fn stats(State(state): State<Arc<MockState>>) -> Response {
         "chat_calls": state.chat_calls(),
         "embedding_calls": state.embedding_calls(),
         "last_authorization": state.last_authorization(),
+        "last_user_message": state.last_user_message(),
     });
     json_response(StatusCode::OK, body.to_string())
 }

@@ -33,6 +33,8 @@ pub struct MockState {
     /// Chat calls per requested model, so tests can tell targets apart.
     chat_calls_by_model: Mutex<HashMap<String, u64>>,
     last_authorization: Mutex<Option<HeaderValue>>,
+    /// The last user message of the last chat request: what the provider saw.
+    last_user_message: Mutex<Option<String>>,
 }
 
 impl MockState {
@@ -48,6 +50,7 @@ impl MockState {
             embedding_calls: AtomicU64::new(0),
             chat_calls_by_model: Mutex::new(HashMap::new()),
             last_authorization: Mutex::new(None),
+            last_user_message: Mutex::new(None),
         })
     }
 
@@ -83,11 +86,21 @@ impl MockState {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
+    /// The last user message of the last valid chat request.
+    pub fn last_user_message(&self) -> Option<String> {
+        self.last_user_message.lock().clone()
+    }
+
+    pub(crate) fn record_user_message(&self, text: &str) {
+        *self.last_user_message.lock() = Some(text.to_owned());
+    }
+
     pub fn reset(&self) {
         self.chat_calls.store(0, Ordering::Relaxed);
         self.embedding_calls.store(0, Ordering::Relaxed);
         self.chat_calls_by_model.lock().clear();
         *self.last_authorization.lock() = None;
+        *self.last_user_message.lock() = None;
     }
 
     /// Records the credential header of a request on another wire

@@ -10,9 +10,11 @@ use crate::api::decode_json;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::guardrails::stage::RequestGuard;
+use crate::guardrails::window::StreamGuard;
 use crate::provider::ChatReply;
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::sync::Arc;
@@ -28,17 +30,21 @@ pub async fn handle(
     // 1. authenticate: first, so an unknown caller learns nothing about models.
     let caller = stages::authenticate(gateway, cx, headers)?;
     // 2. normalize: parse and check the body, then resolve the model name.
-    let request: ChatRequest = decode_json(&body)?;
+    let mut request: ChatRequest = decode_json(&body)?;
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;
     // 3. guard input: before anything is spent or sent.
-    stages::guard_input(gateway, &request)?;
+    let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(gateway, &caller).await?;
     // 5. cache: a hit is served here and costs the team nothing; a miss
     // carries what is needed to store the answer once it is complete.
-    let cache_fill =
+    // A request whose prompt was redacted skips the cache: its answer holds
+    // placeholders that only this request can restore.
+    let cache_fill = if guard.redacted() {
+        None
+    } else {
         match crate::cache::stage::lookup(gateway, &caller, &target, &request, headers).await {
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
                 let record_cx = cx.take();
@@ -62,7 +68,8 @@ pub async fn handle(
                     .await;
                 return Err(error);
             }
-        };
+        }
+    };
     // 6. route + 7. dispatch: retries and fallbacks happen in there, all
     // before the first byte goes to the client.
     let reply = dispatch::chat(gateway, cx, &request).await;
@@ -81,15 +88,40 @@ pub async fn handle(
     // at the end of the stream for streams.
     match reply {
         ChatReply::Complete(complete) => {
-            let mut response = json_response(complete.body.clone());
+            let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
+            // Only answers that passed the output guard are cached, as the upstream sent them.
+            let cache_body = cache_fill.as_ref().map(|_| complete.body.clone());
+            let checked = guard
+                .check_response(gateway, &request_id, &caller.team, complete.body)
+                .await;
+            let record_cx = cx.take();
+            let mut response = match checked {
+                Ok(body) => json_response(body),
+                Err(error) => {
+                    // The upstream was paid for: settle its usage, then refuse.
+                    tracing::debug!(error = %error, "response refused");
+                    let (status, label) = (error.status().as_u16(), error.label());
+                    let response = error.into_response();
+                    settle_and_record(
+                        gateway,
+                        record_cx,
+                        Some(reservation),
+                        complete.usage,
+                        status,
+                        Outcome::Error(label),
+                    )
+                    .await;
+                    return Ok(response);
+                }
+            };
+            add_headers(&mut response, &record_cx);
+            add_guard_header(&mut response, &guard);
             if let Some(fill) = &cache_fill {
                 fill.annotate(&mut response);
             }
-            if let Some(fill) = cache_fill {
-                fill.finish_json(&complete.body, complete.usage);
+            if let (Some(fill), Some(body)) = (cache_fill, cache_body) {
+                fill.finish_json(&body, complete.usage);
             }
-            let record_cx = cx.take();
-            add_headers(&mut response, &record_cx);
             settle_and_record(
                 gateway,
                 record_cx,
@@ -114,6 +146,10 @@ pub async fn handle(
             if let Some(fill) = &cache_fill {
                 fill.annotate(&mut response);
             }
+            let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
+            // Flags from the prompt are known now; those from the stream are logged and counted.
+            add_guard_header(&mut response, &guard);
+            let stream_guard = StreamGuard::new(gateway.clone(), &request_id, &caller.team, guard);
             let settlement = Settlement {
                 gateway: gateway.clone(),
                 cx: stream_cx,
@@ -122,7 +158,8 @@ pub async fn handle(
                 tokenizer,
                 cache_fill,
             };
-            let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline);
+            let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline)
+                .with_guard(stream_guard);
             *response.body_mut() = Body::from_stream(relay);
             let headers = response.headers_mut();
             headers.insert(
@@ -134,6 +171,15 @@ pub async fn handle(
             headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
             Ok(response)
         }
+    }
+}
+
+/// `x-switchboard-guardrails`, when a rule flagged or redacted something.
+fn add_guard_header(response: &mut Response, guard: &RequestGuard) {
+    if let Some(value) = guard.header() {
+        response
+            .headers_mut()
+            .insert("x-switchboard-guardrails", value);
     }
 }
 

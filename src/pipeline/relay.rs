@@ -11,6 +11,7 @@ use crate::catalog::Tokenizer;
 use crate::cost::{Usage, WireUsage};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::guardrails::window::StreamGuard;
 use crate::provider::{ChunkStream, StreamItem};
 use crate::seams::quota::Reservation;
 use crate::tokens;
@@ -18,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::Stream;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -47,6 +49,13 @@ pub struct Relay {
     finished: bool,
     /// Every chunk, kept only while the response cache wants the answer.
     collected: Option<Vec<Bytes>>,
+    /// Output guardrails: hold chunks in a look-behind window (see
+    /// `guardrails::window`). `None` when no output rule applies.
+    guard: Option<StreamGuard>,
+    /// When the oldest held chunk must be released.
+    hold_timer: Option<Pin<Box<Sleep>>>,
+    /// Events ready to go out, before anything else is polled.
+    out: VecDeque<Bytes>,
 }
 
 impl Relay {
@@ -69,6 +78,35 @@ impl Relay {
             completion_text: String::new(),
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             finished: false,
+            guard: None,
+            hold_timer: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Run output guardrails over the stream.
+    pub fn with_guard(mut self, guard: Option<StreamGuard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// Moves what the guard may release (all of it if `flush`) to `out`, and
+    /// sets the hold timer for what it still holds.
+    fn release_held(&mut self, flush: bool) {
+        let Some(guard) = &mut self.guard else {
+            return;
+        };
+        let out = &mut self.out;
+        let mut push = |json: Bytes| out.push_back(sse_event(&json));
+        if flush {
+            guard.flush(&mut push);
+        } else {
+            guard.release(tokio::time::Instant::now(), &mut push);
+        }
+        match (guard.next_release(), &mut self.hold_timer) {
+            (Some(at), Some(timer)) => timer.as_mut().reset(at),
+            (Some(at), None) => self.hold_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            (None, _) => self.hold_timer = None,
         }
     }
 
@@ -188,6 +226,9 @@ impl Stream for Relay {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(event) = this.out.pop_front() {
+            return Poll::Ready(Some(Ok(event)));
+        }
         if this.finished {
             return Poll::Ready(None);
         }
@@ -199,6 +240,17 @@ impl Stream for Relay {
             return Poll::Ready(Some(Ok(error_event(&error))));
         }
         loop {
+            // The hold timer is polled on every turn, so a timer reset below
+            // is registered before this returns `Pending`.
+            if let Some(timer) = &mut this.hold_timer
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                this.release_held(false);
+                if let Some(event) = this.out.pop_front() {
+                    return Poll::Ready(Some(Ok(event)));
+                }
+                continue;
+            }
             return match this.upstream.as_mut().poll_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(StreamItem::Chunk(json)))) => {
@@ -208,25 +260,43 @@ impl Stream for Relay {
                     if !this.inspect(&json) {
                         continue;
                     }
-                    Poll::Ready(Some(Ok(sse_event(&json))))
+                    let Some(guard) = &mut this.guard else {
+                        return Poll::Ready(Some(Ok(sse_event(&json))));
+                    };
+                    if let Err(error) = guard.push(json, tokio::time::Instant::now()) {
+                        // Held chunks are dropped: they are what the rule matched.
+                        this.finish(error.status().as_u16(), Outcome::Error(error.label()));
+                        return Poll::Ready(Some(Ok(error_event(&error))));
+                    }
+                    this.release_held(false);
+                    match this.out.pop_front() {
+                        Some(event) => Poll::Ready(Some(Ok(event))),
+                        None => continue,
+                    }
                 }
                 Poll::Ready(Some(Ok(StreamItem::Done))) => {
+                    this.release_held(true);
                     this.fill_cache();
+                    this.out.push_back(Bytes::from_static(DONE_EVENT));
                     this.finish(200, Outcome::Ok);
-                    Poll::Ready(Some(Ok(Bytes::from_static(DONE_EVENT))))
+                    Poll::Ready(this.out.pop_front().map(Ok))
                 }
                 Poll::Ready(Some(Err(error))) => {
                     tracing::warn!(error = %error, "upstream stream failed");
+                    this.release_held(true);
+                    this.out.push_back(error_event(&error));
                     this.finish(error.status().as_u16(), Outcome::UpstreamBroke);
-                    Poll::Ready(Some(Ok(error_event(&error))))
+                    Poll::Ready(this.out.pop_front().map(Ok))
                 }
                 Poll::Ready(None) => {
                     let error = GatewayError::UpstreamFailed {
                         message: "the provider ended the stream before it was complete".to_owned(),
                     };
                     tracing::warn!("upstream stream ended without [DONE]");
+                    this.release_held(true);
+                    this.out.push_back(error_event(&error));
                     this.finish(502, Outcome::UpstreamBroke);
-                    Poll::Ready(Some(Ok(error_event(&error))))
+                    Poll::Ready(this.out.pop_front().map(Ok))
                 }
             };
         }

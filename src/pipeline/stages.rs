@@ -8,8 +8,8 @@ use crate::config::Team;
 use crate::cost::NanoUsd;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::guardrails::stage::RequestGuard;
 use crate::routing::Target;
-use crate::seams::guardrail::{Phase, Verdict};
 use crate::seams::quota::Reservation;
 use http::HeaderMap;
 
@@ -49,25 +49,16 @@ pub fn resolve(
     Ok(target)
 }
 
-/// Stage 3, guard input: every bound guardrail sees every message text.
-pub fn guard_input(gateway: &Gateway, request: &ChatRequest) -> Result<(), GatewayError> {
-    if gateway.guardrails.is_empty() {
-        return Ok(());
-    }
-    for message in &request.messages {
-        let mut verdict = Ok(());
-        message.for_each_text(|text| {
-            for guardrail in &gateway.guardrails {
-                if let Verdict::Block { rule } = guardrail.check(Phase::Input, text) {
-                    verdict = Err(GatewayError::Forbidden {
-                        message: format!("the request was blocked by guardrail rule `{rule}`"),
-                    });
-                }
-            }
-        });
-        verdict?;
-    }
-    Ok(())
+/// Stage 3, guard input: the guardrail bindings of the caller's team and
+/// route see every message text; they may block, redact in place or flag.
+pub async fn guard_input(
+    gateway: &Gateway,
+    cx: &RequestCx,
+    caller: &Caller,
+    request: &mut ChatRequest,
+) -> Result<RequestGuard, GatewayError> {
+    let request_id = cx.request_id.to_str().unwrap_or("-");
+    RequestGuard::check_request(gateway, request_id, &caller.team, request).await
 }
 
 /// Stage 4, reserve budget: hold the worst case before any upstream call, so

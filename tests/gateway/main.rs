@@ -7,6 +7,8 @@ mod chat;
 mod cli;
 mod config_files;
 mod errors;
+mod guardrails;
+mod guardrails_eval;
 mod harness;
 mod routing;
 mod streaming;

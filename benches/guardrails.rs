@@ -1,0 +1,58 @@
+//! Guardrail scans: every built-in pattern pack (pii, secrets, injection,
+//! custom-template) over a realistic 4 KB prompt, clean and with findings.
+//! Target: ≤ 200 µs at p50 on one core for the whole scan.
+//!
+//! Run with `cargo bench --bench guardrails`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use switchboard::guardrails::{Engine, Overrides, Phase, Redactions, load_packs};
+
+/// About 4 KB of ordinary support-chat and code text, no findings.
+fn clean_prompt() -> String {
+    let paragraph = "Hi team, the nightly export job failed again after the 2.18 upgrade. \
+        The stack trace points at the CSV writer: it opens the file before checking the \
+        destination folder exists, so on a fresh node it throws and the retry loop gives up \
+        after three attempts. Order 100234987 and ticket ENG-48213 have the details. Could you \
+        suggest a fix in Rust? fn export(rows: &[Row], path: &Path) -> io::Result<()> { \
+        let mut w = csv::Writer::from_path(path)?; for r in rows { w.serialize(r)?; } w.flush() }\n";
+    let mut text = String::with_capacity(4096);
+    while text.len() + paragraph.len() <= 4096 {
+        text.push_str(paragraph);
+    }
+    text
+}
+
+/// The same size with an e-mail, a phone number, a card and a key inside.
+fn dirty_prompt() -> String {
+    let mut text = clean_prompt();
+    text.truncate(3900);
+    text.push_str(" Contact jane.doe@acme.io, +44 20 7946 0958, card 4111 1111 1111 1111, key AKIA4QWERTYZXCVB7LMN.");
+    text
+}
+
+fn bench(c: &mut Criterion) {
+    let packs = load_packs(None).expect("built-in packs load");
+    let all: Vec<_> = packs.values().collect();
+    let engine = Engine::build(&all, &Overrides::default(), None, None).expect("packs compile");
+    let clean = clean_prompt();
+    let dirty = dirty_prompt();
+    let mut group = c.benchmark_group("guardrails");
+    group.throughput(Throughput::Bytes(clean.len() as u64));
+    group.bench_function("all_packs_4kb_clean", |b| {
+        b.iter(|| engine.check(Phase::Input, black_box(&clean)))
+    });
+    group.bench_function("all_packs_4kb_with_findings", |b| {
+        b.iter(|| engine.check(Phase::Input, black_box(&dirty)))
+    });
+    group.bench_function("all_packs_4kb_check_and_redact", |b| {
+        b.iter(|| {
+            let decision = engine.check(Phase::Input, black_box(&dirty));
+            Redactions::default().redact(&dirty, &decision.findings)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

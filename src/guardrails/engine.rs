@@ -1,0 +1,380 @@
+//! The rule engine: every pattern of every bound rule compiled once into one
+//! `RegexSet`, every keyword into one Aho-Corasick automaton, so a text is
+//! scanned in one pass whatever the number of rules. Only the patterns the
+//! set reports are run again, to find spans and apply validators.
+
+use super::pack::{Action, RulePack, parse_phase};
+use super::semantic::SemanticRules;
+use super::validators::Validator;
+use super::webhook::WebhookRule;
+use super::{Decision, Finding};
+use crate::seams::embedding::EmbeddingModel;
+use crate::seams::guardrail::Phase;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexSet, RegexSetBuilder};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A set of phases as bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases(u8);
+
+impl Phases {
+    pub const ALL: Self = Self(0b1111);
+
+    fn bit(phase: Phase) -> u8 {
+        match phase {
+            Phase::Input => 1,
+            Phase::Output => 2,
+            Phase::ToolArguments => 4,
+            Phase::ToolResult => 8,
+        }
+    }
+
+    pub fn of(phases: impl IntoIterator<Item = Phase>) -> Self {
+        Self(phases.into_iter().fold(0, |bits, p| bits | Self::bit(p)))
+    }
+
+    pub fn contains(self, phase: Phase) -> bool {
+        self.0 & Self::bit(phase) != 0
+    }
+
+    pub fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+}
+
+/// How a binding changes the rules it takes from packs.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// One action for every rule.
+    pub action: Option<Action>,
+    /// Actions by rule id; wins over `action`.
+    pub actions: HashMap<String, Action>,
+    /// Only these phases (intersected with each rule's own).
+    pub phases: Option<Phases>,
+    /// Rule ids to leave out.
+    pub disabled: Vec<String>,
+}
+
+/// A rule as the engine runs it.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub id: Arc<str>,
+    pub pack: Arc<str>,
+    pub action: Action,
+    pub phases: Phases,
+    /// Placeholder type for redaction.
+    pub label: Arc<str>,
+    validator: Option<Validator>,
+}
+
+struct Pattern {
+    rule: usize,
+    regex: Regex,
+    /// The pattern has a group named `m` that narrows the match.
+    narrowed: bool,
+}
+
+/// Compiled rules of one binding. Cheap to share; checking allocates only
+/// for what it finds.
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    set: RegexSet,
+    patterns: Vec<Pattern>,
+    keywords: Option<AhoCorasick>,
+    keyword_rule: Vec<usize>,
+    semantic: Option<SemanticRules>,
+    pub(super) webhooks: Vec<WebhookRule>,
+    phases: Phases,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Compile the rules of `packs`. Semantic rules run only when an
+    /// embedding model is given; without one they are left out.
+    pub fn build(
+        packs: &[&RulePack],
+        overrides: &Overrides,
+        embedder: Option<Arc<dyn EmbeddingModel>>,
+        http: Option<&reqwest::Client>,
+    ) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        let mut sources = Vec::new();
+        let mut patterns = Vec::new();
+        let mut keywords = Vec::new();
+        let mut keyword_rule = Vec::new();
+        let mut semantic = Vec::new();
+        let mut webhooks = Vec::new();
+        for pack in packs {
+            let pack_id: Arc<str> = Arc::from(pack.id.as_str());
+            for rule in &pack.rules {
+                if overrides.disabled.contains(&rule.id) {
+                    continue;
+                }
+                let own = Phases::of(rule.phases.iter().filter_map(|p| parse_phase(p)));
+                let phases = overrides.phases.map_or(own, |only| own.intersect(only));
+                if phases == Phases::default() {
+                    continue;
+                }
+                let action = overrides
+                    .actions
+                    .get(&rule.id)
+                    .copied()
+                    .or(overrides.action)
+                    .or_else(|| Action::parse(&rule.action))
+                    .ok_or_else(|| {
+                        format!("rule `{}`: unknown action `{}`", rule.id, rule.action)
+                    })?;
+                let label = rule.label.clone().unwrap_or_else(|| {
+                    rule.id
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(&rule.id)
+                        .to_ascii_uppercase()
+                        .replace('-', "_")
+                });
+                let validator = match &rule.validator {
+                    Some(name) => Some(Validator::parse(name).ok_or_else(|| {
+                        format!("rule `{}`: unknown validator `{name}`", rule.id)
+                    })?),
+                    None => None,
+                };
+                let index = rules.len();
+                rules.push(CompiledRule {
+                    id: Arc::from(rule.id.as_str()),
+                    pack: pack_id.clone(),
+                    action,
+                    phases,
+                    label: Arc::from(label),
+                    validator,
+                });
+                match rule.engine.as_str() {
+                    "regex" => {
+                        for source in &rule.patterns {
+                            let regex = Regex::new(source)
+                                .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+                            let narrowed = regex.capture_names().any(|n| n == Some("m"));
+                            sources.push(source.clone());
+                            patterns.push(Pattern {
+                                rule: index,
+                                regex,
+                                narrowed,
+                            });
+                        }
+                    }
+                    "keywords" => {
+                        for keyword in rule.keywords.iter().filter(|k| !k.trim().is_empty()) {
+                            keywords.push(keyword.trim().to_owned());
+                            keyword_rule.push(index);
+                        }
+                    }
+                    "semantic" => {
+                        if embedder.is_some() {
+                            semantic.push((
+                                index,
+                                rule.examples.clone(),
+                                rule.threshold.unwrap_or(0.8),
+                            ));
+                        }
+                    }
+                    "webhook" => {
+                        let client = http.ok_or_else(|| {
+                            format!("rule `{}`: webhooks need an HTTP client", rule.id)
+                        })?;
+                        webhooks.push(WebhookRule::new(index, rule, client.clone())?);
+                    }
+                    other => return Err(format!("rule `{}`: unknown engine `{other}`", rule.id)),
+                }
+            }
+        }
+        let set = RegexSetBuilder::new(&sources)
+            .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let keywords = if keywords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&keywords)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        let semantic = match embedder {
+            Some(model) if !semantic.is_empty() => Some(SemanticRules::new(model, semantic)),
+            _ => None,
+        };
+        let phases = Phases(rules.iter().fold(0, |bits, r| bits | r.phases.0));
+        Ok(Self {
+            rules,
+            set,
+            patterns,
+            keywords,
+            keyword_rule,
+            semantic,
+            webhooks,
+            phases,
+        })
+    }
+
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, index: usize) -> &CompiledRule {
+        &self.rules[index]
+    }
+
+    /// Whether any rule applies in `phase` (webhooks included).
+    pub fn covers(&self, phase: Phase) -> bool {
+        self.phases.contains(phase)
+    }
+
+    /// Every local rule (patterns, keywords, semantic) over `text` in `phase`.
+    /// Webhook rules are asynchronous: see [`Engine::check_remote`].
+    pub fn check(&self, phase: Phase, text: &str) -> Decision {
+        let mut decision = Decision::default();
+        if !self.covers(phase) || text.is_empty() {
+            return decision;
+        }
+        for index in self.set.matches(text).iter() {
+            let pattern = &self.patterns[index];
+            let rule = &self.rules[pattern.rule];
+            if !rule.phases.contains(phase) {
+                continue;
+            }
+            let mut push = |start: usize, end: usize| {
+                if start < end && rule.validator.is_none_or(|v| v.accepts(text, start, end)) {
+                    decision
+                        .findings
+                        .push(Finding::new(pattern.rule, rule, start, end));
+                }
+            };
+            if pattern.narrowed {
+                for captures in pattern.regex.captures_iter(text) {
+                    if let Some(m) = captures.name("m").or_else(|| captures.get(0)) {
+                        push(m.start(), m.end());
+                    }
+                }
+            } else {
+                for m in pattern.regex.find_iter(text) {
+                    push(m.start(), m.end());
+                }
+            }
+        }
+        if let Some(keywords) = &self.keywords {
+            for m in keywords.find_iter(text) {
+                let index = self.keyword_rule[m.pattern().as_usize()];
+                let rule = &self.rules[index];
+                if rule.phases.contains(phase) && on_word_boundaries(text, m.start(), m.end()) {
+                    decision
+                        .findings
+                        .push(Finding::new(index, rule, m.start(), m.end()));
+                }
+            }
+        }
+        if let Some(semantic) = &self.semantic {
+            semantic.check(text, |index, start, end| {
+                let rule = &self.rules[index];
+                if rule.phases.contains(phase) {
+                    decision
+                        .findings
+                        .push(Finding::new(index, rule, start, end));
+                }
+            });
+        }
+        decision
+            .findings
+            .sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        decision
+    }
+}
+
+fn on_word_boundaries(text: &str, start: usize, end: usize) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    !word(text[..start].chars().next_back()) && !word(text[end..].chars().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guardrails::pack::load_packs;
+
+    fn engine(packs: &[&str]) -> Engine {
+        let all = load_packs(None).unwrap();
+        let chosen: Vec<&RulePack> = packs.iter().map(|id| &all[*id]).collect();
+        Engine::build(&chosen, &Overrides::default(), None, None).unwrap()
+    }
+
+    /// The rule ids that fire on `text` in `phase`, in order of position.
+    fn check(engine: &Engine, phase: Phase, text: &str, expected: &[&str]) {
+        let decision = engine.check(phase, text);
+        let ids: Vec<&str> = decision.findings.iter().map(|f| &*f.rule).collect();
+        assert_eq!(ids, expected, "{text}");
+    }
+
+    #[test]
+    fn pii_rules_find_spans_and_respect_validators() {
+        let e = engine(&["pii"]);
+        check(
+            &e,
+            Phase::Input,
+            "mail jane.doe@acme.io today",
+            &["pii.email"],
+        );
+        check(&e, Phase::Input, "mail user@example.com today", &[]);
+        check(
+            &e,
+            Phase::Input,
+            "card 4111 1111 1111 1111 ok",
+            &["pii.card"],
+        );
+        check(&e, Phase::Input, "order 4111 1111 1111 1112 ok", &[]);
+        let text = "write to jane.doe@acme.io";
+        let finding = &e.check(Phase::Input, text).findings[0];
+        assert_eq!(&text[finding.start..finding.end], "jane.doe@acme.io");
+    }
+
+    #[test]
+    fn keywords_match_whole_words_only() {
+        let e = engine(&["custom-template"]);
+        check(&e, Phase::Input, "news on Project  Bluebird", &[]);
+        check(
+            &e,
+            Phase::Input,
+            "news on PROJECT BLUEBIRD.",
+            &["custom.codenames"],
+        );
+        check(&e, Phase::Input, "news on project bluebirds", &[]);
+        check(&e, Phase::ToolResult, "project bluebird", &[]);
+    }
+
+    #[test]
+    fn overrides_change_actions_and_phases() {
+        let all = load_packs(None).unwrap();
+        let overrides = Overrides {
+            action: Some(Action::Flag),
+            phases: Some(Phases::of([Phase::Output])),
+            ..Overrides::default()
+        };
+        let e = Engine::build(&[&all["pii"]], &overrides, None, None).unwrap();
+        assert!(
+            e.check(Phase::Input, "jane.doe@acme.io")
+                .findings
+                .is_empty()
+        );
+        let decision = e.check(Phase::Output, "jane.doe@acme.io");
+        assert_eq!(decision.findings[0].action, Action::Flag);
+    }
+}
