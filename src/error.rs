@@ -48,6 +48,12 @@ pub enum GatewayError {
     /// The upstream did not answer in time.
     #[error("{message}")]
     UpstreamTimeout { message: String },
+    /// A budget or rate limit would be passed; the refusal names which.
+    #[error("{}", .0.message())]
+    QuotaExceeded(Box<crate::quota::refusal::Refusal>),
+    /// The shared quota store is unreachable and the policy is to fail closed.
+    #[error("the quota store is unavailable; try again shortly")]
+    QuotaUnavailable,
     /// A bug or an invariant broken inside the gateway. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,6 +86,8 @@ impl GatewayError {
             Self::UpstreamRejected { status, .. } => *status,
             Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,11 +100,12 @@ impl GatewayError {
             | Self::ModelNotFound { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
-            | Self::PayloadTooLarge { .. } => ErrorSource::Client,
+            | Self::PayloadTooLarge { .. }
+            | Self::QuotaExceeded(_) => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
-            Self::Internal(_) => ErrorSource::Internal,
+            Self::Internal(_) | Self::QuotaUnavailable => ErrorSource::Internal,
         }
     }
 
@@ -112,6 +121,8 @@ impl GatewayError {
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
+            | Self::QuotaExceeded(_)
+            | Self::QuotaUnavailable
             | Self::Internal(_) => false,
         }
     }
@@ -129,6 +140,8 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::QuotaUnavailable => "quota_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -146,6 +159,8 @@ impl GatewayError {
             Self::UpstreamRejected { .. } => ("upstream_error", None),
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
+            Self::QuotaExceeded(refusal) => (refusal.openai_type(), Some(refusal.code())),
+            Self::QuotaUnavailable => ("server_error", Some("quota_store_unavailable")),
             Self::Internal(_) => ("server_error", Some("internal_error")),
         }
     }
@@ -170,7 +185,7 @@ impl GatewayError {
             Self::InvalidRequest { param, .. } => param.as_deref(),
             _ => None,
         };
-        let value = json!({
+        let mut value = json!({
             "error": {
                 "message": self.public_message(),
                 "type": kind,
@@ -178,6 +193,13 @@ impl GatewayError {
                 "code": code,
             }
         });
+        // A refusal names the limit that tripped, next to the usual members.
+        if let Self::QuotaExceeded(refusal) = self
+            && let (Some(error), serde_json::Value::Object(fields)) =
+                (value["error"].as_object_mut(), refusal.fields())
+        {
+            error.extend(fields);
+        }
         Bytes::from(value.to_string())
     }
 }
@@ -203,6 +225,9 @@ impl IntoResponse for GatewayError {
         } = &self
         {
             headers.insert(header::RETRY_AFTER, value.clone());
+        }
+        if let Self::QuotaExceeded(refusal) = &self {
+            refusal.headers(headers);
         }
         if matches!(self, Self::Unauthenticated(_)) {
             headers.insert(

@@ -9,15 +9,19 @@ use crate::provider::{Providers, build_client};
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
 use crate::seams::guardrail::Guardrail;
-use crate::seams::quota::{InMemoryQuotaStore, QuotaStore};
+use crate::quota::Quota;
+use crate::quota::window::Clock;
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 
 pub struct Gateway {
     pub config: Config,
-    pub keys: KeyStore,
+    /// Teams and keys; swapped whole by the admin API.
+    pub keys: ArcSwap<KeyStore>,
     pub router: Router,
     pub metrics: Metrics,
-    pub quota: Arc<dyn QuotaStore>,
+    /// Budgets and rate limits: reserve before the upstream call, settle after.
+    pub quota: Arc<Quota>,
     /// Exact response cache; off until configured.
     pub cache: Option<Arc<dyn CacheStore>>,
     /// Guardrails bound to every request; none until configured.
@@ -44,11 +48,13 @@ impl Gateway {
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
+        let quota = Quota::build(&config.quota, Clock::System)
+            .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
         Ok(Arc::new(Self {
-            keys: KeyStore::new(&config.keys),
+            keys: ArcSwap::from_pointee(KeyStore::new(&config.teams, &config.keys)),
             router,
             metrics: Metrics::default(),
-            quota: Arc::new(InMemoryQuotaStore::default()),
+            quota: Arc::new(quota),
             cache: None,
             guardrails: Vec::new(),
             config,

@@ -1,5 +1,6 @@
 //! Switchboard: an AI and MCP gateway. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod catalog;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;
 pub mod provider;
+pub mod quota;
 pub mod routing;
 pub mod seams;
 pub mod server;

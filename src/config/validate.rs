@@ -24,6 +24,9 @@ pub struct Config {
     pub keys: Vec<KeyEntry>,
     pub aliases: BTreeMap<String, String>,
     pub providers: BTreeMap<String, ProviderSettings>,
+    pub quota: crate::quota::settings::QuotaConfig,
+    /// The admin API credential; `None` leaves `/admin` off.
+    pub admin: Option<crate::admin::auth::AdminCredential>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +158,12 @@ pub(super) fn validate(
 
     let teams = validate_teams(&raw.teams, &mut problem);
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
+    let quota =
+        crate::quota::settings::validate(&raw.quota, &raw.teams, &raw.keys, env, &mut problem);
+    let admin = raw
+        .admin
+        .as_ref()
+        .and_then(|admin| crate::admin::auth::validate(admin, env, &mut problem));
 
     for (alias, target) in &raw.aliases {
         if target
@@ -189,6 +198,8 @@ pub(super) fn validate(
             keys,
             aliases: raw.aliases,
             providers: raw.providers,
+            quota,
+            admin,
         });
     }
     Err(problems)

@@ -10,6 +10,7 @@ use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::provider::{ChatCall, ChatReply};
+use crate::quota::estimate;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -35,7 +36,14 @@ pub async fn handle(
     // 3. guard input: before anything is spent or sent.
     stages::guard_input(gateway, &request)?;
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
-    let reservation = stages::reserve(gateway, &caller).await?;
+    let reservation = stages::reserve(
+        gateway,
+        &caller,
+        &target,
+        estimate::user_of(&request),
+        || estimate::chat(&request, &target),
+    )
+    .await?;
     // 5. cache: no cache store is configured yet, so every request goes upstream.
     // 6. route + 7. dispatch.
     let adapter = target
@@ -54,10 +62,7 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(error) => {
             // Nothing was served: release the whole reservation.
-            gateway
-                .quota
-                .settle(reservation, crate::cost::NanoUsd(0))
-                .await;
+            gateway.quota.settle(reservation, None).await;
             return Err(error);
         }
     };
@@ -68,6 +73,7 @@ pub async fn handle(
             let mut response = json_response(complete.body);
             let record_cx = cx.take();
             add_headers(&mut response, &record_cx);
+            reservation.headers.apply(response.headers_mut());
             settle_and_record(
                 gateway,
                 record_cx,
@@ -85,6 +91,7 @@ pub async fn handle(
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
+            reservation.headers.apply(response.headers_mut());
             let settlement = Settlement {
                 gateway: gateway.clone(),
                 cx: stream_cx,

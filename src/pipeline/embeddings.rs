@@ -7,7 +7,6 @@ use super::stages;
 use crate::api::decode_json;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::catalog::ModelKind;
-use crate::cost::NanoUsd;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::provider::EmbeddingsCall;
@@ -28,7 +27,10 @@ pub async fn handle(
     let request: EmbeddingsRequest = decode_json(&body)?;
     request.check()?;
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
-    let reservation = stages::reserve(gateway, &caller).await?;
+    let reservation = stages::reserve(gateway, &caller, &target, None, || {
+        crate::quota::estimate::embeddings(&request, &target)
+    })
+    .await?;
     let adapter = target
         .provider
         .adapter
@@ -45,12 +47,13 @@ pub async fn handle(
     let complete = match reply {
         Ok(complete) => complete,
         Err(error) => {
-            gateway.quota.settle(reservation, NanoUsd(0)).await;
+            gateway.quota.settle(reservation, None).await;
             return Err(error);
         }
     };
     let mut response = json_response(complete.body);
     add_headers(&mut response, cx);
+    reservation.headers.apply(response.headers_mut());
     let record_cx = cx.take();
     settle_and_record(
         gateway,
