@@ -5,4 +5,6 @@ mod chat;
 mod config_files;
 mod errors;
 mod harness;
+mod processes;
+mod quota_processes;
 mod streaming;
