@@ -1,7 +1,6 @@
 //! The gateway's shared state, built from a validated config: keys, routes,
 //! stores, metrics. Built once; request handlers only read it.
 
-use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
@@ -9,6 +8,7 @@ use crate::provider::{Providers, build_client};
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
 use crate::seams::guardrail::Guardrail;
+use crate::auth::KeyStore;
 use crate::quota::Quota;
 use crate::quota::window::Clock;
 use arc_swap::ArcSwap;
@@ -24,6 +24,8 @@ pub struct Gateway {
     pub quota: Arc<Quota>,
     /// Exact response cache; off until configured.
     pub cache: Option<Arc<dyn CacheStore>>,
+    /// The admin API's view of teams and keys.
+    pub admin: crate::admin::quota::AdminState,
     /// Guardrails bound to every request; none until configured.
     pub guardrails: Vec<Arc<dyn Guardrail>>,
 }
@@ -50,8 +52,17 @@ impl Gateway {
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
         let quota = Quota::build(&config.quota, Clock::System)
             .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
+        // Teams and keys changed through the admin API come back on top of the config.
+        let directory =
+            crate::admin::quota::Directory::restore(&config, quota.saved_admin_overlay());
+        let (keys, book) = directory.build().map_err(|message| {
+            vec![ConfigError::single("admin changes", "", message)]
+        })?;
+        quota.update_book(|current| *current = book.clone());
+        let admin = crate::admin::quota::AdminState::new(directory);
         Ok(Arc::new(Self {
-            keys: ArcSwap::from_pointee(KeyStore::new(&config.teams, &config.keys)),
+            keys: ArcSwap::from_pointee(keys),
+            admin,
             router,
             metrics: Metrics::default(),
             quota: Arc::new(quota),

@@ -38,6 +38,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::admin::quota_routes())
         .fallback(unknown_path)
         .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed.into_response() })
         .with_state(gateway)

@@ -98,6 +98,16 @@ enum Job {
     Record(LedgerEntry, Vec<DurableCounter>, Reply<()>),
     Spend(GroupBy, SpendFilter, Reply<Vec<SpendRow>>),
     Total(Reply<(u64, u64)>),
+    SaveOverlay(String, Reply<()>),
+}
+
+/// What `open` finds in an existing ledger.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// Settled counters still live: (key, value, expires_ms).
+    pub counters: Vec<(String, u64, u64)>,
+    /// Teams and keys changed through the admin API (JSON), if any.
+    pub admin_overlay: Option<String>,
 }
 
 /// A handle to the writer thread; cheap to share.
@@ -119,6 +129,10 @@ CREATE TABLE IF NOT EXISTS spend (
     completion_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS spend_team_day ON spend (team, day);
+CREATE TABLE IF NOT EXISTS admin_overlay (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL,
@@ -128,12 +142,8 @@ CREATE TABLE IF NOT EXISTS counters (
 
 impl Ledger {
     /// Open (or create) the ledger at `path`; `:memory:` keeps it in memory.
-    /// Also returns the settled counters still live at `now_ms`.
-    pub fn open(
-        path: &Path,
-        full_sync: bool,
-        now_ms: u64,
-    ) -> Result<(Self, Vec<(String, u64, u64)>), String> {
+    /// Also returns what it holds from earlier runs.
+    pub fn open(path: &Path, full_sync: bool, now_ms: u64) -> Result<(Self, Opened), String> {
         let connection = Connection::open(path)
             .map_err(|error| format!("cannot open ledger {}: {error}", path.display()))?;
         let sync = if full_sync { "FULL" } else { "NORMAL" };
@@ -142,14 +152,25 @@ impl Ledger {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; {SCHEMA}"
             ))
             .map_err(|error| format!("cannot prepare ledger {}: {error}", path.display()))?;
-        let counters = read_counters(&connection, now_ms)
+        let read = |connection: &Connection| -> rusqlite::Result<Opened> {
+            let admin_overlay = connection
+                .prepare("SELECT doc FROM admin_overlay WHERE id = 1")?
+                .query_map([], |row| row.get::<_, String>(0))?
+                .next()
+                .transpose()?;
+            Ok(Opened {
+                counters: read_counters(connection, now_ms)?,
+                admin_overlay,
+            })
+        };
+        let opened = read(&connection)
             .map_err(|error| format!("cannot read ledger {}: {error}", path.display()))?;
         let (jobs, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("switchboard-ledger".into())
             .spawn(move || writer(connection, &receiver))
             .map_err(|error| format!("cannot start the ledger thread: {error}"))?;
-        Ok((Self { jobs }, counters))
+        Ok((Self { jobs }, opened))
     }
 
     async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
@@ -175,6 +196,11 @@ impl Ledger {
         self.ask(|reply| Job::Spend(by, filter, reply)).await
     }
 
+    /// Keep the admin API's changes (replacing the previous document).
+    pub async fn save_admin_overlay(&self, doc: String) -> Result<(), String> {
+        self.ask(|reply| Job::SaveOverlay(doc, reply)).await
+    }
+
     /// (rows, total nano-USD) of the whole ledger.
     pub async fn total(&self) -> Result<(u64, u64), String> {
         self.ask(Job::Total).await
@@ -190,6 +216,18 @@ fn writer(mut connection: Connection, jobs: &mpsc::Receiver<Job>) {
                 Job::Record(entry, counters, reply) => records.push((entry, counters, reply)),
                 Job::Spend(by, filter, reply) => {
                     let _ = reply.send(read_spend(&connection, by, &filter).map_err(text));
+                }
+                Job::SaveOverlay(doc, reply) => {
+                    let _ = reply.send(
+                        connection
+                            .execute(
+                                "INSERT INTO admin_overlay (id, doc) VALUES (1, ?1)
+                                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                                [doc],
+                            )
+                            .map(|_| ())
+                            .map_err(text),
+                    );
                 }
                 Job::Total(reply) => {
                     let _ = reply.send(
@@ -345,9 +383,15 @@ mod tests {
             ledger.record(entry("r2", "a", 50), vec![counter(50)]).await.unwrap();
             ledger.record(entry("r3", "b", 7), vec![]).await.unwrap();
         }
-        let (ledger, counters) = Ledger::open(&path, false, 0).unwrap();
+        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
         assert_eq!(ledger.total().await.unwrap(), (3, 157));
-        assert_eq!(counters, vec![("usd:t:a:total:0".to_owned(), 150, 0)]);
+        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 150, 0)]);
+        assert_eq!(opened.admin_overlay, None);
+        ledger.save_admin_overlay("{}".into()).await.unwrap();
+        ledger.save_admin_overlay("{\"a\":1}".into()).await.unwrap();
+        drop(ledger);
+        let (_, opened) = Ledger::open(&path, false, 0).unwrap();
+        assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
         let by_team = ledger.spend(GroupBy::Team, SpendFilter::default()).await.unwrap();
         let groups: Vec<(&str, u64)> = by_team.iter().map(|r| (r.group.as_str(), r.cost_nano)).collect();
         assert_eq!(groups, vec![("a", 150), ("b", 7)]);

@@ -71,6 +71,34 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Back to the written form, for the admin API's reads.
+    pub fn to_raw(&self) -> RawLimits {
+        let mut raw = RawLimits {
+            tokens_per_minute: self.tokens_per_minute,
+            requests_per_minute: self.requests_per_minute,
+            max_concurrent: self.max_concurrent,
+            models: self
+                .models
+                .iter()
+                .map(|(model, limits)| (model.clone(), limits.to_raw()))
+                .collect(),
+            ..RawLimits::default()
+        };
+        for (window, amount) in &self.budgets {
+            let usd = Some(amount.as_usd());
+            match window {
+                Window::Minute => raw.usd_per_minute = usd,
+                Window::Hour => raw.usd_per_hour = usd,
+                Window::Day => raw.usd_per_day = usd,
+                Window::Month => raw.usd_per_month = usd,
+                Window::Total => raw.usd_total = usd,
+            }
+        }
+        raw
+    }
+}
+
 /// USD as written → nano-USD; `None` for negative, non-finite or absurd values.
 pub fn usd_to_nano(usd: f64) -> Option<NanoUsd> {
     (usd.is_finite() && (0.0..=1e9).contains(&usd)).then(|| NanoUsd((usd * 1e9).round() as u64))

@@ -100,6 +100,7 @@ pub struct Quota {
     allow_unknown_prices: bool,
     /// Times the shared store failed (each then handled by the policy).
     pub store_errors: AtomicU64,
+    admin_overlay: Option<String>,
 }
 
 impl Quota {
@@ -110,7 +111,7 @@ impl Quota {
             .ledger
             .as_deref()
             .unwrap_or(std::path::Path::new(":memory:"));
-        let (ledger, counters) = Ledger::open(path, config.ledger_full_sync, clock.now_ms())?;
+        let (ledger, opened) = Ledger::open(path, config.ledger_full_sync, clock.now_ms())?;
         let shared = match &config.store {
             StoreKind::Embedded => None,
             StoreKind::Redis {
@@ -123,7 +124,7 @@ impl Quota {
         // With Redis the shared counters are the truth; the local ones only
         // stand in while it is down, so they start empty.
         if shared.is_none() {
-            local.seed(counters);
+            local.seed(opened.counters);
         }
         Ok(Self {
             book: ArcSwap::from_pointee(LimitBook::from_config(config)),
@@ -134,7 +135,13 @@ impl Quota {
             on_store_error: config.on_store_error,
             allow_unknown_prices: config.allow_unknown_prices,
             store_errors: AtomicU64::new(0),
+            admin_overlay: opened.admin_overlay,
         })
+    }
+
+    /// The admin API's saved changes, read once at start-up.
+    pub fn saved_admin_overlay(&self) -> Option<&str> {
+        self.admin_overlay.as_deref()
     }
 
     pub fn book(&self) -> Arc<LimitBook> {

@@ -6,5 +6,6 @@ mod config_files;
 mod errors;
 mod harness;
 mod processes;
+mod quota_http;
 mod quota_processes;
 mod streaming;
