@@ -60,11 +60,17 @@ impl Gateway {
         })?;
         quota.update_book(|current| *current = book.clone());
         let admin = crate::admin::quota::AdminState::new(directory);
+        let mut metrics = Metrics::default();
+        metrics.register_counter(
+            "quota_store_errors",
+            "Calls to the shared quota store that failed (then handled by quota.on_store_error)",
+            quota.store_errors.clone(),
+        );
         Ok(Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,
             router,
-            metrics: Metrics::default(),
+            metrics,
             quota: Arc::new(quota),
             cache: None,
             guardrails: Vec::new(),

@@ -389,13 +389,13 @@ mod tests {
         assert_eq!(opened.admin_overlay, None);
         ledger.save_admin_overlay("{}".into()).await.unwrap();
         ledger.save_admin_overlay("{\"a\":1}".into()).await.unwrap();
-        drop(ledger);
-        let (_, opened) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
         let by_team = ledger.spend(GroupBy::Team, SpendFilter::default()).await.unwrap();
         let groups: Vec<(&str, u64)> = by_team.iter().map(|r| (r.group.as_str(), r.cost_nano)).collect();
         assert_eq!(groups, vec![("a", 150), ("b", 7)]);
         let by_day = ledger.spend(GroupBy::Day, SpendFilter { team: Some("b".into()), ..Default::default() }).await.unwrap();
         assert_eq!(by_day[0].group, "2025-11-24");
+        drop(ledger);
+        let (_, opened) = Ledger::open(&path, false, 0).unwrap();
+        assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
     }
 }

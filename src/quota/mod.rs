@@ -34,7 +34,7 @@ use redis_store::RedisQuotaStore;
 use refusal::{Measure, RateHeader, RateHeaders, Refusal};
 use settings::{OnStoreError, QuotaConfig, StoreKind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
 use std::time::Duration;
 use window::{Clock, Window};
 
@@ -99,7 +99,7 @@ pub struct Quota {
     on_store_error: OnStoreError,
     allow_unknown_prices: bool,
     /// Times the shared store failed (each then handled by the policy).
-    pub store_errors: AtomicU64,
+    pub store_errors: Counter,
     admin_overlay: Option<String>,
 }
 
@@ -134,7 +134,7 @@ impl Quota {
             clock,
             on_store_error: config.on_store_error,
             allow_unknown_prices: config.allow_unknown_prices,
-            store_errors: AtomicU64::new(0),
+            store_errors: Counter::default(),
             admin_overlay: opened.admin_overlay,
         })
     }
@@ -257,7 +257,7 @@ impl Quota {
             match shared.reserve(charges, now).await {
                 Ok(outcome) => return Ok((Backend::Shared, outcome)),
                 Err(error) => {
-                    self.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.store_errors.inc();
                     match self.on_store_error {
                         OnStoreError::FailClosed => {
                             tracing::error!(%error, "quota store unreachable: refusing (on_store_error = fail_closed)");
@@ -355,7 +355,7 @@ impl Quota {
         let Err(error) = shared.settle(&id, &adjustments, now).await else {
             return;
         };
-        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        self.store_errors.inc();
         tracing::warn!(%error, request_id = %id, "quota settle failed; retrying in the background");
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);

@@ -221,3 +221,43 @@ async fn settled_spend_survives_a_restart() {
     assert_eq!(run(&quota, 3, 300, None).await, 0);
     assert_eq!(run(&quota, 3, 100, None).await, 1);
 }
+
+fn unreachable_redis(policy: settings::OnStoreError) -> Quota {
+    let config = QuotaConfig {
+        store: settings::StoreKind::Redis {
+            // Nothing listens on port 1.
+            url: crate::config::Secret::new("redis://127.0.0.1:1/0".into()),
+            prefix: "sbtest:down".into(),
+            timeout: Duration::from_millis(200),
+        },
+        on_store_error: policy,
+        teams: vec![(
+            "alpha".into(),
+            TeamLimits {
+                limits: limits("requests_per_minute = 2"),
+                ..TeamLimits::default()
+            },
+        )],
+        ..QuotaConfig::default()
+    };
+    Quota::build(&config, Clock::System).unwrap()
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_closed_by_default() {
+    let quota = unreachable_redis(settings::OnStoreError::FailClosed);
+    let error = quota.reserve(ask(None), estimate(1)).await.unwrap_err();
+    assert!(matches!(error, GatewayError::QuotaUnavailable), "{error:?}");
+    assert_eq!(error.status(), 503);
+    assert_eq!(quota.store_errors.get(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_can_fall_back_to_local_limits() {
+    let quota = unreachable_redis(settings::OnStoreError::Local);
+    // The same limits hold, counted by this replica alone...
+    assert_eq!(run(&quota, 4, 1, None).await, 2);
+    assert_eq!(quota.store_errors.get(), 4);
+    // ...and spend settled meanwhile is in the ledger once.
+    assert_eq!(quota.spent("alpha").await, NanoUsd(2000));
+}
