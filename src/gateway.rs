@@ -1,16 +1,16 @@
 //! The gateway's shared state, built from a validated config: keys, routes,
 //! stores, metrics. Built once; request handlers only read it.
 
+use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
+use crate::quota::Quota;
+use crate::quota::window::Clock;
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
 use crate::seams::guardrail::Guardrail;
-use crate::auth::KeyStore;
-use crate::quota::Quota;
-use crate::quota::window::Clock;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -55,9 +55,9 @@ impl Gateway {
         // Teams and keys changed through the admin API come back on top of the config.
         let directory =
             crate::admin::quota::Directory::restore(&config, quota.saved_admin_overlay());
-        let (keys, book) = directory.build().map_err(|message| {
-            vec![ConfigError::single("admin changes", "", message)]
-        })?;
+        let (keys, book) = directory
+            .build()
+            .map_err(|message| vec![ConfigError::single("admin changes", "", message)])?;
         quota.update_book(|current| *current = book.clone());
         let admin = crate::admin::quota::AdminState::new(directory);
         let mut metrics = Metrics::default();

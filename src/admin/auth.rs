@@ -92,7 +92,9 @@ mod tests {
         assert!(!check("Bearer adm2"));
         assert!(!check("Basic adm"));
         let mut problems = Vec::new();
-        validate(&RawAdmin::default(), &|_| None, &mut |path, _| problems.push(path));
+        validate(&RawAdmin::default(), &|_| None, &mut |path, _| {
+            problems.push(path)
+        });
         assert_eq!(problems, ["admin.hash"]);
     }
 }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 /// The quota half of the admin API: teams, keys, limits and spend.
 pub fn quota_routes() -> Router<Arc<Gateway>> {
     Router::new()
-        .route("/admin/teams", get(quota::list_teams).post(quota::create_team))
+        .route(
+            "/admin/teams",
+            get(quota::list_teams).post(quota::create_team),
+        )
         .route(
             "/admin/teams/{id}",
             get(quota::get_team)

@@ -169,11 +169,14 @@ impl Directory {
                 model_patterns: doc.models.clone(),
                 models: builder.build().map_err(|e| e.to_string())?,
             });
-            let mut problem = |path: String, message: String| problems.push(format!("{path}: {message}"));
+            let mut problem =
+                |path: String, message: String| problems.push(format!("{path}: {message}"));
             book.teams.insert(
                 id.clone(),
                 TeamLimits {
-                    limits: doc.limits.validate(&format!("teams.{id}.limits"), &mut problem),
+                    limits: doc
+                        .limits
+                        .validate(&format!("teams.{id}.limits"), &mut problem),
                     user_limits: doc
                         .user_limits
                         .validate(&format!("teams.{id}.user_limits"), &mut problem),
@@ -186,9 +189,13 @@ impl Directory {
             let Some(team) = teams.iter().position(|team| *team.id == *doc.team) else {
                 continue;
             };
-            let mut problem = |path: String, message: String| problems.push(format!("{path}: {message}"));
-            book.keys
-                .insert(id.clone(), doc.limits.validate(&format!("keys.{id}.limits"), &mut problem));
+            let mut problem =
+                |path: String, message: String| problems.push(format!("{path}: {message}"));
+            book.keys.insert(
+                id.clone(),
+                doc.limits
+                    .validate(&format!("keys.{id}.limits"), &mut problem),
+            );
             keys.push(KeyEntry {
                 id: Arc::from(id.as_str()),
                 team,
@@ -206,18 +213,25 @@ impl Directory {
 fn admin(gateway: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
     match &gateway.config.admin {
         Some(credential) => credential.check(headers),
-        None => Err(GatewayError::UnknownPath("/admin (no [admin] credential is configured)".into())),
+        None => Err(GatewayError::UnknownPath(
+            "/admin (no [admin] credential is configured)".into(),
+        )),
     }
 }
 
 fn valid_id(id: &str, param: &str) -> Result<(), GatewayError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err(GatewayError::invalid(format!("`{param}` must be 1-64 letters, digits, `-`, `_` or `.`"), Some(param)))
+        Err(GatewayError::invalid(
+            format!("`{param}` must be 1-64 letters, digits, `-`, `_` or `.`"),
+            Some(param),
+        ))
     }
 }
 
@@ -236,7 +250,8 @@ async fn change(
     let (keys, book) = next
         .build()
         .map_err(|message| GatewayError::invalid(message, None))?;
-    let doc = serde_json::to_string(&next.overlay).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let doc =
+        serde_json::to_string(&next.overlay).map_err(|e| GatewayError::Internal(e.to_string()))?;
     gateway
         .quota
         .ledger()
@@ -274,7 +289,11 @@ pub async fn list_teams(State(gateway): State<Arc<Gateway>>, headers: HeaderMap)
     .await
 }
 
-pub async fn get_team(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn get_team(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     respond(async {
         admin(&gateway, &headers)?;
         let directory = gateway.admin.directory.lock().await;
@@ -302,17 +321,27 @@ struct NewTeam {
     doc: TeamDoc,
 }
 
-pub async fn create_team(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create_team(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(async {
         admin(&gateway, &headers)?;
         let NewTeam { id, doc } = decode_json(&body)?;
         valid_id(&id, "id")?;
         change(&gateway, |directory| {
             if directory.teams.contains_key(&id) {
-                return Err(GatewayError::invalid(format!("team `{id}` exists"), Some("id")));
+                return Err(GatewayError::invalid(
+                    format!("team `{id}` exists"),
+                    Some("id"),
+                ));
             }
             directory.teams.insert(id.clone(), doc.clone());
-            directory.overlay.teams.insert(id.clone(), Some(doc.clone()));
+            directory
+                .overlay
+                .teams
+                .insert(id.clone(), Some(doc.clone()));
             Ok(())
         })
         .await?;
@@ -342,7 +371,10 @@ pub async fn update_team(
         let patch: TeamPatch = decode_json(&body)?;
         let mut updated = None;
         change(&gateway, |directory| {
-            let doc = directory.teams.get_mut(&id).ok_or_else(|| not_found("team", &id))?;
+            let doc = directory
+                .teams
+                .get_mut(&id)
+                .ok_or_else(|| not_found("team", &id))?;
             if let Some(models) = patch.models {
                 doc.models = models;
             }
@@ -356,7 +388,10 @@ pub async fn update_team(
                 doc.hard_cutoff = hard_cutoff;
             }
             let doc = doc.clone();
-            directory.overlay.teams.insert(id.clone(), Some(doc.clone()));
+            directory
+                .overlay
+                .teams
+                .insert(id.clone(), Some(doc.clone()));
             updated = Some(doc);
             Ok(())
         })
@@ -366,11 +401,18 @@ pub async fn update_team(
     .await
 }
 
-pub async fn revoke_team(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn revoke_team(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     respond(async {
         admin(&gateway, &headers)?;
         change(&gateway, |directory| {
-            directory.teams.remove(&id).ok_or_else(|| not_found("team", &id))?;
+            directory
+                .teams
+                .remove(&id)
+                .ok_or_else(|| not_found("team", &id))?;
             directory.overlay.teams.insert(id.clone(), None);
             // Its keys go with it.
             let keys: Vec<String> = directory
@@ -414,7 +456,11 @@ struct NewKey {
     limits: RawLimits,
 }
 
-pub async fn create_key(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create_key(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(async {
         admin(&gateway, &headers)?;
         let NewKey { id, team, limits } = decode_json(&body)?;
@@ -433,10 +479,16 @@ pub async fn create_key(State(gateway): State<Arc<Gateway>>, headers: HeaderMap,
         };
         change(&gateway, |directory| {
             if directory.keys.contains_key(&id) {
-                return Err(GatewayError::invalid(format!("key `{id}` exists"), Some("id")));
+                return Err(GatewayError::invalid(
+                    format!("key `{id}` exists"),
+                    Some("id"),
+                ));
             }
             if !directory.teams.contains_key(&team) {
-                return Err(GatewayError::invalid(format!("no team `{team}`"), Some("team")));
+                return Err(GatewayError::invalid(
+                    format!("no team `{team}`"),
+                    Some("team"),
+                ));
             }
             directory.keys.insert(id.clone(), doc.clone());
             directory.overlay.keys.insert(id.clone(), Some(doc.clone()));
@@ -468,7 +520,10 @@ pub async fn update_key(
         admin(&gateway, &headers)?;
         let patch: KeyPatch = decode_json(&body)?;
         change(&gateway, |directory| {
-            let key = directory.keys.get_mut(&id).ok_or_else(|| not_found("key", &id))?;
+            let key = directory
+                .keys
+                .get_mut(&id)
+                .ok_or_else(|| not_found("key", &id))?;
             key.limits = patch.limits.clone();
             let key = key.clone();
             directory.overlay.keys.insert(id.clone(), Some(key));
@@ -480,11 +535,18 @@ pub async fn update_key(
     .await
 }
 
-pub async fn revoke_key(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn revoke_key(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     respond(async {
         admin(&gateway, &headers)?;
         change(&gateway, |directory| {
-            directory.keys.remove(&id).ok_or_else(|| not_found("key", &id))?;
+            directory
+                .keys
+                .remove(&id)
+                .ok_or_else(|| not_found("key", &id))?;
             directory.overlay.keys.insert(id.clone(), None);
             Ok(())
         })
@@ -544,7 +606,9 @@ fn not_found(what: &str, id: &str) -> GatewayError {
     GatewayError::invalid(format!("no {what} `{id}`"), Some("id"))
 }
 
-async fn respond(work: impl Future<Output = Result<(StatusCode, Value), GatewayError>>) -> Response {
+async fn respond(
+    work: impl Future<Output = Result<(StatusCode, Value), GatewayError>>,
+) -> Response {
     match work.await {
         Ok((status, body)) => (status, Json(body)).into_response(),
         Err(error) => error.into_response(),

@@ -100,11 +100,13 @@ pub fn load_str(
         .ledger
         .take()
         .unwrap_or_else(|| "switchboard-ledger.sqlite".into());
-    raw.quota.ledger = Some(if ledger.is_relative() && ledger.as_os_str() != ":memory:" {
-        base_dir.join(ledger)
-    } else {
-        ledger
-    });
+    raw.quota.ledger = Some(
+        if ledger.is_relative() && ledger.as_os_str() != ":memory:" {
+            base_dir.join(ledger)
+        } else {
+            ledger
+        },
+    );
     validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
         source_name: source_name.to_owned(),
         problems,

@@ -7,10 +7,10 @@ use crate::catalog::ModelKind;
 use crate::config::Team;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::routing::Target;
-use crate::seams::guardrail::{Phase, Verdict};
 use crate::quota::Ask;
 use crate::quota::estimate::Estimate;
+use crate::routing::Target;
+use crate::seams::guardrail::{Phase, Verdict};
 use crate::seams::quota::Reservation;
 use http::HeaderMap;
 

@@ -82,15 +82,39 @@ contract!(
 
 async fn refuses_past_the_limit(store: Arc<dyn QuotaStore>) {
     let t = now();
-    assert_eq!(store.reserve(&[charge("a", 600, Some(1000))], t).await.unwrap(), Ok(vec![600]));
     assert_eq!(
-        store.reserve(&[charge("a", 500, Some(1000))], t).await.unwrap(),
-        Err(Tripped { index: 0, current: 600 })
+        store
+            .reserve(&[charge("a", 600, Some(1000))], t)
+            .await
+            .unwrap(),
+        Ok(vec![600])
     );
-    assert_eq!(store.reserve(&[charge("a", 400, Some(1000))], t).await.unwrap(), Ok(vec![1000]));
     assert_eq!(
-        store.reserve(&[charge("a", 1, Some(1000))], t).await.unwrap(),
-        Err(Tripped { index: 0, current: 1000 })
+        store
+            .reserve(&[charge("a", 500, Some(1000))], t)
+            .await
+            .unwrap(),
+        Err(Tripped {
+            index: 0,
+            current: 600
+        })
+    );
+    assert_eq!(
+        store
+            .reserve(&[charge("a", 400, Some(1000))], t)
+            .await
+            .unwrap(),
+        Ok(vec![1000])
+    );
+    assert_eq!(
+        store
+            .reserve(&[charge("a", 1, Some(1000))], t)
+            .await
+            .unwrap(),
+        Err(Tripped {
+            index: 0,
+            current: 1000
+        })
     );
 }
 
@@ -99,24 +123,47 @@ async fn all_or_nothing(store: Arc<dyn QuotaStore>) {
     let charges = [charge("x", 5, Some(10)), charge("y", 5, Some(3))];
     assert_eq!(
         store.reserve(&charges, t).await.unwrap(),
-        Err(Tripped { index: 1, current: 0 })
+        Err(Tripped {
+            index: 1,
+            current: 0
+        })
     );
-    assert_eq!(store.current(&["x".into(), "y".into()], t).await.unwrap(), vec![0, 0]);
+    assert_eq!(
+        store.current(&["x".into(), "y".into()], t).await.unwrap(),
+        vec![0, 0]
+    );
 }
 
 async fn settle_replaces_the_worst_case_once(store: Arc<dyn QuotaStore>) {
     let t = now();
     let worst = charge("s", 100, Some(150));
-    store.reserve(std::slice::from_ref(&worst), t).await.unwrap().unwrap();
-    store.settle("req-1", &[adjust(&worst, 30)], t).await.unwrap();
+    store
+        .reserve(std::slice::from_ref(&worst), t)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .settle("req-1", &[adjust(&worst, 30)], t)
+        .await
+        .unwrap();
     assert_eq!(store.current(&["s".into()], t).await.unwrap(), vec![30]);
     // A replayed settle (a retry after a lost reply) changes nothing.
-    store.settle("req-1", &[adjust(&worst, 30)], t).await.unwrap();
+    store
+        .settle("req-1", &[adjust(&worst, 30)], t)
+        .await
+        .unwrap();
     assert_eq!(store.current(&["s".into()], t).await.unwrap(), vec![30]);
     // The released 70 is usable again.
-    store.reserve(&[charge("s", 120, Some(150))], t).await.unwrap().unwrap();
+    store
+        .reserve(&[charge("s", 120, Some(150))], t)
+        .await
+        .unwrap()
+        .unwrap();
     // Settling more than was reserved charges the overrun.
-    store.settle("req-2", &[adjust(&charge("s", 120, None), 125)], t).await.unwrap();
+    store
+        .settle("req-2", &[adjust(&charge("s", 120, None), 125)], t)
+        .await
+        .unwrap();
     assert_eq!(store.current(&["s".into()], t).await.unwrap(), vec![155]);
 }
 
@@ -127,9 +174,16 @@ async fn concurrent_reservations_never_overshoot(store: Arc<dyn QuotaStore>) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let worst = charge("c", 100, Some(1000));
-            match store.reserve(std::slice::from_ref(&worst), t).await.unwrap() {
+            match store
+                .reserve(std::slice::from_ref(&worst), t)
+                .await
+                .unwrap()
+            {
                 Ok(_) => {
-                    store.settle(&format!("c-{i}"), &[adjust(&worst, 100)], t).await.unwrap();
+                    store
+                        .settle(&format!("c-{i}"), &[adjust(&worst, 100)], t)
+                        .await
+                        .unwrap();
                     true
                 }
                 Err(_) => false,
@@ -152,12 +206,25 @@ async fn ended_windows_start_over(store: Arc<dyn QuotaStore>) {
         limit: Some(1),
         expires_ms: t + 300,
     };
-    store.reserve(std::slice::from_ref(&short), t).await.unwrap().unwrap();
-    assert!(store.reserve(std::slice::from_ref(&short), t).await.unwrap().is_err());
+    store
+        .reserve(std::slice::from_ref(&short), t)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .reserve(std::slice::from_ref(&short), t)
+            .await
+            .unwrap()
+            .is_err()
+    );
     tokio::time::sleep(Duration::from_millis(450)).await;
     let later = now();
     // A settle for the ended window does not bring its counter back.
-    store.settle("late", &[adjust(&short, 1)], later).await.unwrap();
+    store
+        .settle("late", &[adjust(&short, 1)], later)
+        .await
+        .unwrap();
     assert_eq!(store.current(&["w".into()], later).await.unwrap(), vec![0]);
     let next = Charge {
         expires_ms: later + 300,
@@ -169,7 +236,10 @@ async fn ended_windows_start_over(store: Arc<dyn QuotaStore>) {
 async fn unlimited_charges_only_count(store: Arc<dyn QuotaStore>) {
     let t = now();
     for expected in [7, 14, 21] {
-        assert_eq!(store.reserve(&[charge("u", 7, None)], t).await.unwrap(), Ok(vec![expected]));
+        assert_eq!(
+            store.reserve(&[charge("u", 7, None)], t).await.unwrap(),
+            Ok(vec![expected])
+        );
     }
 }
 

@@ -235,7 +235,9 @@ fn writer(mut connection: Connection, jobs: &mpsc::Receiver<Job>) {
                             .query_row(
                                 "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
                                 [],
-                                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+                                |row| {
+                                    Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64))
+                                },
                             )
                             .map_err(text),
                     );
@@ -302,7 +304,10 @@ fn commit(
     transaction.commit()
 }
 
-fn read_counters(connection: &Connection, now_ms: u64) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+fn read_counters(
+    connection: &Connection,
+    now_ms: u64,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
     connection.execute(
         "DELETE FROM counters WHERE expires_ms != 0 AND expires_ms <= ?1",
         [now_ms as i64],
@@ -334,7 +339,13 @@ fn read_spend(
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let rows = statement.query_map(
-        params![filter.team, filter.key, filter.model, filter.from_day, filter.to_day],
+        params![
+            filter.team,
+            filter.key,
+            filter.model,
+            filter.from_day,
+            filter.to_day
+        ],
         |row| {
             Ok(SpendRow {
                 group: row.get(0)?,
@@ -377,22 +388,49 @@ mod tests {
         };
         {
             let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
-            ledger.record(entry("r1", "a", 100), vec![counter(100)]).await.unwrap();
-            ledger.record(entry("r2", "a", 50), vec![counter(50)]).await.unwrap();
+            ledger
+                .record(entry("r1", "a", 100), vec![counter(100)])
+                .await
+                .unwrap();
+            ledger
+                .record(entry("r2", "a", 50), vec![counter(50)])
+                .await
+                .unwrap();
             // A replay changes nothing.
-            ledger.record(entry("r2", "a", 50), vec![counter(50)]).await.unwrap();
+            ledger
+                .record(entry("r2", "a", 50), vec![counter(50)])
+                .await
+                .unwrap();
             ledger.record(entry("r3", "b", 7), vec![]).await.unwrap();
         }
         let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
         assert_eq!(ledger.total().await.unwrap(), (3, 157));
-        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 150, 0)]);
+        assert_eq!(
+            opened.counters,
+            vec![("usd:t:a:total:0".to_owned(), 150, 0)]
+        );
         assert_eq!(opened.admin_overlay, None);
         ledger.save_admin_overlay("{}".into()).await.unwrap();
         ledger.save_admin_overlay("{\"a\":1}".into()).await.unwrap();
-        let by_team = ledger.spend(GroupBy::Team, SpendFilter::default()).await.unwrap();
-        let groups: Vec<(&str, u64)> = by_team.iter().map(|r| (r.group.as_str(), r.cost_nano)).collect();
+        let by_team = ledger
+            .spend(GroupBy::Team, SpendFilter::default())
+            .await
+            .unwrap();
+        let groups: Vec<(&str, u64)> = by_team
+            .iter()
+            .map(|r| (r.group.as_str(), r.cost_nano))
+            .collect();
         assert_eq!(groups, vec![("a", 150), ("b", 7)]);
-        let by_day = ledger.spend(GroupBy::Day, SpendFilter { team: Some("b".into()), ..Default::default() }).await.unwrap();
+        let by_day = ledger
+            .spend(
+                GroupBy::Day,
+                SpendFilter {
+                    team: Some("b".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(by_day[0].group, "2025-11-24");
         drop(ledger);
         let (_, opened) = Ledger::open(&path, false, 0).unwrap();

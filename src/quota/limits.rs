@@ -180,7 +180,10 @@ mod tests {
             &["teams[0].limits.models.fast.models"],
         );
         let limits = check("[models.fast]\nusd_per_hour = 0.000000001", &[]);
-        assert_eq!(limits.models["fast"].budgets, vec![(Window::Hour, NanoUsd(1))]);
+        assert_eq!(
+            limits.models["fast"].budgets,
+            vec![(Window::Hour, NanoUsd(1))]
+        );
         assert!(limits.has_budget_for("fast"));
         assert!(!limits.has_budget_for("slow"));
         assert!(toml::from_str::<RawLimits>("usd_per_week = 1").is_err());

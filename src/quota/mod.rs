@@ -12,6 +12,7 @@ pub mod book;
 pub mod estimate;
 pub mod ledger;
 pub mod limits;
+pub mod meter;
 pub mod redis_store;
 pub mod refusal;
 pub mod settings;
@@ -30,11 +31,11 @@ use book::LimitBook;
 use estimate::Estimate;
 use ledger::{DurableCounter, Ledger, LedgerEntry};
 use limits::Limits;
+use prometheus_client::metrics::counter::Counter;
 use redis_store::RedisQuotaStore;
 use refusal::{Measure, RateHeader, RateHeaders, Refusal};
 use settings::{OnStoreError, QuotaConfig, StoreKind};
 use std::sync::Arc;
-use prometheus_client::metrics::counter::Counter;
 use std::time::Duration;
 use window::{Clock, Window};
 
@@ -118,7 +119,11 @@ impl Quota {
                 url,
                 prefix,
                 timeout,
-            } => Some(Arc::new(RedisQuotaStore::new(url.expose(), prefix, *timeout)?)),
+            } => Some(Arc::new(RedisQuotaStore::new(
+                url.expose(),
+                prefix,
+                *timeout,
+            )?)),
         };
         let local = Arc::new(MemoryQuotaStore::default());
         // With Redis the shared counters are the truth; the local ones only
@@ -213,11 +218,29 @@ impl Quota {
                 .models
                 .get(ask.public_model)
                 .or_else(|| scope.limits.models.get(ask.model));
-            push_charges(&mut hold, &mut labels, &scope.key, &scope.label, scope.limits, now, cost.0, estimate.tokens);
+            push_charges(
+                &mut hold,
+                &mut labels,
+                &scope.key,
+                &scope.label,
+                scope.limits,
+                now,
+                cost.0,
+                estimate.tokens,
+            );
             if let Some(limits) = model_limits {
                 let key = format!("{}:m:{}", scope.key, ask.model);
                 let label = format!("{}, model {}", scope.label, ask.public_model);
-                push_charges(&mut hold, &mut labels, &key, &label, limits, now, cost.0, estimate.tokens);
+                push_charges(
+                    &mut hold,
+                    &mut labels,
+                    &key,
+                    &label,
+                    limits,
+                    now,
+                    cost.0,
+                    estimate.tokens,
+                );
             }
         }
         if hold.charges.is_empty() {
@@ -337,7 +360,8 @@ impl Quota {
             Backend::Local => self.local.settle_now(&hold.id, &adjustments, now),
             Backend::Shared => {
                 if let Some(shared) = &self.shared {
-                    self.settle_shared(shared.clone(), hold.id, adjustments, now).await;
+                    self.settle_shared(shared.clone(), hold.id, adjustments, now)
+                        .await;
                 }
             }
         }
@@ -386,7 +410,11 @@ impl Quota {
     }
 
     /// Current values of the budget counters of a scope, for the admin API.
-    pub async fn usage_of(&self, scope_key: &str, limits: &Limits) -> Vec<(Window, NanoUsd, NanoUsd)> {
+    pub async fn usage_of(
+        &self,
+        scope_key: &str,
+        limits: &Limits,
+    ) -> Vec<(Window, NanoUsd, NanoUsd)> {
         let now = self.clock.now_ms();
         let keys: Vec<String> = limits
             .budgets
@@ -426,7 +454,10 @@ fn counter_key(measure: Measure, scope_key: &str, now: u64) -> (String, u64) {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site, each argument named there")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument named there"
+)]
 fn push_charges(
     hold: &mut Hold,
     labels: &mut Vec<String>,
@@ -474,10 +505,11 @@ fn rate_headers(hold: &Hold, values: &[u64], now: u64) -> RateHeaders {
             Measure::RequestsPerMinute => {
                 headers.requests = RateHeaders::tighter(headers.requests, header);
             }
-            Measure::TokensPerMinute => headers.tokens = RateHeaders::tighter(headers.tokens, header),
+            Measure::TokensPerMinute => {
+                headers.tokens = RateHeaders::tighter(headers.tokens, header)
+            }
             Measure::Usd(_) | Measure::Concurrent => {}
         }
     }
     headers
 }
-

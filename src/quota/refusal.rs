@@ -74,7 +74,9 @@ impl Refusal {
     pub fn message(&self) -> String {
         let what = match self.measure {
             Measure::Usd(Window::Total) => "total USD budget".to_owned(),
-            Measure::Usd(window) => format!("USD budget per {} (calendar-aligned, UTC)", window.name()),
+            Measure::Usd(window) => {
+                format!("USD budget per {} (calendar-aligned, UTC)", window.name())
+            }
             Measure::TokensPerMinute => "tokens per minute".to_owned(),
             Measure::RequestsPerMinute => "requests per minute".to_owned(),
             Measure::Concurrent => "concurrent requests".to_owned(),
@@ -247,7 +249,11 @@ mod tests {
         assert_eq!(fields["scope"], "team alpha");
         assert_eq!(fields["window"], "day");
         assert_eq!(fields["limit"], 1.0);
-        assert!(refusal.message().contains("resets in 31s"), "{}", refusal.message());
+        assert!(
+            refusal.message().contains("resets in 31s"),
+            "{}",
+            refusal.message()
+        );
         let mut headers = HeaderMap::new();
         refusal.headers(&mut headers);
         assert_eq!(headers["retry-after"], "31");

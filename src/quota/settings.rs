@@ -223,7 +223,10 @@ pub fn validate(
         .enumerate()
         .filter_map(|(index, key)| {
             let raw: &RawLimits = key.limits.as_ref()?;
-            Some((key.id.clone(), raw.validate(&format!("keys[{index}].limits"), problem)))
+            Some((
+                key.id.clone(),
+                raw.validate(&format!("keys[{index}].limits"), problem),
+            ))
         })
         .collect();
     QuotaConfig {

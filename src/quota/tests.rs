@@ -168,7 +168,12 @@ async fn users_keys_and_models_have_their_own_limits() {
         "requests_per_minute = 5",
     );
     assert_eq!(run(&quota, 5, 1, Some("ann")).await, 2);
-    let error = refusal(quota.reserve(ask(Some("ann")), estimate(1)).await.unwrap_err());
+    let error = refusal(
+        quota
+            .reserve(ask(Some("ann")), estimate(1))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(error.scope, "user ann in team alpha");
     assert_eq!(run(&quota, 5, 1, Some("bob")).await, 2);
     // The key allows 5 per minute in all: one more, from a request without a user.
@@ -177,7 +182,8 @@ async fn users_keys_and_models_have_their_own_limits() {
     assert_eq!(error.scope, "key k1");
     // Changed live: a bigger key limit, then the per-model limit trips.
     quota.update_book(|book| {
-        book.keys.insert("k1".into(), limits("requests_per_minute = 50"));
+        book.keys
+            .insert("k1".into(), limits("requests_per_minute = 50"));
     });
     assert_eq!(run(&quota, 5, 1, None).await, 1);
     let error = refusal(quota.reserve(ask(None), estimate(1)).await.unwrap_err());

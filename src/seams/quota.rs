@@ -117,7 +117,9 @@ impl MemoryQuotaStore {
 
     /// Drop counters whose window has ended.
     pub fn prune(&self, now_ms: u64) {
-        self.counters.lock().retain(|_, counter| counter.live(now_ms));
+        self.counters
+            .lock()
+            .retain(|_, counter| counter.live(now_ms));
     }
 
     pub fn reserve_now(&self, charges: &[Charge], now_ms: u64) -> Result<Vec<u64>, Tripped> {

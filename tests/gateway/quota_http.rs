@@ -46,11 +46,22 @@ async fn the_admin_api_needs_its_own_credential() {
     }
     let (status, body) = admin(&h, "GET", "/admin/teams", None).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["alpha", "beta"]);
     // Without an `[admin]` section there is no admin API at all.
     let plain = Harness::start().await;
-    let response = plain.client.get(plain.url("/admin/teams")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let response = plain
+        .client
+        .get(plain.url("/admin/teams"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
 
@@ -70,10 +81,17 @@ async fn live_limits_bring_rate_headers_and_a_named_429() {
         let response = h.chat(chat_body("fast", "hello")).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-ratelimit-limit-requests"), Some("3"));
-        assert_eq!(header(&response, "x-ratelimit-limit-tokens"), Some("1000000"));
+        assert_eq!(
+            header(&response, "x-ratelimit-limit-tokens"),
+            Some("1000000")
+        );
         assert!(header(&response, "x-ratelimit-reset-requests").is_some());
         assert!(header(&response, "x-ratelimit-remaining-tokens").is_some());
-        remaining.push(header(&response, "x-ratelimit-remaining-requests").unwrap().to_owned());
+        remaining.push(
+            header(&response, "x-ratelimit-remaining-requests")
+                .unwrap()
+                .to_owned(),
+        );
     }
     // The minute may roll over mid-test; within one minute the count goes down by one.
     if remaining == ["2", "1", "0"] {
@@ -81,7 +99,10 @@ async fn live_limits_bring_rate_headers_and_a_named_429() {
         assert_eq!(response.status(), 429);
         let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry_after));
-        assert_eq!(header(&response, "x-ratelimit-remaining-requests"), Some("0"));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-requests"),
+            Some("0")
+        );
         let error = error_of(response).await;
         assert_eq!(error["code"], "rate_limit_exceeded");
         assert_eq!(error["type"], "requests");
@@ -92,7 +113,13 @@ async fn live_limits_bring_rate_headers_and_a_named_429() {
         assert!(error["resets_at_ms"].is_u64());
     }
     // Another team is not affected.
-    let response = h.post("/v1/chat/completions", Some(BETA_KEY), chat_body("echo", "hi").to_string()).await;
+    let response = h
+        .post(
+            "/v1/chat/completions",
+            Some(BETA_KEY),
+            chat_body("echo", "hi").to_string(),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-ratelimit-limit-requests"), None);
 }
@@ -100,11 +127,22 @@ async fn live_limits_bring_rate_headers_and_a_named_429() {
 #[tokio::test]
 async fn budgeted_teams_cannot_use_unpriced_models() {
     let h = start().await;
-    let (status, _) = admin(&h, "PATCH", "/admin/teams/alpha", Some(json!({"limits": {"usd_per_month": 5}}))).await;
+    let (status, _) = admin(
+        &h,
+        "PATCH",
+        "/admin/teams/alpha",
+        Some(json!({"limits": {"usd_per_month": 5}})),
+    )
+    .await;
     assert_eq!(status, 200);
     let response = h.chat(chat_body("openai/some-new-model", "hi")).await;
     assert_eq!(response.status(), 403);
-    assert!(error_of(response).await["message"].as_str().unwrap().contains("no price"));
+    assert!(
+        error_of(response).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("no price")
+    );
     assert_eq!(h.chat(chat_body("fast", "hi")).await.status(), 200);
     let (status, body) = admin(&h, "GET", "/admin/teams/alpha", None).await;
     assert_eq!(status, 200);
@@ -115,43 +153,113 @@ async fn budgeted_teams_cannot_use_unpriced_models() {
 #[tokio::test]
 async fn keys_are_created_shown_once_and_revoked() {
     let h = start().await;
-    let (status, created) = admin(&h, "POST", "/admin/keys", Some(json!({"id": "ci-2", "team": "beta"}))).await;
+    let (status, created) = admin(
+        &h,
+        "POST",
+        "/admin/keys",
+        Some(json!({"id": "ci-2", "team": "beta"})),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("sk-sb-") && key.len() > 40);
-    let response = h.post("/v1/chat/completions", Some(&key), chat_body("echo", "hi").to_string()).await;
+    let response = h
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            chat_body("echo", "hi").to_string(),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let (_, listed) = admin(&h, "GET", "/admin/keys", None).await;
     assert!(!listed.to_string().contains(&key));
     assert!(!listed.to_string().contains("sha256"));
     let (status, _) = admin(&h, "DELETE", "/admin/keys/ci-2", None).await;
     assert_eq!(status, 200);
-    let response = h.post("/v1/chat/completions", Some(&key), chat_body("echo", "hi").to_string()).await;
+    let response = h
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            chat_body("echo", "hi").to_string(),
+        )
+        .await;
     assert_eq!(response.status(), 401);
     // Bad input is named.
-    let (status, body) = admin(&h, "POST", "/admin/keys", Some(json!({"id": "x", "team": "nope"}))).await;
-    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("team")));
-    let (status, body) = admin(&h, "POST", "/admin/keys", Some(json!({"id": "x", "team": "beta", "limits": {"usd_per_week": 1}}))).await;
+    let (status, body) = admin(
+        &h,
+        "POST",
+        "/admin/keys",
+        Some(json!({"id": "x", "team": "nope"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("team"))
+    );
+    let (status, body) = admin(
+        &h,
+        "POST",
+        "/admin/keys",
+        Some(json!({"id": "x", "team": "beta", "limits": {"usd_per_week": 1}})),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     // A new team with a key of its own, then the team revoked with its keys.
-    let (status, _) = admin(&h, "POST", "/admin/teams", Some(json!({"id": "gamma", "limits": {"max_concurrent": 4}}))).await;
+    let (status, _) = admin(
+        &h,
+        "POST",
+        "/admin/teams",
+        Some(json!({"id": "gamma", "limits": {"max_concurrent": 4}})),
+    )
+    .await;
     assert_eq!(status, 201);
-    let (_, created) = admin(&h, "POST", "/admin/keys", Some(json!({"id": "g1", "team": "gamma"}))).await;
+    let (_, created) = admin(
+        &h,
+        "POST",
+        "/admin/keys",
+        Some(json!({"id": "g1", "team": "gamma"})),
+    )
+    .await;
     let key = created["key"].as_str().unwrap().to_owned();
-    assert_eq!(h.post("/v1/chat/completions", Some(&key), chat_body("echo", "hi").to_string()).await.status(), 200);
+    assert_eq!(
+        h.post(
+            "/v1/chat/completions",
+            Some(&key),
+            chat_body("echo", "hi").to_string()
+        )
+        .await
+        .status(),
+        200
+    );
     assert_eq!(admin(&h, "DELETE", "/admin/teams/gamma", None).await.0, 200);
-    assert_eq!(h.post("/v1/chat/completions", Some(&key), chat_body("echo", "hi").to_string()).await.status(), 401);
+    assert_eq!(
+        h.post(
+            "/v1/chat/completions",
+            Some(&key),
+            chat_body("echo", "hi").to_string()
+        )
+        .await
+        .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn spend_reads_by_team_key_model_and_day() {
     let h = start().await;
     for _ in 0..2 {
-        assert_eq!(h.chat(chat_body("fast", "one two three")).await.status(), 200);
+        assert_eq!(
+            h.chat(chat_body("fast", "one two three")).await.status(),
+            200
+        );
     }
     let expected = h.gateway.gateway.quota.spent("alpha").await.0;
     assert!(expected > 0);
-    for (by, group) in [("team", "alpha"), ("key", "alpha-ci"), ("model", "openai/gpt-4o-mini")] {
+    for (by, group) in [
+        ("team", "alpha"),
+        ("key", "alpha-ci"),
+        ("model", "openai/gpt-4o-mini"),
+    ] {
         let (status, body) = admin(&h, "GET", &format!("/admin/spend?by={by}"), None).await;
         assert_eq!(status, 200, "{body}");
         let row = &body["data"][0];

@@ -12,7 +12,8 @@ const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 /// gpt-4o-mini: $0.15 and $0.60 per 1M tokens = 150 and 600 nano-USD a token.
 fn cost_of(body: &Value) -> u64 {
     let usage = &body["usage"];
-    usage["prompt_tokens"].as_u64().unwrap() * 150 + usage["completion_tokens"].as_u64().unwrap() * 600
+    usage["prompt_tokens"].as_u64().unwrap() * 150
+        + usage["completion_tokens"].as_u64().unwrap() * 600
 }
 
 fn request() -> String {
@@ -27,7 +28,10 @@ fn request() -> String {
 /// The test config with a team budget and a `[quota]` section.
 fn config(limits: &str, quota: &str) -> String {
     config_text("")
-        .replace("[quota]\nledger = \":memory:\"\n", &format!("[quota]\n{quota}\n"))
+        .replace(
+            "[quota]\nledger = \":memory:\"\n",
+            &format!("[quota]\n{quota}\n"),
+        )
         .replace(
             "[[teams]]\nid = \"alpha\"\n",
             &format!("[[teams]]\nid = \"alpha\"\n[teams.limits]\n{limits}\n"),
@@ -51,7 +55,11 @@ async fn redis_up() -> bool {
 async fn redis_value(key: &str) -> u64 {
     let client = redis::Client::open(REDIS_URL).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let value: Option<u64> = redis::cmd("GET").arg(key).query_async(&mut connection).await.unwrap();
+    let value: Option<u64> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     value.unwrap_or(0)
 }
 
@@ -59,9 +67,11 @@ async fn redis_value(key: &str) -> u64 {
 fn ledger_total(path: &std::path::Path) -> (u64, u64) {
     let connection = rusqlite::Connection::open(path).unwrap();
     connection
-        .query_row("SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend", [], |row| {
-            Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64))
-        })
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
+            [],
+            |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+        )
         .unwrap()
 }
 
@@ -149,7 +159,10 @@ async fn spend_survives_kill_9(quota_section: &str) {
     let dir = ConfigDir::new();
     let path = dir.write(
         "gateway.toml",
-        &config("usd_total = 0.00002515", &format!("ledger = \"ledger.sqlite\"\n{quota_section}")),
+        &config(
+            "usd_total = 0.00002515",
+            &format!("ledger = \"ledger.sqlite\"\n{quota_section}"),
+        ),
     );
     let client = client();
     let gateway = GatewayProcess::start(&path, &upstream.base_url()).await;
@@ -159,7 +172,10 @@ async fn spend_survives_kill_9(quota_section: &str) {
     let (status, body) = post(&client, &gateway).await;
     assert_eq!(status, 200, "{body}");
     gateway.kill_9().await;
-    assert_eq!(ledger_total(&dir.path("ledger.sqlite")), (2, 2 * first_cost));
+    assert_eq!(
+        ledger_total(&dir.path("ledger.sqlite")),
+        (2, 2 * first_cost)
+    );
     let gateway = GatewayProcess::start(&path, &upstream.base_url()).await;
     // 25_150 budget, 12_600 spent: the next request's worst case (11_550)
     // fits once, then no more. Forgetting the spend would serve three.
@@ -167,7 +183,10 @@ async fn spend_survives_kill_9(quota_section: &str) {
     assert_eq!(status, 200, "{body}");
     let (status, body) = post(&client, &gateway).await;
     assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"]["current"], json!((3 * first_cost) as f64 / 1e9));
+    assert_eq!(
+        body["error"]["current"],
+        json!((3 * first_cost) as f64 / 1e9)
+    );
     gateway.kill_9().await;
 }
 
