@@ -614,3 +614,38 @@ async fn respond(
         Err(error) => error.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_changes_come_back_on_top_of_the_config() {
+        let hash = |key: &str| format!("sha256:{}", hex::encode(hash_key(key)));
+        let text = format!(
+            "[[teams]]\nid = \"a\"\n[teams.limits]\nusd_per_day = 1.5\n\
+             [[keys]]\nid = \"ka\"\nteam = \"a\"\nhash = \"{}\"\n\
+             [[keys]]\nid = \"kb\"\nteam = \"a\"\nhash = \"{}\"\n[quota]\nledger = \":memory:\"",
+            hash("sk-a"),
+            hash("sk-b")
+        );
+        let config =
+            crate::config::load_str("t.toml", &text, None, std::path::Path::new(".")).unwrap();
+        let saved = json!({
+            "teams": {"g": {"models": ["mock/*"], "limits": {"max_concurrent": 2}}},
+            "keys": {"kb": null, "kg": {"team": "g", "hash": hash("sk-g")}},
+        })
+        .to_string();
+        let directory = Directory::restore(&config, Some(&saved));
+        assert_eq!(directory.teams["a"].limits.usd_per_day, Some(1.5));
+        let (keys, book) = directory.build().unwrap();
+        let ids: Vec<&str> = keys.keys().iter().map(|k| &*k.id).collect();
+        assert_eq!(ids, ["ka", "kg"]);
+        assert_eq!(book.teams["g"].limits.max_concurrent, Some(2));
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer sk-g".parse().unwrap());
+        assert_eq!(&*keys.authenticate(&headers, None).unwrap().team, "g");
+        headers.insert("authorization", "Bearer sk-b".parse().unwrap());
+        assert!(keys.authenticate(&headers, None).is_err());
+    }
+}

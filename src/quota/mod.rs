@@ -102,6 +102,8 @@ pub struct Quota {
     /// Times the shared store failed (each then handled by the policy).
     pub store_errors: Counter,
     admin_overlay: Option<String>,
+    /// When the local counters were last swept of ended windows.
+    last_prune_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Quota {
@@ -141,6 +143,7 @@ impl Quota {
             allow_unknown_prices: config.allow_unknown_prices,
             store_errors: Counter::default(),
             admin_overlay: opened.admin_overlay,
+            last_prune_ms: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -292,6 +295,24 @@ impl Quota {
                     }
                 }
             }
+        }
+        // Counters of ended windows are dropped once a minute, so the map
+        // holds only live windows.
+        let last = self
+            .last_prune_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60_000
+            && self
+                .last_prune_ms
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.local.prune(now);
         }
         Ok((Backend::Local, self.local.reserve_now(charges, now)))
     }

@@ -35,10 +35,11 @@ return out
 
 /// KEYS[1]: the settle marker; KEYS[2..]: counters. ARGV: per counter the
 /// delta (actual - reserved). A marker already set means this settle was
-/// applied before: nothing is counted twice. Counters whose window has ended
+/// applied before: nothing is counted twice. Markers live an hour, longer
+/// than the background retries of a settle last. Counters whose window has ended
 /// (the key expired) are not recreated.
 const SETTLE: &str = r"
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', 86400000) then
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', 3600000) then
   return 0
 end
 for i = 2, #KEYS do
