@@ -8,4 +8,5 @@ mod harness;
 mod processes;
 mod quota_http;
 mod quota_processes;
+mod quota_stream;
 mod streaming;
