@@ -27,7 +27,8 @@ pub async fn handle(
     let request: EmbeddingsRequest = decode_json(&body)?;
     request.check()?;
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
-    let reservation = stages::reserve(gateway, &caller, &target, None, || {
+    let user = crate::quota::estimate::embeddings_user_of(&request);
+    let reservation = stages::reserve(gateway, &caller, &target, user, || {
         crate::quota::estimate::embeddings(&request, &target)
     })
     .await?;

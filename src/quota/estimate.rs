@@ -71,8 +71,18 @@ pub fn embeddings(request: &EmbeddingsRequest, target: &Target) -> Estimate {
 
 /// The end user a chat request names, if any.
 pub fn user_of(request: &ChatRequest) -> Option<&str> {
-    request
-        .extra
+    user_in(&request.extra)
+}
+
+/// The end user an embeddings request names, if any.
+pub fn embeddings_user_of(request: &EmbeddingsRequest) -> Option<&str> {
+    user_in(&request.extra)
+}
+
+/// OpenAI's `user` field: a caller-chosen id of the end user. Longer ids
+/// than OpenAI accepts are not given limits of their own.
+fn user_in(extra: &serde_json::Map<String, Value>) -> Option<&str> {
+    extra
         .get("user")
         .and_then(Value::as_str)
         .filter(|user| !user.is_empty() && user.len() <= 256)
