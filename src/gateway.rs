@@ -66,7 +66,7 @@ impl Gateway {
             "Calls to the shared quota store that failed (then handled by quota.on_store_error)",
             quota.store_errors.clone(),
         );
-        Ok(Arc::new(Self {
+        let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,
             router,
@@ -75,6 +75,11 @@ impl Gateway {
             cache: None,
             guardrails: Vec::new(),
             config,
-        }))
+        });
+        crate::admin::quota::AdminState::follow_shared_changes(
+            &gateway,
+            std::time::Duration::from_secs(2),
+        );
+        Ok(gateway)
     }
 }

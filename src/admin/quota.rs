@@ -77,14 +77,71 @@ pub struct Directory {
 
 pub struct AdminState {
     directory: tokio::sync::Mutex<Directory>,
+    /// The last version of the shared (Redis) document applied here.
+    seen_version: std::sync::atomic::AtomicU64,
 }
 
 impl AdminState {
     pub fn new(directory: Directory) -> Self {
         Self {
             directory: tokio::sync::Mutex::new(directory),
+            seen_version: std::sync::atomic::AtomicU64::new(0),
         }
     }
+
+    /// With Redis, replicas share the admin API's changes: each polls the
+    /// published version and applies a newer document, so a change sent to
+    /// one replica reaches all of them within `every`.
+    pub fn follow_shared_changes(gateway: &Arc<Gateway>, every: std::time::Duration) {
+        if gateway.quota.shared().is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(gateway);
+        runtime.spawn(async move {
+            loop {
+                let Some(gateway) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(error) = pull_shared(&gateway).await {
+                    tracing::debug!(%error, "could not read shared admin changes");
+                }
+                drop(gateway);
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+}
+
+/// Applies the shared document if it is newer than what this replica has.
+async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let Some(shared) = gateway.quota.shared() else {
+        return Ok(());
+    };
+    let seen = gateway.admin.seen_version.load(Ordering::Acquire);
+    if shared
+        .admin_overlay_version()
+        .await
+        .map_err(|e| e.to_string())?
+        <= seen
+    {
+        return Ok(());
+    }
+    let (version, Some(doc)) = shared.admin_overlay().await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let mut directory = gateway.admin.directory.lock().await;
+    let next = Directory::restore(&gateway.config, Some(&doc));
+    let (keys, book) = next.build()?;
+    gateway.keys.store(Arc::new(keys));
+    gateway.quota.update_book(|current| *current = book.clone());
+    *directory = next;
+    gateway.admin.seen_version.store(version, Ordering::Release);
+    // Kept locally too, for a restart while Redis is down.
+    gateway.quota.ledger().save_admin_overlay(doc).await
 }
 
 impl Directory {
@@ -255,9 +312,21 @@ async fn change(
     gateway
         .quota
         .ledger()
-        .save_admin_overlay(doc)
+        .save_admin_overlay(doc.clone())
         .await
         .map_err(GatewayError::Internal)?;
+    if let Some(shared) = gateway.quota.shared() {
+        // Other replicas apply it when they next poll; this one already has it.
+        match shared.put_admin_overlay(&doc).await {
+            Ok(version) => gateway
+                .admin
+                .seen_version
+                .store(version, std::sync::atomic::Ordering::Release),
+            Err(error) => {
+                tracing::warn!(%error, "admin change applied here but not shared with other replicas");
+            }
+        }
+    }
     gateway.keys.store(Arc::new(keys));
     gateway.quota.update_book(|current| *current = book.clone());
     *directory = next;

@@ -165,6 +165,11 @@ impl Quota {
         });
     }
 
+    /// The Redis store, when counters are shared between replicas.
+    pub fn shared(&self) -> Option<&Arc<RedisQuotaStore>> {
+        self.shared.as_ref()
+    }
+
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }

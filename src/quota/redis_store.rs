@@ -51,12 +51,21 @@ end
 return 1
 ";
 
+/// KEYS[1]: version counter, KEYS[2]: document. Publishes the admin API's
+/// changes to every replica; returns the new version.
+const PUT_OVERLAY: &str = r"
+local version = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return version
+";
+
 pub struct RedisQuotaStore {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     prefix: String,
     reserve: redis::Script,
     settle: redis::Script,
+    put_overlay: redis::Script,
     timeout: Duration,
 }
 
@@ -71,6 +80,7 @@ impl RedisQuotaStore {
             prefix: prefix.to_owned(),
             reserve: redis::Script::new(RESERVE),
             settle: redis::Script::new(SETTLE),
+            put_overlay: redis::Script::new(PUT_OVERLAY),
             timeout,
         })
     }
@@ -101,6 +111,43 @@ impl RedisQuotaStore {
         out.push(':');
         out.push_str(key);
         out
+    }
+}
+
+impl RedisQuotaStore {
+    /// Publish the admin API's changes; every replica picks them up.
+    pub async fn put_admin_overlay(&self, doc: &str) -> Result<u64, StoreError> {
+        let mut connection = self.connection().await?;
+        self.put_overlay
+            .key(self.key("admin:version"))
+            .key(self.key("admin:overlay"))
+            .arg(doc)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The published version, cheap to poll.
+    pub async fn admin_overlay_version(&self) -> Result<u64, StoreError> {
+        let mut connection = self.connection().await?;
+        let version: Option<u64> = redis::cmd("GET")
+            .arg(self.key("admin:version"))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The published version and document, read together.
+    pub async fn admin_overlay(&self) -> Result<(u64, Option<String>), StoreError> {
+        let mut connection = self.connection().await?;
+        let (version, doc): (Option<u64>, Option<String>) = redis::cmd("MGET")
+            .arg(self.key("admin:version"))
+            .arg(self.key("admin:overlay"))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok((version.unwrap_or(0), doc))
     }
 }
 

@@ -272,3 +272,79 @@ async fn spend_reads_by_team_key_model_and_day() {
     let (status, _) = admin(&h, "GET", "/admin/spend?by=week", None).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn admin_changes_reach_every_replica_sharing_redis() {
+    switchboard::install_crypto_provider();
+    let redis = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    if let Err(error) = redis.get_multiplexed_async_connection().await {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis is required in CI: {error}"
+        );
+        eprintln!("\n!!! SKIPPING: Redis is unreachable: {error} !!!\n");
+        return;
+    }
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    let text = super::harness::config_text("").replace(
+        "[quota]\nledger = \":memory:\"\n",
+        &format!(
+            "[quota]\nledger = \":memory:\"\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\nredis_prefix = \"{prefix}\"\n[admin]\nhash = \"sha256:{}\"\n",
+            hex::encode(hash_key(ADMIN_TOKEN))
+        ),
+    );
+    let upstream = switchboard::mock_upstream::spawn(MockOptions::default())
+        .await
+        .unwrap();
+    let base_url = upstream.base_url();
+    let env = move |name: &str| match name {
+        "OPENAI_BASE_URL" => Some(base_url.clone()),
+        "OPENAI_API_KEY" => Some(super::harness::UPSTREAM_KEY.to_owned()),
+        _ => None,
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let config =
+            switchboard::config::load_str("t.toml", &text, None, std::path::Path::new("."))
+                .unwrap();
+        let gateway = switchboard::gateway::Gateway::build_with_env(config, &env).unwrap();
+        replicas.push(
+            switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    let client = reqwest::Client::new();
+    let url = |i: usize, path: &str| format!("http://{}{path}", replicas[i].addr);
+    let created: Value = client
+        .post(url(0, "/admin/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(json!({"id": "shared-key", "team": "beta"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json_body()
+        .await;
+    let key = created["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let chat = |i: usize| {
+        client
+            .post(url(i, "/v1/chat/completions"))
+            .bearer_auth(&key)
+            .body(chat_body("echo", "hi").to_string())
+            .send()
+    };
+    assert_eq!(chat(0).await.unwrap().status(), 200);
+    // The other replica learns of the key within its polling interval (2 s).
+    let mut status = 0;
+    for _ in 0..50 {
+        status = chat(1).await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+}
