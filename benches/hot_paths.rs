@@ -59,13 +59,13 @@ fn request_path(c: &mut Criterion) {
             loopback_only: false,
         })
         .collect();
-    let store = KeyStore::new(&keys);
+    let store = KeyStore::new(&teams, &keys);
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", "Bearer sk-key-500".parse().unwrap());
     c.bench_function("authenticate among 1000 keys", |b| {
         b.iter(|| {
             store
-                .authenticate(black_box(&headers), None, &teams)
+                .authenticate(black_box(&headers), None)
                 .unwrap()
         })
     });

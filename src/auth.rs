@@ -15,12 +15,18 @@ pub struct Caller {
     pub team: Arc<str>,
     pub team_index: usize,
     pub key_id: Arc<str>,
+    /// The team's policy as it was when the request arrived.
+    pub team_entry: Arc<Team>,
 }
 
-/// The configured keys, indexed by the first eight bytes of their hash.
+/// The teams and their keys, indexed by the first eight bytes of each key's
+/// hash. Immutable: the admin API builds a new one and swaps it in
+/// (`Gateway::keys` is an `ArcSwap`).
 #[derive(Debug, Default)]
 pub struct KeyStore {
     buckets: HashMap<u64, Vec<KeyEntry>>,
+    teams: Vec<Arc<Team>>,
+    keys: Vec<KeyEntry>,
 }
 
 fn bucket_of(hash: &[u8; 32]) -> u64 {
@@ -30,7 +36,7 @@ fn bucket_of(hash: &[u8; 32]) -> u64 {
 }
 
 impl KeyStore {
-    pub fn new(keys: &[KeyEntry]) -> Self {
+    pub fn new(teams: &[Team], keys: &[KeyEntry]) -> Self {
         let mut buckets: HashMap<u64, Vec<KeyEntry>> = HashMap::new();
         for key in keys {
             buckets
@@ -38,7 +44,19 @@ impl KeyStore {
                 .or_default()
                 .push(key.clone());
         }
-        Self { buckets }
+        Self {
+            buckets,
+            teams: teams.iter().cloned().map(Arc::new).collect(),
+            keys: keys.to_vec(),
+        }
+    }
+
+    pub fn teams(&self) -> &[Arc<Team>] {
+        &self.teams
+    }
+
+    pub fn keys(&self) -> &[KeyEntry] {
+        &self.keys
     }
 
     /// The key a request presents: `Authorization: Bearer`, `api-key` (Azure
@@ -60,7 +78,6 @@ impl KeyStore {
         &self,
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
-        teams: &[Team],
     ) -> Result<Caller, GatewayError> {
         let presented = Self::presented_key(headers)
             .filter(|key| !key.is_empty())
@@ -85,11 +102,15 @@ impl KeyStore {
                 "this development key is accepted only from loopback clients",
             ));
         }
-        let team = &teams[entry.team];
+        let team = self
+            .teams
+            .get(entry.team)
+            .ok_or_else(|| GatewayError::Internal("a key names a missing team".into()))?;
         Ok(Caller {
             team: team.id.clone(),
             team_index: entry.team,
             key_id: entry.id.clone(),
+            team_entry: team.clone(),
         })
     }
 }
@@ -99,7 +120,7 @@ mod tests {
     use super::*;
     use globset::GlobSet;
 
-    fn store() -> (KeyStore, Vec<Team>) {
+    fn store() -> KeyStore {
         let teams = vec![Team {
             id: Arc::from("t"),
             model_patterns: vec![],
@@ -119,17 +140,17 @@ mod tests {
                 loopback_only: true,
             },
         ];
-        (KeyStore::new(&keys), teams)
+        KeyStore::new(&teams, &keys)
     }
 
     fn check(header: (&str, &str), peer: &str, expected: Result<&str, ()>) {
-        let (store, teams) = store();
+        let store = store();
         let mut headers = HeaderMap::new();
         headers.insert(
             http::HeaderName::from_bytes(header.0.as_bytes()).unwrap(),
             header.1.parse().unwrap(),
         );
-        let result = store.authenticate(&headers, Some(peer.parse().unwrap()), &teams);
+        let result = store.authenticate(&headers, Some(peer.parse().unwrap()));
         match expected {
             Ok(key) => assert_eq!(&*result.unwrap().key_id, key),
             Err(()) => assert!(matches!(result, Err(GatewayError::Unauthenticated(_)))),

@@ -61,6 +61,12 @@ pub enum GatewayError {
     /// `Cache-Control: only-if-cached` and the cache has no answer.
     #[error("no cached response for this request (Cache-Control: only-if-cached)")]
     NotCached,
+    /// A budget or rate limit would be passed; the refusal names which.
+    #[error("{}", .0.message())]
+    QuotaExceeded(Box<crate::quota::refusal::Refusal>),
+    /// The shared quota store is unreachable and the policy is to fail closed.
+    #[error("the quota store is unavailable; try again shortly")]
+    QuotaUnavailable,
     /// A bug or an invariant broken inside the gateway. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,6 +101,8 @@ impl GatewayError {
             Self::UpstreamRejected { status, .. } => *status,
             Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } | Self::NotCached => StatusCode::GATEWAY_TIMEOUT,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,11 +118,12 @@ impl GatewayError {
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
             | Self::ContextLengthExceeded { .. }
-            | Self::NotCached => ErrorSource::Client,
+            | Self::NotCached
+            | Self::QuotaExceeded(_) => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
-            Self::Internal(_) => ErrorSource::Internal,
+            Self::Internal(_) | Self::QuotaUnavailable => ErrorSource::Internal,
         }
     }
 
@@ -137,6 +146,8 @@ impl GatewayError {
             | Self::PayloadTooLarge { .. }
             | Self::ContextLengthExceeded { .. }
             | Self::NotCached
+            | Self::QuotaExceeded(_)
+            | Self::QuotaUnavailable
             | Self::Internal(_) => false,
         }
     }
@@ -157,6 +168,8 @@ impl GatewayError {
             Self::UpstreamFailed { .. } => "upstream_failed",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::NotCached => "not_cached",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::QuotaUnavailable => "quota_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -181,6 +194,8 @@ impl GatewayError {
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
             Self::NotCached => ("invalid_request_error", Some("not_cached")),
+            Self::QuotaExceeded(refusal) => (refusal.openai_type(), Some(refusal.code())),
+            Self::QuotaUnavailable => ("server_error", Some("quota_store_unavailable")),
             Self::Internal(_) => ("server_error", Some("internal_error")),
         }
     }
@@ -208,7 +223,7 @@ impl GatewayError {
             Self::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,
         };
-        let value = json!({
+        let mut value = json!({
             "error": {
                 "message": self.public_message(),
                 "type": kind,
@@ -216,6 +231,13 @@ impl GatewayError {
                 "code": code,
             }
         });
+        // A refusal names the limit that tripped, next to the usual members.
+        if let Self::QuotaExceeded(refusal) = self
+            && let (Some(error), serde_json::Value::Object(fields)) =
+                (value["error"].as_object_mut(), refusal.fields())
+        {
+            error.extend(fields);
+        }
         Bytes::from(value.to_string())
     }
 }
@@ -241,6 +263,9 @@ impl IntoResponse for GatewayError {
         } = &self
         {
             headers.insert(header::RETRY_AFTER, value.clone());
+        }
+        if let Self::QuotaExceeded(refusal) = &self {
+            refusal.headers(headers);
         }
         if matches!(self, Self::Unauthenticated(_)) {
             headers.insert(

@@ -7,23 +7,29 @@ use crate::config::{Config, ConfigError, UpstreamSettings};
 use crate::guardrails::Guardrails;
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
+use crate::quota::Quota;
+use crate::quota::window::Clock;
 use crate::routing::Router;
 use crate::seams::cache::CacheStore;
-use crate::seams::quota::{InMemoryQuotaStore, QuotaStore};
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 
 pub struct Gateway {
     pub config: Config,
-    pub keys: KeyStore,
+    /// Teams and keys; swapped whole by the admin API.
+    pub keys: ArcSwap<KeyStore>,
     pub router: Router,
     pub metrics: Metrics,
-    pub quota: Arc<dyn QuotaStore>,
+    /// Budgets and rate limits: reserve before the upstream call, settle after.
+    pub quota: Arc<Quota>,
     /// Exact response cache; off until configured.
     pub cache: Option<Arc<dyn CacheStore>>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until configured.
     pub guardrails: Guardrails,
+    /// The admin API's view of teams and keys.
+    pub admin: crate::admin::quota::AdminState,
 }
 
 impl Gateway {
@@ -61,21 +67,42 @@ impl Gateway {
             Providers::build(&catalog, &config, &client, env).map(Some)
         };
         let router = Router::new_with(&config, providers, &with_connect).map_err(|e| vec![e])?;
-        let metrics = Metrics::default();
+        let quota = Quota::build(&config.quota, Clock::System)
+            .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
+        // Teams and keys changed through the admin API come back on top of the config.
+        let directory =
+            crate::admin::quota::Directory::restore(&config, quota.saved_admin_overlay());
+        let (keys, book) = directory
+            .build()
+            .map_err(|message| vec![ConfigError::single("admin changes", "", message)])?;
+        quota.update_book(|current| *current = book.clone());
+        let admin = crate::admin::quota::AdminState::new(directory);
+        let mut metrics = Metrics::default();
+        metrics.register_counter(
+            "quota_store_errors",
+            "Calls to the shared quota store that failed (then handled by quota.on_store_error)",
+            quota.store_errors.clone(),
+        );
         router.attach_metrics(&metrics);
         let response_cache =
             crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
         // Semantic guardrail rules need an embedding model; none is wired here yet.
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
-        Ok(Arc::new(Self {
-            keys: KeyStore::new(&config.keys),
+        let gateway = Arc::new(Self {
+            keys: ArcSwap::from_pointee(keys),
+            admin,
             router,
             metrics,
             response_cache,
-            quota: Arc::new(InMemoryQuotaStore::default()),
+            quota: Arc::new(quota),
             cache: None,
             guardrails,
             config,
-        }))
+        });
+        crate::admin::quota::AdminState::follow_shared_changes(
+            &gateway,
+            std::time::Duration::from_secs(2),
+        );
+        Ok(gateway)
     }
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;
 pub mod provider;
+pub mod quota;
 pub mod routing;
 pub mod seams;
 pub mod server;

@@ -193,6 +193,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds a counter owned elsewhere (e.g. by the quota engine) to the exposition.
+    pub fn register_counter(&mut self, name: &str, help: &str, counter: Counter) {
+        self.registry.register(name, help, counter);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);

@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod routes;
+pub mod quota;
 
 use crate::gateway::Gateway;
 use axum::Router;
@@ -17,4 +18,23 @@ pub fn router() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/routes", get(routes::list))
         .merge(crate::cache::admin::routes())
+        .merge(quota_routes())
+}
+
+/// The quota half of the admin API: teams, keys, limits and spend.
+fn quota_routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/teams", get(quota::list_teams).post(quota::create_team))
+        .route(
+            "/teams/{id}",
+            get(quota::get_team)
+                .patch(quota::update_team)
+                .delete(quota::revoke_team),
+        )
+        .route("/keys", get(quota::list_keys).post(quota::create_key))
+        .route(
+            "/keys/{id}",
+            axum::routing::patch(quota::update_key).delete(quota::revoke_key),
+        )
+        .route("/spend", get(quota::spend))
 }

@@ -99,6 +99,19 @@ pub fn load_str(
     {
         raw.guardrails.dir = Some(base_dir.join(dir));
     }
+    // The ledger lives next to the config file unless its path says otherwise.
+    let ledger = raw
+        .quota
+        .ledger
+        .take()
+        .unwrap_or_else(|| "switchboard-ledger.sqlite".into());
+    raw.quota.ledger = Some(
+        if ledger.is_relative() && ledger.as_os_str() != ":memory:" {
+            base_dir.join(ledger)
+        } else {
+            ledger
+        },
+    );
     validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
         source_name: source_name.to_owned(),
         problems,

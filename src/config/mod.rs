@@ -66,6 +66,9 @@ pub struct RawConfig {
     /// Guardrail rule packs and where they apply (see `guardrails::RawGuardrails`).
     #[serde(default)]
     pub guardrails: crate::guardrails::RawGuardrails,
+    /// Where budgets and rate counters live (`crate::quota::settings::RawQuota`).
+    #[serde(default)]
+    pub quota: crate::quota::settings::RawQuota,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +147,17 @@ pub struct RawTeam {
     /// Default: every model.
     #[serde(default = "default_models")]
     pub models: Vec<String>,
+    /// Budgets and rate limits of the whole team (`crate::quota::limits::RawLimits`).
+    #[serde(default)]
+    pub limits: Option<crate::quota::limits::RawLimits>,
+    /// Limits applied to each end user of the team on their own, by the
+    /// request's `user` field.
+    #[serde(default)]
+    pub user_limits: Option<crate::quota::limits::RawLimits>,
+    /// End a stream with an error event when it would spend more than was
+    /// reserved for it, instead of charging the overrun.
+    #[serde(default)]
+    pub hard_cutoff: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +176,9 @@ pub struct RawKey {
     /// Accept this key only from loopback clients (for well-known development keys).
     #[serde(default)]
     pub loopback_only: bool,
+    /// Budgets and rate limits of this key alone, on top of its team's.
+    #[serde(default)]
+    pub limits: Option<crate::quota::limits::RawLimits>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

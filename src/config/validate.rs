@@ -34,6 +34,7 @@ pub struct Config {
     pub cache: crate::cache::config::CacheSettings,
     /// Checked against the rule packs when the gateway is built.
     pub guardrails: crate::guardrails::RawGuardrails,
+    pub quota: crate::quota::settings::QuotaConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +166,8 @@ pub(super) fn validate(
 
     let teams = validate_teams(&raw.teams, &mut problem);
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
+    let quota =
+        crate::quota::settings::validate(&raw.quota, &raw.teams, &raw.keys, env, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -219,6 +222,7 @@ pub(super) fn validate(
             cache,
             admin,
             guardrails: raw.guardrails,
+            quota,
         });
     }
     Err(problems)

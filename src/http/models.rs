@@ -25,15 +25,13 @@ fn model_object(name: &str, target: &Target) -> Value {
 }
 
 /// The caller's team, or the 401 to send.
-fn team_of<'a>(gateway: &'a Gateway, parts: &Parts) -> Result<&'a Team, GatewayError> {
+fn team_of(gateway: &Gateway, parts: &Parts) -> Result<Arc<Team>, GatewayError> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let caller = gateway
-        .keys
-        .authenticate(&parts.headers, peer, &gateway.config.teams)?;
-    Ok(&gateway.config.teams[caller.team_index])
+    let caller = gateway.keys.load().authenticate(&parts.headers, peer)?;
+    Ok(caller.team_entry)
 }
 
 pub async fn list(State(gateway): State<Arc<Gateway>>, parts: Parts) -> Response {
@@ -43,7 +41,7 @@ pub async fn list(State(gateway): State<Arc<Gateway>>, parts: Parts) -> Response
     };
     let data: Vec<Value> = gateway
         .router
-        .visible_models(team)
+        .visible_models(&team)
         .into_iter()
         .map(|(name, target)| model_object(name, target))
         .collect();
@@ -61,7 +59,7 @@ pub async fn retrieve(
     };
     match gateway
         .router
-        .visible_models(team)
+        .visible_models(&team)
         .into_iter()
         .find(|(name, _)| *name == model)
     {

@@ -13,6 +13,7 @@ use crate::gateway::Gateway;
 use crate::guardrails::stage::RequestGuard;
 use crate::guardrails::window::StreamGuard;
 use crate::provider::ChatReply;
+use crate::quota::estimate;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -37,7 +38,14 @@ pub async fn handle(
     // 3. guard input: before anything is spent or sent.
     let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
-    let reservation = stages::reserve(gateway, &caller).await?;
+    let reservation = stages::reserve(
+        gateway,
+        &caller,
+        &target,
+        estimate::user_of(&request),
+        || estimate::chat(&request, &target),
+    )
+    .await?;
     // 5. cache: a hit is served here and costs the team nothing; a miss
     // carries what is needed to store the answer once it is complete.
     // A request whose prompt was redacted skips the cache: its answer holds
@@ -62,10 +70,7 @@ pub async fn handle(
             }
             Ok(crate::cache::stage::Step::Continue(fill)) => fill,
             Err(error) => {
-                gateway
-                    .quota
-                    .settle(reservation, crate::cost::NanoUsd(0))
-                    .await;
+                gateway.quota.settle(reservation, None).await;
                 return Err(error);
             }
         }
@@ -77,10 +82,7 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(error) => {
             // Nothing was served: release the whole reservation.
-            gateway
-                .quota
-                .settle(reservation, crate::cost::NanoUsd(0))
-                .await;
+            gateway.quota.settle(reservation, None).await;
             return Err(error);
         }
     };
@@ -122,6 +124,7 @@ pub async fn handle(
             if let (Some(fill), Some(body)) = (cache_fill, cache_body) {
                 fill.finish_json(&body, complete.usage);
             }
+            reservation.headers.apply(response.headers_mut());
             settle_and_record(
                 gateway,
                 record_cx,
@@ -150,6 +153,7 @@ pub async fn handle(
             // Flags from the prompt are known now; those from the stream are logged and counted.
             add_guard_header(&mut response, &guard);
             let stream_guard = StreamGuard::new(gateway.clone(), &request_id, &caller.team, guard);
+            reservation.headers.apply(response.headers_mut());
             let settlement = Settlement {
                 gateway: gateway.clone(),
                 cx: stream_cx,

@@ -8,7 +8,6 @@ use super::stages;
 use crate::api::decode_json;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::catalog::ModelKind;
-use crate::cost::NanoUsd;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use axum::response::Response;
@@ -26,18 +25,23 @@ pub async fn handle(
     let caller = stages::authenticate(gateway, cx, headers)?;
     let request: EmbeddingsRequest = decode_json(&body)?;
     request.check()?;
-    stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
-    let reservation = stages::reserve(gateway, &caller).await?;
+    let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
+    let user = crate::quota::estimate::embeddings_user_of(&request);
+    let reservation = stages::reserve(gateway, &caller, &target, user, || {
+        crate::quota::estimate::embeddings(&request, &target)
+    })
+    .await?;
     let reply = dispatch::embeddings(gateway, cx, &request).await;
     let complete = match reply {
         Ok(complete) => complete,
         Err(error) => {
-            gateway.quota.settle(reservation, NanoUsd(0)).await;
+            gateway.quota.settle(reservation, None).await;
             return Err(error);
         }
     };
     let mut response = json_response(complete.body);
     add_headers(&mut response, cx);
+    reservation.headers.apply(response.headers_mut());
     let record_cx = cx.take();
     settle_and_record(
         gateway,

@@ -3,7 +3,7 @@
 //! (metrics and the request log line).
 
 use super::context::RequestCx;
-use crate::cost::{Cost, NanoUsd, Usage};
+use crate::cost::{Cost, Usage};
 use crate::gateway::Gateway;
 use crate::metrics::{
     EndpointLabels, ErrorLabels, ModelLabels, ProviderLabels, RequestLabels, TokenLabels,
@@ -51,11 +51,7 @@ pub async fn settle_and_record(
         _ => None,
     };
     if let Some(reservation) = reservation {
-        let actual = match cx.cost {
-            Some(Cost::Known(cost)) => cost,
-            _ => NanoUsd(0),
-        };
-        gateway.quota.settle(reservation, actual).await;
+        gateway.quota.settle(reservation, usage).await;
     }
     record(gateway, &cx, status, outcome);
 }

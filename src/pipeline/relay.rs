@@ -13,6 +13,9 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::guardrails::window::StreamGuard;
 use crate::provider::{ChunkStream, StreamItem};
+use crate::quota::meter::StreamMeter;
+use crate::quota::refusal::{Measure, Refusal};
+use crate::quota::window::Window;
 use crate::seams::quota::Reservation;
 use crate::tokens;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -56,6 +59,10 @@ pub struct Relay {
     hold_timer: Option<Pin<Box<Sleep>>>,
     /// Events ready to go out, before anything else is polled.
     out: VecDeque<Bytes>,
+    /// For teams with a hard cut-off: the stream's spend so far.
+    meter: Option<StreamMeter>,
+    /// The meter ran past the reservation: end with an error event.
+    cut_off: bool,
 }
 
 impl Relay {
@@ -65,12 +72,24 @@ impl Relay {
         wants_usage: bool,
         deadline: Instant,
     ) -> Self {
+        let meter = settlement.reservation.as_ref().and_then(|hold| {
+            let price = hold.price().filter(|_| hold.hard_cutoff)?;
+            let prompt = tokens::count_messages(settlement.tokenizer, &settlement.messages);
+            Some(StreamMeter::new(
+                price,
+                settlement.tokenizer,
+                prompt,
+                hold.reserved_cost,
+            ))
+        });
         let collecting = settlement
             .cache_fill
             .as_ref()
             .is_some_and(crate::cache::stage::Fill::wants_stream);
         Self {
             collected: collecting.then(Vec::new),
+            meter,
+            cut_off: false,
             upstream,
             settlement: Some(settlement),
             wants_usage,
@@ -118,6 +137,11 @@ impl Relay {
         for choice in &chunk.choices {
             if let Some(Some(text)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
                 self.completion_text.push_str(text);
+                if let Some(meter) = &mut self.meter
+                    && !meter.add(text)
+                {
+                    self.cut_off = true;
+                }
             }
         }
         match chunk.usage {
@@ -148,6 +172,28 @@ impl Relay {
         if let Some(fill) = self.settlement.as_mut().and_then(|s| s.cache_fill.take()) {
             fill.finish_stream(&chunks, usage);
         }
+    }
+
+    /// The error event of a stream cut off at its reservation.
+    fn cut_off_error(&self) -> GatewayError {
+        let (spent, reserved) = self
+            .meter
+            .as_ref()
+            .map_or((0, 0), |meter| (meter.spent().0, meter.reserved().0));
+        let team = self
+            .settlement
+            .as_ref()
+            .and_then(|s| s.cx.caller.as_ref())
+            .map_or_else(|| "-".to_owned(), |caller| caller.team.to_string());
+        GatewayError::QuotaExceeded(Box::new(Refusal {
+            scope: format!("team {team} (hard cut-off: this stream's reservation)"),
+            measure: Measure::Usd(Window::Total),
+            limit: reserved,
+            current: spent,
+            requested: 0,
+            resets_at_ms: None,
+            now_ms: 0,
+        }))
     }
 
     fn finish(&mut self, status: u16, outcome: Outcome) {
@@ -259,6 +305,11 @@ impl Stream for Relay {
                     }
                     if !this.inspect(&json) {
                         continue;
+                    }
+                    if this.cut_off {
+                        let error = this.cut_off_error();
+                        this.finish(429, Outcome::Error("quota_exceeded"));
+                        return Poll::Ready(Some(Ok(error_event(&error))));
                     }
                     let Some(guard) = &mut this.guard else {
                         return Poll::Ready(Some(Ok(sse_event(&json))));

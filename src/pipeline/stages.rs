@@ -5,10 +5,11 @@ use crate::api::chat::ChatRequest;
 use crate::auth::Caller;
 use crate::catalog::ModelKind;
 use crate::config::Team;
-use crate::cost::NanoUsd;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::guardrails::stage::RequestGuard;
+use crate::quota::Ask;
+use crate::quota::estimate::Estimate;
 use crate::routing::Target;
 use crate::seams::quota::Reservation;
 use http::HeaderMap;
@@ -19,15 +20,13 @@ pub fn authenticate(
     cx: &mut RequestCx,
     headers: &HeaderMap,
 ) -> Result<Caller, GatewayError> {
-    let caller = gateway
-        .keys
-        .authenticate(headers, cx.peer, &gateway.config.teams)?;
+    let caller = gateway.keys.load().authenticate(headers, cx.peer)?;
     cx.caller = Some(caller.clone());
     Ok(caller)
 }
 
-pub fn team<'a>(gateway: &'a Gateway, caller: &Caller) -> &'a Team {
-    &gateway.config.teams[caller.team_index]
+pub fn team<'a>(_gateway: &'a Gateway, caller: &'a Caller) -> &'a Team {
+    &caller.team_entry
 }
 
 /// Stage 2 (second half), resolve the model: part of normalizing, because the
@@ -63,12 +62,23 @@ pub async fn guard_input(
 
 /// Stage 4, reserve budget: hold the worst case before any upstream call, so
 /// that concurrent requests cannot overshoot. Without a limit nothing is estimated.
-pub async fn reserve(gateway: &Gateway, caller: &Caller) -> Result<Reservation, GatewayError> {
-    gateway
-        .quota
-        .reserve(&caller.team, NanoUsd(0), None)
-        .await
-        .map_err(|exceeded| GatewayError::Forbidden {
-            message: format!("budget of scope `{}` is exhausted", exceeded.scope),
-        })
+pub async fn reserve(
+    gateway: &Gateway,
+    caller: &Caller,
+    target: &Target,
+    user: Option<&str>,
+    estimate: impl FnOnce() -> Estimate,
+) -> Result<Reservation, GatewayError> {
+    // Our own id, never the client's `x-request-id`: the ledger keys rows by it.
+    let id = uuid::Uuid::new_v4().to_string();
+    let ask = Ask {
+        request_id: &id,
+        team: &caller.team,
+        key: &caller.key_id,
+        user,
+        public_model: &target.public_name,
+        model: &target.canonical,
+        price: target.price,
+    };
+    gateway.quota.reserve(ask, estimate).await
 }

@@ -48,6 +48,9 @@ echo = "mock/echo"
 
 [providers.openai]
 allow_unlisted_models = true
+
+[quota]
+ledger = ":memory:"
 {extra}
 "#,
         alpha = hash(ALPHA_KEY),

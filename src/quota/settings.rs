@@ -1,0 +1,241 @@
+//! The `[quota]` section and the limits written on teams and keys, validated
+//! into `QuotaConfig`.
+
+use super::limits::{Limits, RawLimits};
+use crate::config::{RawKey, RawTeam, Secret};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[quota]`: where budgets and rate counters live, and what happens when the
+/// shared store is down.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    /// `"embedded"` (default: counters in this process, settled spend in the
+    /// ledger file) or `"redis"` (counters shared by every replica).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The SQLite ledger file: one row per settled request, kept in every
+    /// mode. Default `switchboard-ledger.sqlite` next to the config file;
+    /// `":memory:"` keeps nothing across restarts.
+    #[serde(default)]
+    pub ledger: Option<PathBuf>,
+    /// `"normal"` (default: a commit survives the process being killed) or
+    /// `"full"` (also survives a power cut; one disk flush per commit batch).
+    #[serde(default)]
+    pub ledger_sync: Option<String>,
+    /// Redis URL for `store = "redis"`, e.g. `redis://127.0.0.1:6379/0`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Or: the environment variable holding the Redis URL (when it carries a password).
+    #[serde(default)]
+    pub redis_url_env: Option<String>,
+    /// Prefix of every Redis key, so several gateways can share one Redis. Default `switchboard`.
+    #[serde(default)]
+    pub redis_prefix: Option<String>,
+    /// How long a Redis call may take before the failure policy applies, e.g. `"250ms"`.
+    #[serde(default)]
+    pub redis_timeout: Option<String>,
+    /// When Redis cannot be reached: `"fail_closed"` (default: refuse with
+    /// 503) or `"local"` (enforce the same limits with this replica's own
+    /// counters until Redis answers again). Either way it is logged and
+    /// counted in `switchboard_quota_store_errors`.
+    #[serde(default)]
+    pub on_store_error: Option<String>,
+    /// Serve models without a price to teams that have a budget (their
+    /// requests then count as zero spend). Default: refused with 403.
+    #[serde(default)]
+    pub allow_unknown_prices: bool,
+}
+
+/// What to do when the shared store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    FailClosed,
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    Embedded,
+    Redis {
+        url: Secret,
+        prefix: String,
+        timeout: Duration,
+    },
+}
+
+/// Limits of one team, as configured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamLimits {
+    pub limits: Limits,
+    /// Applied to each end user (the request's `user` field) on their own.
+    pub user_limits: Limits,
+    /// End a stream with an error event once it has spent what was reserved.
+    pub hard_cutoff: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct QuotaConfig {
+    pub store: StoreKind,
+    /// `None` keeps the ledger in memory.
+    pub ledger: Option<PathBuf>,
+    pub ledger_full_sync: bool,
+    pub on_store_error: OnStoreError,
+    pub allow_unknown_prices: bool,
+    /// By team id, in config order.
+    pub teams: Vec<(String, TeamLimits)>,
+    /// By key id.
+    pub keys: Vec<(String, Limits)>,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            store: StoreKind::Embedded,
+            ledger: None,
+            ledger_full_sync: false,
+            on_store_error: OnStoreError::FailClosed,
+            allow_unknown_prices: false,
+            teams: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+pub fn validate(
+    raw: &RawQuota,
+    teams: &[RawTeam],
+    keys: &[RawKey],
+    env: &dyn Fn(&str) -> Option<String>,
+    problem: &mut dyn FnMut(String, String),
+) -> QuotaConfig {
+    let mut redis_url = raw.redis_url.clone();
+    if let Some(var) = &raw.redis_url_env {
+        match env(var) {
+            Some(url) if !url.is_empty() => redis_url = Some(url),
+            _ => problem(
+                "quota.redis_url_env".into(),
+                format!("environment variable `{var}` is not set"),
+            ),
+        }
+    }
+    let timeout = match &raw.redis_timeout {
+        None => Duration::from_millis(250),
+        Some(text) => humantime::parse_duration(text).unwrap_or_else(|error| {
+            problem(
+                "quota.redis_timeout".into(),
+                format!("`{text}` is not a duration like \"250ms\": {error}"),
+            );
+            Duration::from_millis(250)
+        }),
+    };
+    let store = match raw.store.as_deref() {
+        None | Some("embedded") => StoreKind::Embedded,
+        Some("redis") => match redis_url {
+            Some(url) => {
+                if redis::Client::open(url.as_str()).is_err() {
+                    problem(
+                        "quota.redis_url".into(),
+                        "is not a Redis URL like redis://127.0.0.1:6379/0".into(),
+                    );
+                }
+                StoreKind::Redis {
+                    url: Secret::new(url),
+                    prefix: raw
+                        .redis_prefix
+                        .clone()
+                        .unwrap_or_else(|| "switchboard".to_owned()),
+                    timeout,
+                }
+            }
+            None => {
+                problem(
+                    "quota.redis_url".into(),
+                    "set `redis_url` or `redis_url_env` for `store = \"redis\"`".into(),
+                );
+                StoreKind::Embedded
+            }
+        },
+        Some(other) => {
+            problem(
+                "quota.store".into(),
+                format!("`{other}` is not \"embedded\" or \"redis\""),
+            );
+            StoreKind::Embedded
+        }
+    };
+    let ledger_full_sync = match raw.ledger_sync.as_deref() {
+        None | Some("normal") => false,
+        Some("full") => true,
+        Some(other) => {
+            problem(
+                "quota.ledger_sync".into(),
+                format!("`{other}` is not \"normal\" or \"full\""),
+            );
+            false
+        }
+    };
+    let on_store_error = match raw.on_store_error.as_deref() {
+        None | Some("fail_closed") => OnStoreError::FailClosed,
+        Some("local") => OnStoreError::Local,
+        Some(other) => {
+            problem(
+                "quota.on_store_error".into(),
+                format!("`{other}` is not \"fail_closed\" or \"local\""),
+            );
+            OnStoreError::FailClosed
+        }
+    };
+    // `load` resolves the path against the config file's folder; without a
+    // path (a config built in code) the ledger stays in memory.
+    let ledger = raw
+        .ledger
+        .clone()
+        .filter(|path| path.as_os_str() != ":memory:");
+    let teams = teams
+        .iter()
+        .enumerate()
+        .map(|(index, team)| {
+            let limits = team
+                .limits
+                .as_ref()
+                .map(|raw| raw.validate(&format!("teams[{index}].limits"), problem))
+                .unwrap_or_default();
+            let user_limits = team
+                .user_limits
+                .as_ref()
+                .map(|raw| raw.validate(&format!("teams[{index}].user_limits"), problem))
+                .unwrap_or_default();
+            (
+                team.id.clone(),
+                TeamLimits {
+                    limits,
+                    user_limits,
+                    hard_cutoff: team.hard_cutoff,
+                },
+            )
+        })
+        .collect();
+    let keys = keys
+        .iter()
+        .enumerate()
+        .filter_map(|(index, key)| {
+            let raw: &RawLimits = key.limits.as_ref()?;
+            Some((
+                key.id.clone(),
+                raw.validate(&format!("keys[{index}].limits"), problem),
+            ))
+        })
+        .collect();
+    QuotaConfig {
+        store,
+        ledger,
+        ledger_full_sync,
+        on_store_error,
+        allow_unknown_prices: raw.allow_unknown_prices,
+        teams,
+        keys,
+    }
+}

@@ -1,0 +1,271 @@
+//! The engine over the in-process store, with paused tokio time: windows,
+//! rates at their edges, scopes, settling and the ledger.
+
+use super::limits::RawLimits;
+use super::settings::{QuotaConfig, TeamLimits};
+use super::window::Clock;
+use super::*;
+use crate::cost::Usage;
+
+/// 2026-11-26 17:00:00 UTC: a minute, hour and day edge are all ahead.
+const ORIGIN_MS: u64 = 1_764_176_400_000;
+
+fn limits(toml_text: &str) -> Limits {
+    let raw: RawLimits = toml::from_str(toml_text).unwrap();
+    raw.validate("t", &mut |path, message| panic!("{path}: {message}"))
+}
+
+fn quota(team: &str, user: &str, key: &str) -> Quota {
+    let config = QuotaConfig {
+        teams: vec![(
+            "alpha".into(),
+            TeamLimits {
+                limits: limits(team),
+                user_limits: limits(user),
+                hard_cutoff: false,
+            },
+        )],
+        keys: vec![("k1".into(), limits(key))],
+        ..QuotaConfig::default()
+    };
+    Quota::build(&config, Clock::tokio_at(ORIGIN_MS)).unwrap()
+}
+
+/// $1 per 1M tokens in and out: one token costs 1000 nano-USD.
+fn price() -> Option<PriceTable> {
+    Some(PriceTable::from_price(&crate::catalog::Price {
+        input: 1.0,
+        cached_input: None,
+        output: Some(1.0),
+    }))
+}
+
+fn ask(user: Option<&'static str>) -> Ask<'static> {
+    Ask {
+        request_id: "r",
+        team: "alpha",
+        key: "k1",
+        user,
+        public_model: "fast",
+        model: "openai/gpt-4o-mini",
+        price: price(),
+    }
+}
+
+fn estimate(tokens: u64) -> impl FnOnce() -> Estimate {
+    move || Estimate {
+        tokens,
+        cost: Some(NanoUsd(tokens * 1000)),
+    }
+}
+
+fn usage(tokens: u64) -> Option<Usage> {
+    Some(Usage {
+        prompt_tokens: tokens,
+        completion_tokens: 0,
+        cached_prompt_tokens: 0,
+    })
+}
+
+/// Reserve and settle `n` requests of `tokens` each; returns how many were served.
+async fn run(quota: &Quota, n: usize, tokens: u64, user: Option<&'static str>) -> usize {
+    let mut served = 0;
+    for i in 0..n {
+        let mut ask = ask(user);
+        let id = format!("req-{}-{i}", quota.now_ms());
+        ask.request_id = &id;
+        if let Ok(hold) = quota.reserve(ask, estimate(tokens)).await {
+            quota.settle(hold, usage(tokens)).await;
+            served += 1;
+        }
+    }
+    served
+}
+
+fn refusal(error: GatewayError) -> Refusal {
+    match error {
+        GatewayError::QuotaExceeded(refusal) => *refusal,
+        other => panic!("expected a 429, got {other:?}"),
+    }
+}
+
+async fn advance_to_next_minute(quota: &Quota, before_edge_ms: u64) {
+    let now = quota.now_ms();
+    let (_, end) = Window::Minute.bounds(now);
+    tokio::time::advance(Duration::from_millis(end - before_edge_ms - now)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_per_minute_hold_at_the_window_edge() {
+    let quota = quota("requests_per_minute = 5", "", "");
+    // Last millisecond of a minute: exactly the limit is served...
+    advance_to_next_minute(&quota, 1).await;
+    assert_eq!(run(&quota, 8, 1, None).await, 5);
+    let error = refusal(quota.reserve(ask(None), estimate(1)).await.unwrap_err());
+    assert_eq!(error.measure, Measure::RequestsPerMinute);
+    assert_eq!(error.resets_at_ms.unwrap() - error.now_ms, 1);
+    // ...and one millisecond later the next minute starts from zero.
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(run(&quota, 8, 1, None).await, 5);
+    // Nothing changes for the rest of that minute.
+    tokio::time::advance(Duration::from_millis(59_999)).await;
+    assert_eq!(run(&quota, 3, 1, None).await, 0);
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(run(&quota, 3, 1, None).await, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_per_minute_hold_and_release_what_was_not_used() {
+    let quota = quota("tokens_per_minute = 1000", "", "");
+    advance_to_next_minute(&quota, 10).await;
+    assert_eq!(run(&quota, 20, 300, None).await, 3);
+    // 100 tokens left: a worst case of 101 does not fit, 100 does.
+    assert!(quota.reserve(ask(None), estimate(101)).await.is_err());
+    // A worst case of 100 that uses 40 gives 60 back.
+    let hold = quota.reserve(ask(None), estimate(100)).await.unwrap();
+    assert_eq!(hold.headers.tokens.unwrap().remaining, 0);
+    quota.settle(hold, usage(40)).await;
+    assert_eq!(run(&quota, 1, 60, None).await, 1);
+    assert_eq!(run(&quota, 1, 1, None).await, 0);
+    tokio::time::advance(Duration::from_millis(10)).await;
+    assert_eq!(run(&quota, 4, 300, None).await, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn budgets_refuse_before_spending_past_them() {
+    // $0.001 a day = 1000 tokens at $1/M.
+    let quota = quota("usd_per_day = 0.001", "", "");
+    assert_eq!(run(&quota, 20, 150, None).await, 6);
+    let error = refusal(quota.reserve(ask(None), estimate(150)).await.unwrap_err());
+    assert_eq!(error.scope, "team alpha");
+    assert_eq!(error.measure, Measure::Usd(Window::Day));
+    assert_eq!((error.limit, error.current), (1_000_000, 900_000));
+    assert_eq!(quota.spent("alpha").await, NanoUsd(900_000));
+    // The day ends at 00:00 UTC, seven hours after the origin.
+    assert_eq!(error.resets_at_ms, Some(ORIGIN_MS + 7 * 3_600_000));
+    tokio::time::advance(Duration::from_secs(7 * 3600)).await;
+    assert_eq!(run(&quota, 20, 150, None).await, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_released_by_settle() {
+    let quota = quota("max_concurrent = 2", "", "");
+    let first = quota.reserve(ask(None), estimate(1)).await.unwrap();
+    let second = quota.reserve(ask(None), estimate(1)).await.unwrap();
+    let error = refusal(quota.reserve(ask(None), estimate(1)).await.unwrap_err());
+    assert_eq!(error.measure, Measure::Concurrent);
+    quota.settle(first, None).await;
+    let third = quota.reserve(ask(None), estimate(1)).await.unwrap();
+    quota.settle(second, usage(1)).await;
+    quota.settle(third, usage(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn users_keys_and_models_have_their_own_limits() {
+    let quota = quota(
+        "requests_per_minute = 100\n[models.fast]\nrequests_per_minute = 6",
+        "requests_per_minute = 2",
+        "requests_per_minute = 5",
+    );
+    assert_eq!(run(&quota, 5, 1, Some("ann")).await, 2);
+    let error = refusal(
+        quota
+            .reserve(ask(Some("ann")), estimate(1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(error.scope, "user ann in team alpha");
+    assert_eq!(run(&quota, 5, 1, Some("bob")).await, 2);
+    // The key allows 5 per minute in all: one more, from a request without a user.
+    assert_eq!(run(&quota, 5, 1, None).await, 1);
+    let error = refusal(quota.reserve(ask(None), estimate(1)).await.unwrap_err());
+    assert_eq!(error.scope, "key k1");
+    // Changed live: a bigger key limit, then the per-model limit trips.
+    quota.update_book(|book| {
+        book.keys
+            .insert("k1".into(), limits("requests_per_minute = 50"));
+    });
+    assert_eq!(run(&quota, 5, 1, None).await, 1);
+    let error = refusal(quota.reserve(ask(None), estimate(1)).await.unwrap_err());
+    assert_eq!(error.scope, "team alpha, model fast");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_prices_are_refused_to_budgeted_teams() {
+    let quota = quota("usd_total = 1", "", "");
+    let mut unpriced = ask(None);
+    unpriced.price = None;
+    let error = quota.reserve(unpriced, estimate(1)).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Forbidden { .. }), "{error:?}");
+    // Without a budget the same request is served (and counted as unpriced elsewhere).
+    let unlimited = super::tests::quota("", "", "");
+    let hold = unlimited.reserve(unpriced, estimate(1)).await.unwrap();
+    unlimited.settle(hold, usage(1)).await;
+}
+
+#[tokio::test]
+async fn settled_spend_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QuotaConfig {
+        ledger: Some(dir.path().join("ledger.sqlite")),
+        teams: vec![(
+            "alpha".into(),
+            TeamLimits {
+                limits: limits("usd_total = 0.001\nusd_per_month = 0.002"),
+                ..TeamLimits::default()
+            },
+        )],
+        ..QuotaConfig::default()
+    };
+    {
+        let quota = Quota::build(&config, Clock::System).unwrap();
+        assert_eq!(run(&quota, 3, 300, None).await, 3);
+    }
+    let quota = Quota::build(&config, Clock::System).unwrap();
+    assert_eq!(quota.spent("alpha").await, NanoUsd(900_000));
+    // The total budget remembers the 900 spent: 100 tokens left.
+    assert_eq!(run(&quota, 3, 300, None).await, 0);
+    assert_eq!(run(&quota, 3, 100, None).await, 1);
+}
+
+fn unreachable_redis(policy: settings::OnStoreError) -> Quota {
+    let config = QuotaConfig {
+        store: settings::StoreKind::Redis {
+            // Nothing listens on port 1.
+            url: crate::config::Secret::new("redis://127.0.0.1:1/0".into()),
+            prefix: "sbtest:down".into(),
+            timeout: Duration::from_millis(200),
+        },
+        on_store_error: policy,
+        teams: vec![(
+            "alpha".into(),
+            TeamLimits {
+                limits: limits("requests_per_minute = 2"),
+                ..TeamLimits::default()
+            },
+        )],
+        ..QuotaConfig::default()
+    };
+    // Real time (the connection attempts need it) from the start of a
+    // minute, so that the test never straddles a window edge.
+    Quota::build(&config, Clock::tokio_at(ORIGIN_MS)).unwrap()
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_closed_by_default() {
+    let quota = unreachable_redis(settings::OnStoreError::FailClosed);
+    let error = quota.reserve(ask(None), estimate(1)).await.unwrap_err();
+    assert!(matches!(error, GatewayError::QuotaUnavailable), "{error:?}");
+    assert_eq!(error.status(), 503);
+    assert_eq!(quota.store_errors.get(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_can_fall_back_to_local_limits() {
+    let quota = unreachable_redis(settings::OnStoreError::Local);
+    // The same limits hold, counted by this replica alone...
+    assert_eq!(run(&quota, 4, 1, None).await, 2);
+    assert_eq!(quota.store_errors.get(), 4);
+    // ...and spend settled meanwhile is in the ledger once.
+    assert_eq!(quota.spent("alpha").await, NanoUsd(2000));
+}

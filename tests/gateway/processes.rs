@@ -1,0 +1,81 @@
+//! The real `switchboard serve` binary as a child process, for tests that
+//! need several gateways or a `kill -9`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct GatewayProcess {
+    child: Child,
+    pub base: String,
+}
+
+impl GatewayProcess {
+    /// Starts `switchboard serve --config <config>` with the mock upstream's
+    /// address in the environment, and waits for its ready line.
+    pub async fn start(config: &Path, upstream_base_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("OPENAI_BASE_URL", upstream_base_url)
+            .env("OPENAI_API_KEY", super::harness::UPSTREAM_KEY)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the gateway binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("stdout reads") {
+                if let Some(address) = line.strip_prefix("switchboard listening on ") {
+                    return address.trim().to_owned();
+                }
+            }
+            panic!("the gateway exited before it was ready");
+        })
+        .await
+        .expect("the gateway is ready within 30 s");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, base: ready }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown handler runs, nothing is flushed.
+    pub async fn kill_9(mut self) {
+        self.child.start_kill().expect("kill is sent");
+        self.child.wait().await.expect("the gateway exits");
+    }
+}
+
+/// A temporary folder holding a config file.
+pub struct ConfigDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ConfigDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("config is written");
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}

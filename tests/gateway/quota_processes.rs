@@ -1,0 +1,208 @@
+//! Budgets across processes: two real gateways sharing one Redis, and
+//! settled spend surviving `kill -9` (embedded and Redis).
+
+use super::harness::{ALPHA_KEY, JsonBody, config_text};
+use super::processes::{ConfigDir, GatewayProcess};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use switchboard::mock_upstream::{self, MockOptions};
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// gpt-4o-mini: $0.15 and $0.60 per 1M tokens = 150 and 600 nano-USD a token.
+fn cost_of(body: &Value) -> u64 {
+    let usage = &body["usage"];
+    usage["prompt_tokens"].as_u64().unwrap() * 150
+        + usage["completion_tokens"].as_u64().unwrap() * 600
+}
+
+fn request() -> String {
+    json!({
+        "model": "fast",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "tell me one short thing about budgets"}],
+    })
+    .to_string()
+}
+
+/// The test config with a team budget and a `[quota]` section.
+fn config(limits: &str, quota: &str) -> String {
+    config_text("")
+        .replace(
+            "[quota]\nledger = \":memory:\"\n",
+            &format!("[quota]\n{quota}\n"),
+        )
+        .replace(
+            "[[teams]]\nid = \"alpha\"\n",
+            &format!("[[teams]]\nid = \"alpha\"\n[teams.limits]\n{limits}\n"),
+        )
+}
+
+async fn redis_up() -> bool {
+    let Ok(client) = redis::Client::open(REDIS_URL) else {
+        return false;
+    };
+    match client.get_multiplexed_async_connection().await {
+        Ok(_) => true,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("\n!!! SKIPPING: Redis at {REDIS_URL} is unreachable: {error} !!!\n");
+            false
+        }
+        Err(error) => panic!("Redis is required in CI: {error}"),
+    }
+}
+
+async fn redis_value(key: &str) -> u64 {
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let value: Option<u64> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    value.unwrap_or(0)
+}
+
+/// (rows, total nano-USD) of a ledger file, read as an operator would.
+fn ledger_total(path: &std::path::Path) -> (u64, u64) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
+            [],
+            |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+        )
+        .unwrap()
+}
+
+fn client() -> reqwest::Client {
+    switchboard::install_crypto_provider();
+    reqwest::Client::new()
+}
+
+async fn post(client: &reqwest::Client, gateway: &GatewayProcess) -> (u16, Value) {
+    let response = client
+        .post(gateway.url("/v1/chat/completions"))
+        .bearer_auth(ALPHA_KEY)
+        .header("content-type", "application/json")
+        .body(request())
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = response.status().as_u16();
+    (status, response.json_body().await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_sharing_redis_never_overshoot_the_budget() {
+    if !redis_up().await {
+        return;
+    }
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    // One request costs 6_300 nano-USD here (its worst case, reserved first,
+    // 11_550); a budget of 330_000 affords about 50 of them.
+    let budget_nano = 330_000u64;
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    let dir = ConfigDir::new();
+    let mut gateways = Vec::new();
+    for name in ["a", "b"] {
+        let text = config(
+            &format!("usd_total = {}", budget_nano as f64 / 1e9),
+            &format!(
+                "store = \"redis\"\nredis_url = \"{REDIS_URL}\"\nredis_prefix = \"{prefix}\"\nledger = \"ledger-{name}.sqlite\""
+            ),
+        );
+        let path = dir.write(&format!("{name}.toml"), &text);
+        gateways.push(GatewayProcess::start(&path, &upstream.base_url()).await);
+    }
+    let client = client();
+    let calls = (0..200).map(|i| post(&client, &gateways[i % 2]));
+    let results = join_all(calls).await;
+    let mut served_cost = 0;
+    let mut served = 0;
+    for (status, body) in &results {
+        match status {
+            200 => {
+                served += 1;
+                served_cost += cost_of(body);
+            }
+            429 => {
+                let error = &body["error"];
+                assert_eq!(error["code"], "insufficient_quota", "{body}");
+                assert_eq!(error["scope"], "team alpha", "{body}");
+                assert_eq!(error["limit_kind"], "usd:total", "{body}");
+                assert_eq!(error["limit"], json!(budget_nano as f64 / 1e9), "{body}");
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    eprintln!("served {served} of 200, settled {served_cost} of {budget_nano} nano-USD");
+    // At least what worst-case holds guarantee (a refusal means the holds in
+    // flight filled the budget), at most what actual costs allow.
+    let worst_case = 11_550;
+    let floor = budget_nano / worst_case;
+    let ceiling = (budget_nano - worst_case) / 6_300 + 1;
+    assert!((floor..=ceiling).contains(&served), "served {served}");
+    assert!(served_cost <= budget_nano);
+    // The shared counter, once every settle has landed, is exactly what was served.
+    let counter = format!("{prefix}:usd:total:t:alpha");
+    assert_eq!(redis_value(&counter).await, served_cost);
+    let (rows_a, total_a) = ledger_total(&dir.path("ledger-a.sqlite"));
+    let (rows_b, total_b) = ledger_total(&dir.path("ledger-b.sqlite"));
+    assert_eq!(rows_a + rows_b, served);
+    assert_eq!(total_a + total_b, served_cost);
+}
+
+/// Spend two requests' worth, `kill -9`, restart: the budget still knows.
+async fn spend_survives_kill_9(quota_section: &str) {
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    let dir = ConfigDir::new();
+    let path = dir.write(
+        "gateway.toml",
+        &config(
+            "usd_total = 0.00002515",
+            &format!("ledger = \"ledger.sqlite\"\n{quota_section}"),
+        ),
+    );
+    let client = client();
+    let gateway = GatewayProcess::start(&path, &upstream.base_url()).await;
+    let (status, body) = post(&client, &gateway).await;
+    assert_eq!(status, 200, "{body}");
+    let first_cost = cost_of(&body);
+    let (status, body) = post(&client, &gateway).await;
+    assert_eq!(status, 200, "{body}");
+    gateway.kill_9().await;
+    assert_eq!(
+        ledger_total(&dir.path("ledger.sqlite")),
+        (2, 2 * first_cost)
+    );
+    let gateway = GatewayProcess::start(&path, &upstream.base_url()).await;
+    // 25_150 budget, 12_600 spent: the next request's worst case (11_550)
+    // fits once, then no more. Forgetting the spend would serve three.
+    let (status, body) = post(&client, &gateway).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&client, &gateway).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"]["current"],
+        json!((3 * first_cost) as f64 / 1e9)
+    );
+    gateway.kill_9().await;
+}
+
+#[tokio::test]
+async fn embedded_spend_survives_kill_9() {
+    spend_survives_kill_9("").await;
+}
+
+#[tokio::test]
+async fn redis_spend_survives_kill_9() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    spend_survives_kill_9(&format!(
+        "store = \"redis\"\nredis_url = \"{REDIS_URL}\"\nredis_prefix = \"{prefix}\""
+    ))
+    .await;
+}
