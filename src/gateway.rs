@@ -4,6 +4,7 @@
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
+use crate::mcp::McpHub;
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
 use crate::routing::Router;
@@ -22,6 +23,8 @@ pub struct Gateway {
     pub cache: Option<Arc<dyn CacheStore>>,
     /// Guardrails bound to every request; none until configured.
     pub guardrails: Vec<Arc<dyn Guardrail>>,
+    /// MCP upstream servers and the merged tool catalog.
+    pub mcp: Arc<McpHub>,
 }
 
 impl Gateway {
@@ -44,10 +47,13 @@ impl Gateway {
         })?;
         let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
         let router = Router::new(&config, providers).map_err(|e| vec![e])?;
+        let metrics = Metrics::default();
+        let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());
         Ok(Arc::new(Self {
             keys: KeyStore::new(&config.keys),
             router,
-            metrics: Metrics::default(),
+            metrics,
+            mcp,
             quota: Arc::new(InMemoryQuotaStore::default()),
             cache: None,
             guardrails: Vec::new(),

@@ -9,6 +9,7 @@ pub mod data_files;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;

@@ -73,6 +73,7 @@ pub struct Metrics {
     pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
     pub unpriced: Family<ModelLabels, Counter>,
     pub in_flight: Gauge,
+    pub mcp: std::sync::Arc<crate::mcp::metrics::McpMetrics>,
 }
 
 impl Default for Metrics {
@@ -88,6 +89,7 @@ impl Default for Metrics {
             cost_usd: Family::default(),
             unpriced: Family::default(),
             in_flight: Gauge::default(),
+            mcp: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -135,6 +137,7 @@ impl Default for Metrics {
             "Requests being served now",
             metrics.in_flight.clone(),
         );
+        metrics.mcp.register(&mut registry);
         Self {
             registry,
             ..metrics

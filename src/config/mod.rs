@@ -43,6 +43,9 @@ pub struct RawConfig {
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
     pub providers: BTreeMap<String, RawProviderOverride>,
+    /// The MCP gateway: tool servers, and each team's tool policy.
+    #[serde(default)]
+    pub mcp: crate::mcp::RawMcp,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,7 @@ pub struct Config {
     pub keys: Vec<KeyEntry>,
     pub aliases: BTreeMap<String, String>,
     pub providers: BTreeMap<String, ProviderSettings>,
+    pub mcp: crate::mcp::McpSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +156,7 @@ pub(super) fn validate(
 
     let teams = validate_teams(&raw.teams, &mut problem);
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
+    let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -189,6 +191,7 @@ pub(super) fn validate(
             keys,
             aliases: raw.aliases,
             providers: raw.providers,
+            mcp,
         });
     }
     Err(problems)
