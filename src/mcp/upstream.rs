@@ -70,6 +70,10 @@ pub struct Upstream {
     health: RwLock<Health>,
     live: RwLock<Option<Live>>,
     restarts: std::sync::atomic::AtomicU64,
+    /// Process id of the running stdio server (0 when none).
+    pid: std::sync::atomic::AtomicU32,
+    /// Asks the supervisor to list the server's tools again.
+    refresh: Notify,
 }
 
 /// The client side the gateway presents to an upstream: it asks for nothing
@@ -98,6 +102,8 @@ impl Upstream {
             health: RwLock::new(Health::Starting),
             live: RwLock::new(None),
             restarts: std::sync::atomic::AtomicU64::new(0),
+            pid: std::sync::atomic::AtomicU32::new(0),
+            refresh: Notify::new(),
         })
     }
 
@@ -107,6 +113,16 @@ impl Upstream {
 
     pub fn health(&self) -> Health {
         self.health.read().clone()
+    }
+
+    /// Process id of the running stdio server, if one runs.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(std::sync::atomic::Ordering::Relaxed)).filter(|&pid| pid != 0)
+    }
+
+    /// List the server's tools again now, as on a `list_changed` notification.
+    pub fn refresh(&self) {
+        self.refresh.notify_one();
     }
 
     pub fn restarts(&self) -> u64 {
@@ -201,6 +217,7 @@ impl Upstream {
                                 .serve_until_closed(running, &peer, &mut list_rx, &changed, &stop)
                                 .await;
                             *self.live.write() = None;
+                            self.pid.store(0, std::sync::atomic::Ordering::Relaxed);
                             changed.notify_one();
                             if stop.is_cancelled() {
                                 return;
@@ -241,19 +258,26 @@ impl Upstream {
             tokio::select! {
                 () = stop.cancelled() => return "gateway stopping".to_owned(),
                 quit = &mut waiting => return format!("connection closed ({quit:?})"),
-                Some(()) = list_rx.recv() => {
-                    match self.list_tools(peer).await {
-                        Ok(tools) => {
-                            if let Some(live) = self.live.write().as_mut() {
-                                live.tools = Arc::new(tools);
-                            }
-                            changed.notify_one();
-                        }
-                        Err(reason) => {
-                            tracing::warn!(server = %self.settings.name, %reason, "cannot refresh tools");
-                        }
-                    }
+                () = self.refresh.notified() => {
+                    self.relist(peer, changed).await;
                 }
+                Some(()) = list_rx.recv() => {
+                    self.relist(peer, changed).await;
+                }
+            }
+        }
+    }
+
+    async fn relist(&self, peer: &Peer<RoleClient>, changed: &Notify) {
+        match self.list_tools(peer).await {
+            Ok(tools) => {
+                if let Some(live) = self.live.write().as_mut() {
+                    live.tools = Arc::new(tools);
+                }
+                changed.notify_one();
+            }
+            Err(reason) => {
+                tracing::warn!(server = %self.settings.name, %reason, "cannot refresh tools");
             }
         }
     }
@@ -278,6 +302,10 @@ impl Upstream {
                     .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|error| format!("cannot start `{command}`: {error}"))?;
+                self.pid.store(
+                    transport.id().unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 if let Some(stderr) = stderr {
                     let server = self.settings.name.clone();
                     tokio::spawn(async move {

@@ -6,3 +6,5 @@ mod config_files;
 mod errors;
 mod harness;
 mod streaming;
+mod mcp;
+mod mcp_fixture;
