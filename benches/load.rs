@@ -33,14 +33,19 @@ impl Drop for Proc {
 /// Start the binary and wait for its `... listening on http://ADDR` line.
 fn start(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (key, value) in env {
         command.env(key, value);
     }
     let mut child = command.spawn().expect("start switchboard");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("ready line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("ready line");
     let addr = line
         .trim()
         .rsplit("http://")
@@ -92,14 +97,21 @@ async fn one(sender: &mut Sender, target: &Target) -> (Duration, Duration) {
         .unwrap();
     sender.ready().await.expect("ready");
     let response = sender.send_request(request).await.expect("response");
-    assert!(response.status().is_success(), "status {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
     let mut body = response.into_body();
     let mut first = None;
     while let Some(frame) = body.frame().await {
         frame.expect("body frame");
         first.get_or_insert_with(|| started.elapsed());
     }
-    (first.unwrap_or_else(|| started.elapsed()), started.elapsed())
+    (
+        first.unwrap_or_else(|| started.elapsed()),
+        started.elapsed(),
+    )
 }
 
 fn histogram() -> Histogram<u64> {
@@ -151,7 +163,13 @@ async fn closed_loop(target: &Target, connections: usize, seconds: u64) -> Resul
 /// Open loop at a fixed rate; latency is measured from each request's
 /// scheduled start, so a stall is not hidden (no coordinated omission).
 /// `first_byte` measures to the first body byte instead of the last.
-async fn fixed_rate(target: &Target, rate: u64, seconds: u64, connections: usize, first_byte: bool) -> Result {
+async fn fixed_rate(
+    target: &Target,
+    rate: u64,
+    seconds: u64,
+    connections: usize,
+    first_byte: bool,
+) -> Result {
     let (tx, rx) = async_channel(connections * 4);
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -218,7 +236,10 @@ fn chat_body(model: &str, stream: bool) -> Bytes {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -226,7 +247,8 @@ fn main() {
     let seconds = env_u64("LOAD_SECONDS", 10);
     let connections = env_u64("LOAD_CONNECTIONS", 64) as usize;
     let (upstream, upstream_addr) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
-    let config = std::env::temp_dir().join(format!("switchboard-bench-{}.toml", std::process::id()));
+    let config =
+        std::env::temp_dir().join(format!("switchboard-bench-{}.toml", std::process::id()));
     let hash = hex::encode(switchboard::config::hash_key(GATEWAY_KEY));
     std::fs::write(
         &config,
@@ -236,7 +258,13 @@ fn main() {
     )
     .unwrap();
     let (gateway, gateway_addr) = start(
-        &["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
         &[
             ("OPENAI_BASE_URL", format!("http://{upstream_addr}/v1")),
             ("OPENAI_API_KEY", UPSTREAM_KEY.to_owned()),
@@ -246,7 +274,10 @@ fn main() {
     std::thread::sleep(Duration::from_millis(300));
     let idle_rss = rss_kib(gateway.0.id());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let direct = |stream| Target {
         addr: upstream_addr,
         path: "/v1/chat/completions",
@@ -321,13 +352,18 @@ fn main() {
     );
     let machine = format!(
         "Machine: {} cores, {}; all processes on one host over loopback.\n\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         cpu_model()
     );
     let report = machine + &report;
     print!("{report}");
     let _ = std::io::stdout().flush();
-    let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.md"), &report);
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.md"),
+        &report,
+    );
     drop(gateway);
     drop(upstream);
     let _ = std::fs::remove_file(config);

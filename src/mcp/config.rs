@@ -290,6 +290,13 @@ pub(crate) fn validate(
             false
         }
     };
+    if raw.allowed_hosts.is_empty() {
+        // rmcp reads an empty list as "any host"; that must be a deliberate choice.
+        problem(
+            "mcp.allowed_hosts".into(),
+            "must name at least one host (the gateway's own names)".into(),
+        );
+    }
     if raw.max_body_bytes < 1024 {
         problem("mcp.max_body_bytes".into(), "must be at least 1024".into());
     }
@@ -302,11 +309,8 @@ pub(crate) fn validate(
         }
     }
     let sse_keep_alive = duration("mcp.sse_keep_alive", &raw.sse_keep_alive, problem);
-    let restart_backoff_max = duration(
-        "mcp.restart_backoff_max",
-        &raw.restart_backoff_max,
-        problem,
-    );
+    let restart_backoff_max =
+        duration("mcp.restart_backoff_max", &raw.restart_backoff_max, problem);
 
     let mut servers = Vec::with_capacity(raw.servers.len());
     for (index, server) in raw.servers.iter().enumerate() {
@@ -490,4 +494,89 @@ fn matcher(
         .map(|glob| glob.compile_matcher())
         .map_err(|error| problem(path.to_owned(), error.to_string()))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{RawConfig, load_decode};
+
+    fn check(text: &str, expected: &[&str]) {
+        let raw: RawConfig = load_decode("test.toml", text).expect("decodes");
+        let env = |name: &str| (name == "SET_VAR").then(|| "value".to_owned());
+        let teams: Vec<crate::config::Team> = raw
+            .teams
+            .iter()
+            .map(|team| crate::config::Team {
+                id: team.id.as_str().into(),
+                model_patterns: Vec::new(),
+                models: globset::GlobSet::empty(),
+            })
+            .collect();
+        let mut paths = Vec::new();
+        super::validate(&raw.mcp, &teams, &env, &mut |path, _| paths.push(path));
+        assert_eq!(paths, expected, "{text}");
+    }
+
+    const TEAM: &str = "[[teams]]\nid = \"a\"\n";
+
+    #[test]
+    fn problems_name_their_key_paths() {
+        check("", &[]);
+        check(
+            "[mcp]\non_tool_change = \"ignore\"",
+            &["mcp.on_tool_change"],
+        );
+        check("[mcp]\naudit_arguments = \"all\"", &["mcp.audit_arguments"]);
+        check(
+            "[mcp]\nallowed_origins = [\"example.com\"]",
+            &["mcp.allowed_origins[0]"],
+        );
+        check("[mcp]\nallowed_hosts = []", &["mcp.allowed_hosts"]);
+        check(
+            "[[mcp.servers]]\nname = \"a__b\"\ncommand = \"x\"",
+            &["mcp.servers[0].name"],
+        );
+        check("[[mcp.servers]]\nname = \"a\"", &["mcp.servers[0].command"]);
+        check(
+            "[[mcp.servers]]\nname = \"a\"\ncommand = \"x\"\nurl = \"http://h\"",
+            &["mcp.servers[0].command"],
+        );
+        check(
+            "[[mcp.servers]]\nname = \"a\"\ncommand = \"x\"\n[[mcp.servers]]\nname = \"a\"\ncommand = \"y\"",
+            &["mcp.servers[1].name"],
+        );
+        check(
+            "[[mcp.servers]]\nname = \"a\"\nurl = \"ftp://h\"",
+            &["mcp.servers[0].url"],
+        );
+        check(
+            "[[mcp.servers]]\nname = \"a\"\nurl = \"http://h\"\nheaders_env = { Authorization = \"UNSET\" }",
+            &["mcp.servers[0].headers_env.Authorization"],
+        );
+        check(
+            "[[mcp.servers]]\nname = \"a\"\nurl = \"http://h\"\nheaders_env = { Authorization = \"SET_VAR\" }\ncall_timeout = \"soon\"",
+            &["mcp.servers[0].call_timeout"],
+        );
+        check("[[mcp.teams]]\nteam = \"nobody\"", &["mcp.teams[0].team"]);
+        check(
+            &format!("{TEAM}[[mcp.teams]]\nteam = \"a\"\nallow = [\"[\"]"),
+            &["mcp.teams[0].allow[0]"],
+        );
+        check(
+            &format!(
+                "{TEAM}[[mcp.teams]]\nteam = \"a\"\n[[mcp.teams.conditions]]\ntools = \"*\"\nschema = {{ type = 7 }}"
+            ),
+            &["mcp.teams[0].conditions[0].schema"],
+        );
+        check(
+            &format!(
+                "{TEAM}[[mcp.teams]]\nteam = \"a\"\n[[mcp.teams.rate_limits]]\ntools = \"*\"\ncalls = 0\nper = \"1m\""
+            ),
+            &["mcp.teams[0].rate_limits[0].calls"],
+        );
+        check(
+            &format!("{TEAM}[[mcp.teams]]\nteam = \"a\"\n[[mcp.teams]]\nteam = \"a\""),
+            &["mcp.teams[1].team"],
+        );
+    }
 }

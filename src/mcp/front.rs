@@ -10,9 +10,8 @@ use super::upstream::UpstreamError;
 use crate::auth::Caller;
 use crate::gateway::Gateway;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode,
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -101,7 +100,10 @@ fn present(entry: &Entry, scoped: bool) -> Tool {
 impl ServerHandler for FrontDoor {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("switchboard", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "switchboard",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions("Tools of the servers registered with this Switchboard gateway.")
     }
 
@@ -135,12 +137,18 @@ impl ServerHandler for FrontDoor {
             Some(scope) => catalog.by_key(scope, &params.name),
             None => catalog.by_exposed(&params.name),
         };
-        let arguments_value = serde_json::Value::Object(params.arguments.clone().unwrap_or_default());
+        let arguments_value =
+            serde_json::Value::Object(params.arguments.clone().unwrap_or_default());
         let argument_text = arguments_value.to_string();
         let argument_keys = params
             .arguments
             .as_ref()
-            .map(|args| args.keys().map(String::as_str).collect::<Vec<_>>().join(","))
+            .map(|args| {
+                args.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_default();
         let mut audited = CallRecord {
             team: &request.caller.team,
@@ -155,7 +163,13 @@ impl ServerHandler for FrontDoor {
             arguments: None,
         };
         let outcome = self
-            .call_checked(&request, entry, params.arguments, &arguments_value, &argument_text)
+            .call_checked(
+                &request,
+                entry,
+                params.arguments,
+                &arguments_value,
+                &argument_text,
+            )
             .await;
         audited.duration = started.elapsed();
         let redacted;
@@ -269,14 +283,16 @@ impl FrontDoor {
                             "rate limit for `{pattern}` reached for team `{team}`; retry in {:.1}s",
                             retry_after.as_secs_f64()
                         ),
-                        Some(serde_json::json!({ "retry_after_ms": retry_after.as_millis() as u64 })),
+                        Some(
+                            serde_json::json!({ "retry_after_ms": retry_after.as_millis() as u64 }),
+                        ),
                     ),
                 ));
             }
         }
         let guardrails = &self.gateway.guardrails;
-        let (arguments, redacted) =
-            guard::arguments(guardrails, arguments, argument_text).map_err(|rule| {
+        let (arguments, redacted) = guard::arguments(guardrails, arguments, argument_text)
+            .map_err(|rule| {
                 (
                     Outcome::GuardrailBlocked,
                     ErrorData::new(

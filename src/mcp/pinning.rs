@@ -139,10 +139,22 @@ mod tests {
 
     #[test]
     fn hash_ignores_key_order_but_not_content() {
-        let a = tool("d", serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}));
-        let b = tool("d", serde_json::json!({"properties": {"x": {"type": "string"}}, "type": "object"}));
-        let c = tool("d2", serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}));
-        let d = tool("d", serde_json::json!({"type": "object", "properties": {"x": {"type": "number"}}}));
+        let a = tool(
+            "d",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+        );
+        let b = tool(
+            "d",
+            serde_json::json!({"properties": {"x": {"type": "string"}}, "type": "object"}),
+        );
+        let c = tool(
+            "d2",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+        );
+        let d = tool(
+            "d",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "number"}}}),
+        );
         assert_eq!(definition_hash(&a), definition_hash(&b));
         assert_ne!(definition_hash(&a), definition_hash(&c));
         assert_ne!(definition_hash(&a), definition_hash(&d));

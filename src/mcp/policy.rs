@@ -2,10 +2,10 @@
 //! `<server>/<tool>`), conditions on arguments (JSON Schema), and per-tool
 //! rate limits counted per team.
 
+use globset::{GlobMatcher, GlobSet};
 use governor::clock::Clock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use globset::{GlobMatcher, GlobSet};
 use serde_json::Value;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -19,7 +19,10 @@ pub enum Refusal {
     /// The arguments break a configured condition.
     Arguments { pattern: String, reason: String },
     /// The team used up the tool's allowance; retry after this long.
-    RateLimited { pattern: String, retry_after: Duration },
+    RateLimited {
+        pattern: String,
+        retry_after: Duration,
+    },
 }
 
 pub struct TeamPolicy {
@@ -161,5 +164,98 @@ impl TeamPolicy {
 impl RateRule {
     fn limiter_clock_now(&self) -> Duration {
         self.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::{Glob, GlobSetBuilder};
+
+    fn set(patterns: &[&str]) -> GlobSet {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in patterns {
+            builder.add(Glob::new(pattern).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
+    fn policy(allow: &[&str], deny: &[&str], limit: Option<(u32, Duration)>) -> TeamPolicy {
+        let schema = serde_json::json!({"properties": {"n": {"maximum": 10}}});
+        TeamPolicy {
+            allow: set(allow),
+            deny: set(deny),
+            conditions: vec![Condition {
+                tools: Glob::new("calc/*").unwrap().compile_matcher(),
+                pattern: "calc/*".into(),
+                validator: Arc::new(jsonschema::validator_for(&schema).unwrap()),
+            }],
+            rate_limits: limit
+                .map(|(calls, per)| {
+                    RateRule::new(
+                        Glob::new("*").unwrap().compile_matcher(),
+                        "*".into(),
+                        NonZeroU32::new(calls).unwrap(),
+                        per,
+                    )
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn allow_and_deny_globs() {
+        let p = policy(&["time/*", "fs/read*"], &["fs/read_secret*"], None);
+        let check =
+            |subject: &str, expected: bool| assert_eq!(p.allows(subject), expected, "{subject}");
+        check("time/now", true);
+        check("fs/read_file", true);
+        check("fs/read_secret_key", false);
+        check("fs/write", false);
+        check("other/x", false);
+    }
+
+    #[test]
+    fn conditions_name_the_offending_argument() {
+        let p = policy(&["*"], &[], None);
+        assert_eq!(
+            p.check_call("calc/add", &serde_json::json!({"n": 3})),
+            Ok(())
+        );
+        let Err(Refusal::Arguments { pattern, reason }) =
+            p.check_call("calc/add", &serde_json::json!({"n": 11}))
+        else {
+            panic!("should be refused");
+        };
+        assert_eq!(pattern, "calc/*");
+        assert!(reason.contains("/n"), "{reason}");
+        assert_eq!(
+            p.check_call("time/now", &serde_json::json!({"n": 11})),
+            Ok(())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limits_refill_with_time_per_tool() {
+        let p = policy(&["*"], &[], Some((2, Duration::from_secs(60))));
+        let args = serde_json::json!({});
+        assert_eq!(p.check_call("t/a", &args), Ok(()));
+        assert_eq!(p.check_call("t/a", &args), Ok(()));
+        let Err(Refusal::RateLimited { retry_after, .. }) = p.check_call("t/a", &args) else {
+            panic!("third call within the minute is refused");
+        };
+        assert_eq!(retry_after, Duration::from_secs(30));
+        // Another tool has its own allowance.
+        assert_eq!(p.check_call("t/b", &args), Ok(()));
+        // A denied call uses no allowance.
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(p.check_call("t/a", &args).is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(p.check_call("t/a", &args), Ok(()));
+        assert!(p.check_call("t/a", &args).is_err());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(p.check_call("t/a", &args), Ok(()));
+        assert_eq!(p.check_call("t/a", &args), Ok(()));
     }
 }

@@ -95,6 +95,8 @@ async fn authenticate(
     };
     // The client's credential stays here: upstream requests are built by the
     // gateway from its own config, never from these headers.
-    request.extensions_mut().insert(McpRequest { caller, scope });
+    request
+        .extensions_mut()
+        .insert(McpRequest { caller, scope });
     next.run(request).await
 }

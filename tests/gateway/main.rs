@@ -5,6 +5,6 @@ mod chat;
 mod config_files;
 mod errors;
 mod harness;
-mod streaming;
 mod mcp;
 mod mcp_fixture;
+mod streaming;

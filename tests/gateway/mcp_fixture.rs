@@ -9,7 +9,9 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::{StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::transport::{
+    StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
+};
 use rmcp::{ErrorData, Peer, RoleClient, RoleServer, ServerHandler, ServiceError, ServiceExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +122,9 @@ pub async fn connect(base: &str, path: &str, key: &str) -> GatewayClient {
         reqwest::Client::new(),
         StreamableHttpClientTransportConfig::with_uri(format!("{base}{path}")).auth_header(key),
     );
-    ().serve(transport).await.expect("client connects to the gateway")
+    ().serve(transport)
+        .await
+        .expect("client connects to the gateway")
 }
 
 pub async fn tool_names(client: &GatewayClient) -> Vec<String> {
