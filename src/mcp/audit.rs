@@ -32,6 +32,7 @@ pub enum Outcome {
     ChangedDefinition,
     GuardrailBlocked,
     UpstreamError,
+    Cancelled,
     Unknown,
 }
 
@@ -46,6 +47,7 @@ impl Outcome {
             Self::ChangedDefinition => "changed_definition",
             Self::GuardrailBlocked => "guardrail_blocked",
             Self::UpstreamError => "upstream_error",
+            Self::Cancelled => "cancelled",
             Self::Unknown => "unknown_tool",
         }
     }

@@ -31,6 +31,14 @@ pub struct RawMcp {
     /// later are always served statelessly.
     #[serde(default = "yes")]
     pub legacy_sessions: bool,
+    /// Redis URL where legacy sessions are kept, so that any replica can
+    /// continue a session another one opened, e.g. `"redis://127.0.0.1:6379"`.
+    /// Default: sessions live in this process only.
+    #[serde(default)]
+    pub session_store: Option<String>,
+    /// How long an idle legacy session is kept in the session store, e.g. `"24h"`.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl: String,
     /// Interval of keep-alive pings on open SSE streams, e.g. `"15s"`.
     #[serde(default = "default_keep_alive")]
     pub sse_keep_alive: String,
@@ -65,6 +73,8 @@ impl Default for RawMcp {
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: Vec::new(),
             legacy_sessions: true,
+            session_store: None,
+            session_ttl: default_session_ttl(),
             sse_keep_alive: default_keep_alive(),
             max_body_bytes: default_max_body(),
             on_tool_change: default_on_change(),
@@ -171,6 +181,9 @@ fn default_allowed_hosts() -> Vec<String> {
         .map(str::to_owned)
         .to_vec()
 }
+fn default_session_ttl() -> String {
+    "24h".to_owned()
+}
 fn default_keep_alive() -> String {
     "15s".to_owned()
 }
@@ -202,6 +215,8 @@ pub struct McpSettings {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub legacy_sessions: bool,
+    pub session_store: Option<String>,
+    pub session_ttl: Duration,
     pub sse_keep_alive: Duration,
     pub max_body_bytes: usize,
     pub block_changed_tools: bool,
@@ -309,6 +324,15 @@ pub(crate) fn validate(
         }
     }
     let sse_keep_alive = duration("mcp.sse_keep_alive", &raw.sse_keep_alive, problem);
+    let session_ttl = duration("mcp.session_ttl", &raw.session_ttl, problem);
+    if let Some(url) = &raw.session_store
+        && let Err(error) = redis::Client::open(url.as_str())
+    {
+        problem(
+            "mcp.session_store".into(),
+            format!("not a Redis URL: {error}"),
+        );
+    }
     let restart_backoff_max =
         duration("mcp.restart_backoff_max", &raw.restart_backoff_max, problem);
 
@@ -458,6 +482,8 @@ pub(crate) fn validate(
         allowed_hosts: raw.allowed_hosts.clone(),
         allowed_origins: raw.allowed_origins.clone(),
         legacy_sessions: raw.legacy_sessions,
+        session_store: raw.session_store.clone(),
+        session_ttl,
         sse_keep_alive,
         max_body_bytes: raw.max_body_bytes,
         block_changed_tools,

@@ -27,6 +27,7 @@ pub mod codes {
     pub const GUARDRAIL: ErrorCode = ErrorCode(-32043);
     pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode(-32044);
     pub const SESSION_OWNER: ErrorCode = ErrorCode(-32045);
+    pub const CANCELLED: ErrorCode = ErrorCode(-32046);
 }
 
 /// What the HTTP layer learnt about a request: who calls, and which part of
@@ -162,15 +163,21 @@ impl ServerHandler for FrontDoor {
             argument_keys,
             arguments: None,
         };
-        let outcome = self
-            .call_checked(
+        // A client's `notifications/cancelled` ends the wait; dropping the
+        // upstream request sends the cancellation on to the upstream server.
+        let outcome = tokio::select! {
+            outcome = self.call_checked(
                 &request,
                 entry,
                 params.arguments,
                 &arguments_value,
                 &argument_text,
-            )
-            .await;
+            ) => outcome,
+            () = ctx.ct.cancelled() => Err((
+                Outcome::Cancelled,
+                ErrorData::new(codes::CANCELLED, "the client cancelled the call", None),
+            )),
+        };
         audited.duration = started.elapsed();
         let redacted;
         let response = match outcome {

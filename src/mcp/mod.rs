@@ -13,6 +13,7 @@
 //! | `guard.rs` | the guardrail seam for tool arguments and results |
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
 //! | `front.rs`, `routes.rs` | the MCP server clients see, and its HTTP mount |
+//! | `sessions.rs` | legacy sessions in Redis, shared between replicas |
 
 pub mod audit;
 pub mod catalog;
@@ -25,6 +26,7 @@ pub mod names;
 pub mod pinning;
 pub mod policy;
 pub mod routes;
+pub mod sessions;
 pub mod upstream;
 
 pub use config::{McpSettings, RawMcp};

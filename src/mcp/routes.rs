@@ -24,6 +24,12 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
         .with_sse_keep_alive(Some(settings.sse_keep_alive))
         .with_max_request_body_bytes(settings.max_body_bytes)
         .with_cancellation_token(gateway.mcp.stop_token());
+    if let Some(url) = &settings.session_store {
+        match super::sessions::RedisSessionStore::new(url, settings.session_ttl) {
+            Ok(store) => config.session_store = Some(Arc::new(store)),
+            Err(error) => tracing::error!(%error, "MCP session store unavailable"),
+        }
+    }
     config = if settings.allowed_origins.is_empty() {
         // No browser origin is trusted unless configured.
         config.enforce_origin_validation()

@@ -7,4 +7,5 @@ mod errors;
 mod harness;
 mod mcp;
 mod mcp_fixture;
+mod mcp_replicas;
 mod streaming;
