@@ -77,6 +77,17 @@ impl Catalog {
         (catalog, changes)
     }
 
+    /// Whether a client would see the same tools in both (names,
+    /// definitions and pin states).
+    pub fn same_tools(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.exposed == b.exposed && a.changed == b.changed && a.tool == b.tool)
+    }
+
     pub fn by_exposed(&self, name: &str) -> Option<&Entry> {
         self.by_exposed.get(name).map(|&i| &self.entries[i])
     }

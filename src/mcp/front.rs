@@ -13,7 +13,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -100,12 +100,22 @@ fn present(entry: &Entry, scoped: bool) -> Tool {
 
 impl ServerHandler for FrontDoor {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "switchboard",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions("Tools of the servers registered with this Switchboard gateway.")
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "switchboard",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions("Tools of the servers registered with this Switchboard gateway.")
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // Only legacy sessions have a standing stream to notify.
+        self.gateway.mcp.listen(context.peer);
     }
 
     async fn list_tools(

@@ -8,6 +8,7 @@ use super::names::ToolKey;
 use super::pinning::PinStore;
 use super::upstream::{Health, Upstream};
 use arc_swap::ArcSwap;
+use rmcp::{Peer, RoleServer};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,8 @@ pub struct McpHub {
     changed: Arc<Notify>,
     stop: CancellationToken,
     started: AtomicBool,
+    /// Legacy-session clients to tell when the tool list changes.
+    listeners: parking_lot::Mutex<Vec<Peer<RoleServer>>>,
 }
 
 impl Drop for McpHub {
@@ -48,6 +51,7 @@ impl McpHub {
             changed: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             started: AtomicBool::new(false),
+            listeners: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -122,6 +126,27 @@ impl McpHub {
         approved
     }
 
+    /// Send `notifications/tools/list_changed` to this client when the
+    /// merged tool list changes.
+    pub fn listen(&self, peer: Peer<RoleServer>) {
+        let mut listeners = self.listeners.lock();
+        listeners.retain(|peer| !peer.is_transport_closed());
+        listeners.push(peer);
+    }
+
+    fn notify_listeners(&self) {
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut listeners = self.listeners.lock();
+            listeners.retain(|peer| !peer.is_transport_closed());
+            listeners.clone()
+        };
+        for peer in peers {
+            tokio::spawn(async move {
+                let _ = peer.notify_tool_list_changed().await;
+            });
+        }
+    }
+
     fn rebuild(&self) {
         let servers: Vec<_> = self
             .upstreams
@@ -144,6 +169,9 @@ impl McpHub {
                 })
                 .inc();
         }
-        self.catalog.store(Arc::new(catalog));
+        let old = self.catalog.swap(Arc::new(catalog));
+        if !self.catalog.load().same_tools(&old) {
+            self.notify_listeners();
+        }
     }
 }

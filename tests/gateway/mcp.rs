@@ -3,7 +3,9 @@
 //! real port, and an rmcp client on `/mcp`.
 
 use crate::harness::{ALPHA_KEY, BETA_KEY, Harness};
-use crate::mcp_fixture::{FixtureServer, call, connect, text, tool, tool_names, wait_for_tools};
+use crate::mcp_fixture::{
+    FixtureServer, call, connect, connect_listening, text, tool, tool_names, wait_for_tools,
+};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -419,4 +421,42 @@ async fn one_server_endpoint_and_policy_visibility() {
             .0,
         -32040
     );
+}
+
+#[tokio::test]
+async fn clients_hear_when_the_tool_list_changes() {
+    let fx = FixtureServer::start("fx", vec![tool("a", "a")]).await;
+    let harness = gateway(&format!(
+        "{}{}",
+        http_server("fx", &fx.url),
+        policy("alpha", "")
+    ))
+    .await;
+    let (client, listener) = connect_listening(&base(&harness), ALPHA_KEY).await;
+    for _ in 0..200 {
+        if !client.list_all_tools().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let heard = || listener.changed.load(std::sync::atomic::Ordering::SeqCst);
+    // Let the notification of the first catalog (if this client saw it) land.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = heard();
+    fx.set_tools(vec![tool("a", "a"), tool("b", "b")]).await;
+    for _ in 0..400 {
+        if heard() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(heard() > before, "list_changed never reached the client");
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["fx__a", "fx__b"]);
 }

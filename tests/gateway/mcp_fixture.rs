@@ -173,3 +173,33 @@ pub fn text(result: &CallToolResult) -> serde_json::Value {
     let text = &result.content[0].as_text().expect("text content").text;
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone()))
 }
+
+/// A client that counts `notifications/tools/list_changed`.
+#[derive(Clone, Default)]
+pub struct Listener {
+    pub changed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl rmcp::ClientHandler for Listener {
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+pub async fn connect_listening(
+    base: &str,
+    key: &str,
+) -> (RunningService<RoleClient, Listener>, Listener) {
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest::Client::new(),
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(key),
+    );
+    let listener = Listener::default();
+    let client = listener
+        .clone()
+        .serve(transport)
+        .await
+        .expect("client connects to the gateway");
+    (client, listener)
+}
