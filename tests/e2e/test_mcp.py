@@ -1,12 +1,14 @@
 """The MCP gateway with the official MCP Python SDK as the client, in both
 protocol eras, against real tool servers from PyPI (mcp-server-time, stdio)
-and npm (@modelcontextprotocol/server-everything, stdio) behind the real
-gateway binary."""
+and npm (@modelcontextprotocol/server-everything, over stdio and over
+streamable HTTP) behind the real gateway binary."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 
 import anyio
 import httpx2
@@ -38,8 +40,35 @@ def toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def free_port() -> int:
+    # server-everything takes its port from $PORT and cannot report one it
+    # was given as 0; ask the OS for a free one and hand it over.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def mcp_gateway(tmp_path_factory):
+def everything_http():
+    """server-everything over streamable HTTP; yields its /mcp URL."""
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    proc = Process("server-everything (http)", [peers()["MCP_EVERYTHING_SERVER"], "streamableHttp"], env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.proc.poll() is not None:
+                proc.fail("did not listen", [])
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def mcp_gateway(tmp_path_factory, everything_http):
     commands = peers()
     config = tmp_path_factory.mktemp("mcp") / "gateway.toml"
     config.write_text(
@@ -70,9 +99,13 @@ name = "everything"
 command = {toml_string(commands["MCP_EVERYTHING_SERVER"])}
 args = ["stdio"]
 
+[[mcp.servers]]
+name = "web"
+url = {toml_string(everything_http)}
+
 [[mcp.teams]]
 team = "alpha"
-deny = ["everything/get-env", "everything/trigger-*"]
+deny = ["everything/get-env", "everything/trigger-*", "web/trigger-*"]
 
 [[mcp.teams]]
 team = "beta"
@@ -107,7 +140,11 @@ async def names(client: Client) -> set[str]:
 
     for _ in range(120):
         tools = {tool.name for tool in (await client.list_tools()).tools}
-        if TIME_TOOLS <= tools and any(name.startswith("everything__") for name in tools):
+        if (
+            TIME_TOOLS <= tools
+            and any(name.startswith("everything__") for name in tools)
+            and any(name.startswith("web__") for name in tools)
+        ):
             return tools
         await anyio.sleep(0.25)
     return tools
@@ -132,6 +169,12 @@ async def test_merged_tools_and_calls_on_both_servers(mcp_gateway, mode):
         result = await client.call_tool("everything__echo", {"message": "through the gateway"})
         assert not result.is_error
         assert result.content[0].text == "Echo: through the gateway"
+
+        # The same npm server, reached over streamable HTTP.
+        assert "web__get-sum" in tools
+        result = await client.call_tool("web__get-sum", {"a": 2, "b": 40})
+        assert not result.is_error
+        assert "42" in result.content[0].text
 
 
 @pytest.mark.anyio
