@@ -10,8 +10,9 @@ use super::upstream::UpstreamError;
 use crate::auth::Caller;
 use crate::gateway::Gateway;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -104,6 +105,7 @@ impl ServerHandler for FrontDoor {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -116,6 +118,37 @@ impl ServerHandler for FrontDoor {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         // Only legacy sessions have a standing stream to notify.
         self.gateway.mcp.listen(context.peer);
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let scoped = request.scope.is_some();
+        let prompts = super::prompts::visible(&self.gateway.mcp, &request)
+            .await
+            .into_iter()
+            .map(|(_, exposed, mut prompt)| {
+                if !scoped {
+                    prompt.name = exposed.to_string();
+                }
+                prompt
+            })
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let request = self.request(&ctx)?;
+        super::prompts::get(&self.gateway.mcp, &request, params)
+            .await
+            .map(GetPromptResponse::Complete)
     }
 
     async fn list_tools(

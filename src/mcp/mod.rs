@@ -9,6 +9,7 @@
 //! | `hub.rs` | the registry of upstreams and the merged catalog |
 //! | `catalog.rs`, `names.rs` | merged tools, safe names with hash suffixes, the reverse map |
 //! | `policy.rs` | allow/deny globs, argument conditions, per-tool rate limits |
+//! | `prompts.rs` | prompts merged across servers, named like tools |
 //! | `pinning.rs` | tool-definition hashes, change detection, approval |
 //! | `guard.rs` | the guardrail seam for tool arguments and results |
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod names;
 pub mod pinning;
 pub mod policy;
+pub mod prompts;
 pub mod routes;
 pub mod sessions;
 pub mod upstream;

@@ -8,8 +8,8 @@ use super::config::{ServerSettings, Transport};
 use super::metrics::McpMetrics;
 use parking_lot::RwLock;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, Implementation, JsonObject, ResultType,
-    Tool,
+    CallToolRequestParams, CallToolResult, ClientConfig, GetPromptRequestParams, GetPromptResult,
+    Implementation, JsonObject, Prompt, ResultType, Tool,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -164,6 +164,59 @@ impl Upstream {
                 // Results from servers on older revisions carry no result
                 // type; 2026-07-28 clients require one. rmcp drops it again
                 // for clients on older revisions.
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result)
+            }
+        }
+    }
+
+    fn peer(&self) -> Result<Peer<RoleClient>, UpstreamError> {
+        self.live
+            .read()
+            .as_ref()
+            .map(|live| live.peer.clone())
+            .ok_or_else(|| UpstreamError::Unavailable(self.settings.name.clone()))
+    }
+
+    /// The server's prompts, all pages; empty when it has none.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let has_prompts = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.prompts.is_some());
+        if !has_prompts {
+            return Ok(Vec::new());
+        }
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.list_all_prompts()).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(prompts)) => Ok(prompts),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<GetPromptResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(mut result)) => {
                 result.result_type = Some(ResultType::COMPLETE);
                 Ok(result)
             }

@@ -254,3 +254,19 @@ def test_foreign_host_and_origin_are_refused(mcp_gateway):
         mcp_gateway + "/mcp", json=body, headers={**auth, "Origin": "https://evil.example"}
     )
     assert response.status_code == 403
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_prompts_are_merged_and_fetched(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert {"everything__simple-prompt", "web__simple-prompt"} <= prompts, prompts
+        result = await client.get_prompt("everything__simple-prompt")
+        assert result.messages, result
+        with pytest.raises(MCPError):
+            await client.get_prompt("nobody__simple-prompt")
+    async with Session(mcp_gateway, BETA, mode) as client:
+        # Beta may use time/* only; the time server has no prompts.
+        assert (await client.list_prompts()).prompts == []
