@@ -11,8 +11,9 @@ use crate::auth::Caller;
 use crate::gateway::Gateway;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -106,6 +107,7 @@ impl ServerHandler for FrontDoor {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_prompts()
+                .enable_resources()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -149,6 +151,31 @@ impl ServerHandler for FrontDoor {
         super::prompts::get(&self.gateway.mcp, &request, params)
             .await
             .map(GetPromptResponse::Complete)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let resources = super::resources::visible(&self.gateway.mcp, &request)
+            .await
+            .into_iter()
+            .map(|(_, resource)| resource)
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        params: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let request = self.request(&ctx)?;
+        super::resources::read(&self.gateway.mcp, &request, &params.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
     }
 
     async fn list_tools(

@@ -10,6 +10,7 @@
 //! | `catalog.rs`, `names.rs` | merged tools, safe names with hash suffixes, the reverse map |
 //! | `policy.rs` | allow/deny globs, argument conditions, per-tool rate limits |
 //! | `prompts.rs` | prompts merged across servers, named like tools |
+//! | `resources.rs` | resources merged across servers, reads routed by URI |
 //! | `pinning.rs` | tool-definition hashes, change detection, approval |
 //! | `guard.rs` | the guardrail seam for tool arguments and results |
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
@@ -27,6 +28,7 @@ pub mod names;
 pub mod pinning;
 pub mod policy;
 pub mod prompts;
+pub mod resources;
 pub mod routes;
 pub mod sessions;
 pub mod upstream;

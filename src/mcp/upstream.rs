@@ -9,7 +9,8 @@ use super::metrics::McpMetrics;
 use parking_lot::RwLock;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientConfig, GetPromptRequestParams, GetPromptResult,
-    Implementation, JsonObject, Prompt, ResultType, Tool,
+    Implementation, JsonObject, Prompt, ReadResourceRequestParams, ReadResourceResult, Resource,
+    ResultType, Tool,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -196,6 +197,46 @@ impl Upstream {
                 reason: error.to_string(),
             }),
             Ok(Ok(prompts)) => Ok(prompts),
+        }
+    }
+
+    /// The server's resources, all pages; empty when it has none.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        if !peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.resources.is_some())
+        {
+            return Ok(Vec::new());
+        }
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.list_all_resources()).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(resources)) => Ok(resources),
+        }
+    }
+
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let timeout = self.settings.call_timeout;
+        let params = ReadResourceRequestParams::new(uri.to_owned());
+        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(mut result)) => {
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result)
+            }
         }
     }
 

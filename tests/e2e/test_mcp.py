@@ -270,3 +270,19 @@ async def test_prompts_are_merged_and_fetched(mcp_gateway, mode):
     async with Session(mcp_gateway, BETA, mode) as client:
         # Beta may use time/* only; the time server has no prompts.
         assert (await client.list_prompts()).prompts == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_resources_are_merged_and_read_from_their_server(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        resources = (await client.list_resources()).resources
+        assert resources, "server-everything lists resources"
+        first = resources[0]
+        result = await client.read_resource(str(first.uri))
+        assert result.contents and str(result.contents[0].uri) == str(first.uri)
+        with pytest.raises(MCPError):
+            await client.read_resource("nowhere://nothing")
+    async with Session(mcp_gateway, BETA, mode) as client:
+        assert (await client.list_resources()).resources == []
