@@ -204,10 +204,10 @@ impl Upstream {
     pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
         let server = self.settings.name.clone();
         let peer = self.peer()?;
-        if !peer
+        let has_resources = peer
             .peer_info()
-            .is_some_and(|info| info.capabilities.resources.is_some())
-        {
+            .is_some_and(|info| info.capabilities.resources.is_some());
+        if !has_resources {
             return Ok(Vec::new());
         }
         let timeout = self.settings.call_timeout;
