@@ -7,5 +7,6 @@ mod errors;
 mod harness;
 mod mcp;
 mod mcp_fixture;
+mod mcp_guardrails;
 mod mcp_replicas;
 mod streaming;
