@@ -63,11 +63,7 @@ fn request_path(c: &mut Criterion) {
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", "Bearer sk-key-500".parse().unwrap());
     c.bench_function("authenticate among 1000 keys", |b| {
-        b.iter(|| {
-            store
-                .authenticate(black_box(&headers), None)
-                .unwrap()
-        })
+        b.iter(|| store.authenticate(black_box(&headers), None).unwrap())
     });
 
     let price = PriceTable::from_price(&Price {

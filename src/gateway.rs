@@ -5,6 +5,7 @@ use crate::auth::KeyStore;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, UpstreamSettings};
 use crate::guardrails::Guardrails;
+use crate::mcp::McpHub;
 use crate::metrics::Metrics;
 use crate::provider::{Providers, build_client};
 use crate::quota::Quota;
@@ -30,6 +31,8 @@ pub struct Gateway {
     pub guardrails: Guardrails,
     /// The admin API's view of teams and keys.
     pub admin: crate::admin::quota::AdminState,
+    /// MCP upstream servers and the merged tool catalog.
+    pub mcp: Arc<McpHub>,
 }
 
 impl Gateway {
@@ -88,6 +91,7 @@ impl Gateway {
             crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
         // Semantic guardrail rules need an embedding model; none is wired here yet.
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
+        let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,
@@ -95,6 +99,7 @@ impl Gateway {
             metrics,
             response_cache,
             quota: Arc::new(quota),
+            mcp,
             cache: None,
             guardrails,
             config,

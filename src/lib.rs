@@ -12,6 +12,7 @@ pub mod error;
 pub mod gateway;
 pub mod guardrails;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod mock_upstream;
 pub mod pipeline;

@@ -97,6 +97,7 @@ pub struct Metrics {
     /// The response cache's counters (see `cache::stats`).
     pub cache: crate::cache::stats::CacheMetrics,
     pub guardrail_decisions: Family<GuardrailLabels, Counter>,
+    pub mcp: std::sync::Arc<crate::mcp::metrics::McpMetrics>,
 }
 
 impl Default for Metrics {
@@ -117,6 +118,7 @@ impl Default for Metrics {
             breaker_state: Family::default(),
             cache: Default::default(),
             guardrail_decisions: Family::default(),
+            mcp: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -185,6 +187,7 @@ impl Default for Metrics {
             "Guardrail rule matches by pack, rule, action and phase",
             metrics.guardrail_decisions.clone(),
         );
+        metrics.mcp.register(&mut registry);
         Self {
             registry,
             ..metrics

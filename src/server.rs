@@ -4,7 +4,7 @@ use crate::gateway::Gateway;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// A gateway bound to a port and serving in the background.
 pub struct RunningServer {
@@ -29,6 +29,7 @@ impl Drop for RunningServer {
 pub async fn spawn(gateway: Arc<Gateway>, listen: SocketAddr) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let listener = no_delay(listener);
     let app = crate::http::router(gateway.clone());
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -43,11 +44,24 @@ pub async fn spawn(gateway: Arc<Gateway>, listen: SocketAddr) -> std::io::Result
     })
 }
 
+/// Small writes (SSE events, MCP responses) go out at once: with Nagle's
+/// algorithm on, a response written in pieces waits ~40 ms for the client's
+/// delayed ACK.
+fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
+    fn set(tcp: &mut TcpStream) {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    }
+    axum::serve::ListenerExt::tap_io(listener, set as fn(&mut TcpStream))
+}
+
 /// Serve until SIGINT or SIGTERM, then let in-flight requests finish within the grace period.
 pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     let listen = gateway.config.listen;
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let listener = no_delay(listener);
     if !addr.ip().is_loopback() {
         let dev_keys = gateway
             .config

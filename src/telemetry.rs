@@ -12,7 +12,8 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 pub fn init(format: LogFormat, level: Option<&str>) -> LogGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
+        // rmcp logs every MCP handshake at info, with the peer's whole instructions.
+        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info,rmcp=warn")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -3,8 +3,8 @@
 //! the admin credential.
 
 pub mod auth;
-mod routes;
 pub mod quota;
+mod routes;
 
 use crate::gateway::Gateway;
 use axum::Router;

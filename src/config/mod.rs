@@ -69,6 +69,9 @@ pub struct RawConfig {
     /// Where budgets and rate counters live (`crate::quota::settings::RawQuota`).
     #[serde(default)]
     pub quota: crate::quota::settings::RawQuota,
+    /// The MCP gateway: tool servers, and each team's tool policy.
+    #[serde(default)]
+    pub mcp: crate::mcp::RawMcp,
 }
 
 #[derive(Debug, Deserialize)]

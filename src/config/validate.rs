@@ -35,6 +35,7 @@ pub struct Config {
     /// Checked against the rule packs when the gateway is built.
     pub guardrails: crate::guardrails::RawGuardrails,
     pub quota: crate::quota::settings::QuotaConfig,
+    pub mcp: crate::mcp::McpSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +169,7 @@ pub(super) fn validate(
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
     let quota =
         crate::quota::settings::validate(&raw.quota, &raw.teams, &raw.keys, env, &mut problem);
+    let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -223,6 +225,7 @@ pub(super) fn validate(
             admin,
             guardrails: raw.guardrails,
             quota,
+            mcp,
         });
     }
     Err(problems)

@@ -191,12 +191,12 @@ impl RequestGuard {
         self.redactions.restore(text)
     }
 
-    /// Rule ids that flagged so far, in order.
     /// Whether the input stage replaced anything with placeholders.
     pub fn redacted(&self) -> bool {
         !self.redactions.is_empty()
     }
 
+    /// Rule ids that flagged so far, in order.
     pub fn flagged(&self) -> &[Arc<str>] {
         &self.flagged
     }

@@ -31,6 +31,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         HeaderName::from_static("api-key"),
         HeaderName::from_static("x-api-key"),
     ]);
+    // Upstream MCP servers start with the first router (idempotent).
+    gateway.mcp.start();
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
@@ -42,6 +44,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/admin", crate::admin::router())
+        .merge(crate::mcp::routes(gateway.clone()))
         .fallback(unknown_path)
         .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed.into_response() })
         .with_state(gateway)

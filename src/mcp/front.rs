@@ -1,0 +1,414 @@
+//! The MCP server clients talk to: an rmcp `ServerHandler` over the hub.
+//! Every request is authorised with the caller the HTTP layer attached
+//! (see `routes.rs`); a legacy session stays bound to the key that opened it.
+
+use super::audit::{self, CallRecord, Outcome};
+use super::catalog::Entry;
+use super::guard;
+use super::policy::Refusal;
+use super::upstream::UpstreamError;
+use crate::auth::Caller;
+use crate::gateway::Gateway;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// JSON-RPC error codes of the gateway's own refusals (server-defined range).
+pub mod codes {
+    use rmcp::model::ErrorCode;
+    pub const NOT_ALLOWED: ErrorCode = ErrorCode(-32040);
+    pub const RATE_LIMITED: ErrorCode = ErrorCode(-32041);
+    pub const CHANGED_DEFINITION: ErrorCode = ErrorCode(-32042);
+    pub const GUARDRAIL: ErrorCode = ErrorCode(-32043);
+    pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode(-32044);
+    pub const SESSION_OWNER: ErrorCode = ErrorCode(-32045);
+    pub const CANCELLED: ErrorCode = ErrorCode(-32046);
+}
+
+/// What the HTTP layer learnt about a request: who calls, and which part of
+/// the catalog the URL selects (`/mcp/{server}`), if any.
+#[derive(Debug, Clone)]
+pub struct McpRequest {
+    pub caller: Caller,
+    pub scope: Option<Arc<str>>,
+}
+
+pub struct FrontDoor {
+    gateway: Arc<Gateway>,
+    /// The key that opened this (legacy) session.
+    owner: OnceLock<Arc<str>>,
+}
+
+impl FrontDoor {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self {
+            gateway,
+            owner: OnceLock::new(),
+        }
+    }
+
+    fn request(&self, ctx: &RequestContext<RoleServer>) -> Result<McpRequest, ErrorData> {
+        let request = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<McpRequest>())
+            .cloned()
+            .ok_or_else(|| ErrorData::internal_error("request without a caller", None))?;
+        let owner = self.owner.get_or_init(|| request.caller.key_id.clone());
+        if *owner != request.caller.key_id {
+            return Err(ErrorData::new(
+                codes::SESSION_OWNER,
+                "this session was opened with another key",
+                None,
+            ));
+        }
+        Ok(request)
+    }
+
+    fn visible(&self, request: &McpRequest, entry: &Entry) -> bool {
+        let hub = &self.gateway.mcp;
+        if request
+            .scope
+            .as_ref()
+            .is_some_and(|scope| *scope != entry.key.server)
+        {
+            return false;
+        }
+        if entry.changed && hub.settings.block_changed_tools {
+            return false;
+        }
+        hub.settings
+            .policies
+            .get(request.caller.team_index)
+            .and_then(Option::as_ref)
+            .is_some_and(|policy| policy.allows(&entry.subject))
+    }
+}
+
+fn present(entry: &Entry, scoped: bool) -> Tool {
+    let mut tool = entry.tool.clone();
+    if !scoped {
+        tool.name = entry.exposed.to_string().into();
+    }
+    tool
+}
+
+impl ServerHandler for FrontDoor {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "switchboard",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions("Tools of the servers registered with this Switchboard gateway.")
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // Only legacy sessions have a standing stream to notify.
+        self.gateway.mcp.listen(context.peer);
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let scoped = request.scope.is_some();
+        let prompts = super::prompts::visible(&self.gateway.mcp, &request)
+            .await
+            .into_iter()
+            .map(|(_, exposed, mut prompt)| {
+                if !scoped {
+                    prompt.name = exposed.to_string();
+                }
+                prompt
+            })
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let request = self.request(&ctx)?;
+        super::prompts::get(&self.gateway.mcp, &request, params)
+            .await
+            .map(GetPromptResponse::Complete)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let resources = super::resources::visible(&self.gateway.mcp, &request)
+            .await
+            .into_iter()
+            .map(|(_, resource)| resource)
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        params: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let request = self.request(&ctx)?;
+        super::resources::read(&self.gateway.mcp, &request, &params.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let catalog = self.gateway.mcp.catalog();
+        let scoped = request.scope.is_some();
+        let tools = catalog
+            .entries
+            .iter()
+            .filter(|entry| self.visible(&request, entry))
+            .map(|entry| present(entry, scoped))
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let request = self.request(&ctx)?;
+        let started = Instant::now();
+        let hub = &self.gateway.mcp;
+        let catalog = hub.catalog();
+        let entry = match &request.scope {
+            Some(scope) => catalog.by_key(scope, &params.name),
+            None => catalog.by_exposed(&params.name),
+        };
+        let arguments_value =
+            serde_json::Value::Object(params.arguments.clone().unwrap_or_default());
+        let argument_text = arguments_value.to_string();
+        let argument_keys = params
+            .arguments
+            .as_ref()
+            .map(|args| {
+                args.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let mut audited = CallRecord {
+            team: &request.caller.team,
+            key: &request.caller.key_id,
+            server: entry.map_or("", |e| &e.key.server),
+            tool: entry.map_or(&params.name, |e| &e.key.tool),
+            outcome: Outcome::Ok,
+            duration: std::time::Duration::ZERO,
+            result_bytes: 0,
+            argument_bytes: argument_text.len(),
+            argument_keys,
+            arguments: None,
+        };
+        // A client's `notifications/cancelled` ends the wait; dropping the
+        // upstream request sends the cancellation on to the upstream server.
+        let outcome = tokio::select! {
+            outcome = self.call_checked(
+                &request,
+                entry,
+                params.arguments,
+                &arguments_value,
+                &argument_text,
+            ) => outcome,
+            () = ctx.ct.cancelled() => Err((
+                Outcome::Cancelled,
+                ErrorData::new(codes::CANCELLED, "the client cancelled the call", None),
+            )),
+        };
+        audited.duration = started.elapsed();
+        let redacted;
+        let response = match outcome {
+            Ok((result, redacted_arguments)) => {
+                redacted = redacted_arguments;
+                if hub.settings.audit_redacted_arguments {
+                    audited.arguments = redacted.as_deref().or(Some(&argument_text)).filter(|_| {
+                        // Without guardrails nothing was redacted: log names only.
+                        !self.gateway.guardrails.is_empty()
+                    });
+                }
+                audited.outcome = if result.is_error == Some(true) {
+                    Outcome::ToolError
+                } else {
+                    Outcome::Ok
+                };
+                audited.result_bytes = serde_json::to_vec(&result).map_or(0, |v| v.len());
+                Ok(CallToolResponse::Complete(result))
+            }
+            Err((outcome, error)) => {
+                audited.outcome = outcome;
+                Err(error)
+            }
+        };
+        audit::record(&hub.metrics, &audited);
+        response
+    }
+}
+
+type Refused = (Outcome, ErrorData);
+
+impl FrontDoor {
+    async fn call_checked(
+        &self,
+        request: &McpRequest,
+        entry: Option<&Entry>,
+        arguments: Option<rmcp::model::JsonObject>,
+        arguments_value: &serde_json::Value,
+        argument_text: &str,
+    ) -> Result<(CallToolResult, Option<String>), Refused> {
+        let hub = &self.gateway.mcp;
+        let team = &request.caller.team;
+        let Some(entry) = entry else {
+            return Err((
+                Outcome::Unknown,
+                ErrorData::invalid_params("unknown tool", None),
+            ));
+        };
+        let policy = hub
+            .settings
+            .policies
+            .get(request.caller.team_index)
+            .and_then(Option::as_ref);
+        let Some(policy) = policy.filter(|p| p.allows(&entry.subject)) else {
+            return Err((
+                Outcome::Denied,
+                ErrorData::new(
+                    codes::NOT_ALLOWED,
+                    format!(
+                        "tool `{}` is not allowed for team `{team}` by the gateway's policy",
+                        entry.exposed
+                    ),
+                    None,
+                ),
+            ));
+        };
+        if entry.changed && hub.settings.block_changed_tools {
+            return Err((
+                Outcome::ChangedDefinition,
+                ErrorData::new(
+                    codes::CHANGED_DEFINITION,
+                    format!(
+                        "tool `{}` changed its definition since it was approved; an operator must approve the change",
+                        entry.exposed
+                    ),
+                    None,
+                ),
+            ));
+        }
+        match policy.check_call(&entry.subject, arguments_value) {
+            Ok(()) => {}
+            Err(Refusal::NotAllowed) => {
+                return Err((
+                    Outcome::Denied,
+                    ErrorData::new(codes::NOT_ALLOWED, "tool not allowed", None),
+                ));
+            }
+            Err(Refusal::Arguments { pattern, reason }) => {
+                return Err((
+                    Outcome::InvalidArguments,
+                    ErrorData::new(
+                        ErrorCode::INVALID_PARAMS,
+                        format!(
+                            "arguments of `{}` break the team's condition for `{pattern}`: {reason}",
+                            entry.exposed
+                        ),
+                        None,
+                    ),
+                ));
+            }
+            Err(Refusal::RateLimited {
+                pattern,
+                retry_after,
+            }) => {
+                return Err((
+                    Outcome::RateLimited,
+                    ErrorData::new(
+                        codes::RATE_LIMITED,
+                        format!(
+                            "rate limit for `{pattern}` reached for team `{team}`; retry in {:.1}s",
+                            retry_after.as_secs_f64()
+                        ),
+                        Some(
+                            serde_json::json!({ "retry_after_ms": retry_after.as_millis() as u64 }),
+                        ),
+                    ),
+                ));
+            }
+        }
+        let guard_route = guard::route(&entry.key.server, &entry.key.tool);
+        let (arguments, redacted) =
+            guard::arguments(&self.gateway, team, &guard_route, arguments, argument_text)
+                .await
+                .map_err(|rule| {
+                    (
+                        Outcome::GuardrailBlocked,
+                        ErrorData::new(
+                            codes::GUARDRAIL,
+                            format!("the arguments were blocked by guardrail rule `{rule}`"),
+                            None,
+                        ),
+                    )
+                })?;
+        let Some(upstream) = hub.upstream(&entry.key.server) else {
+            return Err((
+                Outcome::UpstreamError,
+                ErrorData::new(codes::UPSTREAM_UNAVAILABLE, "server not registered", None),
+            ));
+        };
+        let mut result = upstream
+            .call_tool(&entry.key.tool, arguments)
+            .await
+            .map_err(|error| {
+                let data = match &error {
+                    UpstreamError::Rpc { error, .. } => return (Outcome::UpstreamError, error.clone()),
+                    _ => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, error.to_string(), None),
+                };
+                tracing::warn!(server = %entry.key.server, tool = %entry.key.tool, %error, "MCP tool call failed");
+                (Outcome::UpstreamError, data)
+            })?;
+        if let Some(rule) = guard::result(&self.gateway, team, &guard_route, &mut result).await {
+            // The tool ran; its output is withheld from the caller.
+            return Err((
+                Outcome::GuardrailBlocked,
+                ErrorData::new(
+                    codes::GUARDRAIL,
+                    format!("the tool's result was blocked by guardrail rule `{rule}`"),
+                    None,
+                ),
+            ));
+        }
+        Ok((result, redacted))
+    }
+}

@@ -1,0 +1,181 @@
+//! Tool-definition pinning: the hash of a tool's name, description and input
+//! schema is recorded when the tool is first seen. A later change is flagged
+//! (logged and counted) and, when the policy says so, the tool is blocked
+//! until an operator approves its new definition.
+
+use super::names::ToolKey;
+use parking_lot::Mutex;
+use rmcp::model::Tool;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+pub type DefinitionHash = [u8; 32];
+
+/// Hash of what a model reads about a tool. Object keys are hashed in sorted
+/// order so that re-serialisation by an upstream is not mistaken for a change.
+pub fn definition_hash(tool: &Tool) -> DefinitionHash {
+    let mut hasher = Sha256::new();
+    hasher.update(tool.name.as_bytes());
+    hasher.update([0]);
+    hasher.update(tool.description.as_deref().unwrap_or("").as_bytes());
+    hasher.update([0]);
+    hash_value(
+        &mut hasher,
+        &Value::Object(tool.input_schema.as_ref().clone()),
+    );
+    hasher.finalize().into()
+}
+
+fn hash_value(hasher: &mut Sha256, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for key in keys {
+                hash_value(hasher, &Value::String(key.clone()));
+                hasher.update(b":");
+                hash_value(hasher, &map[key]);
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                hash_value(hasher, item);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        other => hasher.update(other.to_string().as_bytes()),
+    }
+}
+
+/// What pinning says about a tool as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinState {
+    /// Seen for the first time now, or unchanged since it was pinned.
+    Pinned,
+    /// Its definition differs from the pinned one and was not approved.
+    Changed,
+}
+
+#[derive(Debug, Clone)]
+struct Pin {
+    pinned: DefinitionHash,
+    current: DefinitionHash,
+}
+
+/// The pins of every tool seen since the gateway started.
+#[derive(Debug, Default)]
+pub struct PinStore {
+    pins: Mutex<HashMap<ToolKey, Pin>>,
+}
+
+impl PinStore {
+    /// Record the definition now offered; returns its state and whether it
+    /// changed since the last observation (so a change is reported once).
+    pub fn observe(&self, key: &ToolKey, hash: DefinitionHash) -> (PinState, bool) {
+        let mut pins = self.pins.lock();
+        let pin = pins.entry(key.clone()).or_insert(Pin {
+            pinned: hash,
+            current: hash,
+        });
+        let newly = pin.current != hash;
+        pin.current = hash;
+        let state = if pin.pinned == hash {
+            PinState::Pinned
+        } else {
+            PinState::Changed
+        };
+        (state, newly && state == PinState::Changed)
+    }
+
+    pub fn state(&self, key: &ToolKey) -> PinState {
+        match self.pins.lock().get(key) {
+            Some(pin) if pin.pinned != pin.current => PinState::Changed,
+            _ => PinState::Pinned,
+        }
+    }
+
+    /// Accept a tool's current definition as its new pin. Returns false when
+    /// the tool was never seen.
+    pub fn approve(&self, key: &ToolKey) -> bool {
+        match self.pins.lock().get_mut(key) {
+            Some(pin) => {
+                pin.pinned = pin.current;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Tools whose definition changed and awaits approval.
+    pub fn changed(&self) -> Vec<ToolKey> {
+        let mut out: Vec<ToolKey> = self
+            .pins
+            .lock()
+            .iter()
+            .filter(|(_, pin)| pin.pinned != pin.current)
+            .map(|(key, _)| key.clone())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn tool(description: &str, schema: Value) -> Tool {
+        let Value::Object(schema) = schema else {
+            panic!("schema must be an object")
+        };
+        Tool::new("t", description.to_owned(), Arc::new(schema))
+    }
+
+    #[test]
+    fn hash_ignores_key_order_but_not_content() {
+        let a = tool(
+            "d",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+        );
+        let b = tool(
+            "d",
+            serde_json::json!({"properties": {"x": {"type": "string"}}, "type": "object"}),
+        );
+        let c = tool(
+            "d2",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+        );
+        let d = tool(
+            "d",
+            serde_json::json!({"type": "object", "properties": {"x": {"type": "number"}}}),
+        );
+        assert_eq!(definition_hash(&a), definition_hash(&b));
+        assert_ne!(definition_hash(&a), definition_hash(&c));
+        assert_ne!(definition_hash(&a), definition_hash(&d));
+    }
+
+    #[test]
+    fn change_is_flagged_once_and_cleared_by_approval() {
+        let store = PinStore::default();
+        let key = ToolKey {
+            server: Arc::from("s"),
+            tool: Arc::from("t"),
+        };
+        assert_eq!(store.observe(&key, [1; 32]), (PinState::Pinned, false));
+        assert_eq!(store.observe(&key, [1; 32]), (PinState::Pinned, false));
+        assert_eq!(store.observe(&key, [2; 32]), (PinState::Changed, true));
+        assert_eq!(store.observe(&key, [2; 32]), (PinState::Changed, false));
+        assert_eq!(store.changed(), vec![key.clone()]);
+        assert!(store.approve(&key));
+        assert_eq!(store.state(&key), PinState::Pinned);
+        assert_eq!(store.observe(&key, [2; 32]), (PinState::Pinned, false));
+        // Changing back to the old definition is a change too.
+        assert_eq!(store.observe(&key, [1; 32]), (PinState::Changed, true));
+    }
+}

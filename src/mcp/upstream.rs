@@ -1,0 +1,445 @@
+//! One upstream tool server: connecting (stdio child process or streamable
+//! HTTP), supervision with restart backoff, its current tools, and calls.
+//!
+//! Each upstream runs its own supervisor task, so a dead or slow server only
+//! ever affects its own tools.
+
+use super::config::{ServerSettings, Transport};
+use super::metrics::McpMetrics;
+use parking_lot::RwLock;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientConfig, GetPromptRequestParams, GetPromptResult,
+    Implementation, JsonObject, Prompt, ReadResourceRequestParams, ReadResourceResult, Resource,
+    ResultType, Tool,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// First wait before a restart; doubles up to the configured maximum.
+const BACKOFF_START: Duration = Duration::from_millis(200);
+/// A server that stayed up this long restarts without accumulated backoff.
+const HEALTHY_RESET: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Starting,
+    Up,
+    Down { reason: String },
+}
+
+impl Health {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Up => "up",
+            Self::Down { .. } => "down",
+        }
+    }
+}
+
+/// Why a call to an upstream did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("server `{0}` is not available")]
+    Unavailable(Arc<str>),
+    #[error("server `{server}` did not answer within {timeout:?}")]
+    Timeout { server: Arc<str>, timeout: Duration },
+    #[error("server `{server}` answered with an error: {error}")]
+    Rpc {
+        server: Arc<str>,
+        error: rmcp::ErrorData,
+    },
+    #[error("server `{server}` failed: {reason}")]
+    Failed { server: Arc<str>, reason: String },
+}
+
+struct Live {
+    peer: Peer<RoleClient>,
+    tools: Arc<Vec<Tool>>,
+}
+
+pub struct Upstream {
+    pub settings: ServerSettings,
+    health: RwLock<Health>,
+    live: RwLock<Option<Live>>,
+    restarts: std::sync::atomic::AtomicU64,
+    /// Process id of the running stdio server (0 when none).
+    pid: std::sync::atomic::AtomicU32,
+    /// Asks the supervisor to list the server's tools again.
+    refresh: Notify,
+}
+
+/// The client side the gateway presents to an upstream: it asks for nothing
+/// and passes `tools/list_changed` on to the supervisor.
+#[derive(Clone)]
+struct UpstreamClient {
+    list_changed: mpsc::Sender<()>,
+}
+
+impl ClientHandler for UpstreamClient {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.list_changed.try_send(());
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
+        info
+    }
+}
+
+impl Upstream {
+    pub fn new(settings: ServerSettings) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            health: RwLock::new(Health::Starting),
+            live: RwLock::new(None),
+            restarts: std::sync::atomic::AtomicU64::new(0),
+            pid: std::sync::atomic::AtomicU32::new(0),
+            refresh: Notify::new(),
+        })
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.settings.name
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.read().clone()
+    }
+
+    /// Process id of the running stdio server, if one runs.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(std::sync::atomic::Ordering::Relaxed)).filter(|&pid| pid != 0)
+    }
+
+    /// List the server's tools again now, as on a `list_changed` notification.
+    pub fn refresh(&self) {
+        self.refresh.notify_one();
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The tools of the running server; empty while it is down.
+    pub fn tools(&self) -> Arc<Vec<Tool>> {
+        self.live
+            .read()
+            .as_ref()
+            .map(|live| live.tools.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self
+            .live
+            .read()
+            .as_ref()
+            .map(|live| live.peer.clone())
+            .ok_or_else(|| UpstreamError::Unavailable(server.clone()))?;
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = arguments;
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(mut result)) => {
+                // Results from servers on older revisions carry no result
+                // type; 2026-07-28 clients require one. rmcp drops it again
+                // for clients on older revisions.
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result)
+            }
+        }
+    }
+
+    fn peer(&self) -> Result<Peer<RoleClient>, UpstreamError> {
+        self.live
+            .read()
+            .as_ref()
+            .map(|live| live.peer.clone())
+            .ok_or_else(|| UpstreamError::Unavailable(self.settings.name.clone()))
+    }
+
+    /// The server's prompts, all pages; empty when it has none.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let has_prompts = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.prompts.is_some());
+        if !has_prompts {
+            return Ok(Vec::new());
+        }
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.list_all_prompts()).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(prompts)) => Ok(prompts),
+        }
+    }
+
+    /// The server's resources, all pages; empty when it has none.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let has_resources = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.resources.is_some());
+        if !has_resources {
+            return Ok(Vec::new());
+        }
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.list_all_resources()).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(resources)) => Ok(resources),
+        }
+    }
+
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let timeout = self.settings.call_timeout;
+        let params = ReadResourceRequestParams::new(uri.to_owned());
+        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(mut result)) => {
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result)
+            }
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<GetPromptResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        let timeout = self.settings.call_timeout;
+        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
+            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
+            Ok(Err(error)) => Err(UpstreamError::Failed {
+                server,
+                reason: error.to_string(),
+            }),
+            Ok(Ok(mut result)) => {
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result)
+            }
+        }
+    }
+
+    fn set_health(&self, health: Health, metrics: &McpMetrics) {
+        metrics.set_health(&self.settings.name, &health);
+        *self.health.write() = health;
+    }
+
+    /// Keep the server running until `stop` is cancelled: connect, serve,
+    /// and after every failure wait (with backoff) and start again.
+    /// `changed` is notified whenever the set of tools may have changed.
+    pub async fn supervise(
+        self: Arc<Self>,
+        max_backoff: Duration,
+        metrics: Arc<McpMetrics>,
+        changed: Arc<Notify>,
+        stop: CancellationToken,
+    ) {
+        let name = self.settings.name.clone();
+        let mut backoff = BACKOFF_START;
+        loop {
+            self.set_health(Health::Starting, &metrics);
+            let (list_tx, mut list_rx) = mpsc::channel(1);
+            let client = UpstreamClient {
+                list_changed: list_tx,
+            };
+            let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));
+            let outcome = tokio::select! {
+                () = stop.cancelled() => return,
+                outcome = connect => outcome,
+            };
+            let reason = match outcome {
+                Err(_) => format!("no handshake within {:?}", self.settings.connect_timeout),
+                Ok(Err(reason)) => reason,
+                Ok(Ok(running)) => {
+                    let started = tokio::time::Instant::now();
+                    let peer = running.peer().clone();
+                    match self.list_tools(&peer).await {
+                        Ok(tools) => {
+                            tracing::info!(server = %name, tools = tools.len(), "MCP server up");
+                            *self.live.write() = Some(Live {
+                                peer: peer.clone(),
+                                tools: Arc::new(tools),
+                            });
+                            self.set_health(Health::Up, &metrics);
+                            changed.notify_one();
+                            let reason = self
+                                .serve_until_closed(running, &peer, &mut list_rx, &changed, &stop)
+                                .await;
+                            *self.live.write() = None;
+                            self.pid.store(0, std::sync::atomic::Ordering::Relaxed);
+                            changed.notify_one();
+                            if stop.is_cancelled() {
+                                return;
+                            }
+                            if started.elapsed() >= HEALTHY_RESET {
+                                backoff = BACKOFF_START;
+                            }
+                            reason
+                        }
+                        Err(reason) => reason,
+                    }
+                }
+            };
+            tracing::warn!(server = %name, %reason, retry_in = ?backoff, "MCP server down");
+            self.set_health(Health::Down { reason }, &metrics);
+            metrics.restarts(&name);
+            self.restarts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(max_backoff.max(BACKOFF_START));
+        }
+    }
+
+    async fn serve_until_closed(
+        &self,
+        running: RunningService<RoleClient, UpstreamClient>,
+        peer: &Peer<RoleClient>,
+        list_rx: &mut mpsc::Receiver<()>,
+        changed: &Notify,
+        stop: &CancellationToken,
+    ) -> String {
+        let waiting = running.waiting();
+        tokio::pin!(waiting);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return "gateway stopping".to_owned(),
+                quit = &mut waiting => return format!("connection closed ({quit:?})"),
+                () = self.refresh.notified() => {
+                    self.relist(peer, changed).await;
+                }
+                Some(()) = list_rx.recv() => {
+                    self.relist(peer, changed).await;
+                }
+            }
+        }
+    }
+
+    async fn relist(&self, peer: &Peer<RoleClient>, changed: &Notify) {
+        match self.list_tools(peer).await {
+            Ok(tools) => {
+                if let Some(live) = self.live.write().as_mut() {
+                    live.tools = Arc::new(tools);
+                }
+                changed.notify_one();
+            }
+            Err(reason) => {
+                tracing::warn!(server = %self.settings.name, %reason, "cannot refresh tools");
+            }
+        }
+    }
+
+    async fn list_tools(&self, peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+        match tokio::time::timeout(self.settings.call_timeout, peer.list_all_tools()).await {
+            Err(_) => Err("tools/list timed out".to_owned()),
+            Ok(Err(error)) => Err(format!("tools/list failed: {error}")),
+            Ok(Ok(tools)) => Ok(tools),
+        }
+    }
+
+    async fn connect(
+        &self,
+        client: UpstreamClient,
+    ) -> Result<RunningService<RoleClient, UpstreamClient>, String> {
+        match &self.settings.transport {
+            Transport::Stdio { command, args, env } => {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args).env_clear().envs(env).kill_on_drop(true);
+                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|error| format!("cannot start `{command}`: {error}"))?;
+                self.pid.store(
+                    transport.id().unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if let Some(stderr) = stderr {
+                    let server = self.settings.name.clone();
+                    tokio::spawn(async move {
+                        let mut lines = tokio::io::BufReader::new(stderr).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            tracing::debug!(server = %server, line, "MCP server stderr");
+                        }
+                    });
+                }
+                client
+                    .serve(transport)
+                    .await
+                    .map_err(|error| format!("handshake failed: {error}"))
+            }
+            Transport::Http { url, headers } => {
+                let mut default_headers = http::HeaderMap::new();
+                for (name, value) in headers {
+                    let (Ok(name), Ok(mut value)) = (
+                        http::HeaderName::try_from(name.as_str()),
+                        http::HeaderValue::try_from(value.expose()),
+                    ) else {
+                        continue;
+                    };
+                    value.set_sensitive(true);
+                    default_headers.insert(name, value);
+                }
+                let http = reqwest::Client::builder()
+                    .connect_timeout(self.settings.connect_timeout)
+                    .default_headers(default_headers)
+                    .build()
+                    .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+                let transport = StreamableHttpClientTransport::with_client(
+                    http,
+                    StreamableHttpClientTransportConfig::with_uri(url.as_str()),
+                );
+                client
+                    .serve(transport)
+                    .await
+                    .map_err(|error| format!("handshake failed: {error}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+"""The MCP gateway with the official MCP Python SDK as the client, in both
+protocol eras, against real tool servers from PyPI (mcp-server-time, stdio)
+and npm (@modelcontextprotocol/server-everything, over stdio and over
+streamable HTTP) behind the real gateway binary."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import anyio
+import httpx2
+import pytest
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from conftest import ADDRESS, ROOT, Process, binary
+
+ALPHA = "sk-mcp-alpha"
+BETA = "sk-mcp-beta"
+TIME_TOOLS = {"time__get_current_time", "time__convert_time"}
+# "legacy": the initialize handshake and Mcp-Session-Id sessions (2025-11-25);
+# "auto": server/discover, which the gateway answers with 2026-07-28 (stateless).
+MODES = ["legacy", "auto"]
+ERA = {"legacy": "2025-11-25", "auto": "2026-07-28"}
+
+
+def peers() -> dict[str, str]:
+    """Installs the peers (idempotent) and returns their commands."""
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "mcp-peers")], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def free_port() -> int:
+    # server-everything takes its port from $PORT and cannot report one it
+    # was given as 0; ask the OS for a free one and hand it over.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def everything_http():
+    """server-everything over streamable HTTP; yields its /mcp URL."""
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    proc = Process("server-everything (http)", [peers()["MCP_EVERYTHING_SERVER"], "streamableHttp"], env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.proc.poll() is not None:
+                proc.fail("did not listen", [])
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def mcp_gateway(tmp_path_factory, everything_http):
+    commands = peers()
+    config = tmp_path_factory.mktemp("mcp") / "gateway.toml"
+    config.write_text(
+        f"""
+[server]
+listen = "127.0.0.1:0"
+
+[[teams]]
+id = "alpha"
+[[teams]]
+id = "beta"
+
+[[keys]]
+id = "alpha-mcp"
+team = "alpha"
+value_env = "SB_MCP_ALPHA"
+[[keys]]
+id = "beta-mcp"
+team = "beta"
+value_env = "SB_MCP_BETA"
+
+[[mcp.servers]]
+name = "time"
+command = {toml_string(commands["MCP_TIME_SERVER"])}
+
+[[mcp.servers]]
+name = "everything"
+command = {toml_string(commands["MCP_EVERYTHING_SERVER"])}
+args = ["stdio"]
+
+[[mcp.servers]]
+name = "web"
+url = {toml_string(everything_http)}
+
+[[mcp.teams]]
+team = "alpha"
+deny = ["everything/get-env", "everything/trigger-*", "web/trigger-*"]
+
+[[mcp.teams]]
+team = "beta"
+allow = ["time/*"]
+"""
+    )
+    env = dict(os.environ, SWITCHBOARD_LISTEN="127.0.0.1:0", SB_MCP_ALPHA=ALPHA, SB_MCP_BETA=BETA)
+    proc = Process("gateway (mcp)", [str(binary()), "serve", "--config", str(config)], env)
+    url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
+    yield url
+    proc.stop()
+
+
+class Session:
+    """An SDK client on /mcp with a gateway key, in one protocol era."""
+
+    def __init__(self, url: str, key: str, mode: str, path: str = "/mcp"):
+        self.http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        self.client = Client(streamable_http_client(url + path, http_client=self.http), mode=mode)
+
+    async def __aenter__(self) -> Client:
+        await self.http.__aenter__()
+        return await self.client.__aenter__()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.client.__aexit__(*exc)
+        await self.http.__aexit__(*exc)
+
+
+async def names(client: Client) -> set[str]:
+    """Tool names, once both upstreams have started (they start with the gateway)."""
+
+    for _ in range(120):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        if (
+            TIME_TOOLS <= tools
+            and any(name.startswith("everything__") for name in tools)
+            and any(name.startswith("web__") for name in tools)
+        ):
+            return tools
+        await anyio.sleep(0.25)
+    return tools
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_merged_tools_and_calls_on_both_servers(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        assert client.protocol_version == ERA[mode]
+        tools = await names(client)
+        assert TIME_TOOLS <= tools
+        assert "everything__echo" in tools
+        # Denied tools are not listed.
+        assert "everything__get-env" not in tools
+        assert not any(name.startswith("everything__trigger-") for name in tools)
+
+        result = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+        assert not result.is_error
+        assert '"timezone": "UTC"' in result.content[0].text
+
+        result = await client.call_tool("everything__echo", {"message": "through the gateway"})
+        assert not result.is_error
+        assert result.content[0].text == "Echo: through the gateway"
+
+        # The same npm server, reached over streamable HTTP.
+        assert "web__get-sum" in tools
+        result = await client.call_tool("web__get-sum", {"a": 2, "b": 40})
+        assert not result.is_error
+        assert "42" in result.content[0].text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_denied_tool_is_refused_with_a_clear_error(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("everything__get-env", {})
+        assert refused.value.error.code == -32040
+        assert "not allowed for team `alpha`" in refused.value.error.message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_teams_see_only_their_tools(mcp_gateway, mode):
+    async with Session(mcp_gateway, BETA, mode) as client:
+
+        for _ in range(120):
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            if tools:
+                break
+            await anyio.sleep(0.25)
+        assert tools == TIME_TOOLS
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("everything__echo", {"message": "x"})
+        assert refused.value.error.code == -32040
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_one_server_endpoint_uses_upstream_names(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode, path="/mcp/time") as client:
+
+        for _ in range(120):
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            if tools:
+                break
+            await anyio.sleep(0.25)
+        assert tools == {"get_current_time", "convert_time"}
+        result = await client.call_tool(
+            "convert_time",
+            {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Europe/Paris"},
+        )
+        assert not result.is_error, result
+
+
+def test_unauthenticated_requests_get_401_with_a_challenge(mcp_gateway):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    response = httpx2.post(mcp_gateway + "/mcp", json=body, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == -32001
+    response = httpx2.post(
+        mcp_gateway + "/mcp", json=body, headers={**headers, "Authorization": "Bearer sk-wrong"}
+    )
+    assert response.status_code == 401
+
+
+def test_unknown_server_is_404(mcp_gateway):
+    response = httpx2.post(
+        mcp_gateway + "/mcp/nope",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {ALPHA}"},
+    )
+    assert response.status_code == 404
+    assert "no MCP server `nope`" in response.json()["error"]["message"]
+
+
+def test_foreign_host_and_origin_are_refused(mcp_gateway):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    auth = {"Authorization": f"Bearer {ALPHA}", "Accept": "application/json, text/event-stream"}
+    response = httpx2.post(mcp_gateway + "/mcp", json=body, headers={**auth, "Host": "evil.example"})
+    assert response.status_code == 403
+    response = httpx2.post(
+        mcp_gateway + "/mcp", json=body, headers={**auth, "Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_prompts_are_merged_and_fetched(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert {"everything__simple-prompt", "web__simple-prompt"} <= prompts, prompts
+        result = await client.get_prompt("everything__simple-prompt")
+        assert result.messages, result
+        with pytest.raises(MCPError):
+            await client.get_prompt("nobody__simple-prompt")
+    async with Session(mcp_gateway, BETA, mode) as client:
+        # Beta may use time/* only; the time server has no prompts.
+        assert (await client.list_prompts()).prompts == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_resources_are_merged_and_read_from_their_server(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        resources = (await client.list_resources()).resources
+        assert resources, "server-everything lists resources"
+        first = resources[0]
+        result = await client.read_resource(str(first.uri))
+        assert result.contents and str(result.contents[0].uri) == str(first.uri)
+        with pytest.raises(MCPError):
+            await client.read_resource("nowhere://nothing")
+    async with Session(mcp_gateway, BETA, mode) as client:
+        assert (await client.list_resources()).resources == []
