@@ -125,9 +125,8 @@ def mock_url():
     proc.stop()
 
 
-@pytest.fixture(scope="session")
-def gateway_url(mock_url):
-    """Root URL (no /v1) of the gateway process, configured by gateway.toml."""
+def gateway_env(mock_url: str) -> dict[str, str]:
+    """The environment of a gateway configured by gateway.toml, in front of the mock."""
     env = dict(os.environ)
     env.update(
         OPENAI_BASE_URL=f"{mock_url}/v1",
@@ -146,6 +145,13 @@ def gateway_url(mock_url):
         SB_TEST_KEY_ALPHA=ALPHA_KEY,
         SB_TEST_KEY_BETA=BETA_KEY,
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+def gateway_url(mock_url):
+    """Root URL (no /v1) of the gateway process, configured by gateway.toml."""
+    env = gateway_env(mock_url)
     proc = Process("gateway", [str(binary()), "serve", "--config", str(HERE / "gateway.toml")], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
     yield url

@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import ADDRESS, HERE, Process, binary, sdk
+from conftest import ADDRESS, HERE, Process, binary, gateway_env, sdk
 from helpers import ALPHA_KEY, BETA_KEY, UPSTREAM_KEY
 
 HAS_MODEL = bool(os.environ.get("SWITCHBOARD_EMBEDDING_MODEL_DIR"))
@@ -28,14 +28,7 @@ def start_gateway(mock_url: str, data_dir: Path) -> tuple[Process, str]:
         (HERE / "gateway.toml").read_text()
         + f'\n[cache]\nenabled = true\ndata_dir = "{data_dir / "cache"}"\n'
     )
-    env = dict(os.environ)
-    env.update(
-        OPENAI_BASE_URL=f"{mock_url}/v1",
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        SWITCHBOARD_LISTEN="127.0.0.1:0",
-        SB_TEST_KEY_ALPHA=ALPHA_KEY,
-        SB_TEST_KEY_BETA=BETA_KEY,
-    )
+    env = gateway_env(mock_url)
     proc = Process("cache-gateway", [str(binary()), "serve", "--config", str(config)], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
     return proc, url
