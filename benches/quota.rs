@@ -36,9 +36,18 @@ fn config(store: StoreKind) -> QuotaConfig {
     }
 }
 
-fn ask(price: Option<PriceTable>) -> Ask<'static> {
+/// A fresh request id per call: settles are deduplicated by id.
+fn next_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "bench-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+fn ask(request_id: &str, price: Option<PriceTable>) -> Ask<'_> {
     Ask {
-        request_id: "bench",
+        request_id,
         team: "bench",
         key: "bench-key",
         user: None,
@@ -77,7 +86,7 @@ fn embedded(c: &mut Criterion) {
     c.bench_function("quota/embedded/reserve+release", |b| {
         b.iter(|| {
             let hold = runtime
-                .block_on(quota.reserve(ask(price()), estimate))
+                .block_on(quota.reserve(ask(&next_id(), price()), estimate))
                 .unwrap();
             // Released without a ledger row, so only the reserve is timed in the main.
             runtime.block_on(quota.settle(black_box(hold), None));
@@ -86,7 +95,7 @@ fn embedded(c: &mut Criterion) {
     c.bench_function("quota/embedded/reserve+settle+ledger", |b| {
         b.iter(|| {
             let hold = runtime
-                .block_on(quota.reserve(ask(price()), estimate))
+                .block_on(quota.reserve(ask(&next_id(), price()), estimate))
                 .unwrap();
             runtime.block_on(quota.settle(hold, usage()));
         })
@@ -102,7 +111,7 @@ fn redis(c: &mut Criterion) {
     };
     let quota = Quota::build(&config(store), Clock::System).unwrap();
     if runtime
-        .block_on(quota.reserve(ask(price()), estimate))
+        .block_on(quota.reserve(ask(&next_id(), price()), estimate))
         .is_err()
     {
         eprintln!("Redis at {REDIS_URL} is unreachable: skipping the Redis benchmarks");
@@ -128,7 +137,7 @@ fn redis(c: &mut Criterion) {
     let before = commands(&runtime);
     for _ in 0..1000 {
         let hold = runtime
-            .block_on(quota.reserve(ask(price()), estimate))
+            .block_on(quota.reserve(ask(&next_id(), price()), estimate))
             .unwrap();
         std::mem::forget(hold);
     }
@@ -140,7 +149,7 @@ fn redis(c: &mut Criterion) {
     c.bench_function("quota/redis/reserve+settle", |b| {
         b.iter(|| {
             let hold = runtime
-                .block_on(quota.reserve(ask(price()), estimate))
+                .block_on(quota.reserve(ask(&next_id(), price()), estimate))
                 .unwrap();
             runtime.block_on(quota.settle(hold, None));
         })
