@@ -4,7 +4,7 @@
 use super::anthropic::{self, AnthropicProvider};
 use super::bedrock::BedrockProvider;
 use super::gemini::GeminiProvider;
-use super::openai::{OpenAiProvider, OpenAiSettings};
+use super::openai::OpenAiProvider;
 use super::upstream::{ErrorBody, Upstream};
 use super::{MockProvider, Provider};
 use crate::catalog::{ProviderSpec, Wire};
@@ -26,7 +26,11 @@ pub struct AdapterSettings<'a> {
 }
 
 impl AdapterSettings<'_> {
-    fn upstream(&self, extra: Vec<(HeaderName, HeaderValue)>, error_body: ErrorBody) -> Upstream {
+    fn upstream(
+        &self,
+        extra: Vec<(HeaderName, HeaderValue)>,
+        error_body: Option<ErrorBody>,
+    ) -> Upstream {
         Upstream {
             id: Arc::from(self.id),
             client: self.client.clone(),
@@ -50,25 +54,23 @@ pub fn build_adapter(settings: AdapterSettings<'_>) -> Result<Arc<dyn Provider>,
     Ok(match settings.spec.wire {
         Wire::Mock => Arc::new(MockProvider::default()),
         Wire::Openai | Wire::Azure => {
-            let openai = OpenAiSettings {
-                id: Arc::from(settings.id),
-                base_url: settings.base_url.clone(),
-                auth: settings.auth.clone(),
-                first_byte_timeout: settings.config.upstream.first_byte_timeout,
-                total_timeout: settings.config.upstream.total_timeout,
-                azure_api_version: match settings.spec.wire {
-                    Wire::Azure => settings.spec.api_version.clone(),
-                    _ => None,
-                },
+            let azure_api_version = match settings.spec.wire {
+                Wire::Azure => settings.spec.api_version.clone(),
+                _ => None,
             };
-            Arc::new(OpenAiProvider::new(settings.client.clone(), openai)?)
+            let upstream = settings.upstream(Vec::new(), None);
+            Arc::new(OpenAiProvider::new(
+                upstream,
+                &settings.base_url,
+                azure_api_version,
+            )?)
         }
         Wire::Anthropic => {
             let version = (
                 HeaderName::from_static("anthropic-version"),
                 HeaderValue::from_static(anthropic::VERSION),
             );
-            let upstream = settings.upstream(vec![version], anthropic::response::error_body);
+            let upstream = settings.upstream(vec![version], Some(anthropic::response::error_body));
             Arc::new(AnthropicProvider::new(
                 upstream,
                 &settings.base_url,
@@ -77,7 +79,8 @@ pub fn build_adapter(settings: AdapterSettings<'_>) -> Result<Arc<dyn Provider>,
         }
         Wire::Bedrock => Arc::new(bedrock(&settings)?),
         Wire::Gemini => {
-            let upstream = settings.upstream(Vec::new(), super::gemini::translate::error_body);
+            let upstream =
+                settings.upstream(Vec::new(), Some(super::gemini::translate::error_body));
             Arc::new(GeminiProvider::new(upstream, &settings.base_url)?)
         }
     })
@@ -102,6 +105,6 @@ fn bedrock(settings: &AdapterSettings<'_>) -> Result<BedrockProvider, String> {
         .or_else(|| settings.spec.region.clone())
         .ok_or("no region: set the provider's region or its region_env variable")?;
     let base_url = settings.base_url.replace("{region}", &region);
-    let upstream = settings.upstream(Vec::new(), super::bedrock::translate::error_body);
+    let upstream = settings.upstream(Vec::new(), Some(super::bedrock::translate::error_body));
     BedrockProvider::new(upstream, &base_url, region, credentials)
 }

@@ -2,64 +2,46 @@
 //! already OpenAI-shaped, so translation is only the model name and the
 //! stream-usage option; responses pass through as bytes.
 
+use super::upstream::Upstream;
 use super::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider, StreamItem};
 use crate::api::chat::Message;
 use crate::cost::{Usage, WireUsage};
 use crate::error::GatewayError;
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::sync::Arc;
-use std::time::Duration;
 
 pub struct OpenAiProvider {
-    id: Arc<str>,
-    client: reqwest::Client,
+    /// The shared HTTP exchange; its headers carry the provider credential,
+    /// marked sensitive so it never reaches a log.
+    upstream: Upstream,
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
-    /// Azure deployments form: `{base}/openai/deployments/{model}/...?api-version=`.
+    /// Set for Azure OpenAI deployments: the `api-version` to send, and the
+    /// model name is the deployment name in the URL
+    /// (`{base}/openai/deployments/{model}/...?api-version=`).
     azure_api_version: Option<String>,
     base_url: String,
-    /// The provider credential, marked sensitive so it never reaches a log.
-    auth: Option<(HeaderName, HeaderValue)>,
-    first_byte_timeout: Duration,
-    total_timeout: Duration,
-}
-
-/// Settings for one OpenAI-wire upstream.
-pub struct OpenAiSettings {
-    pub id: Arc<str>,
-    pub base_url: String,
-    pub auth: Option<(HeaderName, HeaderValue)>,
-    pub first_byte_timeout: Duration,
-    pub total_timeout: Duration,
-    /// Set for Azure OpenAI deployments: the `api-version` to send, and the
-    /// model name is the deployment name in the URL.
-    pub azure_api_version: Option<String>,
 }
 
 impl OpenAiProvider {
-    pub fn new(client: reqwest::Client, settings: OpenAiSettings) -> Result<Self, String> {
+    pub fn new(
+        upstream: Upstream,
+        base_url: &str,
+        azure_api_version: Option<String>,
+    ) -> Result<Self, String> {
+        let base_url = base_url.trim_end_matches('/');
         let join = |path: &str| {
-            reqwest::Url::parse(&format!(
-                "{}/{path}",
-                settings.base_url.trim_end_matches('/')
-            ))
-            .map_err(|error| format!("base URL `{}`: {error}", settings.base_url))
+            reqwest::Url::parse(&format!("{base_url}/{path}"))
+                .map_err(|error| format!("base URL `{base_url}`: {error}"))
         };
         Ok(Self {
             chat_url: join("chat/completions")?,
             embeddings_url: join("embeddings")?,
-            azure_api_version: settings.azure_api_version,
-            base_url: settings.base_url.trim_end_matches('/').to_owned(),
-            id: settings.id,
-            client,
-            auth: settings.auth,
-            first_byte_timeout: settings.first_byte_timeout,
-            total_timeout: settings.total_timeout,
+            azure_api_version,
+            base_url: base_url.to_owned(),
+            upstream,
         })
     }
 
@@ -83,92 +65,10 @@ impl OpenAiProvider {
         Ok(url)
     }
 
-    async fn post(
-        &self,
-        url: &reqwest::Url,
-        body: Vec<u8>,
-    ) -> Result<reqwest::Response, GatewayError> {
-        let mut request = self
-            .client
-            .post(url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some((name, value)) = &self.auth {
-            request = request.header(name, value);
-        }
-        let response = tokio::time::timeout(self.first_byte_timeout, request.send())
-            .await
-            .map_err(|_| GatewayError::UpstreamTimeout {
-                message: format!(
-                    "provider `{}` sent no response within {:?}",
-                    self.id, self.first_byte_timeout
-                ),
-            })?
-            .map_err(|error| self.transport_error(&error))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(self.status_error(response).await)
-        }
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> GatewayError {
-        if error.is_timeout() {
-            return GatewayError::UpstreamTimeout {
-                message: format!("provider `{}` timed out", self.id),
-            };
-        }
-        let what = if error.is_connect() {
-            "cannot connect to"
-        } else {
-            "lost the connection to"
-        };
-        GatewayError::UpstreamFailed {
-            message: format!("{what} provider `{}`", self.id),
-        }
-    }
-
-    /// A non-2xx answer: 4xx bodies pass through to the client, 5xx become 502.
-    async fn status_error(&self, response: reqwest::Response) -> GatewayError {
-        const MAX_ERROR_BODY: usize = 64 * 1024;
-        let status = response.status();
-        let retry_after = response.headers().get(http::header::RETRY_AFTER).cloned();
-        let body = tokio::time::timeout(self.first_byte_timeout, response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|mut body| {
-                body.truncate(MAX_ERROR_BODY);
-                body
-            })
-            .unwrap_or_default();
-        if status.is_client_error() {
-            GatewayError::UpstreamRejected {
-                status,
-                body,
-                retry_after,
-            }
-        } else {
-            GatewayError::UpstreamFailed {
-                message: format!("provider `{}` answered {status}", self.id),
-            }
-        }
-    }
-
     async fn complete(&self, response: reqwest::Response) -> Result<Complete, GatewayError> {
-        let body = tokio::time::timeout(self.total_timeout, response.bytes())
-            .await
-            .map_err(|_| GatewayError::UpstreamTimeout {
-                message: format!(
-                    "provider `{}` did not finish within {:?}",
-                    self.id, self.total_timeout
-                ),
-            })?
-            .map_err(|error| self.transport_error(&error))?;
+        let body = self.upstream.body(response).await?;
         let usage = serde_json::from_slice::<UsageOnly>(&body)
-            .map_err(|_| GatewayError::UpstreamFailed {
-                message: format!("provider `{}` answered with invalid JSON", self.id),
-            })?
+            .map_err(|_| self.upstream.invalid_json())?
             .usage
             .map(Usage::from);
         Ok(Complete { body, usage })
@@ -239,25 +139,19 @@ impl Provider for OpenAiProvider {
     async fn chat(&self, call: ChatCall<'_>) -> Result<ChatReply, GatewayError> {
         let body = chat_body(&call);
         let url = self.url("chat/completions", call.upstream_model)?;
-        let response = self.post(&url, body).await?;
+        let response = self.upstream.post(url, body, &[]).await?;
         if !call.request.is_stream() {
             return self.complete(response).await.map(ChatReply::Complete);
         }
-        let id = self.id.clone();
-        let events = response
-            .bytes_stream()
-            .eventsource()
-            .filter_map(move |event| {
-                let item = match event {
-                    Ok(event) if event.data == "[DONE]" => Some(Ok(StreamItem::Done)),
-                    Ok(event) if event.data.is_empty() => None,
-                    Ok(event) => Some(Ok(StreamItem::Chunk(Bytes::from(event.data)))),
-                    Err(error) => Some(Err(GatewayError::UpstreamFailed {
-                        message: format!("the stream from provider `{id}` broke: {error}"),
-                    })),
-                };
-                std::future::ready(item)
-            });
+        let events = self.upstream.sse(response).filter_map(|event| {
+            let item = match event {
+                Ok((_, data)) if data == "[DONE]" => Some(Ok(StreamItem::Done)),
+                Ok((_, data)) if data.is_empty() => None,
+                Ok((_, data)) => Some(Ok(StreamItem::Chunk(Bytes::from(data)))),
+                Err(error) => Some(Err(error)),
+            };
+            std::future::ready(item)
+        });
         Ok(ChatReply::Stream(Box::pin(events)))
     }
 
@@ -269,7 +163,7 @@ impl Provider for OpenAiProvider {
         };
         let body = serde_json::to_vec(&outgoing).unwrap_or_default();
         let url = self.url("embeddings", call.upstream_model)?;
-        let response = self.post(&url, body).await?;
+        let response = self.upstream.post(url, body, &[]).await?;
         self.complete(response).await
     }
 }

@@ -1,8 +1,9 @@
-//! The HTTP exchange shared by the non-OpenAI adapters: send a JSON body with
-//! the provider's headers under the first-byte timeout, and turn failures into
-//! `GatewayError`s. Upstream 4xx bodies are rewritten into OpenAI's error
-//! shape by the wire's own `ErrorBody` function, so a client of the OpenAI
-//! door never sees another vendor's error format.
+//! The HTTP exchange every HTTP adapter shares: send a JSON body with the
+//! provider's headers under the first-byte timeout, and turn failures into
+//! `GatewayError`s. Upstream 4xx bodies of other wires are rewritten into
+//! OpenAI's error shape by the wire's own `ErrorBody` function, so a client of
+//! the OpenAI door never sees another vendor's error format; OpenAI-wire
+//! bodies pass through untouched.
 
 use crate::error::GatewayError;
 use bytes::Bytes;
@@ -22,7 +23,8 @@ pub struct Upstream {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub first_byte_timeout: Duration,
     pub total_timeout: Duration,
-    pub error_body: ErrorBody,
+    /// `None` for the OpenAI wire: its 4xx bodies are already OpenAI's shape.
+    pub error_body: Option<ErrorBody>,
 }
 
 impl Upstream {
@@ -83,13 +85,20 @@ impl Upstream {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        let body = &body[..body.len().min(MAX_ERROR_BODY)];
+        let body = body.slice(..body.len().min(MAX_ERROR_BODY));
         if !status.is_client_error() {
             return GatewayError::UpstreamFailed {
                 message: format!("provider `{}` answered {status}", self.id),
             };
         }
-        let (message, kind) = (self.error_body)(body).unwrap_or_else(|| {
+        let Some(error_body) = self.error_body else {
+            return GatewayError::UpstreamRejected {
+                status,
+                body,
+                retry_after,
+            };
+        };
+        let (message, kind) = error_body(&body).unwrap_or_else(|| {
             (
                 format!("provider `{}` answered {status}", self.id),
                 "upstream_error".to_owned(),
