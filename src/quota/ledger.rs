@@ -113,6 +113,8 @@ pub struct Opened {
 /// A handle to the writer thread; cheap to share.
 pub struct Ledger {
     jobs: mpsc::Sender<Job>,
+    /// The checkpoint thread stops once this is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 const SCHEMA: &str = "
@@ -149,7 +151,8 @@ impl Ledger {
         let sync = if full_sync { "FULL" } else { "NORMAL" };
         connection
             .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; {SCHEMA}"
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; \
+                 PRAGMA wal_autocheckpoint = 0; {SCHEMA}"
             ))
             .map_err(|error| format!("cannot prepare ledger {}: {error}", path.display()))?;
         let read = |connection: &Connection| -> rusqlite::Result<Opened> {
@@ -170,7 +173,17 @@ impl Ledger {
             .name("switchboard-ledger".into())
             .spawn(move || writer(connection, &receiver))
             .map_err(|error| format!("cannot start the ledger thread: {error}"))?;
-        Ok((Self { jobs }, opened))
+        let alive = std::sync::Arc::new(());
+        if path.as_os_str() != ":memory:" {
+            spawn_checkpointer(path, std::sync::Arc::downgrade(&alive))?;
+        }
+        Ok((
+            Self {
+                jobs,
+                _alive: alive,
+            },
+            opened,
+        ))
     }
 
     async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, String> {
@@ -205,6 +218,28 @@ impl Ledger {
     pub async fn total(&self) -> Result<(u64, u64), String> {
         self.ask(Job::Total).await
     }
+}
+
+/// Checkpoints the WAL from a connection of its own, once a second. The
+/// writer's automatic checkpoint would run inside a commit that requests are
+/// waiting on; a passive checkpoint here never blocks the writer.
+fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), String> {
+    let connection = Connection::open(path)
+        .map_err(|error| format!("cannot open ledger {}: {error}", path.display()))?;
+    std::thread::Builder::new()
+        .name("switchboard-ledger-checkpoint".into())
+        .spawn(move || {
+            while alive.strong_count() > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if let Err(error) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "ledger checkpoint failed");
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|error| format!("cannot start the ledger checkpoint thread: {error}"))
 }
 
 fn writer(mut connection: Connection, jobs: &mpsc::Receiver<Job>) {
