@@ -11,7 +11,6 @@ use crate::provider::{Providers, build_client};
 use crate::quota::Quota;
 use crate::quota::window::Clock;
 use crate::routing::Router;
-use crate::seams::cache::CacheStore;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -23,8 +22,6 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Budgets and rate limits: reserve before the upstream call, settle after.
     pub quota: Arc<Quota>,
-    /// Exact response cache; off until configured.
-    pub cache: Option<Arc<dyn CacheStore>>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until configured.
@@ -100,7 +97,6 @@ impl Gateway {
             response_cache,
             quota: Arc::new(quota),
             mcp,
-            cache: None,
             guardrails,
             config,
         });
