@@ -58,6 +58,20 @@ pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayE
     }
 }
 
+/// The parsed `function.arguments` of an OpenAI tool call; empty or absent
+/// arguments are `{}`. `param` names the field in the 400 when they are not JSON.
+pub fn tool_call_arguments(call: &Value, param: String) -> Result<Value, GatewayError> {
+    let arguments = call
+        .pointer("/function/arguments")
+        .and_then(Value::as_str)
+        .unwrap_or("{}");
+    if arguments.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(arguments)
+        .map_err(|_| invalid(param, "tool call arguments must be a JSON object"))
+}
+
 /// An OpenAI `data:` image URL split into media type and base64 data.
 pub fn data_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("data:")?;

@@ -300,20 +300,7 @@ fn assistant_blocks(
                 .ok_or_else(|| {
                     invalid(format!("{path}.function.name"), "a tool call needs a name")
                 })?;
-            let arguments = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}");
-            let input: Value = if arguments.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(arguments).map_err(|_| {
-                    invalid(
-                        format!("{path}.function.arguments"),
-                        "tool call arguments must be a JSON object",
-                    )
-                })?
-            };
+            let input = fields::tool_call_arguments(call, format!("{path}.function.arguments"))?;
             blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
         }
     }

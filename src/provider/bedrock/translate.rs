@@ -234,21 +234,7 @@ fn assistant_blocks(index: usize, message: &Message) -> Result<Vec<Value>, Gatew
     if let Some(Value::Array(calls)) = message.extra.get("tool_calls") {
         for (call_index, call) in calls.iter().enumerate() {
             let path = format!("messages[{index}].tool_calls[{call_index}].function");
-            let arguments = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}");
-            let input: Value = serde_json::from_str(if arguments.trim().is_empty() {
-                "{}"
-            } else {
-                arguments
-            })
-            .map_err(|_| {
-                invalid(
-                    format!("{path}.arguments"),
-                    "tool call arguments must be a JSON object",
-                )
-            })?;
+            let input = fields::tool_call_arguments(call, format!("{path}.arguments"))?;
             blocks.push(json!({"toolUse": {"toolUseId": call.get("id"), "name": call.pointer("/function/name"), "input": input}}));
         }
     }

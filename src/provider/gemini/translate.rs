@@ -266,21 +266,7 @@ fn model_parts(index: usize, message: &Message) -> Result<Vec<Value>, GatewayErr
                 .pointer("/function/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let arguments = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}");
-            let args: Value = serde_json::from_str(if arguments.trim().is_empty() {
-                "{}"
-            } else {
-                arguments
-            })
-            .map_err(|_| {
-                invalid(
-                    format!("{path}.arguments"),
-                    "tool call arguments must be a JSON object",
-                )
-            })?;
+            let args = fields::tool_call_arguments(call, format!("{path}.arguments"))?;
             parts.push(json!({"functionCall": {"name": name, "args": args}}));
         }
     }
