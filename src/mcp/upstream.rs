@@ -153,21 +153,29 @@ impl Upstream {
             .ok_or_else(|| UpstreamError::Unavailable(server.clone()))?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
+        let mut result = self.request(server, peer.call_tool(params)).await?;
+        // Results from servers on older revisions carry no result type;
+        // 2026-07-28 clients require one. rmcp drops it again for clients on
+        // older revisions.
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    /// One request to the server under the call timeout, its failure named.
+    async fn request<T>(
+        &self,
+        server: Arc<str>,
+        request: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, UpstreamError> {
         let timeout = self.settings.call_timeout;
-        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+        match tokio::time::timeout(timeout, request).await {
             Err(_) => Err(UpstreamError::Timeout { server, timeout }),
             Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
             Ok(Err(error)) => Err(UpstreamError::Failed {
                 server,
                 reason: error.to_string(),
             }),
-            Ok(Ok(mut result)) => {
-                // Results from servers on older revisions carry no result
-                // type; 2026-07-28 clients require one. rmcp drops it again
-                // for clients on older revisions.
-                result.result_type = Some(ResultType::COMPLETE);
-                Ok(result)
-            }
+            Ok(Ok(value)) => Ok(value),
         }
     }
 
@@ -189,15 +197,7 @@ impl Upstream {
         if !has_prompts {
             return Ok(Vec::new());
         }
-        let timeout = self.settings.call_timeout;
-        match tokio::time::timeout(timeout, peer.list_all_prompts()).await {
-            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
-            Ok(Err(error)) => Err(UpstreamError::Failed {
-                server,
-                reason: error.to_string(),
-            }),
-            Ok(Ok(prompts)) => Ok(prompts),
-        }
+        self.request(server, peer.list_all_prompts()).await
     }
 
     /// The server's resources, all pages; empty when it has none.
@@ -210,34 +210,16 @@ impl Upstream {
         if !has_resources {
             return Ok(Vec::new());
         }
-        let timeout = self.settings.call_timeout;
-        match tokio::time::timeout(timeout, peer.list_all_resources()).await {
-            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
-            Ok(Err(error)) => Err(UpstreamError::Failed {
-                server,
-                reason: error.to_string(),
-            }),
-            Ok(Ok(resources)) => Ok(resources),
-        }
+        self.request(server, peer.list_all_resources()).await
     }
 
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, UpstreamError> {
         let server = self.settings.name.clone();
         let peer = self.peer()?;
-        let timeout = self.settings.call_timeout;
         let params = ReadResourceRequestParams::new(uri.to_owned());
-        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
-            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
-            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
-            Ok(Err(error)) => Err(UpstreamError::Failed {
-                server,
-                reason: error.to_string(),
-            }),
-            Ok(Ok(mut result)) => {
-                result.result_type = Some(ResultType::COMPLETE);
-                Ok(result)
-            }
-        }
+        let mut result = self.request(server, peer.read_resource(params)).await?;
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
     }
 
     pub async fn get_prompt(
@@ -249,19 +231,9 @@ impl Upstream {
         let peer = self.peer()?;
         let mut params = GetPromptRequestParams::new(name.to_owned());
         params.arguments = arguments;
-        let timeout = self.settings.call_timeout;
-        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
-            Err(_) => Err(UpstreamError::Timeout { server, timeout }),
-            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Rpc { server, error }),
-            Ok(Err(error)) => Err(UpstreamError::Failed {
-                server,
-                reason: error.to_string(),
-            }),
-            Ok(Ok(mut result)) => {
-                result.result_type = Some(ResultType::COMPLETE);
-                Ok(result)
-            }
-        }
+        let mut result = self.request(server, peer.get_prompt(params)).await?;
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
     }
 
     fn set_health(&self, health: Health, metrics: &McpMetrics) {
