@@ -147,9 +147,11 @@ fn serve(
 fn validate(config_path: Option<PathBuf>, data_dir: &std::path::Path) -> ExitCode {
     let mut errors = switchboard::data_files::check_all(data_dir);
     match config::load(config_path.as_deref(), None) {
-        Ok(config) => {
+        Ok(mut config) => {
             // Building checks what the config refers to (providers, aliases)
-            // without starting anything.
+            // without starting anything. Validation only reads: the ledger is
+            // opened in memory, so no ledger file is created or changed.
+            config.quota.ledger = None;
             let runtime = runtime();
             let _guard = runtime.enter();
             if let Err(build_errors) = Gateway::build(config) {

@@ -15,6 +15,7 @@
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -117,6 +118,11 @@ pub struct Ledger {
     _alive: std::sync::Arc<()>,
 }
 
+// Rows are keyed by the request id (time-ordered, so inserts append to the
+// index). Spend reads come from `spend_daily`, kept in the same transaction
+// as the rows, aggregated per batch: a request costs one row insert, and a
+// batch one upsert per distinct (day, team, key, model), instead of a
+// secondary index entry per row.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS spend (
     id TEXT PRIMARY KEY,
@@ -130,7 +136,17 @@ CREATE TABLE IF NOT EXISTS spend (
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS spend_team_day ON spend (team, day);
+CREATE TABLE IF NOT EXISTS spend_daily (
+    day TEXT NOT NULL,
+    team TEXT NOT NULL,
+    key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    PRIMARY KEY (day, team, key, model)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS admin_overlay (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     doc TEXT NOT NULL
@@ -140,6 +156,18 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL
 );
+";
+
+/// Ledgers written before `spend_daily` existed get it filled from their
+/// rows once; `user_version` records that it was done.
+const MIGRATE_TO_DAILY: &str = "
+BEGIN;
+DROP INDEX IF EXISTS spend_team_day;
+INSERT INTO spend_daily (day, team, key, model, requests, cost_nano, prompt_tokens, completion_tokens)
+    SELECT day, team, key, model, COUNT(*), SUM(cost_nano), SUM(prompt_tokens), SUM(completion_tokens)
+    FROM spend GROUP BY day, team, key, model;
+PRAGMA user_version = 1;
+COMMIT;
 ";
 
 impl Ledger {
@@ -155,6 +183,14 @@ impl Ledger {
                  PRAGMA wal_autocheckpoint = 0; {SCHEMA}"
             ))
             .map_err(|error| format!("cannot prepare ledger {}: {error}", path.display()))?;
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|error| format!("cannot read ledger {}: {error}", path.display()))?;
+        if version < 1 {
+            connection
+                .execute_batch(MIGRATE_TO_DAILY)
+                .map_err(|error| format!("cannot migrate ledger {}: {error}", path.display()))?;
+        }
         let read = |connection: &Connection| -> rusqlite::Result<Opened> {
             let admin_overlay = connection
                 .prepare("SELECT doc FROM admin_overlay WHERE id = 1")?
@@ -297,6 +333,15 @@ fn text(error: rusqlite::Error) -> String {
     error.to_string()
 }
 
+/// Spend of one (day, team, key, model) within a batch.
+#[derive(Default)]
+struct DailyTotals {
+    requests: i64,
+    cost_nano: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+}
+
 fn commit(
     connection: &mut Connection,
     records: &[(LedgerEntry, Vec<DurableCounter>, Reply<()>)],
@@ -307,15 +352,16 @@ fn commit(
             "INSERT OR IGNORE INTO spend (id, ts_ms, day, team, key, user, model, cost_nano, prompt_tokens, completion_tokens)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
-        let mut bump = transaction.prepare_cached(
-            "INSERT INTO counters (key, value, expires_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = value + excluded.value, expires_ms = excluded.expires_ms",
-        )?;
-        for (entry, counters, _) in records {
+        // Under load a batch is many requests of a few teams: their counters
+        // and daily totals are summed here and written once per batch.
+        let mut counters: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut daily: HashMap<(String, &str, &str, &str), DailyTotals> = HashMap::new();
+        for (entry, entry_counters, _) in records {
+            let day = super::window::day_of(entry.ts_ms);
             let inserted = insert.execute(params![
                 entry.id,
                 entry.ts_ms as i64,
-                super::window::day_of(entry.ts_ms),
+                day,
                 entry.team,
                 entry.key,
                 entry.user,
@@ -325,15 +371,49 @@ fn commit(
                 entry.completion_tokens as i64,
             ])?;
             // A replayed entry must not count its spend twice.
-            if inserted == 1 {
-                for counter in counters {
-                    bump.execute(params![
-                        counter.key,
-                        counter.amount as i64,
-                        counter.expires_ms as i64
-                    ])?;
-                }
+            if inserted == 0 {
+                continue;
             }
+            for counter in entry_counters {
+                let slot = counters.entry(&counter.key).or_default();
+                slot.0 += counter.amount;
+                slot.1 = counter.expires_ms;
+            }
+            let totals = daily
+                .entry((day, &entry.team, &entry.key, &entry.model))
+                .or_default();
+            totals.requests += 1;
+            totals.cost_nano += entry.cost_nano as i64;
+            totals.prompt_tokens += entry.prompt_tokens as i64;
+            totals.completion_tokens += entry.completion_tokens as i64;
+        }
+        let mut bump = transaction.prepare_cached(
+            "INSERT INTO counters (key, value, expires_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = value + excluded.value, expires_ms = excluded.expires_ms",
+        )?;
+        for (key, (amount, expires_ms)) in counters {
+            bump.execute(params![key, amount as i64, expires_ms as i64])?;
+        }
+        let mut add_daily = transaction.prepare_cached(
+            "INSERT INTO spend_daily (day, team, key, model, requests, cost_nano, prompt_tokens, completion_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (day, team, key, model) DO UPDATE SET
+                requests = requests + excluded.requests,
+                cost_nano = cost_nano + excluded.cost_nano,
+                prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                completion_tokens = completion_tokens + excluded.completion_tokens",
+        )?;
+        for ((day, team, key, model), totals) in daily {
+            add_daily.execute(params![
+                day,
+                team,
+                key,
+                model,
+                totals.requests,
+                totals.cost_nano,
+                totals.prompt_tokens,
+                totals.completion_tokens
+            ])?;
         }
     }
     transaction.commit()
@@ -365,8 +445,8 @@ fn read_spend(
 ) -> rusqlite::Result<Vec<SpendRow>> {
     // The column name comes from a closed enum, never from the request.
     let sql = format!(
-        "SELECT {col}, COUNT(*), SUM(cost_nano), SUM(prompt_tokens), SUM(completion_tokens)
-         FROM spend
+        "SELECT {col}, SUM(requests), SUM(cost_nano), SUM(prompt_tokens), SUM(completion_tokens)
+         FROM spend_daily
          WHERE (?1 IS NULL OR team = ?1) AND (?2 IS NULL OR key = ?2) AND (?3 IS NULL OR model = ?3)
            AND (?4 IS NULL OR day >= ?4) AND (?5 IS NULL OR day <= ?5)
          GROUP BY {col} ORDER BY {col}",
@@ -470,5 +550,67 @@ mod tests {
         drop(ledger);
         let (_, opened) = Ledger::open(&path, false, 0).unwrap();
         assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
+    }
+
+    #[tokio::test]
+    async fn a_ledger_from_before_daily_totals_is_migrated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE spend (id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, day TEXT NOT NULL,
+                    team TEXT NOT NULL, key TEXT NOT NULL, user TEXT, model TEXT NOT NULL,
+                    cost_nano INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
+                    completion_tokens INTEGER NOT NULL);
+                 CREATE INDEX spend_team_day ON spend (team, day);
+                 INSERT INTO spend VALUES ('r1', 0, '2025-11-24', 'a', 'k', NULL, 'm', 100, 10, 5);
+                 INSERT INTO spend VALUES ('r2', 0, '2025-11-24', 'a', 'k', NULL, 'm', 50, 1, 2);",
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
+            let rows = ledger
+                .spend(GroupBy::Team, SpendFilter::default())
+                .await
+                .unwrap();
+            assert_eq!(
+                rows,
+                vec![SpendRow {
+                    group: "a".into(),
+                    requests: 2,
+                    cost_nano: 150,
+                    prompt_tokens: 11,
+                    completion_tokens: 7,
+                }]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_records_are_summed_per_day_and_model() {
+        let ledger = std::sync::Arc::new(Ledger::open(Path::new(":memory:"), false, 0).unwrap().0);
+        let writes = (0..200).map(|i| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                let mut row = entry(&format!("r{i}"), "a", 3);
+                row.model = if i % 2 == 0 { "m1" } else { "m2" }.into();
+                ledger.record(row, vec![]).await.unwrap();
+            })
+        });
+        for write in writes.collect::<Vec<_>>() {
+            write.await.unwrap();
+        }
+        let by_model = ledger
+            .spend(GroupBy::Model, SpendFilter::default())
+            .await
+            .unwrap();
+        let groups: Vec<(&str, u64, u64)> = by_model
+            .iter()
+            .map(|r| (r.group.as_str(), r.requests, r.cost_nano))
+            .collect();
+        assert_eq!(groups, vec![("m1", 100, 300), ("m2", 100, 300)]);
+        assert_eq!(ledger.total().await.unwrap(), (200, 600));
     }
 }

@@ -67,3 +67,18 @@ fn hash_key_prints_the_config_form() {
         "sha256:cf98bdf93a3bb80707fdf1666027a4d71e71ef9d532d3ff970afabcc79194eaa"
     );
 }
+
+#[test]
+fn validate_creates_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    let ledger = dir.path().join("ledger.sqlite");
+    std::fs::write(
+        &config,
+        format!("[quota]\nledger = {:?}\n", ledger.to_str().unwrap()),
+    )
+    .unwrap();
+    let (ok, _, stderr) = switchboard(&["validate", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(!ledger.exists(), "validate created the ledger file");
+}
