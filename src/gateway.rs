@@ -83,6 +83,18 @@ impl Gateway {
             "Calls to the shared quota store that failed (then handled by quota.on_store_error)",
             quota.store_errors.clone(),
         );
+        if let Some(trips) = quota.round_trips() {
+            metrics.register_counter(
+                "quota_redis_round_trips_request",
+                "Round trips to the quota Redis that a request waited for (one reservation each)",
+                trips.request.clone(),
+            );
+            metrics.register_counter(
+                "quota_redis_round_trips_background",
+                "Round trips to the quota Redis off the request path (batched settles, admin reads, change polls)",
+                trips.background.clone(),
+            );
+        }
         router.attach_metrics(&metrics);
         let response_cache =
             crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());

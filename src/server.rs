@@ -82,6 +82,7 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     writeln!(stdout, "switchboard listening on http://{addr}")?;
     stdout.flush()?;
     let grace = gateway.config.shutdown_grace;
+    let quota = gateway.quota.clone();
     let app = crate::http::router(gateway);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,14 +96,19 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     shutdown_signal().await;
     tracing::info!(?grace, "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(grace, server).await {
+    let served = match tokio::time::timeout(grace, server).await {
         Ok(Ok(result)) => result,
         Ok(Err(join_error)) => Err(std::io::Error::other(join_error)),
         Err(_) => {
             tracing::warn!("grace period over; dropping remaining connections");
             Ok(())
         }
+    };
+    // Redis settles are sent in the background: land the last ones before exiting.
+    if !quota.flush_settles(std::time::Duration::from_secs(5)).await {
+        tracing::warn!("quota settles still queued at exit; their holds expire in Redis");
     }
+    served
 }
 
 async fn shutdown_signal() {

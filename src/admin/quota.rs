@@ -651,7 +651,6 @@ pub async fn spend(
         };
         let rows = gateway
             .quota
-            .ledger()
             .spend(by, filter)
             .await
             .map_err(GatewayError::Internal)?;

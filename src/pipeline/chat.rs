@@ -40,10 +40,11 @@ pub async fn handle(
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(
         gateway,
+        cx,
         &caller,
         &target,
         estimate::user_of(&request),
-        || estimate::chat(&request, &target),
+        |target| estimate::chat(&request, target),
     )
     .await?;
     // 5. cache: a hit is served here and costs the team nothing; a miss

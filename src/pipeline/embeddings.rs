@@ -27,8 +27,8 @@ pub async fn handle(
     request.check()?;
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Embedding)?;
     let user = crate::quota::estimate::embeddings_user_of(&request);
-    let reservation = stages::reserve(gateway, &caller, &target, user, || {
-        crate::quota::estimate::embeddings(&request, &target)
+    let reservation = stages::reserve(gateway, cx, &caller, &target, user, |target| {
+        crate::quota::estimate::embeddings(&request, target)
     })
     .await?;
     let reply = dispatch::embeddings(gateway, cx, &request).await;

@@ -50,7 +50,11 @@ pub async fn settle_and_record(
         }),
         _ => None,
     };
-    if let Some(reservation) = reservation {
+    if let Some(mut reservation) = reservation {
+        // A fallback may have served: its price is what was spent.
+        if let Some(target) = &cx.target {
+            reservation.served_by(&target.canonical, target.price);
+        }
         gateway.quota.settle(reservation, usage).await;
     }
     record(gateway, &cx, status, outcome);

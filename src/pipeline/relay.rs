@@ -73,7 +73,13 @@ impl Relay {
         deadline: Instant,
     ) -> Self {
         let meter = settlement.reservation.as_ref().and_then(|hold| {
-            let price = hold.price().filter(|_| hold.hard_cutoff)?;
+            // Metered at the price of the target that serves the stream.
+            let served = settlement
+                .cx
+                .target
+                .as_ref()
+                .map_or(hold.price(), |t| t.price);
+            let price = served.filter(|_| hold.hard_cutoff)?;
             let prompt = tokens::count_messages(settlement.tokenizer, &settlement.messages);
             Some(StreamMeter::new(
                 price,

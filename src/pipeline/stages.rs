@@ -61,17 +61,29 @@ pub async fn guard_input(
 }
 
 /// Stage 4, reserve budget: hold the worst case before any upstream call, so
-/// that concurrent requests cannot overshoot. Without a limit nothing is estimated.
+/// that concurrent requests cannot overshoot. Without a limit nothing is
+/// estimated. The worst case is the largest over every target of the route:
+/// a fallback to a pricier target still fits within the hold, and the settle
+/// charges the target that served. A route with an unpriced target counts as
+/// unpriced (a budgeted team cannot be served by it unless allowed).
 pub async fn reserve(
     gateway: &Gateway,
+    cx: &RequestCx,
     caller: &Caller,
     target: &Target,
     user: Option<&str>,
-    estimate: impl FnOnce() -> Estimate,
+    estimate: impl Fn(&Target) -> Estimate,
 ) -> Result<Reservation, GatewayError> {
     // Our own id, never the client's `x-request-id`: the ledger keys rows by
     // it. Time-ordered (v7), so the ledger's index grows at its end.
     let id = uuid::Uuid::now_v7().to_string();
+    let targets: Vec<&Target> = match &cx.route {
+        Some(route) if !route.targets.is_empty() => {
+            route.targets.iter().map(|t| &t.target).collect()
+        }
+        _ => vec![target],
+    };
+    let priced = targets.iter().all(|t| t.price.is_some());
     let ask = Ask {
         request_id: &id,
         team: &caller.team,
@@ -79,7 +91,10 @@ pub async fn reserve(
         user,
         public_model: &target.public_name,
         model: &target.canonical,
-        price: target.price,
+        price: target.price.filter(|_| priced),
     };
-    gateway.quota.reserve(ask, estimate).await
+    gateway
+        .quota
+        .reserve(ask, || crate::quota::estimate::worst_of(&targets, estimate))
+        .await
 }

@@ -14,7 +14,13 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 /// is unreachable outside CI.
 pub async fn redis_store() -> Option<RedisQuotaStore> {
     let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
-    let store = RedisQuotaStore::new(REDIS_URL, &prefix, Duration::from_secs(2)).unwrap();
+    let store = RedisQuotaStore::new(
+        REDIS_URL,
+        &prefix,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )
+    .unwrap();
     match store.current(&["probe".to_owned()], 0).await {
         Ok(_) => Some(store),
         Err(error) if std::env::var_os("CI").is_none() => {
@@ -23,6 +29,11 @@ pub async fn redis_store() -> Option<RedisQuotaStore> {
         }
         Err(error) => panic!("Redis is required in CI: {error}"),
     }
+}
+
+/// A hold id of its own, for reservations this test never settles.
+fn next_hold() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn now() -> u64 {
@@ -84,14 +95,14 @@ async fn refuses_past_the_limit(store: Arc<dyn QuotaStore>) {
     let t = now();
     assert_eq!(
         store
-            .reserve(&[charge("a", 600, Some(1000))], t)
+            .reserve(&next_hold(), &[charge("a", 600, Some(1000))], t)
             .await
             .unwrap(),
         Ok(vec![600])
     );
     assert_eq!(
         store
-            .reserve(&[charge("a", 500, Some(1000))], t)
+            .reserve(&next_hold(), &[charge("a", 500, Some(1000))], t)
             .await
             .unwrap(),
         Err(Tripped {
@@ -101,14 +112,14 @@ async fn refuses_past_the_limit(store: Arc<dyn QuotaStore>) {
     );
     assert_eq!(
         store
-            .reserve(&[charge("a", 400, Some(1000))], t)
+            .reserve(&next_hold(), &[charge("a", 400, Some(1000))], t)
             .await
             .unwrap(),
         Ok(vec![1000])
     );
     assert_eq!(
         store
-            .reserve(&[charge("a", 1, Some(1000))], t)
+            .reserve(&next_hold(), &[charge("a", 1, Some(1000))], t)
             .await
             .unwrap(),
         Err(Tripped {
@@ -122,7 +133,7 @@ async fn all_or_nothing(store: Arc<dyn QuotaStore>) {
     let t = now();
     let charges = [charge("x", 5, Some(10)), charge("y", 5, Some(3))];
     assert_eq!(
-        store.reserve(&charges, t).await.unwrap(),
+        store.reserve(&next_hold(), &charges, t).await.unwrap(),
         Err(Tripped {
             index: 1,
             current: 0
@@ -138,7 +149,7 @@ async fn settle_replaces_the_worst_case_once(store: Arc<dyn QuotaStore>) {
     let t = now();
     let worst = charge("s", 100, Some(150));
     store
-        .reserve(std::slice::from_ref(&worst), t)
+        .reserve("req-1", std::slice::from_ref(&worst), t)
         .await
         .unwrap()
         .unwrap();
@@ -155,7 +166,7 @@ async fn settle_replaces_the_worst_case_once(store: Arc<dyn QuotaStore>) {
     assert_eq!(store.current(&["s".into()], t).await.unwrap(), vec![30]);
     // The released 70 is usable again.
     store
-        .reserve(&[charge("s", 120, Some(150))], t)
+        .reserve("req-2", &[charge("s", 120, Some(150))], t)
         .await
         .unwrap()
         .unwrap();
@@ -175,7 +186,7 @@ async fn concurrent_reservations_never_overshoot(store: Arc<dyn QuotaStore>) {
         tasks.push(tokio::spawn(async move {
             let worst = charge("c", 100, Some(1000));
             match store
-                .reserve(std::slice::from_ref(&worst), t)
+                .reserve(&format!("c-{i}"), std::slice::from_ref(&worst), t)
                 .await
                 .unwrap()
             {
@@ -207,13 +218,13 @@ async fn ended_windows_start_over(store: Arc<dyn QuotaStore>) {
         expires_ms: t + 300,
     };
     store
-        .reserve(std::slice::from_ref(&short), t)
+        .reserve("late", std::slice::from_ref(&short), t)
         .await
         .unwrap()
         .unwrap();
     assert!(
         store
-            .reserve(std::slice::from_ref(&short), t)
+            .reserve(&next_hold(), std::slice::from_ref(&short), t)
             .await
             .unwrap()
             .is_err()
@@ -230,14 +241,20 @@ async fn ended_windows_start_over(store: Arc<dyn QuotaStore>) {
         expires_ms: later + 300,
         ..short
     };
-    assert_eq!(store.reserve(&[next], later).await.unwrap(), Ok(vec![1]));
+    assert_eq!(
+        store.reserve(&next_hold(), &[next], later).await.unwrap(),
+        Ok(vec![1])
+    );
 }
 
 async fn unlimited_charges_only_count(store: Arc<dyn QuotaStore>) {
     let t = now();
     for expected in [7, 14, 21] {
         assert_eq!(
-            store.reserve(&[charge("u", 7, None)], t).await.unwrap(),
+            store
+                .reserve(&next_hold(), &[charge("u", 7, None)], t)
+                .await
+                .unwrap(),
             Ok(vec![expected])
         );
     }
@@ -248,4 +265,103 @@ fn memory_store_is_a_quota_store() {
     fn assert_store<T: QuotaStore>() {}
     assert_store::<MemoryQuotaStore>();
     assert_store::<RedisQuotaStore>();
+}
+
+/// Redis only: a hold whose settle never comes (its replica was killed) is
+/// taken back by a reservation made after the hold TTL.
+#[tokio::test]
+async fn redis_takes_back_a_hold_that_is_never_settled() {
+    let Some(store) = redis_store().await else {
+        return;
+    };
+    let store = RedisQuotaStore::new(
+        REDIS_URL,
+        store.prefix(),
+        Duration::from_secs(2),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let t = now();
+    let total = |amount| Charge {
+        key: "total".into(),
+        amount,
+        limit: Some(100),
+        expires_ms: 0,
+    };
+    store
+        .reserve("lost", &[total(80)], t)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .reserve("early", &[total(30)], t)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The reservation frees the lost hold's 80 first, then takes its 30.
+    assert_eq!(
+        store.reserve("after", &[total(30)], now()).await.unwrap(),
+        Ok(vec![30])
+    );
+    // The lost request's settle, should it still come, charges what it used, once.
+    let settle = Adjustment {
+        key: "total".into(),
+        reserved: 80,
+        actual: 20,
+        expires_ms: 0,
+    };
+    store
+        .settle("lost", std::slice::from_ref(&settle), now())
+        .await
+        .unwrap();
+    store.settle("lost", &[settle], now()).await.unwrap();
+    assert_eq!(
+        store.current(&["total".into()], now()).await.unwrap(),
+        vec![50]
+    );
+}
+
+/// Redis only: one batch of settles is one round trip; a batch retried after
+/// a lost reply applies each settle once; a settle with no hold in Redis (a
+/// request served on local counters while Redis was away) adds its actual use.
+#[tokio::test]
+async fn redis_settles_in_batches_once_each() {
+    use super::redis_store::PendingSettle;
+    let Some(store) = redis_store().await else {
+        return;
+    };
+    let t = now();
+    let mut batch = Vec::new();
+    for i in 0..20 {
+        let worst = charge("b", 100, Some(10_000));
+        let id = format!("b-{i}");
+        store
+            .reserve(&id, std::slice::from_ref(&worst), t)
+            .await
+            .unwrap()
+            .unwrap();
+        batch.push(PendingSettle {
+            id,
+            adjustments: vec![adjust(&worst, 10)],
+            spend: None,
+        });
+    }
+    batch.push(PendingSettle {
+        id: "served-locally".into(),
+        adjustments: vec![Adjustment {
+            key: "b".into(),
+            reserved: 0,
+            actual: 7,
+            expires_ms: t + 60_000,
+        }],
+        spend: None,
+    });
+    let before = store.round_trips.background.get();
+    assert_eq!(store.settle_batch(&batch).await.unwrap(), 21);
+    assert_eq!(store.round_trips.background.get() - before, 1);
+    assert_eq!(store.settle_batch(&batch).await.unwrap(), 0);
+    assert_eq!(store.current(&["b".into()], t).await.unwrap(), vec![207]);
 }

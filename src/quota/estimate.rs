@@ -69,6 +69,25 @@ pub fn embeddings(request: &EmbeddingsRequest, target: &Target) -> Estimate {
     }
 }
 
+/// The worst case over several targets (a route's, which dispatch may fall
+/// back through): the most tokens and the highest cost of any. `None` cost
+/// when any target has no price.
+pub fn worst_of(targets: &[&Target], estimate: impl Fn(&Target) -> Estimate) -> Estimate {
+    let mut worst = Estimate {
+        tokens: 0,
+        cost: Some(crate::cost::NanoUsd(0)),
+    };
+    for target in targets {
+        let one = estimate(target);
+        worst.tokens = worst.tokens.max(one.tokens);
+        worst.cost = match (worst.cost, one.cost) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+    }
+    worst
+}
+
 /// The end user a chat request names, if any.
 pub fn user_of(request: &ChatRequest) -> Option<&str> {
     user_in(&request.extra)

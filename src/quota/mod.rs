@@ -5,6 +5,8 @@
 //! - `book`: the live table of limits per team, key and end user;
 //! - `estimate`: the worst case of one request;
 //! - `seams::quota` (the trait and the in-process store), `redis_store`: counters;
+//! - `settler`: Redis settles, batched off the request path;
+//! - `redis_spend`: spend aggregates shared by every replica (Redis);
 //! - `ledger`: the durable record of settled spend (SQLite);
 //! - `refusal`: the 429 and the `x-ratelimit-*` headers.
 
@@ -13,9 +15,11 @@ pub mod estimate;
 pub mod ledger;
 pub mod limits;
 pub mod meter;
+pub mod redis_spend;
 pub mod redis_store;
 pub mod refusal;
 pub mod settings;
+pub mod settler;
 pub mod window;
 
 #[cfg(test)]
@@ -32,9 +36,11 @@ use estimate::Estimate;
 use ledger::{DurableCounter, Ledger, LedgerEntry};
 use limits::Limits;
 use prometheus_client::metrics::counter::Counter;
-use redis_store::RedisQuotaStore;
+use redis_spend::SpendDelta;
+use redis_store::{PendingSettle, RedisQuotaStore};
 use refusal::{Measure, RateHeader, RateHeaders, Refusal};
 use settings::{OnStoreError, QuotaConfig, StoreKind};
+use settler::Settler;
 use std::sync::Arc;
 use std::time::Duration;
 use window::{Clock, Window};
@@ -86,8 +92,21 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// The price settled at: the served target's, once `served_by` was told.
     pub fn price(&self) -> Option<PriceTable> {
         self.price
+    }
+
+    /// The target that actually served the request (a fallback may differ
+    /// from the route's first): its price is what the settle charges and its
+    /// name is what the ledger records. The hold itself covers the worst
+    /// case over every target of the route (`estimate::chat_over`), so a
+    /// pricier fallback still fits within what was reserved.
+    pub fn served_by(&mut self, model: &str, price: Option<PriceTable>) {
+        if self.model != model {
+            model.clone_into(&mut self.model);
+        }
+        self.price = price;
     }
 }
 
@@ -95,6 +114,8 @@ pub struct Quota {
     book: ArcSwap<LimitBook>,
     local: Arc<MemoryQuotaStore>,
     shared: Option<Arc<RedisQuotaStore>>,
+    /// Redis settles, batched off the request path.
+    settler: Option<Settler>,
     ledger: Ledger,
     clock: Clock,
     on_store_error: OnStoreError,
@@ -121,12 +142,18 @@ impl Quota {
                 url,
                 prefix,
                 timeout,
+                hold_ttl,
             } => Some(Arc::new(RedisQuotaStore::new(
                 url.expose(),
                 prefix,
                 *timeout,
+                *hold_ttl,
             )?)),
         };
+        let store_errors = Counter::default();
+        let settler = shared
+            .as_ref()
+            .map(|shared| Settler::new(shared.clone(), store_errors.clone()));
         let local = Arc::new(MemoryQuotaStore::default());
         // With Redis the shared counters are the truth; the local ones only
         // stand in while it is down, so they start empty.
@@ -137,11 +164,12 @@ impl Quota {
             book: ArcSwap::from_pointee(LimitBook::from_config(config)),
             local,
             shared,
+            settler,
             ledger,
             clock,
             on_store_error: config.on_store_error,
             allow_unknown_prices: config.allow_unknown_prices,
-            store_errors: Counter::default(),
+            store_errors,
             admin_overlay: opened.admin_overlay,
             last_prune_ms: std::sync::atomic::AtomicU64::new(0),
         })
@@ -210,7 +238,7 @@ impl Quota {
         if budgeted && ask.price.is_none() && !self.allow_unknown_prices {
             return Err(GatewayError::Forbidden {
                 message: format!(
-                    "model `{}` has no price, and spend of this team is budgeted: it cannot be served",
+                    "model `{}` has no price (it or a target it may fall back to), and spend of this team is budgeted: it cannot be served",
                     ask.public_model
                 ),
             });
@@ -254,7 +282,7 @@ impl Quota {
         if hold.charges.is_empty() {
             return Ok(hold);
         }
-        let (backend, outcome) = self.reserve_in_store(&hold.charges, now).await?;
+        let (backend, outcome) = self.reserve_in_store(&hold.id, &hold.charges, now).await?;
         hold.backend = backend;
         match outcome {
             Ok(values) => {
@@ -281,11 +309,12 @@ impl Quota {
 
     async fn reserve_in_store(
         &self,
+        hold_id: &str,
         charges: &[Charge],
         now: u64,
     ) -> Result<(Backend, Result<Vec<u64>, crate::seams::quota::Tripped>), GatewayError> {
         if let Some(shared) = &self.shared {
-            match shared.reserve(charges, now).await {
+            match shared.reserve(hold_id, charges, now).await {
                 Ok(outcome) => return Ok((Backend::Shared, outcome)),
                 Err(error) => {
                     self.store_errors.inc();
@@ -325,7 +354,8 @@ impl Quota {
     /// Stage 9: replace the worst case with what was used, and write the
     /// ledger row (before returning, so a crash right after loses nothing).
     /// `usage` is `None` when nothing was served: the hold is released and
-    /// no spend recorded.
+    /// no spend recorded. With Redis the counters are settled in the
+    /// background (`settler`): the request waits for no Redis round trip here.
     pub async fn settle(&self, hold: Hold, usage: Option<Usage>) {
         let cost = match (hold.price, usage) {
             (Some(price), Some(usage)) => price.cost(&usage),
@@ -381,43 +411,80 @@ impl Quota {
                 tracing::error!(%error, request_id = %hold.id, "could not write the ledger row");
             }
         }
-        match hold.backend {
-            Backend::None => {}
-            Backend::Local => self.local.settle_now(&hold.id, &adjustments, now),
-            Backend::Shared => {
-                if let Some(shared) = &self.shared {
-                    self.settle_shared(shared.clone(), hold.id, adjustments, now)
-                        .await;
-                }
+        let Some(settler) = &self.settler else {
+            if hold.backend == Backend::Local {
+                self.local.settle_now(&hold.id, &adjustments, now);
             }
+            return;
+        };
+        let spend = usage.map(|usage| SpendDelta {
+            day: window::day_of(now),
+            team: hold.team.clone(),
+            key: hold.key.clone(),
+            model: hold.model.clone(),
+            cost_nano: cost.0,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+        });
+        let adjustments = match hold.backend {
+            Backend::None => Vec::new(),
+            Backend::Shared => adjustments,
+            // Served on local counters while Redis was away: settle them, and
+            // bring what was used to the shared counters too (no hold there,
+            // so the script adds the actual amounts, once, by this settle's
+            // id), so the shared budget knows about spend made meanwhile.
+            Backend::Local => {
+                self.local.settle_now(&hold.id, &adjustments, now);
+                if usage.is_none() {
+                    return;
+                }
+                adjustments
+                    .into_iter()
+                    .map(|adjustment| Adjustment {
+                        reserved: 0,
+                        ..adjustment
+                    })
+                    .collect()
+            }
+        };
+        if adjustments.is_empty() && spend.is_none() {
+            return;
+        }
+        settler.push(PendingSettle {
+            id: hold.id,
+            adjustments,
+            spend,
+        });
+    }
+
+    /// Waits (at most `within`) until every queued Redis settle has landed;
+    /// `true` when none is left. Called at shutdown, and by tests that read
+    /// the shared counters.
+    pub async fn flush_settles(&self, within: Duration) -> bool {
+        match &self.settler {
+            Some(settler) => settler.flush(within).await,
+            None => true,
         }
     }
 
-    /// A settle that cannot reach Redis is retried in the background; the
-    /// settle id makes a retry that did land the first time count once.
-    async fn settle_shared(
+    /// Round trips to Redis (none without it).
+    pub fn round_trips(&self) -> Option<&redis_store::RoundTrips> {
+        self.shared.as_ref().map(|shared| &shared.round_trips)
+    }
+
+    /// Spend grouped by team, key, model or day. With Redis, from the shared
+    /// aggregates (every replica's requests); else from this ledger.
+    pub async fn spend(
         &self,
-        shared: Arc<RedisQuotaStore>,
-        id: String,
-        adjustments: Vec<Adjustment>,
-        now: u64,
-    ) {
-        let Err(error) = shared.settle(&id, &adjustments, now).await else {
-            return;
-        };
-        self.store_errors.inc();
-        tracing::warn!(%error, request_id = %id, "quota settle failed; retrying in the background");
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(200);
-            for _ in 0..30 {
-                tokio::time::sleep(delay).await;
-                match shared.settle(&id, &adjustments, now).await {
-                    Ok(()) => return,
-                    Err(_) => delay = (delay * 2).min(Duration::from_secs(30)),
-                }
-            }
-            tracing::error!(request_id = %id, "quota settle abandoned after retries; the hold expires with its window");
-        });
+        by: ledger::GroupBy,
+        filter: ledger::SpendFilter,
+    ) -> Result<Vec<ledger::SpendRow>, String> {
+        match &self.shared {
+            Some(shared) => redis_spend::read(shared, by, &filter)
+                .await
+                .map_err(|error| error.to_string()),
+            None => self.ledger.spend(by, filter).await,
+        }
     }
 
     /// Settled spend of a team, all time, from the ledger.

@@ -37,6 +37,13 @@ pub struct RawQuota {
     /// How long a Redis call may take before the failure policy applies, e.g. `"250ms"`.
     #[serde(default)]
     pub redis_timeout: Option<String>,
+    /// How long a reservation may stay unsettled in Redis before another
+    /// request takes it back (its replica was killed before settling), e.g.
+    /// `"15m"` (default). Keep it longer than the longest request
+    /// (`upstream.total_timeout`): a request settled after it is still
+    /// charged exactly, but its hold stopped counting against the limits early.
+    #[serde(default)]
+    pub redis_hold_ttl: Option<String>,
     /// When Redis cannot be reached: `"fail_closed"` (default: refuse with
     /// 503) or `"local"` (enforce the same limits with this replica's own
     /// counters until Redis answers again). Either way it is logged and
@@ -48,6 +55,9 @@ pub struct RawQuota {
     #[serde(default)]
     pub allow_unknown_prices: bool,
 }
+
+/// An unsettled Redis hold is taken back after this, by default.
+pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// What to do when the shared store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub enum StoreKind {
         url: Secret,
         prefix: String,
         timeout: Duration,
+        /// An unsettled hold is taken back after this.
+        hold_ttl: Duration,
     },
 }
 
@@ -131,6 +143,26 @@ pub fn validate(
             Duration::from_millis(250)
         }),
     };
+    let hold_ttl = match &raw.redis_hold_ttl {
+        None => DEFAULT_HOLD_TTL,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(ttl) if !ttl.is_zero() => ttl,
+            Ok(_) => {
+                problem(
+                    "quota.redis_hold_ttl".into(),
+                    "must be longer than zero".into(),
+                );
+                DEFAULT_HOLD_TTL
+            }
+            Err(error) => {
+                problem(
+                    "quota.redis_hold_ttl".into(),
+                    format!("`{text}` is not a duration like \"15m\": {error}"),
+                );
+                DEFAULT_HOLD_TTL
+            }
+        },
+    };
     let store = match raw.store.as_deref() {
         None | Some("embedded") => StoreKind::Embedded,
         Some("redis") => match redis_url {
@@ -148,6 +180,7 @@ pub fn validate(
                         .clone()
                         .unwrap_or_else(|| "switchboard".to_owned()),
                     timeout,
+                    hold_ttl,
                 }
             }
             None => {

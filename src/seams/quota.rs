@@ -46,8 +46,11 @@ pub struct StoreError(pub String);
 pub trait QuotaStore: Send + Sync {
     /// Add every charge, or none: refused with the first that would pass its
     /// limit. On success, the counters' values after the reservation.
+    /// `hold_id` names the hold, which its settle later names too: a shared
+    /// store takes back a hold that is never settled.
     async fn reserve(
         &self,
+        hold_id: &str,
         charges: &[Charge],
         now_ms: u64,
     ) -> Result<Result<Vec<u64>, Tripped>, StoreError>;
@@ -184,6 +187,7 @@ impl MemoryQuotaStore {
 impl QuotaStore for MemoryQuotaStore {
     async fn reserve(
         &self,
+        _hold_id: &str,
         charges: &[Charge],
         now_ms: u64,
     ) -> Result<Result<Vec<u64>, Tripped>, StoreError> {

@@ -17,6 +17,7 @@ mod mcp_replicas;
 mod processes;
 mod quota_http;
 mod quota_processes;
+mod quota_redis;
 mod quota_stream;
 mod routing;
 mod streaming;

@@ -10,6 +10,8 @@ use tokio::process::{Child, Command};
 pub struct GatewayProcess {
     child: Child,
     pub base: String,
+    /// What the gateway has logged so far (its stderr, also echoed to the test's).
+    logs: std::sync::Arc<parking_lot::Mutex<String>>,
 }
 
 impl GatewayProcess {
@@ -25,10 +27,22 @@ impl GatewayProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the gateway binary starts");
+        let logs = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                let mut logs = sink.lock();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(Duration::from_secs(30), async {
@@ -43,7 +57,16 @@ impl GatewayProcess {
         .expect("the gateway is ready within 30 s");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base: ready }
+        Self {
+            child,
+            base: ready,
+            logs,
+        }
+    }
+
+    /// Everything the gateway has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
