@@ -82,6 +82,7 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     writeln!(stdout, "switchboard listening on http://{addr}")?;
     stdout.flush()?;
     let grace = gateway.config.shutdown_grace;
+    let cache = gateway.response_cache.clone();
     let app = crate::http::router(gateway);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,14 +96,19 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     shutdown_signal().await;
     tracing::info!(?grace, "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(grace, server).await {
+    let served = match tokio::time::timeout(grace, server).await {
         Ok(Ok(result)) => result,
         Ok(Err(join_error)) => Err(std::io::Error::other(join_error)),
         Err(_) => {
             tracing::warn!("grace period over; dropping remaining connections");
             Ok(())
         }
+    };
+    // Entries stored since the last periodic snapshot would be lost otherwise.
+    if let Some(cache) = cache {
+        cache.flush_at_shutdown().await;
     }
+    served
 }
 
 async fn shutdown_signal() {
