@@ -39,7 +39,9 @@ fn filled_index() -> VectorIndex {
     let index = VectorIndex::new(MODEL_DIMENSIONS).expect("index");
     for key in 0..ENTRIES {
         // 100 buckets of 1000 entries: teams × contexts.
-        index.add(key, key % 100, &vector(key)).expect("add");
+        index
+            .add(key, key % 100, u64::MAX, &vector(key))
+            .expect("add");
     }
     index
 }
@@ -53,7 +55,7 @@ fn search(c: &mut Criterion) {
     let index = filled_index();
     let query = vector(ENTRIES + 1);
     c.bench_function("search 100k entries (top 4, one bucket)", |b| {
-        b.iter(|| index.search(black_box(7), black_box(&query), CANDIDATES))
+        b.iter(|| index.search(black_box(7), black_box(&query), CANDIDATES, 0))
     });
     c.bench_function("verify one candidate", |b| {
         b.iter(|| {
@@ -73,7 +75,7 @@ fn search(c: &mut Criterion) {
     c.bench_function("semantic lookup: embed + search 100k", |b| {
         b.iter(|| {
             let vector = model.embed(&[PROMPT]).pop().unwrap_or_default();
-            index.search(7, &vector, CANDIDATES)
+            index.search(7, &vector, CANDIDATES, 0)
         })
     });
 }

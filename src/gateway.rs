@@ -96,8 +96,11 @@ impl Gateway {
             );
         }
         router.attach_metrics(&metrics);
-        let response_cache =
-            crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
+        let response_cache = crate::cache::ResponseCache::from_settings(
+            &config.cache,
+            metrics.cache.clone(),
+            router.providers(),
+        );
         // Semantic guardrail rules need an embedding model; none is wired here yet.
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
         let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());

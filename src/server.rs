@@ -83,6 +83,7 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     stdout.flush()?;
     let grace = gateway.config.shutdown_grace;
     let quota = gateway.quota.clone();
+    let cache = gateway.response_cache.clone();
     let app = crate::http::router(gateway);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -107,6 +108,10 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     // Redis settles are sent in the background: land the last ones before exiting.
     if !quota.flush_settles(std::time::Duration::from_secs(5)).await {
         tracing::warn!("quota settles still queued at exit; their holds expire in Redis");
+    }
+    // Entries stored since the last periodic snapshot would be lost otherwise.
+    if let Some(cache) = cache {
+        cache.flush_at_shutdown().await;
     }
     served
 }

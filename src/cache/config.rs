@@ -1,6 +1,7 @@
 //! The `[cache]` section: raw shape (the doc comments are the reference) and
 //! its validation into typed settings.
 
+use crate::config::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,6 +61,60 @@ pub struct RawCache {
     /// overrides it. The ONNX Runtime library is found through `ORT_DYLIB_PATH`.
     #[serde(default)]
     pub model_dir: Option<PathBuf>,
+    /// Where questions are embedded. Default: the local model (`model_dir`).
+    /// `{ provider = "openai/text-embedding-3-small", dimensions = 1536 }`
+    /// calls that provider's `/v1/embeddings` through its adapter instead.
+    #[serde(default)]
+    pub embedding: Option<RawEmbedding>,
+    /// Where exact entries live: `"memory"` (this process, the default) or
+    /// `"redis"` (shared by every replica, also kept in memory here).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Redis URL for `store = "redis"`, e.g. `redis://127.0.0.1:6379/0`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Environment variable holding the Redis URL (overrides `redis_url`).
+    #[serde(default)]
+    pub redis_url_env: Option<String>,
+    /// Prefix of every cache key in Redis. Default: `switchboard`.
+    #[serde(default)]
+    pub redis_prefix: Option<String>,
+    /// Where question vectors live: `"local"` (the in-process index, the
+    /// default) or `"qdrant"` (shared by every replica; needs `store = "redis"`,
+    /// where the entries themselves live).
+    #[serde(default)]
+    pub vector_store: Option<String>,
+    /// Qdrant gRPC URL for `vector_store = "qdrant"`, e.g. `http://127.0.0.1:6334`.
+    #[serde(default)]
+    pub qdrant_url: Option<String>,
+    /// Environment variable holding the Qdrant URL (overrides `qdrant_url`).
+    #[serde(default)]
+    pub qdrant_url_env: Option<String>,
+    /// Environment variable holding the Qdrant API key, if the server wants one.
+    #[serde(default)]
+    pub qdrant_api_key_env: Option<String>,
+    /// Qdrant collection, one per deployment. Default: `switchboard_cache`.
+    #[serde(default)]
+    pub qdrant_collection: Option<String>,
+    /// Longest wait for Redis or Qdrant on a lookup before it counts as a
+    /// miss, e.g. `"250ms"`.
+    #[serde(default = "default_store_timeout")]
+    pub store_timeout: String,
+}
+
+/// `[cache] embedding = { ... }` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbedding {
+    /// `provider/model` of an embedding model, e.g. `openai/text-embedding-3-small`.
+    pub provider: String,
+    /// The vectors' length; sent to the provider as `dimensions`, and the
+    /// size of the vector index.
+    pub dimensions: usize,
+}
+
+fn default_store_timeout() -> String {
+    "250ms".to_owned()
 }
 
 fn yes() -> bool {
@@ -96,8 +151,47 @@ impl Default for RawCache {
             share_across_teams: false,
             data_dir: None,
             model_dir: None,
+            embedding: None,
+            store: None,
+            redis_url: None,
+            redis_url_env: None,
+            redis_prefix: None,
+            vector_store: None,
+            qdrant_url: None,
+            qdrant_url_env: None,
+            qdrant_api_key_env: None,
+            qdrant_collection: None,
+            store_timeout: default_store_timeout(),
         }
     }
+}
+
+/// Where questions are embedded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbeddingSource {
+    /// all-MiniLM-L6-v2 from `model_dir`.
+    Local,
+    /// A provider's `/v1/embeddings`.
+    Provider {
+        provider: String,
+        model: String,
+        dimensions: usize,
+    },
+}
+
+/// Shared Redis for exact entries.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: Secret,
+    pub prefix: String,
+}
+
+/// Shared Qdrant for question vectors.
+#[derive(Debug, Clone)]
+pub struct QdrantSettings {
+    pub url: String,
+    pub api_key: Option<Secret>,
+    pub collection: String,
 }
 
 /// Validated `[cache]`.
@@ -115,6 +209,10 @@ pub struct CacheSettings {
     pub share_across_teams: bool,
     pub data_dir: Option<PathBuf>,
     pub model_dir: Option<PathBuf>,
+    pub embedding: EmbeddingSource,
+    pub redis: Option<RedisSettings>,
+    pub qdrant: Option<QdrantSettings>,
+    pub store_timeout: Duration,
 }
 
 impl Default for CacheSettings {
@@ -184,7 +282,127 @@ pub fn validate(
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .or(raw.model_dir);
+    let embedding = match &raw.embedding {
+        None => EmbeddingSource::Local,
+        Some(RawEmbedding {
+            provider,
+            dimensions,
+        }) => {
+            if *dimensions == 0 {
+                fail("embedding.dimensions", "must be at least 1".into());
+            }
+            match provider.split_once('/') {
+                Some((id, model)) if !id.is_empty() && !model.is_empty() => {
+                    EmbeddingSource::Provider {
+                        provider: id.to_owned(),
+                        model: model.to_owned(),
+                        dimensions: *dimensions,
+                    }
+                }
+                _ => {
+                    fail(
+                        "embedding.provider",
+                        format!("`{provider}` is not `provider/model`"),
+                    );
+                    EmbeddingSource::Local
+                }
+            }
+        }
+    };
+    let store_timeout = humantime::parse_duration(&raw.store_timeout)
+        .map_err(|_| {
+            fail(
+                "store_timeout",
+                format!("`{}` is not a duration like \"250ms\"", raw.store_timeout),
+            )
+        })
+        .ok();
+    let from_env = |var: &Option<String>, path: &str, fail: &mut dyn FnMut(&str, String)| {
+        let var = var.as_ref()?;
+        match env(var) {
+            Some(value) if !value.is_empty() => Some(value),
+            _ => {
+                fail(path, format!("environment variable `{var}` is not set"));
+                None
+            }
+        }
+    };
+    let redis_url = from_env(&raw.redis_url_env, "redis_url_env", &mut fail).or(raw.redis_url);
+    let redis = match raw.store.as_deref() {
+        None | Some("memory") => None,
+        Some("redis") => match redis_url {
+            Some(url) if redis::Client::open(url.as_str()).is_ok() => Some(RedisSettings {
+                url: Secret::new(url),
+                prefix: raw.redis_prefix.unwrap_or_else(|| "switchboard".to_owned()),
+            }),
+            Some(_) => {
+                fail(
+                    "redis_url",
+                    "is not a Redis URL like redis://127.0.0.1:6379/0".into(),
+                );
+                None
+            }
+            None => {
+                fail(
+                    "redis_url",
+                    "set `redis_url` or `redis_url_env` for `store = \"redis\"`".into(),
+                );
+                None
+            }
+        },
+        Some(other) => {
+            fail("store", format!("`{other}` is not \"memory\" or \"redis\""));
+            None
+        }
+    };
+    let qdrant_url = from_env(&raw.qdrant_url_env, "qdrant_url_env", &mut fail).or(raw.qdrant_url);
+    let qdrant_api_key = from_env(&raw.qdrant_api_key_env, "qdrant_api_key_env", &mut fail);
+    let qdrant = match raw.vector_store.as_deref() {
+        None | Some("local") => None,
+        Some("qdrant") => {
+            if raw.store.as_deref() != Some("redis") {
+                fail(
+                    "vector_store",
+                    "`qdrant` needs `store = \"redis\"`: replicas find the entries there".into(),
+                );
+            }
+            match qdrant_url {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    Some(QdrantSettings {
+                        url,
+                        api_key: qdrant_api_key.map(Secret::new),
+                        collection: raw
+                            .qdrant_collection
+                            .unwrap_or_else(|| "switchboard_cache".to_owned()),
+                    })
+                }
+                Some(_) => {
+                    fail(
+                        "qdrant_url",
+                        "is not a gRPC URL like http://127.0.0.1:6334".into(),
+                    );
+                    None
+                }
+                None => {
+                    fail(
+                        "qdrant_url",
+                        "set `qdrant_url` or `qdrant_url_env` for `vector_store = \"qdrant\"`"
+                            .into(),
+                    );
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            fail(
+                "vector_store",
+                format!("`{other}` is not \"local\" or \"qdrant\""),
+            );
+            None
+        }
+    };
     let ttl = ttl?;
+    let store_timeout = store_timeout?;
     ok.then_some(CacheSettings {
         enabled: raw.enabled,
         semantic: raw.semantic,
@@ -198,6 +416,10 @@ pub fn validate(
         share_across_teams: raw.share_across_teams,
         data_dir: raw.data_dir,
         model_dir,
+        embedding,
+        redis,
+        qdrant,
+        store_timeout,
     })
 }
 
@@ -222,6 +444,63 @@ mod tests {
         assert_eq!(
             problems("[route_thresholds]\nfast = -0.1"),
             ["cache.route_thresholds.fast"]
+        );
+    }
+
+    #[test]
+    fn shared_stores_and_provider_embeddings_are_checked() {
+        assert_eq!(problems("store = \"redis\""), ["cache.redis_url"]);
+        assert_eq!(problems("store = \"disk\""), ["cache.store"]);
+        assert_eq!(
+            problems("store = \"redis\"\nredis_url = \"nope\""),
+            ["cache.redis_url"]
+        );
+        assert_eq!(
+            problems("vector_store = \"qdrant\"\nqdrant_url = \"http://q:6334\""),
+            ["cache.vector_store"]
+        );
+        assert_eq!(
+            problems("store = \"redis\"\nredis_url = \"redis://r\"\nvector_store = \"qdrant\""),
+            ["cache.qdrant_url"]
+        );
+        assert_eq!(
+            problems("embedding = { provider = \"openai\", dimensions = 8 }"),
+            ["cache.embedding.provider"]
+        );
+        assert_eq!(
+            problems("embedding = { provider = \"openai/m\", dimensions = 0 }"),
+            ["cache.embedding.dimensions"]
+        );
+        assert_eq!(
+            problems("store_timeout = \"later\""),
+            ["cache.store_timeout"]
+        );
+        let raw: RawCache = toml::from_str(
+            "store = \"redis\"\nredis_url_env = \"R\"\nvector_store = \"qdrant\"\n\
+             qdrant_url = \"http://q:6334\"\nembedding = { provider = \"openai/e-3\", dimensions = 64 }",
+        )
+        .unwrap();
+        let settings = validate(
+            raw,
+            &|name| (name == "R").then(|| "redis://10.0.0.1/2".to_owned()),
+            &mut |path, message| panic!("{path}: {message}"),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.redis.map(|r| r.url.expose().to_owned()).as_deref(),
+            Some("redis://10.0.0.1/2")
+        );
+        assert_eq!(
+            settings.qdrant.map(|q| q.collection).as_deref(),
+            Some("switchboard_cache")
+        );
+        assert_eq!(
+            settings.embedding,
+            EmbeddingSource::Provider {
+                provider: "openai".into(),
+                model: "e-3".into(),
+                dimensions: 64
+            }
         );
     }
 

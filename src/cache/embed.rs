@@ -1,6 +1,8 @@
-//! Local embeddings: all-MiniLM-L6-v2 through fastembed and ONNX Runtime,
-//! loaded once from local files, run on a dedicated thread (never on the
-//! async workers) that batches whatever requests are waiting.
+//! Embeddings for the cache (and any stage that wants them): `Embedder`, a
+//! cheap clonable handle over either the local model (all-MiniLM-L6-v2
+//! through fastembed and ONNX Runtime, loaded once from local files, run on
+//! a dedicated thread, never on the async workers, that batches whatever
+//! requests are waiting) or a provider's `/v1/embeddings`.
 
 use crate::seams::embedding::{EmbeddingModel, normalize};
 use fastembed::{
@@ -136,6 +138,31 @@ impl EmbedService {
         self.jobs.send((text.to_owned(), reply)).ok()?;
         let vector = answer.await.ok()?;
         (vector.len() == self.dimensions).then_some(vector)
+    }
+}
+
+/// Where a text's vector comes from; clone it freely (it is a handle).
+#[derive(Clone)]
+pub enum Embedder {
+    Local(EmbedService),
+    Provider(super::provider_embed::ProviderEmbedder),
+}
+
+impl Embedder {
+    pub fn dimensions(&self) -> usize {
+        match self {
+            Self::Local(service) => service.dimensions(),
+            Self::Provider(provider) => provider.dimensions(),
+        }
+    }
+
+    /// The unit vector of `text`, or `None` if the model or provider failed
+    /// (a miss, never an error for the request).
+    pub async fn embed(&self, text: &str) -> Option<Vec<f32>> {
+        match self {
+            Self::Local(service) => service.embed(text).await,
+            Self::Provider(provider) => provider.embed(text).await,
+        }
     }
 }
 

@@ -192,18 +192,15 @@ impl EntryTable {
         self.entries.values()
     }
 
-    /// Remove every entry `matches` selects; returns their ids.
-    pub fn purge(&mut self, matches: impl Fn(&Entry) -> bool) -> Vec<u64> {
+    /// Remove every entry `matches` selects; returns them.
+    pub fn purge(&mut self, matches: impl Fn(&Entry) -> bool) -> Vec<Entry> {
         let ids: Vec<u64> = self
             .entries
             .values()
             .filter(|e| matches(e))
             .map(|e| e.id)
             .collect();
-        for id in &ids {
-            self.remove(*id);
-        }
-        ids
+        ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 }
 
@@ -268,7 +265,8 @@ mod tests {
         let mut other = test_entry(2, "b", 100);
         other.team = "beta".into();
         table.insert(other, 9, 0);
-        assert_eq!(table.purge(|e| e.team == "beta"), [2]);
+        let purged = table.purge(|e| e.team == "beta");
+        assert_eq!(purged.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
         assert_eq!(table.len(), 1);
     }
 }

@@ -2,6 +2,9 @@
 //! question vector. A search sees only one bucket (a team's partition and
 //! one context key), so an entry never answers another team or context.
 
+use crate::seams::cache::CacheStoreError;
+use crate::seams::vector::{Neighbour, Point, Scope, VectorStore, check_dimensions};
+use async_trait::async_trait;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -16,8 +19,8 @@ pub struct VectorIndex {
 
 struct Inner {
     index: Index,
-    /// Entry key → bucket, read by the search filter.
-    buckets: HashMap<u64, u64>,
+    /// Entry key → (bucket, expiry in unix ms), read by the search filter.
+    buckets: HashMap<u64, (u64, u64)>,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -63,8 +66,14 @@ impl VectorIndex {
         self.len() == 0
     }
 
-    /// Add (or replace) an entry's vector.
-    pub fn add(&self, key: u64, bucket: u64, vector: &[f32]) -> Result<(), String> {
+    /// Add (or replace) an entry's vector, searchable until `expires_ms`.
+    pub fn add(
+        &self,
+        key: u64,
+        bucket: u64,
+        expires_ms: u64,
+        vector: &[f32],
+    ) -> Result<(), String> {
         if vector.len() != self.dimensions {
             return Err(format!(
                 "vector has {} dimensions, the index {}",
@@ -87,7 +96,7 @@ impl VectorIndex {
             .index
             .add(key, vector)
             .map_err(|error| error.to_string())?;
-        inner.buckets.insert(key, bucket);
+        inner.buckets.insert(key, (bucket, expires_ms));
         Ok(())
     }
 
@@ -98,9 +107,9 @@ impl VectorIndex {
         }
     }
 
-    /// Up to `count` entries of `bucket`, most similar first, with their
-    /// cosine similarity.
-    pub fn search(&self, bucket: u64, query: &[f32], count: usize) -> Vec<(u64, f32)> {
+    /// Up to `count` live entries of `bucket`, most similar first, with
+    /// their cosine similarity.
+    pub fn search(&self, bucket: u64, query: &[f32], count: usize, now_ms: u64) -> Vec<(u64, f32)> {
         if query.len() != self.dimensions {
             return Vec::new();
         }
@@ -109,9 +118,11 @@ impl VectorIndex {
             return Vec::new();
         }
         let buckets = &inner.buckets;
-        let found = inner
-            .index
-            .filtered_search(query, count, |key| buckets.get(&key) == Some(&bucket));
+        let found = inner.index.filtered_search(query, count, |key| {
+            buckets
+                .get(&key)
+                .is_some_and(|(b, expires)| *b == bucket && *expires > now_ms)
+        });
         match found {
             Ok(matches) => matches
                 .keys
@@ -124,6 +135,55 @@ impl VectorIndex {
                 Vec::new()
             }
         }
+    }
+}
+
+/// The index behind the `VectorStore` seam, for the contract suite and for
+/// anything that wants the embedded store through the trait.
+#[async_trait]
+impl VectorStore for VectorIndex {
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    async fn upsert(&self, point: Point) -> Result<(), CacheStoreError> {
+        check_dimensions(self.dimensions, &point.vector)?;
+        let bucket = super::semantic::bucket(&point.partition, &point.context);
+        self.add(point.id, bucket, point.expires_ms, &point.vector)
+            .map_err(CacheStoreError)
+    }
+
+    async fn remove(&self, ids: &[u64]) -> Result<(), CacheStoreError> {
+        ids.iter().for_each(|id| VectorIndex::remove(self, *id));
+        Ok(())
+    }
+
+    async fn search(
+        &self,
+        scope: Scope<'_>,
+        query: &[f32],
+        k: usize,
+        now_ms: u64,
+    ) -> Result<Vec<Neighbour>, CacheStoreError> {
+        check_dimensions(self.dimensions, query)?;
+        let bucket = super::semantic::bucket(scope.partition, scope.context);
+        Ok(VectorIndex::search(self, bucket, query, k, now_ms)
+            .into_iter()
+            .map(|(id, similarity)| Neighbour { id, similarity })
+            .collect())
+    }
+
+    async fn purge_expired(&self, now_ms: u64) -> Result<(), CacheStoreError> {
+        let expired: Vec<u64> = self
+            .inner
+            .read()
+            .buckets
+            .iter()
+            .filter(|(_, (_, expires))| *expires <= now_ms)
+            .map(|(key, _)| *key)
+            .collect();
+        expired.iter().for_each(|id| VectorIndex::remove(self, *id));
+        Ok(())
     }
 }
 
@@ -140,17 +200,17 @@ mod tests {
     #[test]
     fn nearest_first_within_one_bucket() {
         let index = VectorIndex::new(3).unwrap();
-        index.add(1, 10, &unit(&[1.0, 0.0, 0.0])).unwrap();
-        index.add(2, 10, &unit(&[0.6, 0.8, 0.0])).unwrap();
-        index.add(3, 20, &unit(&[1.0, 0.0, 0.0])).unwrap();
-        let found = index.search(10, &unit(&[1.0, 0.0, 0.0]), 4);
+        index.add(1, 10, u64::MAX, &unit(&[1.0, 0.0, 0.0])).unwrap();
+        index.add(2, 10, u64::MAX, &unit(&[0.6, 0.8, 0.0])).unwrap();
+        index.add(3, 20, u64::MAX, &unit(&[1.0, 0.0, 0.0])).unwrap();
+        let found = index.search(10, &unit(&[1.0, 0.0, 0.0]), 4, 0);
         assert_eq!(found.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [1, 2]);
         assert!((found[0].1 - 1.0).abs() < 1e-4);
         assert!((found[1].1 - 0.6).abs() < 1e-4);
-        assert!(index.search(30, &unit(&[1.0, 0.0, 0.0]), 4).is_empty());
+        assert!(index.search(30, &unit(&[1.0, 0.0, 0.0]), 4, 0).is_empty());
         index.remove(1);
-        assert_eq!(index.search(10, &unit(&[1.0, 0.0, 0.0]), 1)[0].0, 2);
-        assert!(index.add(4, 10, &[1.0]).is_err());
+        assert_eq!(index.search(10, &unit(&[1.0, 0.0, 0.0]), 1, 0)[0].0, 2);
+        assert!(index.add(4, 10, u64::MAX, &[1.0]).is_err());
     }
 
     #[test]
@@ -158,10 +218,12 @@ mod tests {
         let index = VectorIndex::new(2).unwrap();
         for key in 0..3000u64 {
             let angle = key as f32 / 3000.0;
-            index.add(key, 1, &[angle.cos(), angle.sin()]).unwrap();
+            index
+                .add(key, 1, u64::MAX, &[angle.cos(), angle.sin()])
+                .unwrap();
         }
         assert_eq!(index.len(), 3000);
-        let found = index.search(1, &[1.0, 0.0], 1);
+        let found = index.search(1, &[1.0, 0.0], 1, 0);
         assert_eq!(found[0].0, 0);
     }
 }
@@ -188,11 +250,11 @@ mod selective_filters {
             v
         };
         for key in 0..20_000u64 {
-            index.add(key, 1, &vector(key)).unwrap();
+            index.add(key, 1, u64::MAX, &vector(key)).unwrap();
         }
-        index.add(99_999, 2, &vector(99_999)).unwrap();
+        index.add(99_999, 2, u64::MAX, &vector(99_999)).unwrap();
         // A query near the lone entry of bucket 2, but nearer to many of bucket 1.
-        let found = index.search(2, &vector(5), 4);
+        let found = index.search(2, &vector(5), 4, 0);
         assert_eq!(found.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [99_999]);
     }
 }

@@ -9,11 +9,12 @@ use super::verify::{Specifics, compare, specifics};
 use sha2::{Digest, Sha256};
 
 /// The bucket a probe searches: entries of its partition with its context key.
-pub fn bucket(partition: &str, context_key: &[u8; 32]) -> u64 {
+/// `context_key` is the hex form entries carry.
+pub fn bucket(partition: &str, context_key: &str) -> u64 {
     let mut hasher = Sha256::new();
     hasher.update((partition.len() as u64).to_le_bytes());
     hasher.update(partition.as_bytes());
-    hasher.update(context_key);
+    hasher.update(context_key.as_bytes());
     let digest = hasher.finalize();
     let mut prefix = [0u8; 8];
     prefix.copy_from_slice(&digest[..8]);

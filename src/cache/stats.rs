@@ -35,6 +35,7 @@ pub struct CacheMetrics {
     pub saved_tokens: Counter,
     pub saved_usd: Counter<f64, AtomicU64>,
     pub stored: Counter,
+    pub store_errors: Counter,
 }
 
 impl CacheMetrics {
@@ -63,6 +64,11 @@ impl CacheMetrics {
             "cache_stored_entries",
             "Responses stored in the cache",
             self.stored.clone(),
+        );
+        registry.register(
+            "cache_store_errors",
+            "Calls to a shared cache store (Redis, Qdrant) that failed; each was a miss or a skipped write",
+            self.store_errors.clone(),
         );
     }
 

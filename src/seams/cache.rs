@@ -1,16 +1,37 @@
-//! `CacheStore`: exact response cache, bytes by key, with a TTL.
+//! `CacheStore`: the exact layer's shared entries, bytes by key within one
+//! partition (a team, or the shared partition), with a TTL and a bound on
+//! how many keys are kept.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+/// A store (Redis, Qdrant) could not be reached or answered nonsense. The
+/// cache treats it as a miss, never as a failed request.
+#[derive(Debug, thiserror::Error)]
+#[error("cache store unavailable: {0}")]
+pub struct CacheStoreError(pub String);
+
+#[async_trait]
 pub trait CacheStore: Send + Sync {
-    fn get(&self, key: &str) -> Option<Bytes>;
-    fn put(&self, key: &str, value: Bytes, ttl: Duration);
+    /// The live value of `key` in `partition`. A partition never sees
+    /// another's keys.
+    async fn get(&self, partition: &str, key: &str) -> Result<Option<Bytes>, CacheStoreError>;
+    /// Store `value`, replacing any value of `key`; it expires after `ttl`.
+    /// Beyond the store's bound the soonest to expire go first.
+    async fn put(
+        &self,
+        partition: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<(), CacheStoreError>;
+    async fn remove(&self, partition: &str, key: &str) -> Result<(), CacheStoreError>;
 }
 
-/// Bounded in-process cache; the oldest insert is evicted first.
+/// Bounded in-process store; the soonest to expire is evicted first.
 #[derive(Debug)]
 pub struct InMemoryCache {
     capacity: usize,
@@ -19,8 +40,8 @@ pub struct InMemoryCache {
 
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<String, (Bytes, Instant)>,
-    order: VecDeque<String>,
+    map: HashMap<(String, String), (Bytes, Instant)>,
+    order: VecDeque<(String, String)>,
 }
 
 impl InMemoryCache {
@@ -32,55 +53,62 @@ impl InMemoryCache {
     }
 }
 
+fn slot(partition: &str, key: &str) -> (String, String) {
+    (partition.to_owned(), key.to_owned())
+}
+
+#[async_trait]
 impl CacheStore for InMemoryCache {
-    fn get(&self, key: &str) -> Option<Bytes> {
+    async fn get(&self, partition: &str, key: &str) -> Result<Option<Bytes>, CacheStoreError> {
         let mut inner = self.inner.lock();
-        match inner.map.get(key) {
+        let slot = slot(partition, key);
+        Ok(match inner.map.get(&slot) {
             Some((value, expires)) if *expires > Instant::now() => Some(value.clone()),
             Some(_) => {
-                inner.map.remove(key);
+                inner.map.remove(&slot);
+                inner.order.retain(|other| other != &slot);
                 None
             }
             None => None,
-        }
+        })
     }
 
-    fn put(&self, key: &str, value: Bytes, ttl: Duration) {
+    async fn put(
+        &self,
+        partition: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<(), CacheStoreError> {
         let mut inner = self.inner.lock();
-        if inner
-            .map
-            .insert(key.to_owned(), (value, Instant::now() + ttl))
-            .is_none()
-        {
-            inner.order.push_back(key.to_owned());
+        let slot = slot(partition, key);
+        let expires = Instant::now() + ttl;
+        if inner.map.insert(slot.clone(), (value, expires)).is_some() {
+            inner.order.retain(|other| other != &slot);
         }
+        // Keep `order` sorted by expiry so eviction takes the soonest first,
+        // as the Redis store's sorted set does.
+        let at = inner
+            .order
+            .iter()
+            .position(|other| inner.map.get(other).is_some_and(|(_, e)| *e > expires))
+            .unwrap_or(inner.order.len());
+        inner.order.insert(at, slot);
         while inner.map.len() > self.capacity {
-            let Some(oldest) = inner.order.pop_front() else {
+            let Some(soonest) = inner.order.pop_front() else {
                 break;
             };
-            inner.map.remove(&oldest);
+            inner.map.remove(&soonest);
         }
-        // Keys removed on expiry leave stale names behind; drop them lazily.
-        if inner.order.len() > self.capacity * 2 {
-            let Entries { map, order } = &mut *inner;
-            order.retain(|key| map.contains_key(key));
-        }
+        Ok(())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttl_and_capacity() {
-        let cache = InMemoryCache::new(2);
-        cache.put("a", Bytes::from_static(b"1"), Duration::from_secs(60));
-        cache.put("b", Bytes::from_static(b"2"), Duration::from_secs(60));
-        cache.put("c", Bytes::from_static(b"3"), Duration::from_secs(60));
-        assert_eq!(cache.get("a"), None);
-        assert_eq!(cache.get("c"), Some(Bytes::from_static(b"3")));
-        cache.put("d", Bytes::from_static(b"4"), Duration::ZERO);
-        assert_eq!(cache.get("d"), None);
+    async fn remove(&self, partition: &str, key: &str) -> Result<(), CacheStoreError> {
+        let mut inner = self.inner.lock();
+        let slot = slot(partition, key);
+        if inner.map.remove(&slot).is_some() {
+            inner.order.retain(|other| other != &slot);
+        }
+        Ok(())
     }
 }

@@ -133,3 +133,21 @@ def test_a_restart_keeps_the_entries(mock_url, mock_http, tmp_path):
         assert calls(mock_http) == before
     finally:
         proc.stop()
+
+
+def test_an_entry_written_just_before_shutdown_survives_a_restart(mock_url, mock_http, tmp_path):
+    # SIGTERM at once: the snapshot written at graceful shutdown keeps it.
+    proc, url = start_gateway(mock_url, tmp_path)
+    try:
+        alpha = sdk(f"{url}/v1", ALPHA_KEY)
+        assert ask(alpha, "How deep is the Mariana Trench?")[0] == "miss"
+    finally:
+        proc.stop()
+    proc, url = start_gateway(mock_url, tmp_path)
+    try:
+        before = calls(mock_http)
+        outcome, _ = ask(sdk(f"{url}/v1", ALPHA_KEY), "How deep is the Mariana Trench?")
+        assert outcome == "hit-exact"
+        assert calls(mock_http) == before
+    finally:
+        proc.stop()

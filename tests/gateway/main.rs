@@ -3,6 +3,7 @@
 
 mod cache;
 mod cache_eval;
+mod cache_stores;
 mod chat;
 mod cli;
 mod config_files;

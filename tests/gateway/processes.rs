@@ -73,6 +73,24 @@ impl GatewayProcess {
         format!("{}{path}", self.base)
     }
 
+    /// SIGTERM, then wait for the exit: the graceful shutdown runs.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id().expect("the gateway is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM is sent");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the gateway exits within 30 s of SIGTERM")
+            .expect("the gateway exits");
+        assert!(
+            status.success(),
+            "a graceful shutdown exits cleanly: {status}"
+        );
+    }
+
     /// SIGKILL: no shutdown handler runs, nothing is flushed.
     pub async fn kill_9(mut self) {
         self.child.start_kill().expect("kill is sent");
