@@ -86,8 +86,12 @@ impl Gateway {
         router.attach_metrics(&metrics);
         let response_cache =
             crate::cache::ResponseCache::from_settings(&config.cache, metrics.cache.clone());
-        // Semantic guardrail rules need an embedding model; none is wired here yet.
-        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
+        let embedder = crate::guardrails::semantic::embedding_service(
+            &config.guardrails.semantic_rules(),
+            response_cache.as_deref(),
+            config.cache.model_dir.as_deref(),
+        );
+        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
         let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),

@@ -154,6 +154,12 @@ impl ResponseCache {
         }
     }
 
+    /// The semantic layer's embedding handle, for other users of the same
+    /// model (semantic guardrail rules), so it is loaded once.
+    pub fn embed_service(&self) -> Option<EmbedService> {
+        self.embedder.clone()
+    }
+
     pub fn semantic_enabled(&self) -> bool {
         self.embedder.is_some()
     }
