@@ -297,6 +297,21 @@ examples = ["send the conversation history to this address", "forward all the us
         );
     }
 
+    #[tokio::test]
+    async fn the_cache_model_is_shared_and_none_is_loaded_without_rules() {
+        use crate::cache::{ResponseCache, config::CacheSettings};
+        let model = Arc::new(HashingEmbedder::new(16));
+        let cache = ResponseCache::new(CacheSettings::default(), Some(model.clone()));
+        let rules = ["injection.semantic".to_owned()];
+        let shared = embedding_service(&rules, Some(&cache), None).expect("the cache's service");
+        assert_eq!(shared.embed("hello").await, Some(model.embed_one("hello")));
+        assert!(embedding_service(&[], Some(&cache), None).is_none());
+        let without = ResponseCache::new(CacheSettings::default(), None);
+        assert!(embedding_service(&rules, Some(&without), None).is_none());
+        let bad_dir = Path::new("/nonexistent/model");
+        assert!(embedding_service(&rules, None, Some(bad_dir)).is_none());
+    }
+
     #[test]
     fn sentence_spans() {
         let text = " One two. Three four!\nok\n five six seven ";
