@@ -20,7 +20,8 @@ pub struct RawGuardrails {
     /// built-in pack with the same id.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// Bytes of streamed response text held back so that a match spanning
+    /// Bytes of streamed response text (each choice's content and each tool
+    /// call's arguments, each on its own) held back so that a match spanning
     /// chunks is caught before any of it is sent. Matches up to this long are
     /// caught whole. Default 128.
     #[serde(default = "default_window")]

@@ -502,12 +502,32 @@ mod tests {
     fn a_password_that_repeats_the_user_is_a_default_not_a_secret() {
         // (text, password) -> accepted
         let cases = [
-            ("postgres://postgres:postgres@localhost/test", "postgres", false),
+            (
+                "postgres://postgres:postgres@localhost/test",
+                "postgres",
+                false,
+            ),
             ("amqp://Guest:guest@rabbit:5672", "guest", false),
-            ("postgres://app_user:EeAJiwrPzWnTWHq4@db:5432/x", "EeAJiwrPzWnTWHq4", true),
-            ("mysql://root:AMprfwPnr2yC@10.0.3.7/wp", "AMprfwPnr2yC", true),
-            ("Server=db;User ID=sa_admin;Password=sa_admin;", "sa_admin", false),
-            ("Server=db;Uid=svc_crm;Pwd=d30HV1pfrUxfeigOOy;", "d30HV1pfrUxfeigOOy", true),
+            (
+                "postgres://app_user:EeAJiwrPzWnTWHq4@db:5432/x",
+                "EeAJiwrPzWnTWHq4",
+                true,
+            ),
+            (
+                "mysql://root:AMprfwPnr2yC@10.0.3.7/wp",
+                "AMprfwPnr2yC",
+                true,
+            ),
+            (
+                "Server=db;User ID=sa_admin;Password=sa_admin;",
+                "sa_admin",
+                false,
+            ),
+            (
+                "Server=db;Uid=svc_crm;Pwd=d30HV1pfrUxfeigOOy;",
+                "d30HV1pfrUxfeigOOy",
+                true,
+            ),
             ("postgres://app:changeme@db/app", "changeme", false),
         ];
         for (text, password, expected) in cases {

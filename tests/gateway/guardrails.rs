@@ -56,17 +56,31 @@ async fn a_prompt_with_a_secret_is_blocked_before_the_provider() {
             "why is boto3 failing with AKIA4QWERTYZXCVB7LMN ?",
         ))
         .await;
+    assert_prompt_blocked(
+        &h,
+        response,
+        "secrets.aws-access-key",
+        "AKIA4QWERTYZXCVB7LMN",
+    )
+    .await;
+}
+
+/// A 400 `content_policy_violation` on the first message naming `rule`,
+/// without `matched` in it, and nothing sent upstream.
+async fn assert_prompt_blocked(
+    h: &Harness,
+    response: reqwest::Response,
+    rule: &str,
+    matched: &str,
+) {
     assert_eq!(response.status(), 400);
     let error = error_of(response).await;
     assert_eq!(error["code"], "content_policy_violation");
     assert_eq!(error["type"], "invalid_request_error");
     assert_eq!(error["param"], "messages[0].content");
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains("secrets.aws-access-key"), "{message}");
-    assert!(
-        !message.contains("AKIA4QWERTYZXCVB7LMN"),
-        "the match is never echoed"
-    );
+    assert!(message.contains(rule), "{message}");
+    assert!(!message.contains(matched), "the match is never echoed");
     assert_eq!(h.upstream.state.chat_calls(), 0);
 }
 
@@ -331,17 +345,7 @@ async fn a_paraphrased_injection_is_blocked_by_meaning() {
     let h = Harness::with(MockOptions::default(), &config).await;
     let prompt = format!("Thanks for the summary. {paraphrase}");
     let response = h.chat(chat_body("fast", &prompt)).await;
-    assert_eq!(response.status(), 400);
-    let error = error_of(response).await;
-    assert_eq!(error["code"], "content_policy_violation");
-    assert_eq!(error["param"], "messages[0].content");
-    let message = error["message"].as_str().unwrap();
-    assert!(message.contains("injection.semantic"), "{message}");
-    assert!(
-        !message.contains("Forget the rules"),
-        "the match is never echoed"
-    );
-    assert_eq!(h.upstream.state.chat_calls(), 0);
+    assert_prompt_blocked(&h, response, "injection.semantic", "Forget the rules").await;
     // An ordinary prompt passes.
     let response = h
         .chat(chat_body(

@@ -9,8 +9,8 @@
 //! injection pack is scored a second time with its semantic rule on.
 
 use std::path::Path;
-use switchboard::guardrails::pack::parse_phase;
 use switchboard::cache::embed::{EmbedService, LocalEmbedder};
+use switchboard::guardrails::pack::parse_phase;
 use switchboard::guardrails::{Engine, Overrides, load_packs};
 
 #[derive(serde::Deserialize)]
@@ -47,8 +47,7 @@ impl Score {
 /// rules run when `embedder` is given.
 async fn evaluate(pack_id: &str, embedder: Option<EmbedService>) -> (Score, Score) {
     let packs = load_packs(None).expect("built-in packs load");
-    let engine =
-        Engine::build(&[&packs[pack_id]], &Overrides::default(), embedder, None).unwrap();
+    let engine = Engine::build(&[&packs[pack_id]], &Overrides::default(), embedder, None).unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/guardrails_eval/{pack_id}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -106,8 +105,9 @@ fn local_model() -> Option<EmbedService> {
 
 #[tokio::test]
 async fn precision_and_recall_per_pack() {
-    let mut table =
-        String::from("\npack               split    cases  precision  recall  false-positive-rate\n");
+    let mut table = String::from(
+        "\npack               split    cases  precision  recall  false-positive-rate\n",
+    );
     let mut scores = Vec::new();
     let mut runs = vec![("pii", None), ("secrets", None), ("injection", None)];
     match local_model() {
