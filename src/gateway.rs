@@ -101,8 +101,12 @@ impl Gateway {
             metrics.cache.clone(),
             router.providers(),
         );
-        // Semantic guardrail rules need an embedding model; none is wired here yet.
-        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, None)?;
+        let embedder = crate::guardrails::semantic::embedding_service(
+            &config.guardrails.semantic_rules(),
+            response_cache.as_deref(),
+            config.cache.model_dir.as_deref(),
+        );
+        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
         let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),

@@ -237,6 +237,16 @@ impl ResponseCache {
         }
     }
 
+    /// The local model's service when the semantic layer embeds locally, for
+    /// other users of the same model (semantic guardrail rules, calibrated on
+    /// it), so it is loaded once. `None` when the cache embeds via a provider.
+    pub fn embed_service(&self) -> Option<EmbedService> {
+        match &self.embedder {
+            Some(Embedder::Local(service)) => Some(service.clone()),
+            _ => None,
+        }
+    }
+
     pub fn semantic_enabled(&self) -> bool {
         self.embedder.is_some()
     }

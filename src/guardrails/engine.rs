@@ -8,7 +8,7 @@ use super::semantic::SemanticRules;
 use super::validators::Validator;
 use super::webhook::WebhookRule;
 use super::{Decision, Finding};
-use crate::seams::embedding::EmbeddingModel;
+use crate::cache::embed::EmbedService;
 use crate::seams::guardrail::Phase;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -84,7 +84,7 @@ pub struct Engine {
     patterns: Vec<Pattern>,
     keywords: Option<AhoCorasick>,
     keyword_rule: Vec<usize>,
-    semantic: Option<SemanticRules>,
+    pub(super) semantic: Option<SemanticRules>,
     pub(super) webhooks: Vec<WebhookRule>,
     phases: Phases,
 }
@@ -99,11 +99,11 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Compile the rules of `packs`. Semantic rules run only when an
-    /// embedding model is given; without one they are left out.
+    /// embedding service is given; without one they are left out.
     pub fn build(
         packs: &[&RulePack],
         overrides: &Overrides,
-        embedder: Option<Arc<dyn EmbeddingModel>>,
+        embedder: Option<EmbedService>,
         http: Option<&reqwest::Client>,
     ) -> Result<Self, String> {
         let mut rules = Vec::new();
@@ -241,8 +241,26 @@ impl Engine {
         self.phases.contains(phase)
     }
 
-    /// Every local rule (patterns, keywords, semantic) over `text` in `phase`.
-    /// Webhook rules are asynchronous: see [`Engine::check_remote`].
+    /// Whether any rule that needs waiting (semantic, webhook) applies in `phase`.
+    pub fn has_async_rules(&self, phase: Phase) -> bool {
+        self.has_semantic(phase) || self.has_remote(phase)
+    }
+
+    /// The rules that need waiting over `text` in `phase`: semantic rules
+    /// (on the embedding thread) and webhooks, concurrently.
+    pub async fn check_async(&self, phase: Phase, text: &str) -> Decision {
+        let (mut decision, remote) = futures::future::join(
+            self.check_semantic(phase, text),
+            self.check_remote(phase, text),
+        )
+        .await;
+        decision.merge(remote);
+        decision
+    }
+
+    /// The pattern and keyword rules over `text` in `phase`, in one pass, on
+    /// the caller's thread (microseconds). Semantic and webhook rules need
+    /// waiting: see [`Engine::check_async`].
     pub fn check(&self, phase: Phase, text: &str) -> Decision {
         let mut decision = Decision::default();
         if !self.covers(phase) || text.is_empty() {
@@ -283,16 +301,6 @@ impl Engine {
                         .push(Finding::new(index, rule, m.start(), m.end()));
                 }
             }
-        }
-        if let Some(semantic) = &self.semantic {
-            semantic.check(text, |index, start, end| {
-                let rule = &self.rules[index];
-                if rule.phases.contains(phase) {
-                    decision
-                        .findings
-                        .push(Finding::new(index, rule, start, end));
-                }
-            });
         }
         decision
             .findings

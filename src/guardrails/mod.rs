@@ -11,10 +11,11 @@
 //!   `mcp/<server>/<tool>`), then [`RequestGuard::guard_text`] per text and
 //!   phase: blocks as `GatewayError::ContentPolicy` (map it to a JSON-RPC
 //!   error), redacts in place, flags, logs and counts;
-//! - lower down, `Engine::check(phase, text) -> Decision` for local rules,
-//!   `Engine::check_remote(phase, text).await` for webhooks, [`Redactions`]
-//!   for typed placeholders and their restoration, and [`record_decision`]
-//!   to log and count.
+//! - lower down, `Engine::check(phase, text) -> Decision` for pattern and
+//!   keyword rules (one pass, on the caller's thread),
+//!   `Engine::check_async(phase, text).await` for semantic rules (on the
+//!   embedding thread) and webhooks, [`Redactions`] for typed placeholders
+//!   and their restoration, and [`record_decision`] to log and count.
 
 pub mod binding;
 pub mod engine;

@@ -47,7 +47,7 @@ pub struct Rule {
     #[serde(default)]
     pub keywords: Vec<String>,
     /// `regex`: a check every match must pass (`luhn`, `iban`, `ssn`, `email`,
-    /// `ipv4`, `ipv6`, `phone`, `jwt`, `secret`, `entropy`).
+    /// `ipv4`, `ipv6`, `phone`, `jwt`, `secret`, `entropy`, `credential`).
     #[serde(default)]
     pub validator: Option<String>,
     /// `semantic`: phrases whose meaning the rule matches.

@@ -161,8 +161,8 @@ impl RequestGuard {
         for binding in &bindings {
             let engine = &binding.engine;
             let mut decision = engine.check(phase, text);
-            if engine.has_remote(phase) {
-                decision.merge(engine.check_remote(phase, text).await);
+            if engine.has_async_rules(phase) {
+                decision.merge(engine.check_async(phase, text).await);
             }
             if decision.is_clean() {
                 continue;
@@ -257,8 +257,8 @@ impl RequestGuard {
                 for binding in &bindings {
                     let engine = &binding.engine;
                     let mut decision = engine.check(phase, text);
-                    if engine.has_remote(phase) {
-                        decision.merge(engine.check_remote(phase, text).await);
+                    if engine.has_async_rules(phase) {
+                        decision.merge(engine.check_async(phase, text).await);
                     }
                     if decision.is_clean() {
                         continue;

@@ -19,6 +19,11 @@ pub enum Validator {
     Secret,
     /// A placeholder check plus enough randomness to be a real credential.
     Entropy,
+    /// A password in a connection string: not a placeholder, and not the
+    /// user name again (`postgres:postgres@`, `User ID=sa;...;Password=sa`),
+    /// which is a container image's or a tutorial's default account and
+    /// tells nothing the text does not already show.
+    Credential,
 }
 
 impl Validator {
@@ -34,6 +39,7 @@ impl Validator {
             "jwt" => Self::Jwt,
             "secret" => Self::Secret,
             "entropy" => Self::Entropy,
+            "credential" => Self::Credential,
             _ => return None,
         })
     }
@@ -54,6 +60,10 @@ impl Validator {
             Self::Jwt => jwt(found),
             Self::Secret => !is_placeholder(found),
             Self::Entropy => !is_placeholder(found) && looks_random(found),
+            Self::Credential => {
+                !is_placeholder(found)
+                    && user_beside(text, start).is_none_or(|user| !user.eq_ignore_ascii_case(found))
+            }
         }
     }
 }
@@ -331,6 +341,27 @@ pub fn is_placeholder(found: &str) -> bool {
     tail.len() >= 12 && tail.iter().all(|c| *c == tail[0])
 }
 
+/// The user name that goes with the password at `start`: the `user` of
+/// `scheme://user:password@`, or the `User ID=` / `Uid=` / `User=` /
+/// `Username=` key on the same line of an ADO.NET or JDBC string.
+fn user_beside(text: &str, start: usize) -> Option<&str> {
+    static KEY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)\b(?:user ?id|uid|user|user ?name)\s*=\s*([^;\n"']+)"#)
+            .unwrap_or_else(|e| unreachable!("a fixed pattern: {e}"))
+    });
+    let before = &text[..start];
+    if let Some(authority) = before.strip_suffix(':')
+        && let Some((_, user)) = authority.rsplit_once("://")
+    {
+        return Some(user);
+    }
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    KEY.captures(&text[line_start..line_end])
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().trim())
+}
+
 /// A credential-like value: long, mixed character classes, high entropy.
 fn looks_random(found: &str) -> bool {
     let value = found.trim_matches(|c| c == '"' || c == '\'');
@@ -465,5 +496,53 @@ mod tests {
         );
         let text = "version 10.2.3.4";
         assert!(!Validator::Ipv4.accepts(text, 8, text.len()));
+    }
+
+    #[test]
+    fn a_password_that_repeats_the_user_is_a_default_not_a_secret() {
+        // (text, password) -> accepted
+        let cases = [
+            (
+                "postgres://postgres:postgres@localhost/test",
+                "postgres",
+                false,
+            ),
+            ("amqp://Guest:guest@rabbit:5672", "guest", false),
+            (
+                "postgres://app_user:EeAJiwrPzWnTWHq4@db:5432/x",
+                "EeAJiwrPzWnTWHq4",
+                true,
+            ),
+            (
+                "mysql://root:AMprfwPnr2yC@10.0.3.7/wp",
+                "AMprfwPnr2yC",
+                true,
+            ),
+            (
+                "Server=db;User ID=sa_admin;Password=sa_admin;",
+                "sa_admin",
+                false,
+            ),
+            (
+                "Server=db;Uid=svc_crm;Pwd=d30HV1pfrUxfeigOOy;",
+                "d30HV1pfrUxfeigOOy",
+                true,
+            ),
+            ("postgres://app:changeme@db/app", "changeme", false),
+        ];
+        for (text, password, expected) in cases {
+            // The password itself, not a user name spelled the same.
+            let start = text
+                .rfind(&format!(":{password}@"))
+                .or_else(|| text.rfind(&format!("={password};")))
+                .unwrap()
+                + 1;
+            let end = start + password.len();
+            assert_eq!(
+                Validator::Credential.accepts(text, start, end),
+                expected,
+                "{text}"
+            );
+        }
     }
 }

@@ -78,7 +78,7 @@ impl WebhookRule {
 
 impl Engine {
     /// Whether any webhook rule applies in `phase`.
-    pub fn has_remote(&self, phase: Phase) -> bool {
+    pub(super) fn has_remote(&self, phase: Phase) -> bool {
         self.webhooks
             .iter()
             .any(|w| self.rule(w.rule).phases.contains(phase))
@@ -86,7 +86,7 @@ impl Engine {
 
     /// The webhook rules over `text` in `phase`, called concurrently. A match
     /// covers the whole text.
-    pub async fn check_remote(&self, phase: Phase, text: &str) -> Decision {
+    pub(super) async fn check_remote(&self, phase: Phase, text: &str) -> Decision {
         let calls = self
             .webhooks
             .iter()

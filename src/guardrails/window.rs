@@ -1,20 +1,32 @@
 //! Output rules on streams, through a bounded look-behind window.
 //!
-//! Each chunk's content is appended to a look-behind buffer and the rules
-//! scan the new text together with the last `window` bytes before it, so a
-//! match that spans chunks is found. Chunks are held back until `window`
-//! more bytes of content have arrived after their start, or `max_hold` has
-//! passed, whichever comes first: a match up to `window` bytes long is thus
-//! caught before any of it reaches the client (unless the hold time ran
-//! out), and the latency added to any chunk is at most `max_hold`.
+//! A streamed completion carries several texts, each in its own lane: the
+//! content of each choice (`choices[].delta.content`, output phase) and the
+//! arguments of each tool call (`choices[].delta.tool_calls[].function
+//! .arguments`, keyed by the choice and the call's `index`; tool-arguments
+//! phase). Each chunk's text is appended to its lane's look-behind buffer and
+//! the rules scan the new text together with the last `window` bytes of that
+//! lane, so a match that spans chunks is found.
+//!
+//! Chunks are held back until every lane they carry text for has received
+//! `window` more bytes after the end of that text, or `max_hold` has passed,
+//! whichever comes first: a match up to `window` bytes long that starts in
+//! a chunk has then been seen whole, so it is caught before any of it
+//! reaches the client (unless the hold time ran out), and the latency added
+//! to any chunk is at most `max_hold`. Chunks without scanned text (the role,
+//! the finish reason, usage) wait only for the chunks before them.
 //!
 //! A block ends the stream with an error event. A redact rule replaces the
 //! match in the chunks still held; if part of the match was already sent
 //! (the hold time ran out), it cannot be unsent, so the stream ends instead
 //! (failing closed). Placeholders from a redacted prompt are restored chunk
 //! by chunk as chunks are released.
+//!
+//! Only pattern and keyword rules run here: semantic and webhook rules need
+//! a whole text, which a stream only has once it has been sent.
 
 use super::binding::Binding;
+use super::pack::phase_label;
 use super::stage::{RequestGuard, record};
 use super::{Action, Phase, Redactions};
 use crate::error::GatewayError;
@@ -26,16 +38,45 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Which text of the stream a lane carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaneKey {
+    Content { choice: u64 },
+    Arguments { choice: u64, call: u64 },
+}
+
+/// One text of the stream, as it grows.
+struct Lane {
+    key: LaneKey,
+    phase: Phase,
+    /// Whether any output rule applies to this lane's phase.
+    scanned: bool,
+    /// The look-behind: the tail of the text so far.
+    text: String,
+    /// Offset (bytes from the lane's start) of `text[0]`.
+    text_base: usize,
+    /// Bytes received so far (scanned lanes only).
+    received: usize,
+}
+
+/// A chunk's contribution to one lane.
+struct Piece {
+    lane: usize,
+    /// Where the string sits in the chunk's JSON.
+    pointer: String,
+    /// Offset in the lane where this piece begins.
+    start: usize,
+    /// The text as the model wrote it.
+    text: String,
+    /// Redactions inside `text`: byte range and what replaces it.
+    cuts: Vec<(usize, usize, String)>,
+}
+
 struct Held {
     /// The chunk as the upstream sent it.
     json: Bytes,
-    /// Content offset (bytes from the stream's start) where this chunk's content begins.
-    start: usize,
     at: Instant,
-    /// The content as the model wrote it.
-    content: Option<String>,
-    /// Redactions inside `content`: byte range and what replaces it.
-    cuts: Vec<(usize, usize, String)>,
+    pieces: Vec<Piece>,
 }
 
 pub struct StreamGuard {
@@ -43,19 +84,55 @@ pub struct StreamGuard {
     request_id: String,
     team: String,
     bindings: Vec<Arc<Binding>>,
-    scans_output: bool,
     restore: Option<Redactions>,
     /// Placeholders for output redactions; never restored.
     output_redactions: Redactions,
     window: usize,
     max_hold: Duration,
-    /// The look-behind: the tail of the content so far.
-    text: String,
-    /// Content offset of `text[0]`.
-    text_base: usize,
-    /// Content bytes received so far.
-    received: usize,
+    lanes: Vec<Lane>,
     held: VecDeque<Held>,
+}
+
+/// Every non-empty text of a chunk: its lane, JSON pointer and text.
+fn texts_of(json: &[u8]) -> Vec<(LaneKey, String, String)> {
+    let Ok(value) = serde_json::from_slice::<Value>(json) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let choices = value.get("choices").and_then(Value::as_array);
+    for (c, choice) in choices.into_iter().flatten().enumerate() {
+        let choice_index = choice
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(c as u64);
+        let Some(delta) = choice.get("delta") else {
+            continue;
+        };
+        if let Some(text) = delta.get("content").and_then(Value::as_str) {
+            let key = LaneKey::Content {
+                choice: choice_index,
+            };
+            out.push((key, format!("/choices/{c}/delta/content"), text.to_owned()));
+        }
+        let calls = delta.get("tool_calls").and_then(Value::as_array);
+        for (t, call) in calls.into_iter().flatten().enumerate() {
+            if let Some(text) = call.pointer("/function/arguments").and_then(Value::as_str) {
+                let key = LaneKey::Arguments {
+                    choice: choice_index,
+                    // `index` names the call across chunks; later chunks
+                    // carry no id.
+                    call: call
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(t as u64),
+                };
+                let pointer = format!("/choices/{c}/delta/tool_calls/{t}/function/arguments");
+                out.push((key, pointer, text.to_owned()));
+            }
+        }
+    }
+    out.retain(|(_, _, text)| !text.is_empty());
+    out
 }
 
 impl StreamGuard {
@@ -69,10 +146,6 @@ impl StreamGuard {
         if !guard.guards_output() {
             return None;
         }
-        let scans_output = guard
-            .bindings
-            .iter()
-            .any(|b| b.engine.covers(Phase::Output));
         let restore = (guard.restore && !guard.redactions.is_empty()).then_some(guard.redactions);
         let window = gateway.guardrails.stream_window_bytes;
         let max_hold = gateway.guardrails.stream_max_hold;
@@ -81,44 +154,68 @@ impl StreamGuard {
             request_id: request_id.to_owned(),
             team: team.to_owned(),
             bindings: guard.bindings,
-            scans_output,
             restore,
             output_redactions: Redactions::default(),
             window,
             max_hold,
+            lanes: Vec::new(),
+            held: VecDeque::new(),
+        })
+    }
+
+    /// The lane for `key`, created on first sight.
+    fn lane(&mut self, key: LaneKey) -> usize {
+        if let Some(index) = self.lanes.iter().position(|lane| lane.key == key) {
+            return index;
+        }
+        let phase = match key {
+            LaneKey::Content { .. } => Phase::Output,
+            LaneKey::Arguments { .. } => Phase::ToolArguments,
+        };
+        let scanned = self.bindings.iter().any(|b| b.engine.covers(phase));
+        self.lanes.push(Lane {
+            key,
+            phase,
+            scanned,
             text: String::new(),
             text_base: 0,
             received: 0,
-            held: VecDeque::new(),
-        })
+        });
+        self.lanes.len() - 1
     }
 
     /// Takes one upstream chunk (its JSON payload). An error means the
     /// stream must end with that error event.
     pub fn push(&mut self, json: Bytes, now: Instant) -> Result<(), GatewayError> {
-        let start = self.received;
-        let content = serde_json::from_slice::<Value>(&json)
-            .ok()
-            .and_then(|value| {
-                value
-                    .pointer("/choices/0/delta/content")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
+        let mut pieces = Vec::new();
+        let mut scans = Vec::new();
+        for (key, pointer, text) in texts_of(&json) {
+            let lane = self.lane(key);
+            let state = &mut self.lanes[lane];
+            if !state.scanned && self.restore.is_none() {
+                continue;
+            }
+            let start = state.received;
+            if state.scanned {
+                state.text.push_str(&text);
+                state.received += text.len();
+                scans.push((lane, start));
+            }
+            pieces.push(Piece {
+                lane,
+                pointer,
+                start,
+                text,
+                cuts: Vec::new(),
             });
-        if let Some(content) = &content {
-            self.text.push_str(content);
-            self.received += content.len();
         }
-        let scan = content.is_some() && self.scans_output;
         self.held.push_back(Held {
             json,
-            start,
             at: now,
-            content,
-            cuts: Vec::new(),
+            pieces,
         });
-        if scan {
-            self.scan(start)?;
+        for (lane, start) in scans {
+            self.scan(lane, start)?;
         }
         Ok(())
     }
@@ -126,72 +223,88 @@ impl StreamGuard {
     /// The chunk to send: output redactions applied, then placeholders from
     /// the prompt restored; re-encoded only when something changed.
     fn render(&self, held: Held) -> Bytes {
-        let Some(content) = held.content else {
-            return held.json;
-        };
-        let mut text = content.clone();
-        let mut cuts = held.cuts;
-        // From the end, so earlier offsets stay valid; of overlapping cuts
-        // (a match that grew with a later chunk) the longest wins.
-        cuts.sort_by_key(|cut| (std::cmp::Reverse(cut.0), std::cmp::Reverse(cut.1)));
-        let mut limit = usize::MAX;
-        for (start, end, replacement) in cuts {
-            if end <= limit && text.is_char_boundary(start) && text.is_char_boundary(end) {
-                text.replace_range(start..end, &replacement);
-                limit = start;
+        let mut changes = Vec::new();
+        for piece in held.pieces {
+            let mut text = piece.text.clone();
+            let mut cuts = piece.cuts;
+            // From the end, so earlier offsets stay valid; of overlapping
+            // cuts (a match that grew with a later chunk) the longest wins.
+            cuts.sort_by_key(|cut| (std::cmp::Reverse(cut.0), std::cmp::Reverse(cut.1)));
+            let mut limit = usize::MAX;
+            for (start, end, replacement) in cuts {
+                if end <= limit && text.is_char_boundary(start) && text.is_char_boundary(end) {
+                    text.replace_range(start..end, &replacement);
+                    limit = start;
+                }
+            }
+            if let Some(redactions) = &self.restore
+                && let std::borrow::Cow::Owned(restored) = redactions.restore(&text)
+            {
+                text = restored;
+            }
+            if text != piece.text {
+                changes.push((piece.pointer, text));
             }
         }
-        if let Some(redactions) = &self.restore
-            && let std::borrow::Cow::Owned(restored) = redactions.restore(&text)
-        {
-            text = restored;
-        }
-        if text == content {
+        if changes.is_empty() {
             return held.json;
         }
         let Ok(mut value) = serde_json::from_slice::<Value>(&held.json) else {
             return held.json;
         };
-        if let Some(slot) = value.pointer_mut("/choices/0/delta/content") {
-            *slot = Value::String(text);
+        for (pointer, text) in changes {
+            if let Some(slot) = value.pointer_mut(&pointer) {
+                *slot = Value::String(text);
+            }
         }
         serde_json::to_vec(&value)
             .map(Bytes::from)
             .unwrap_or(held.json)
     }
 
-    /// Replaces content range `[start, end)` in the held chunks with
-    /// `placeholder` (in the first chunk it touches). False if part of it
+    /// Replaces range `[start, end)` of `lane` in the held chunks with
+    /// `placeholder` (in the first piece it touches). False if part of it
     /// was already released.
-    fn cut_held(&mut self, start: usize, end: usize, placeholder: String) -> bool {
-        if self.held.front().is_none_or(|h| h.start > start) {
+    fn cut_held(&mut self, lane: usize, start: usize, end: usize, placeholder: String) -> bool {
+        let mut pieces = self
+            .held
+            .iter_mut()
+            .flat_map(|held| held.pieces.iter_mut())
+            .filter(|piece| piece.lane == lane)
+            .peekable();
+        if pieces.peek().is_none_or(|first| first.start > start) {
             return false;
         }
         let mut placeholder = Some(placeholder);
-        for held in &mut self.held {
-            let len = held.content.as_ref().map_or(0, String::len);
-            let (from, to) = (start.max(held.start), end.min(held.start + len));
+        for piece in pieces {
+            let (from, to) = (
+                start.max(piece.start),
+                end.min(piece.start + piece.text.len()),
+            );
             if from < to {
                 let replacement = placeholder.take().unwrap_or_default();
-                held.cuts
-                    .push((from - held.start, to - held.start, replacement));
+                piece
+                    .cuts
+                    .push((from - piece.start, to - piece.start, replacement));
             }
         }
         true
     }
 
-    /// Scans the text from `window` bytes before `new_start` to the end;
+    /// Scans `lane` from `window` bytes before `new_start` to its end;
     /// findings that end before `new_start` were seen by an earlier scan.
-    fn scan(&mut self, new_start: usize) -> Result<(), GatewayError> {
-        let mut from = new_start.saturating_sub(self.window).max(self.text_base) - self.text_base;
-        while !self.text.is_char_boundary(from) {
+    fn scan(&mut self, lane: usize, new_start: usize) -> Result<(), GatewayError> {
+        let state = &self.lanes[lane];
+        let phase = state.phase;
+        let mut from = new_start.saturating_sub(self.window).max(state.text_base) - state.text_base;
+        while !state.text.is_char_boundary(from) {
             from -= 1;
         }
-        let region = &self.text[from..];
-        let region_base = self.text_base + from;
+        let region = &state.text[from..];
+        let region_base = state.text_base + from;
         let mut cut_list = Vec::new();
         for binding in &self.bindings {
-            let mut decision = binding.engine.check(Phase::Output, region);
+            let mut decision = binding.engine.check(phase, region);
             decision
                 .findings
                 .retain(|f| region_base + f.end > new_start);
@@ -202,13 +315,13 @@ impl StreamGuard {
                 &self.gateway,
                 &self.request_id,
                 &self.team,
-                Phase::Output,
+                phase,
                 &decision,
             );
             if let Some(finding) = decision.blocking() {
                 return Err(GatewayError::ContentPolicy {
                     rule: finding.rule.to_string(),
-                    phase: "output",
+                    phase: phase_label(phase),
                     param: None,
                 });
             }
@@ -234,31 +347,40 @@ impl StreamGuard {
         }
         for (rule, start, end, label, original) in cut_list {
             let placeholder = self.output_redactions.placeholder(&label, &original);
-            if !self.cut_held(start, end, placeholder) {
+            if !self.cut_held(lane, start, end, placeholder) {
                 return Err(GatewayError::ContentPolicy {
                     rule,
-                    phase: "output",
+                    phase: phase_label(phase),
                     param: None,
                 });
             }
         }
         // Keep only the look-behind.
-        if self.text.len() > 2 * self.window + 64 {
-            let mut cut = self.text.len() - self.window;
-            while !self.text.is_char_boundary(cut) {
+        let state = &mut self.lanes[lane];
+        if state.text.len() > 2 * self.window + 64 {
+            let mut cut = state.text.len() - self.window;
+            while !state.text.is_char_boundary(cut) {
                 cut -= 1;
             }
-            self.text.drain(..cut);
-            self.text_base += cut;
+            state.text.drain(..cut);
+            state.text_base += cut;
         }
         Ok(())
+    }
+
+    /// Whether a held chunk has been seen `window` bytes past its end in
+    /// every lane it carries scanned text for.
+    fn settled(&self, held: &Held) -> bool {
+        held.pieces.iter().all(|piece| {
+            let lane = &self.lanes[piece.lane];
+            !lane.scanned || lane.received >= piece.start + piece.text.len() + self.window
+        })
     }
 
     /// Chunks that may go to the client now, in order.
     pub fn release(&mut self, now: Instant, out: &mut impl FnMut(Bytes)) {
         while let Some(front) = self.held.front() {
-            let seen_after = self.received - front.start;
-            if seen_after < self.window && now < front.at + self.max_hold {
+            if !self.settled(front) && now < front.at + self.max_hold {
                 break;
             }
             if let Some(held) = self.held.pop_front() {
@@ -284,6 +406,7 @@ impl StreamGuard {
 mod tests {
     use super::*;
     use crate::api::chat::ChatRequest;
+    use serde_json::json;
 
     /// A gateway whose team `t` has `packs` bound on output, a 16-byte
     /// window and a 100 ms hold.
@@ -315,6 +438,101 @@ mod tests {
         )
     }
 
+    /// A chunk with an argument delta of tool call `call` (with the call's
+    /// id and name on its first delta, as OpenAI sends them).
+    fn call_chunk(call: u64, first: bool, arguments: &str) -> Bytes {
+        let mut delta = json!({"index": call, "function": {"arguments": arguments}});
+        if first {
+            delta["id"] = json!(format!("call_{call}"));
+            delta["type"] = json!("function");
+            delta["function"]["name"] = json!("send_mail");
+        }
+        Bytes::from(
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}}]}).to_string(),
+        )
+    }
+
+    /// The arguments each tool call received, and the content, of the
+    /// chunks released now and at the end.
+    fn drain(guard: &mut StreamGuard, now: Instant) -> (Vec<String>, String) {
+        let mut calls: Vec<String> = Vec::new();
+        let mut content = String::new();
+        let mut take = |json: Bytes| {
+            let value: Value = serde_json::from_slice(&json).unwrap();
+            let delta = &value["choices"][0]["delta"];
+            content.push_str(delta["content"].as_str().unwrap_or_default());
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                let index = call["index"].as_u64().unwrap() as usize;
+                if calls.len() <= index {
+                    calls.resize(index + 1, String::new());
+                }
+                calls[index].push_str(call["function"]["arguments"].as_str().unwrap());
+            }
+        };
+        guard.release(now, &mut take);
+        guard.flush(&mut take);
+        (calls, content)
+    }
+
+    #[test]
+    fn a_secret_split_across_argument_deltas_blocks_the_stream() {
+        let mut g = guard("\"secrets\"", "hello");
+        let now = Instant::now();
+        g.push(
+            call_chunk(0, true, "{\"to\": \"ops\", \"body\": \"key AKIA4QWE"),
+            now,
+        )
+        .unwrap();
+        assert!(
+            released(&mut g, now).is_empty(),
+            "the start of the key is held"
+        );
+        let error = g
+            .push(call_chunk(0, false, "RTYZXCVB7LMN\"}"), now)
+            .unwrap_err();
+        assert!(
+            matches!(error, GatewayError::ContentPolicy { ref rule, phase: "tool_arguments", .. }
+                if rule == "secrets.aws-access-key"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn argument_deltas_are_redacted_and_lanes_do_not_mix() {
+        let mut g = guard("\"pii\"", "hello");
+        let now = Instant::now();
+        g.push(chunk("Sending it now, "), now).unwrap();
+        g.push(call_chunk(0, true, "{\"to\": \"jane."), now)
+            .unwrap();
+        // A second call in between: its text is not part of call 0's.
+        g.push(call_chunk(1, true, "{\"cc\": \"doe"), now).unwrap();
+        g.push(
+            call_chunk(0, false, "doe@acme.io\", \"body\": \"hi\"}"),
+            now,
+        )
+        .unwrap();
+        g.push(call_chunk(1, false, "@acme\"}"), now).unwrap();
+        let (calls, content) = drain(&mut g, now);
+        assert_eq!(content, "Sending it now, ");
+        assert_eq!(calls[0], "{\"to\": \"[EMAIL_1]\", \"body\": \"hi\"}");
+        assert_eq!(calls[1], "{\"cc\": \"doe@acme\"}");
+    }
+
+    #[test]
+    fn argument_chunks_wait_for_their_own_lane_only() {
+        let mut g = guard("\"pii\"", "hello");
+        let now = Instant::now();
+        g.push(call_chunk(0, true, "{\"a\": 1}"), now).unwrap();
+        // 20 bytes in another lane do not settle call 0's chunk.
+        g.push(call_chunk(1, true, "{\"b\": \"0123456789\"}"), now)
+            .unwrap();
+        let mut out = 0;
+        g.release(now, &mut |_| out += 1);
+        assert_eq!(out, 0);
+        g.release(now + Duration::from_millis(100), &mut |_| out += 1);
+        assert_eq!(out, 2, "the hold time bounds the wait");
+    }
+
     fn released(guard: &mut StreamGuard, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
         guard.release(now, &mut |json| {
@@ -341,11 +559,14 @@ mod tests {
             "8 bytes < 16-byte window"
         );
         g.push(chunk("three four "), start).unwrap();
-        // 19 bytes after "one", 15 after "two": only "one" may go.
-        assert_eq!(released(&mut g, start), ["one "]);
+        // 15 bytes after the end of "one ": not yet.
+        assert!(released(&mut g, start).is_empty());
+        g.push(chunk("five "), start).unwrap();
+        // 20 bytes after "one ", 16 after "two ", 5 after "three four ".
+        assert_eq!(released(&mut g, start), ["one ", "two "]);
         assert_eq!(g.next_release(), Some(start + Duration::from_millis(100)));
         let later = start + Duration::from_millis(100);
-        assert_eq!(released(&mut g, later), ["two ", "three four "]);
+        assert_eq!(released(&mut g, later), ["three four ", "five "]);
         assert_eq!(g.next_release(), None);
     }
 
@@ -354,7 +575,8 @@ mod tests {
         let mut g = guard("\"custom-template\", \"pii\"", "write to jane.doe@acme.io");
         let now = Instant::now();
         g.push(chunk("sent to [EMAIL_1] about "), now).unwrap();
-        assert_eq!(released(&mut g, now), ["sent to jane.doe@acme.io about "]);
+        let later = now + Duration::from_millis(100);
+        assert_eq!(released(&mut g, later), ["sent to jane.doe@acme.io about "]);
         g.push(chunk("project "), now).unwrap();
         let error = g.push(chunk("bluebird"), now).unwrap_err();
         assert!(

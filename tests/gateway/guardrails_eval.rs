@@ -5,8 +5,11 @@
 //! `{"pack", "phase", "text", "expect": [rule ids]}`; `[]` is a negative and
 //! `["*"]` means any rule of the pack. Lines marked `"split": "holdout"`
 //! were written after the rules were last tuned, and are reported apart.
+//! With the embedding model present (`SWITCHBOARD_EMBEDDING_MODEL_DIR`), the
+//! injection pack is scored a second time with its semantic rule on.
 
 use std::path::Path;
+use switchboard::cache::embed::{EmbedService, LocalEmbedder};
 use switchboard::guardrails::pack::parse_phase;
 use switchboard::guardrails::{Engine, Overrides, load_packs};
 
@@ -40,10 +43,11 @@ impl Score {
     }
 }
 
-/// Scores over every case, and over the held-out ones alone.
-fn evaluate(pack_id: &str) -> (Score, Score) {
+/// Scores over every case, and over the held-out ones alone; semantic
+/// rules run when `embedder` is given.
+async fn evaluate(pack_id: &str, embedder: Option<EmbedService>) -> (Score, Score) {
     let packs = load_packs(None).expect("built-in packs load");
-    let engine = Engine::build(&[&packs[pack_id]], &Overrides::default(), None, None).unwrap();
+    let engine = Engine::build(&[&packs[pack_id]], &Overrides::default(), embedder, None).unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/guardrails_eval/{pack_id}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -54,8 +58,9 @@ fn evaluate(pack_id: &str) -> (Score, Score) {
             .unwrap_or_else(|e| panic!("{pack_id}.jsonl:{}: {e}", line_no + 1));
         assert_eq!(case.pack, pack_id);
         let phase = parse_phase(&case.phase).unwrap();
-        let fired: Vec<String> = engine
-            .check(phase, &case.text)
+        let mut decision = engine.check(phase, &case.text);
+        decision.merge(engine.check_async(phase, &case.text).await);
+        let fired: Vec<String> = decision
             .findings
             .iter()
             .map(|f| f.rule.to_string())
@@ -91,16 +96,31 @@ fn evaluate(pack_id: &str) -> (Score, Score) {
     (score, holdout)
 }
 
-#[test]
-fn precision_and_recall_per_pack() {
-    let mut table =
-        String::from("\npack       split    cases  precision  recall  false-positive-rate\n");
+/// The real embedding model, when its files are there.
+fn local_model() -> Option<EmbedService> {
+    let dir = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR")?;
+    let model = LocalEmbedder::load(Path::new(&dir)).expect("the embedding model loads");
+    Some(EmbedService::start(std::sync::Arc::new(model)))
+}
+
+#[tokio::test]
+async fn precision_and_recall_per_pack() {
+    let mut table = String::from(
+        "\npack               split    cases  precision  recall  false-positive-rate\n",
+    );
     let mut scores = Vec::new();
-    for pack in ["pii", "secrets", "injection"] {
-        let (all, holdout) = evaluate(pack);
+    let mut runs = vec![("pii", None), ("secrets", None), ("injection", None)];
+    match local_model() {
+        Some(model) => runs.push(("injection", Some(model))),
+        None => println!("injection with its semantic rule: skipped, no embedding model"),
+    }
+    for (pack, embedder) in runs {
+        let semantic = embedder.is_some();
+        let (all, holdout) = evaluate(pack, embedder).await;
+        let pack = if semantic { "injection+semantic" } else { pack };
         for (split, s) in [("all", &all), ("holdout", &holdout)] {
             table.push_str(&format!(
-                "{pack:<10} {split:<8} {:>5}  {:>9.3}  {:>6.3}  {:>19.3}\n",
+                "{pack:<18} {split:<8} {:>5}  {:>9.3}  {:>6.3}  {:>19.3}\n",
                 s.tp + s.fp + s.fn_ + s.tn,
                 s.precision(),
                 s.recall(),
@@ -116,7 +136,7 @@ fn precision_and_recall_per_pack() {
             "{pack}: too few cases {s:?}"
         );
         match *pack {
-            "injection" => {
+            "injection" | "injection+semantic" => {
                 assert!(s.recall() >= 0.80, "{pack} recall {:.3}", s.recall());
                 assert!(
                     s.false_positive_rate() <= 0.02,
