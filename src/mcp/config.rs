@@ -65,6 +65,10 @@ pub struct RawMcp {
     /// Per-team tool policy. A team without an entry here may use no tool.
     #[serde(default)]
     pub teams: Vec<RawTeamPolicy>,
+    /// OAuth 2.1 resource-server mode: accept access tokens (JWTs) from an
+    /// authorization server on `/mcp`. Default: gateway keys only.
+    #[serde(default)]
+    pub oauth: Option<super::oauth::RawOAuth>,
 }
 
 impl Default for RawMcp {
@@ -82,6 +86,7 @@ impl Default for RawMcp {
             restart_backoff_max: default_backoff_max(),
             servers: Vec::new(),
             teams: Vec::new(),
+            oauth: None,
         }
     }
 }
@@ -144,7 +149,9 @@ pub struct RawTeamPolicy {
     /// arguments that satisfy the JSON Schema.
     #[serde(default)]
     pub conditions: Vec<RawCondition>,
-    /// Rate limits on calls, counted per team and per tool.
+    /// Rate limits on calls, counted per team and per tool: in this process
+    /// with the embedded quota store, shared by every replica (in Redis) when
+    /// `[quota] store = "redis"`.
     #[serde(default)]
     pub rate_limits: Vec<RawRateLimit>,
 }
@@ -225,6 +232,7 @@ pub struct McpSettings {
     pub servers: Vec<ServerSettings>,
     /// Indexed like `Config::teams`; `None` means the team may use no tool.
     pub policies: Vec<Option<Arc<TeamPolicy>>>,
+    pub oauth: Option<super::oauth::OAuthSettings>,
 }
 
 impl Default for McpSettings {
@@ -478,6 +486,11 @@ pub(crate) fn validate(
         }));
     }
 
+    let oauth = raw
+        .oauth
+        .as_ref()
+        .and_then(|oauth| super::oauth::validate(oauth, problem));
+
     McpSettings {
         allowed_hosts: raw.allowed_hosts.clone(),
         allowed_origins: raw.allowed_origins.clone(),
@@ -491,6 +504,7 @@ pub(crate) fn validate(
         restart_backoff_max,
         servers,
         policies,
+        oauth,
     }
 }
 

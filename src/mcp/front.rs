@@ -6,6 +6,7 @@ use super::audit::{self, CallRecord, Outcome};
 use super::catalog::Entry;
 use super::guard;
 use super::policy::Refusal;
+use super::progress::ProgressTarget;
 use super::upstream::UpstreamError;
 use crate::auth::Caller;
 use crate::gateway::Gateway;
@@ -233,6 +234,15 @@ impl ServerHandler for FrontDoor {
             argument_keys,
             arguments: None,
         };
+        // rmcp moves the request's `_meta` into the context.
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .or_else(|| params.meta.as_ref().and_then(|meta| meta.get_progress_token()))
+            .map(|token| ProgressTarget {
+                peer: ctx.peer.clone(),
+                token,
+            });
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
         let outcome = tokio::select! {
@@ -242,6 +252,7 @@ impl ServerHandler for FrontDoor {
                 params.arguments,
                 &arguments_value,
                 &argument_text,
+                progress,
             ) => outcome,
             () = ctx.ct.cancelled() => Err((
                 Outcome::Cancelled,
@@ -287,6 +298,7 @@ impl FrontDoor {
         arguments: Option<rmcp::model::JsonObject>,
         arguments_value: &serde_json::Value,
         argument_text: &str,
+        progress: Option<ProgressTarget>,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
         let hub = &self.gateway.mcp;
         let team = &request.caller.team;
@@ -327,7 +339,11 @@ impl FrontDoor {
                 ),
             ));
         }
-        match policy.check_call(&entry.subject, arguments_value) {
+        let checked = match policy.check_arguments(&entry.subject, arguments_value) {
+            Ok(()) => super::rate::take(&self.gateway, team, policy, &entry.subject).await,
+            refused => refused,
+        };
+        match checked {
             Ok(()) => {}
             Err(Refusal::NotAllowed) => {
                 return Err((
@@ -388,7 +404,7 @@ impl FrontDoor {
             ));
         };
         let mut result = upstream
-            .call_tool(&entry.key.tool, arguments)
+            .call_tool(&entry.key.tool, arguments, progress)
             .await
             .map_err(|error| {
                 let data = match &error {

@@ -89,7 +89,8 @@ impl RedisQuotaStore {
         &self.prefix
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    /// The shared connection, also used by the MCP gateway's rate limits.
+    pub(crate) async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let manager = self
             .connection
             .get_or_try_init(|| async {
@@ -105,7 +106,8 @@ impl RedisQuotaStore {
         Ok(manager.clone())
     }
 
-    fn key(&self, key: &str) -> String {
+    /// `key` under this store's prefix.
+    pub(crate) fn key(&self, key: &str) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 1 + key.len());
         out.push_str(&self.prefix);
         out.push(':');

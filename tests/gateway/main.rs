@@ -11,6 +11,8 @@ mod guardrails;
 mod guardrails_eval;
 mod harness;
 mod mcp;
+mod mcp_admin;
+mod mcp_oauth;
 mod mcp_fixture;
 mod mcp_guardrails;
 mod mcp_replicas;
