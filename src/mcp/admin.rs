@@ -148,6 +148,10 @@ async fn approve(
         ));
     }
     hub.approve(&server, &tool);
-    tracing::info!(server, tool, "MCP tool definition approved through the admin API");
+    tracing::info!(
+        server,
+        tool,
+        "MCP tool definition approved through the admin API"
+    );
     Ok(Json(json!({ "approved": change_json(change) })))
 }

@@ -238,7 +238,12 @@ impl ServerHandler for FrontDoor {
         let progress = ctx
             .meta
             .get_progress_token()
-            .or_else(|| params.meta.as_ref().and_then(|meta| meta.get_progress_token()))
+            .or_else(|| {
+                params
+                    .meta
+                    .as_ref()
+                    .and_then(|meta| meta.get_progress_token())
+            })
             .map(|token| ProgressTarget {
                 peer: ctx.peer.clone(),
                 token,

@@ -2,8 +2,8 @@
 //! catalog kept up to date as servers come, go and change their tools.
 
 use super::catalog::Catalog;
-use super::jwt::TokenVerifier;
 use super::config::McpSettings;
+use super::jwt::TokenVerifier;
 use super::metrics::{McpMetrics, ToolLabels};
 use super::names::ToolKey;
 use super::pinning::PinStore;

@@ -145,7 +145,10 @@ fn metadata_location(resource: &str) -> Option<(String, String)> {
     let authority = uri.authority()?;
     let path = uri.path().trim_end_matches('/');
     let metadata_path = format!("/.well-known/oauth-protected-resource{path}");
-    Some((format!("{scheme}://{authority}{metadata_path}"), metadata_path))
+    Some((
+        format!("{scheme}://{authority}{metadata_path}"),
+        metadata_path,
+    ))
 }
 
 pub(crate) fn validate(
@@ -161,7 +164,10 @@ pub(crate) fn validate(
     let (metadata_url, metadata_path) = metadata_location(&raw.resource).unwrap_or_else(|| {
         fail(
             "resource",
-            format!("`{}` is not an absolute http(s) URL without a query", raw.resource),
+            format!(
+                "`{}` is not an absolute http(s) URL without a query",
+                raw.resource
+            ),
             &mut ok,
         );
         (String::new(), String::new())
@@ -172,7 +178,11 @@ pub(crate) fn validate(
     let jwks = match (&raw.jwks_url, &raw.jwks) {
         (Some(url), None) => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                fail("jwks_url", format!("`{url}` is not an http(s) URL"), &mut ok);
+                fail(
+                    "jwks_url",
+                    format!("`{url}` is not an http(s) URL"),
+                    &mut ok,
+                );
             }
             JwksSource::Url(url.clone())
         }
@@ -188,7 +198,11 @@ pub(crate) fn validate(
             }
         },
         _ => {
-            fail("jwks_url", "set either `jwks_url` or `jwks`".into(), &mut ok);
+            fail(
+                "jwks_url",
+                "set either `jwks_url` or `jwks`".into(),
+                &mut ok,
+            );
             JwksSource::Inline(JwkSet { keys: Vec::new() })
         }
     };
@@ -209,14 +223,20 @@ pub(crate) fn validate(
         match name.parse::<Algorithm>() {
             Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) | Err(_) => fail(
                 &format!("algorithms[{index}]"),
-                format!("`{name}` is not an asymmetric JWS algorithm (RS256, PS256, ES256, EdDSA, ...)"),
+                format!(
+                    "`{name}` is not an asymmetric JWS algorithm (RS256, PS256, ES256, EdDSA, ...)"
+                ),
                 &mut ok,
             ),
             Ok(alg) => algorithms.push(alg),
         }
     }
     if raw.algorithms.is_empty() {
-        fail("algorithms", "must name at least one algorithm".into(), &mut ok);
+        fail(
+            "algorithms",
+            "must name at least one algorithm".into(),
+            &mut ok,
+        );
     }
     if raw.team_claim.is_empty() {
         fail("team_claim", "must not be empty".into(), &mut ok);
@@ -299,6 +319,9 @@ mod tests {
             "Bearer resource_metadata=\"https://gw.example.com/.well-known/oauth-protected-resource/mcp\", \
              error=\"invalid_token\", error_description=\"expired token\""
         );
-        assert_eq!(settings.metadata()["authorization_servers"][0], "https://issuer");
+        assert_eq!(
+            settings.metadata()["authorization_servers"][0],
+            "https://issuer"
+        );
     }
 }

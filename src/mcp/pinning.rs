@@ -121,7 +121,10 @@ impl PinStore {
 
     /// Tools whose definition changed and awaits approval.
     pub fn changed(&self) -> Vec<ToolKey> {
-        self.pending().into_iter().map(|change| change.key).collect()
+        self.pending()
+            .into_iter()
+            .map(|change| change.key)
+            .collect()
     }
 
     /// The changes awaiting approval, with the approved and offered hashes,

@@ -162,7 +162,11 @@ impl TeamPolicy {
     /// Take one call from every matching rate limit, counted in this process.
     /// Called only when the rest has passed, so a refused call uses nothing.
     pub fn take_local(&self, subject: &str) -> Result<(), Refusal> {
-        for rule in self.rate_limits.iter().filter(|rule| rule.tools.is_match(subject)) {
+        for rule in self
+            .rate_limits
+            .iter()
+            .filter(|rule| rule.tools.is_match(subject))
+        {
             rule.take_local(subject)?;
         }
         Ok(())

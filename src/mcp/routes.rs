@@ -4,15 +4,15 @@
 //! Protected Resource Metadata (RFC 9728) of that mode.
 
 use super::front::{FrontDoor, McpRequest};
+use super::jwt::{TokenError, TokenVerifier};
+use crate::auth::{Caller, KeyStore};
+use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use super::jwt::{TokenError, TokenVerifier};
-use crate::auth::{Caller, KeyStore};
-use crate::error::GatewayError;
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -49,7 +49,10 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     let mut router = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/mcp/{server}", service)
-        .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            authenticate,
+        ));
     if let Some(oauth) = &gateway.mcp.settings.oauth {
         // Public by design (RFC 9728): clients read it before they hold a token.
         router = router.route(&oauth.metadata_path, get(protected_resource_metadata));
@@ -119,12 +122,18 @@ async fn caller_of(
             }
         })?;
         let keys = gateway.keys.load();
-        let Some(team_index) = keys.teams().iter().position(|team| *team.id == *verified.team)
+        let Some(team_index) = keys
+            .teams()
+            .iter()
+            .position(|team| *team.id == *verified.team)
         else {
             return Err(rpc_error(
                 StatusCode::FORBIDDEN,
                 -32001,
-                &format!("the token's team `{}` is not a team of this gateway", verified.team),
+                &format!(
+                    "the token's team `{}` is not a team of this gateway",
+                    verified.team
+                ),
             ));
         };
         let team = keys.teams()[team_index].clone();

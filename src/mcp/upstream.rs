@@ -6,13 +6,13 @@
 
 use super::config::{ServerSettings, Transport};
 use super::metrics::McpMetrics;
-use parking_lot::RwLock;
 use super::progress::{ProgressRelay, ProgressTarget};
+use parking_lot::RwLock;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientConfig, ClientRequest, ProgressNotificationParam, RequestId, ServerResult, GetPromptRequestParams, GetPromptResult,
-    Implementation, JsonObject, Prompt, ReadResourceRequestParams, ReadResourceResult, Resource,
-    ResultType, Tool,
+    ClientConfig, ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation,
+    JsonObject, ProgressNotificationParam, Prompt, ReadResourceRequestParams, ReadResourceResult,
+    RequestId, Resource, ResultType, ServerResult, Tool,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -215,13 +215,14 @@ impl Upstream {
                 PeerRequestOptions::no_options(),
             )
             .await?;
-        let _route = self.progress.open(handle.progress_token.clone(), target);
+        let route = self.progress.open(handle.progress_token.clone(), target);
         let mut abandoned = CancelOnDrop {
             peer: peer.clone(),
             id: Some(handle.id.clone()),
         };
         let answer = handle.await_response().await;
         abandoned.id = None;
+        route.settle().await;
         match answer? {
             ServerResult::CallToolResult(result) => Ok(result),
             _ => Err(ServiceError::UnexpectedResponse),

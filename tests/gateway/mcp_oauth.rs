@@ -136,7 +136,10 @@ async fn refusal(response: reqwest::Response) -> (u16, String, String) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let body: Value = response.json().await.unwrap();
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (status, challenge, message)
 }
 
@@ -145,7 +148,9 @@ async fn client(h: &Harness, token: &str) -> crate::mcp_fixture::GatewayClient {
         reqwest::Client::new(),
         StreamableHttpClientTransportConfig::with_uri(h.url("/mcp")).auth_header(token),
     );
-    ().serve(transport).await.expect("client connects with a token")
+    ().serve(transport)
+        .await
+        .expect("client connects with a token")
 }
 
 #[tokio::test]
@@ -153,10 +158,17 @@ async fn access_tokens_are_checked_against_the_issuers_fetched_keys() {
     let key = SigningKey::generate("k1");
     let jwks = serve_jwks(json!({"keys": [key.jwk]})).await;
     let fx = FixtureServer::start("fx", vec![tool("read", "r"), tool("secret", "s")]).await;
-    let h = gateway(&fx.url, &format!("jwks_url = \"{}\"\njwks_cache = \"10m\"", jwks.url)).await;
+    let h = gateway(
+        &fx.url,
+        &format!("jwks_url = \"{}\"\njwks_cache = \"10m\"", jwks.url),
+    )
+    .await;
 
     // The metadata is public, at the RFC 9728 path and at the root well-known path.
-    for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
         let response = h.client.get(h.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let doc: Value = response.json().await.unwrap();
@@ -168,13 +180,18 @@ async fn access_tokens_are_checked_against_the_issuers_fetched_keys() {
     // No credential: a challenge that points at the metadata, no error code.
     let (status, challenge, _) = refusal(initialize(&h, None).await).await;
     assert_eq!(status, 401);
-    assert_eq!(challenge, format!("Bearer resource_metadata=\"{METADATA_URL}\""));
+    assert_eq!(
+        challenge,
+        format!("Bearer resource_metadata=\"{METADATA_URL}\"")
+    );
 
     // A valid token: the team comes from its claim, policy applies.
     let alpha = client(&h, &key.sign("k1", &claims("alpha"))).await;
     let names = wait_for_tools(&alpha, |n| n.len() == 2).await;
     assert_eq!(names, ["fx__read", "fx__secret"]);
-    let result = call(&alpha, "fx__read", json!({"x": 1})).await.expect("call with a token");
+    let result = call(&alpha, "fx__read", json!({"x": 1}))
+        .await
+        .expect("call with a token");
     assert!(!result.content.is_empty());
     let beta = client(&h, &key.sign("k1", &claims("beta"))).await;
     assert_eq!(wait_for_tools(&beta, |n| n.len() == 1).await, ["fx__read"]);
@@ -184,22 +201,63 @@ async fn access_tokens_are_checked_against_the_issuers_fetched_keys() {
     // Refused tokens, each with its reason in the challenge.
     let other = SigningKey::generate("k1");
     let cases = [
-        ("expired", key.sign("k1", &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "team": "alpha",
-                                           "iat": now() - 7200, "exp": now() - 3600})), "expired"),
-        ("wrong audience", key.sign("k1", &json!({"iss": ISSUER, "aud": "https://other.test/mcp", "sub": "a",
-                                                  "team": "alpha", "exp": now() + 600})), "aud"),
-        ("wrong issuer", key.sign("k1", &json!({"iss": "https://evil.test", "aud": RESOURCE, "sub": "a",
-                                                "team": "alpha", "exp": now() + 600})), "iss"),
-        ("wrong signature", other.sign("k1", &claims("alpha")), "signature"),
-        ("no expiry", key.sign("k1", &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "team": "alpha"})), "exp"),
-        ("no team", key.sign("k1", &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "exp": now() + 600})), "team"),
+        (
+            "expired",
+            key.sign(
+                "k1",
+                &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "team": "alpha",
+                                           "iat": now() - 7200, "exp": now() - 3600}),
+            ),
+            "expired",
+        ),
+        (
+            "wrong audience",
+            key.sign(
+                "k1",
+                &json!({"iss": ISSUER, "aud": "https://other.test/mcp", "sub": "a",
+                                                  "team": "alpha", "exp": now() + 600}),
+            ),
+            "aud",
+        ),
+        (
+            "wrong issuer",
+            key.sign(
+                "k1",
+                &json!({"iss": "https://evil.test", "aud": RESOURCE, "sub": "a",
+                                                "team": "alpha", "exp": now() + 600}),
+            ),
+            "iss",
+        ),
+        (
+            "wrong signature",
+            other.sign("k1", &claims("alpha")),
+            "signature",
+        ),
+        (
+            "no expiry",
+            key.sign(
+                "k1",
+                &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "team": "alpha"}),
+            ),
+            "exp",
+        ),
+        (
+            "no team",
+            key.sign(
+                "k1",
+                &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "a", "exp": now() + 600}),
+            ),
+            "team",
+        ),
         ("unknown key id", key.sign("k9", &claims("alpha")), "k9"),
     ];
     for (case, token, reason) in cases {
         let (status, challenge, message) = refusal(initialize(&h, Some(&token)).await).await;
         assert_eq!(status, 401, "{case}: {message}");
         assert!(
-            challenge.starts_with(&format!("Bearer resource_metadata=\"{METADATA_URL}\", error=\"invalid_token\"")),
+            challenge.starts_with(&format!(
+                "Bearer resource_metadata=\"{METADATA_URL}\", error=\"invalid_token\""
+            )),
             "{case}: {challenge}"
         );
         assert!(message.contains(reason), "{case}: {message}");
@@ -207,7 +265,8 @@ async fn access_tokens_are_checked_against_the_issuers_fetched_keys() {
     }
 
     // A team the gateway does not know: authenticated, but forbidden.
-    let (status, _, message) = refusal(initialize(&h, Some(&key.sign("k1", &claims("gamma")))).await).await;
+    let (status, _, message) =
+        refusal(initialize(&h, Some(&key.sign("k1", &claims("gamma")))).await).await;
     assert_eq!(status, 403);
     assert!(message.contains("gamma"), "{message}");
 

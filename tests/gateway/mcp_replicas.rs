@@ -142,7 +142,12 @@ async fn two_gateways_on_one_redis_share_per_tool_rate_limits() {
     wait_until_up(&first).await;
     wait_until_up(&second).await;
     let on_first = connect(&format!("http://{}", first.gateway.addr), "/mcp", ALPHA_KEY).await;
-    let on_second = connect(&format!("http://{}", second.gateway.addr), "/mcp", ALPHA_KEY).await;
+    let on_second = connect(
+        &format!("http://{}", second.gateway.addr),
+        "/mcp",
+        ALPHA_KEY,
+    )
+    .await;
     let args = serde_json::json!({});
 
     // Three calls allowed per hour, wherever they land.
@@ -152,20 +157,33 @@ async fn two_gateways_on_one_redis_share_per_tool_rate_limits() {
     for client in [&on_second, &on_first] {
         let refused = call(client, "fx__a", args.clone()).await.unwrap_err();
         assert_eq!(refused.code.0, -32041, "{}", refused.message);
-        let retry_ms = refused.data.as_ref().unwrap()["retry_after_ms"].as_u64().unwrap();
+        let retry_ms = refused.data.as_ref().unwrap()["retry_after_ms"]
+            .as_u64()
+            .unwrap();
         // One call's worth (20 minutes) refills first.
         assert!((1_190_000..=1_200_000).contains(&retry_ms), "{retry_ms}");
     }
 
     // Another tool, and another team, have their own allowances.
-    call(&on_second, "fx__b", args.clone()).await.expect("other tool");
+    call(&on_second, "fx__b", args.clone())
+        .await
+        .expect("other tool");
     let beta = connect(&format!("http://{}", second.gateway.addr), "/mcp", BETA_KEY).await;
-    call(&beta, "fx__a", args.clone()).await.expect("other team");
+    call(&beta, "fx__a", args.clone())
+        .await
+        .expect("other team");
 
     // A gateway on its own store counts on its own.
     let elsewhere = limited_gateway(&fx.url, &format!("sbtest:{}", uuid::Uuid::new_v4())).await;
     wait_until_up(&elsewhere).await;
-    let on_elsewhere = connect(&format!("http://{}", elsewhere.gateway.addr), "/mcp", ALPHA_KEY).await;
-    call(&on_elsewhere, "fx__a", args).await.expect("separate store");
+    let on_elsewhere = connect(
+        &format!("http://{}", elsewhere.gateway.addr),
+        "/mcp",
+        ALPHA_KEY,
+    )
+    .await;
+    call(&on_elsewhere, "fx__a", args)
+        .await
+        .expect("separate store");
     assert_eq!(first.gateway.gateway.quota.store_errors.get(), 0);
 }

@@ -36,7 +36,11 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 async fn the_admin_api_needs_its_own_credential() {
     let h = start().await;
     // A team key is known but not allowed (403); anything else is unknown (401).
-    for (key, status) in [(None, 401), (Some(ALPHA_KEY), 403), (Some("sk-admin-tes"), 401)] {
+    for (key, status) in [
+        (None, 401),
+        (Some(ALPHA_KEY), 403),
+        (Some("sk-admin-tes"), 401),
+    ] {
         let mut request = h.client.get(h.url("/admin/teams"));
         if let Some(key) = key {
             request = request.bearer_auth(key);
