@@ -38,13 +38,10 @@ async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Js
         .servers()
         .map(|upstream| {
             let name = upstream.name();
-            let listed = catalog
+            let blocked = catalog
                 .entries
                 .iter()
                 .filter(|entry| entry.key.server == *name)
-                .collect::<Vec<_>>();
-            let blocked = listed
-                .iter()
                 .filter(|entry| entry.changed && hub.settings.block_changed_tools)
                 .count();
             let (transport, target) = match &upstream.settings.transport {

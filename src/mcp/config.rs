@@ -230,8 +230,9 @@ pub struct McpSettings {
     pub audit_redacted_arguments: bool,
     pub restart_backoff_max: Duration,
     pub servers: Vec<ServerSettings>,
-    /// Indexed like `Config::teams`; `None` means the team may use no tool.
-    pub policies: Vec<Option<Arc<TeamPolicy>>>,
+    /// By team id; a team without one may use no tool. Looked up by id, not
+    /// by position: the live key store orders teams its own way.
+    pub policies: std::collections::HashMap<Arc<str>, Arc<TeamPolicy>>,
     pub oauth: Option<super::oauth::OAuthSettings>,
 }
 
@@ -241,6 +242,13 @@ impl Default for McpSettings {
         validate(&RawMcp::default(), &[], &|_| None, &mut |p, m| {
             problems.push((p, m));
         })
+    }
+}
+
+impl McpSettings {
+    /// The tool policy of a team, if it has one.
+    pub fn policy(&self, team: &str) -> Option<&Arc<TeamPolicy>> {
+        self.policies.get(team)
     }
 }
 
@@ -486,6 +494,11 @@ pub(crate) fn validate(
         }));
     }
 
+    let policies = teams
+        .iter()
+        .zip(policies)
+        .filter_map(|(team, policy)| Some((team.id.clone(), policy?)))
+        .collect();
     let oauth = raw
         .oauth
         .as_ref()

@@ -86,9 +86,7 @@ impl FrontDoor {
             return false;
         }
         hub.settings
-            .policies
-            .get(request.caller.team_index)
-            .and_then(Option::as_ref)
+            .policy(&request.caller.team)
             .is_some_and(|policy| policy.allows(&entry.subject))
     }
 }
@@ -313,11 +311,7 @@ impl FrontDoor {
                 ErrorData::invalid_params("unknown tool", None),
             ));
         };
-        let policy = hub
-            .settings
-            .policies
-            .get(request.caller.team_index)
-            .and_then(Option::as_ref);
+        let policy = hub.settings.policy(&request.caller.team);
         let Some(policy) = policy.filter(|p| p.allows(&entry.subject)) else {
             return Err((
                 Outcome::Denied,

@@ -139,7 +139,7 @@ impl OAuthSettings {
 fn metadata_location(resource: &str) -> Option<(String, String)> {
     let uri: http::Uri = resource.parse().ok()?;
     let scheme = uri.scheme_str()?;
-    if scheme != "https" && scheme != "http" || uri.query().is_some() {
+    if (scheme != "https" && scheme != "http") || uri.query().is_some() {
         return None;
     }
     let authority = uri.authority()?;
