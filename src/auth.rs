@@ -74,16 +74,8 @@ impl KeyStore {
             .map(str::trim)
     }
 
-    pub fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<SocketAddr>,
-    ) -> Result<Caller, GatewayError> {
-        let presented = Self::presented_key(headers)
-            .filter(|key| !key.is_empty())
-            .ok_or(GatewayError::Unauthenticated(
-                "missing API key: send `Authorization: Bearer <key>`",
-            ))?;
+    /// The entry of a presented key, compared in constant time.
+    pub fn find(&self, presented: &str) -> Option<&KeyEntry> {
         let hash = hash_key(presented);
         let candidates = self
             .buckets
@@ -96,7 +88,22 @@ impl KeyStore {
                 found = Some(entry);
             }
         }
-        let entry = found.ok_or(GatewayError::Unauthenticated("invalid API key"))?;
+        found
+    }
+
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Caller, GatewayError> {
+        let presented = Self::presented_key(headers)
+            .filter(|key| !key.is_empty())
+            .ok_or(GatewayError::Unauthenticated(
+                "missing API key: send `Authorization: Bearer <key>`",
+            ))?;
+        let entry = self
+            .find(presented)
+            .ok_or(GatewayError::Unauthenticated("invalid API key"))?;
         if entry.loopback_only && !peer.is_some_and(|addr| addr.ip().is_loopback()) {
             return Err(GatewayError::Unauthenticated(
                 "this development key is accepted only from loopback clients",

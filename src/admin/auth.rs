@@ -31,6 +31,12 @@ pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCalle
         ))?;
     if bool::from(hash_key(presented).ct_eq(&admin.key_hash)) {
         Ok(AdminCaller)
+    } else if gateway.keys.load().find(presented).is_some() {
+        // A known caller without the right to administer: 403, not 401, so
+        // clients do not keep retrying a key that will never be accepted here.
+        Err(GatewayError::Forbidden {
+            message: "team keys cannot use the admin API: send the admin key".to_owned(),
+        })
     } else {
         Err(GatewayError::Unauthenticated("invalid admin key"))
     }

@@ -18,6 +18,7 @@ pub fn router() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/routes", get(routes::list))
         .merge(crate::cache::admin::routes())
+        .merge(crate::mcp::admin::routes())
         .merge(quota_routes())
 }
 

@@ -65,6 +65,10 @@ pub struct RawMcp {
     /// Per-team tool policy. A team without an entry here may use no tool.
     #[serde(default)]
     pub teams: Vec<RawTeamPolicy>,
+    /// OAuth 2.1 resource-server mode: accept access tokens (JWTs) from an
+    /// authorization server on `/mcp`. Default: gateway keys only.
+    #[serde(default)]
+    pub oauth: Option<super::oauth::RawOAuth>,
 }
 
 impl Default for RawMcp {
@@ -82,6 +86,7 @@ impl Default for RawMcp {
             restart_backoff_max: default_backoff_max(),
             servers: Vec::new(),
             teams: Vec::new(),
+            oauth: None,
         }
     }
 }
@@ -144,7 +149,9 @@ pub struct RawTeamPolicy {
     /// arguments that satisfy the JSON Schema.
     #[serde(default)]
     pub conditions: Vec<RawCondition>,
-    /// Rate limits on calls, counted per team and per tool.
+    /// Rate limits on calls, counted per team and per tool: in this process
+    /// with the embedded quota store, shared by every replica (in Redis) when
+    /// `[quota] store = "redis"`.
     #[serde(default)]
     pub rate_limits: Vec<RawRateLimit>,
 }
@@ -223,8 +230,10 @@ pub struct McpSettings {
     pub audit_redacted_arguments: bool,
     pub restart_backoff_max: Duration,
     pub servers: Vec<ServerSettings>,
-    /// Indexed like `Config::teams`; `None` means the team may use no tool.
-    pub policies: Vec<Option<Arc<TeamPolicy>>>,
+    /// By team id; a team without one may use no tool. Looked up by id, not
+    /// by position: the live key store orders teams its own way.
+    pub policies: std::collections::HashMap<Arc<str>, Arc<TeamPolicy>>,
+    pub oauth: Option<super::oauth::OAuthSettings>,
 }
 
 impl Default for McpSettings {
@@ -233,6 +242,13 @@ impl Default for McpSettings {
         validate(&RawMcp::default(), &[], &|_| None, &mut |p, m| {
             problems.push((p, m));
         })
+    }
+}
+
+impl McpSettings {
+    /// The tool policy of a team, if it has one.
+    pub fn policy(&self, team: &str) -> Option<&Arc<TeamPolicy>> {
+        self.policies.get(team)
     }
 }
 
@@ -478,6 +494,16 @@ pub(crate) fn validate(
         }));
     }
 
+    let policies = teams
+        .iter()
+        .zip(policies)
+        .filter_map(|(team, policy)| Some((team.id.clone(), policy?)))
+        .collect();
+    let oauth = raw
+        .oauth
+        .as_ref()
+        .and_then(|oauth| super::oauth::validate(oauth, problem));
+
     McpSettings {
         allowed_hosts: raw.allowed_hosts.clone(),
         allowed_origins: raw.allowed_origins.clone(),
@@ -491,6 +517,7 @@ pub(crate) fn validate(
         restart_backoff_max,
         servers,
         policies,
+        oauth,
     }
 }
 

@@ -6,6 +6,7 @@ use super::audit::{self, CallRecord, Outcome};
 use super::catalog::Entry;
 use super::guard;
 use super::policy::Refusal;
+use super::progress::ProgressTarget;
 use super::upstream::UpstreamError;
 use crate::auth::Caller;
 use crate::gateway::Gateway;
@@ -85,9 +86,7 @@ impl FrontDoor {
             return false;
         }
         hub.settings
-            .policies
-            .get(request.caller.team_index)
-            .and_then(Option::as_ref)
+            .policy(&request.caller.team)
             .is_some_and(|policy| policy.allows(&entry.subject))
     }
 }
@@ -233,6 +232,20 @@ impl ServerHandler for FrontDoor {
             argument_keys,
             arguments: None,
         };
+        // rmcp moves the request's `_meta` into the context.
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .or_else(|| {
+                params
+                    .meta
+                    .as_ref()
+                    .and_then(|meta| meta.get_progress_token())
+            })
+            .map(|token| ProgressTarget {
+                peer: ctx.peer.clone(),
+                token,
+            });
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
         let outcome = tokio::select! {
@@ -242,6 +255,7 @@ impl ServerHandler for FrontDoor {
                 params.arguments,
                 &arguments_value,
                 &argument_text,
+                progress,
             ) => outcome,
             () = ctx.ct.cancelled() => Err((
                 Outcome::Cancelled,
@@ -287,6 +301,7 @@ impl FrontDoor {
         arguments: Option<rmcp::model::JsonObject>,
         arguments_value: &serde_json::Value,
         argument_text: &str,
+        progress: Option<ProgressTarget>,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
         let hub = &self.gateway.mcp;
         let team = &request.caller.team;
@@ -296,11 +311,7 @@ impl FrontDoor {
                 ErrorData::invalid_params("unknown tool", None),
             ));
         };
-        let policy = hub
-            .settings
-            .policies
-            .get(request.caller.team_index)
-            .and_then(Option::as_ref);
+        let policy = hub.settings.policy(&request.caller.team);
         let Some(policy) = policy.filter(|p| p.allows(&entry.subject)) else {
             return Err((
                 Outcome::Denied,
@@ -327,7 +338,11 @@ impl FrontDoor {
                 ),
             ));
         }
-        match policy.check_call(&entry.subject, arguments_value) {
+        let checked = match policy.check_arguments(&entry.subject, arguments_value) {
+            Ok(()) => super::rate::take(&self.gateway, team, policy, &entry.subject).await,
+            refused => refused,
+        };
+        match checked {
             Ok(()) => {}
             Err(Refusal::NotAllowed) => {
                 return Err((
@@ -388,7 +403,7 @@ impl FrontDoor {
             ));
         };
         let mut result = upstream
-            .call_tool(&entry.key.tool, arguments)
+            .call_tool(&entry.key.tool, arguments, progress)
             .await
             .map_err(|error| {
                 let data = match &error {

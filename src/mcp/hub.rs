@@ -3,6 +3,7 @@
 
 use super::catalog::Catalog;
 use super::config::McpSettings;
+use super::jwt::TokenVerifier;
 use super::metrics::{McpMetrics, ToolLabels};
 use super::names::ToolKey;
 use super::pinning::PinStore;
@@ -19,6 +20,8 @@ pub struct McpHub {
     pub settings: McpSettings,
     pub metrics: Arc<McpMetrics>,
     pub pins: PinStore,
+    /// Checks access tokens when `[mcp.oauth]` is configured.
+    pub oauth: Option<Arc<TokenVerifier>>,
     upstreams: BTreeMap<Arc<str>, Arc<Upstream>>,
     catalog: ArcSwap<Catalog>,
     changed: Arc<Notify>,
@@ -42,7 +45,12 @@ impl McpHub {
             .iter()
             .map(|server| (server.name.clone(), Upstream::new(server.clone())))
             .collect();
+        let oauth = settings
+            .oauth
+            .clone()
+            .map(|oauth| Arc::new(TokenVerifier::new(oauth)));
         Arc::new(Self {
+            oauth,
             settings,
             metrics,
             pins: PinStore::default(),

@@ -8,26 +8,35 @@
 //! | `upstream.rs` | one upstream: stdio child or streamable HTTP, supervised with backoff |
 //! | `hub.rs` | the registry of upstreams and the merged catalog |
 //! | `catalog.rs`, `names.rs` | merged tools, safe names with hash suffixes, the reverse map |
-//! | `policy.rs` | allow/deny globs, argument conditions, per-tool rate limits |
+//! | `policy.rs` | allow/deny globs, argument conditions, per-tool rate limits (in process) |
+//! | `rate.rs` | per-tool rate limits in Redis when the quota store is Redis |
+//! | `progress.rs` | progress notifications relayed from upstreams to the client that asked |
 //! | `prompts.rs` | prompts merged across servers, named like tools |
 //! | `resources.rs` | resources merged across servers, reads routed by URI |
 //! | `pinning.rs` | tool-definition hashes, change detection, approval |
 //! | `guard.rs` | the guardrail seam for tool arguments and results |
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
 //! | `front.rs`, `routes.rs` | the MCP server clients see, and its HTTP mount |
+//! | `admin.rs` | `/admin/mcp`: servers, merged tools, changed-tool approvals |
 //! | `sessions.rs` | legacy sessions in Redis, shared between replicas |
+//! | `oauth.rs`, `jwt.rs` | OAuth resource-server mode: config, RFC 9728 metadata, JWT checks |
 
+pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod front;
 pub mod guard;
 pub mod hub;
+pub mod jwt;
 pub mod metrics;
 pub mod names;
+pub mod oauth;
 pub mod pinning;
 pub mod policy;
+pub mod progress;
 pub mod prompts;
+pub mod rate;
 pub mod resources;
 pub mod routes;
 pub mod sessions;

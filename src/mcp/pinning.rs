@@ -67,6 +67,14 @@ struct Pin {
     current: DefinitionHash,
 }
 
+/// A tool whose offered definition differs from the approved one.
+#[derive(Debug, Clone)]
+pub struct PendingChange {
+    pub key: ToolKey,
+    pub pinned: DefinitionHash,
+    pub current: DefinitionHash,
+}
+
 /// The pins of every tool seen since the gateway started.
 #[derive(Debug, Default)]
 pub struct PinStore {
@@ -113,14 +121,27 @@ impl PinStore {
 
     /// Tools whose definition changed and awaits approval.
     pub fn changed(&self) -> Vec<ToolKey> {
-        let mut out: Vec<ToolKey> = self
+        self.pending()
+            .into_iter()
+            .map(|change| change.key)
+            .collect()
+    }
+
+    /// The changes awaiting approval, with the approved and offered hashes,
+    /// sorted by server and tool.
+    pub fn pending(&self) -> Vec<PendingChange> {
+        let mut out: Vec<PendingChange> = self
             .pins
             .lock()
             .iter()
             .filter(|(_, pin)| pin.pinned != pin.current)
-            .map(|(key, _)| key.clone())
+            .map(|(key, pin)| PendingChange {
+                key: key.clone(),
+                pinned: pin.pinned,
+                current: pin.current,
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
 }

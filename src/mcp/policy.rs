@@ -87,6 +87,9 @@ type Limiter = RateLimiter<
 pub struct RateRule {
     pub tools: GlobMatcher,
     pub pattern: String,
+    /// Calls allowed per `per`, all usable at once.
+    pub calls: NonZeroU32,
+    pub per: Duration,
     clock: TokioClock,
     /// Keyed by `<server>/<tool>`: each matching tool has its own allowance.
     limiter: Limiter,
@@ -110,6 +113,8 @@ impl RateRule {
         Self {
             tools,
             pattern,
+            calls,
+            per,
             limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone()),
             clock,
         }
@@ -122,9 +127,15 @@ impl TeamPolicy {
         self.allow.is_match(subject) && !self.deny.is_match(subject)
     }
 
-    /// Everything a call must pass before it goes upstream, cheapest first.
-    /// A rate-limit token is taken only when the rest has passed.
+    /// Everything a call must pass before it goes upstream, cheapest first,
+    /// with rate limits counted in this process.
     pub fn check_call(&self, subject: &str, arguments: &Value) -> Result<(), Refusal> {
+        self.check_arguments(subject, arguments)?;
+        self.take_local(subject)
+    }
+
+    /// The tool is allowed and its arguments meet every condition.
+    pub fn check_arguments(&self, subject: &str, arguments: &Value) -> Result<(), Refusal> {
         if !self.allows(subject) {
             return Err(Refusal::NotAllowed);
         }
@@ -145,25 +156,32 @@ impl TeamPolicy {
                 });
             }
         }
-        for rule in &self.rate_limits {
-            if !rule.tools.is_match(subject) {
-                continue;
-            }
-            if let Err(not_until) = rule.limiter.check_key(&subject.to_owned()) {
-                let retry_after = not_until.wait_time_from(rule.limiter_clock_now());
-                return Err(Refusal::RateLimited {
-                    pattern: rule.pattern.clone(),
-                    retry_after,
-                });
-            }
+        Ok(())
+    }
+
+    /// Take one call from every matching rate limit, counted in this process.
+    /// Called only when the rest has passed, so a refused call uses nothing.
+    pub fn take_local(&self, subject: &str) -> Result<(), Refusal> {
+        for rule in self
+            .rate_limits
+            .iter()
+            .filter(|rule| rule.tools.is_match(subject))
+        {
+            rule.take_local(subject)?;
         }
         Ok(())
     }
 }
 
 impl RateRule {
-    fn limiter_clock_now(&self) -> Duration {
-        self.clock.now()
+    /// One call from this rule's allowance for `subject`, in this process.
+    pub fn take_local(&self, subject: &str) -> Result<(), Refusal> {
+        self.limiter
+            .check_key(&subject.to_owned())
+            .map_err(|not_until| Refusal::RateLimited {
+                pattern: self.pattern.clone(),
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            })
     }
 }
 

@@ -13,12 +13,7 @@ use std::sync::Arc;
 
 /// The prompts the caller may use: (server, prompt, exposed name).
 pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(ToolKey, Arc<str>, Prompt)> {
-    let Some(policy) = hub
-        .settings
-        .policies
-        .get(request.caller.team_index)
-        .and_then(Option::as_ref)
-    else {
+    let Some(policy) = hub.settings.policy(&request.caller.team) else {
         return Vec::new();
     };
     let servers: Vec<_> = hub

@@ -12,12 +12,7 @@ use std::sync::Arc;
 
 /// The resources the caller may read, with the server that serves each.
 pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(Arc<Upstream>, Resource)> {
-    let Some(policy) = hub
-        .settings
-        .policies
-        .get(request.caller.team_index)
-        .and_then(Option::as_ref)
-    else {
+    let Some(policy) = hub.settings.policy(&request.caller.team) else {
         return Vec::new();
     };
     let servers: Vec<_> = hub

@@ -1,15 +1,20 @@
 //! The HTTP mount: `/mcp` (every server the team may use) and
 //! `/mcp/{server}` (one server), streamable HTTP served by rmcp, behind
-//! gateway-key authentication.
+//! gateway keys or, in OAuth resource-server mode, access tokens; and the
+//! Protected Resource Metadata (RFC 9728) of that mode.
 
 use super::front::{FrontDoor, McpRequest};
+use super::jwt::{TokenError, TokenVerifier};
+use crate::auth::{Caller, KeyStore};
+use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
@@ -41,10 +46,30 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    Router::new()
+    let mut router = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/mcp/{server}", service)
-        .route_layer(middleware::from_fn_with_state(gateway, authenticate))
+        .route_layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            authenticate,
+        ));
+    if let Some(oauth) = &gateway.mcp.settings.oauth {
+        // Public by design (RFC 9728): clients read it before they hold a token.
+        router = router.route(&oauth.metadata_path, get(protected_resource_metadata));
+        if oauth.metadata_path != WELL_KNOWN {
+            router = router.route(WELL_KNOWN, get(protected_resource_metadata));
+        }
+    }
+    router
+}
+
+const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+async fn protected_resource_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
+    match &gateway.mcp.settings.oauth {
+        Some(oauth) => axum::Json(oauth.metadata()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// A JSON-RPC error as the whole HTTP response, for failures before the
@@ -55,14 +80,85 @@ fn rpc_error(status: StatusCode, code: i32, message: &str) -> Response {
         "id": null,
         "error": { "code": code, "message": message },
     });
-    let mut response = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"switchboard\""),
-        );
+    (status, axum::Json(body)).into_response()
+}
+
+/// A 401 with its challenge: in OAuth mode it points at the Protected
+/// Resource Metadata and, for a refused token, says why.
+fn unauthorized(gateway: &Gateway, message: &str, invalid_token: Option<&str>) -> Response {
+    let mut response = rpc_error(StatusCode::UNAUTHORIZED, -32001, message);
+    let challenge = match &gateway.mcp.settings.oauth {
+        Some(oauth) => HeaderValue::try_from(oauth.challenge(invalid_token)).ok(),
+        None => Some(HeaderValue::from_static("Bearer realm=\"switchboard\"")),
+    };
+    if let Some(challenge) = challenge {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
+}
+
+/// Who calls: the holder of an access token (OAuth mode) or of a gateway key.
+async fn caller_of(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Caller, Response> {
+    let verifier = gateway.mcp.oauth.as_deref();
+    let presented = KeyStore::presented_key(headers).filter(|key| !key.is_empty());
+    if let (Some(verifier), Some(token)) = (verifier, presented)
+        && TokenVerifier::looks_like_jwt(token)
+    {
+        let verified = verifier.verify(token).await.map_err(|error| match error {
+            TokenError::Invalid(reason) => unauthorized(gateway, &reason, Some(&reason)),
+            TokenError::KeysUnavailable(reason) => {
+                tracing::error!(%reason, "cannot check MCP access tokens");
+                rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    -32603,
+                    "access tokens cannot be checked right now",
+                )
+            }
+        })?;
+        let keys = gateway.keys.load();
+        let Some(team_index) = keys
+            .teams()
+            .iter()
+            .position(|team| *team.id == *verified.team)
+        else {
+            return Err(rpc_error(
+                StatusCode::FORBIDDEN,
+                -32001,
+                &format!(
+                    "the token's team `{}` is not a team of this gateway",
+                    verified.team
+                ),
+            ));
+        };
+        let team = keys.teams()[team_index].clone();
+        return Ok(Caller {
+            team: team.id.clone(),
+            team_index,
+            key_id: Arc::from(format!("oauth:{}", verified.subject)),
+            team_entry: team,
+        });
+    }
+    if verifier.is_some_and(|v| !v.settings().gateway_keys) {
+        return Err(unauthorized(
+            gateway,
+            "an OAuth access token is required: send `Authorization: Bearer <token>`",
+            presented.map(|_| "not an access token"),
+        ));
+    }
+    gateway
+        .keys
+        .load()
+        .authenticate(headers, peer)
+        .map_err(|error| match error {
+            GatewayError::Unauthenticated(message) => unauthorized(gateway, message, None),
+            _ => unauthorized(gateway, "unauthenticated", None),
+        })
 }
 
 async fn authenticate(
@@ -74,12 +170,9 @@ async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
-    let caller = match gateway.keys.load().authenticate(request.headers(), peer) {
+    let caller = match caller_of(&gateway, request.headers(), peer).await {
         Ok(caller) => caller,
-        Err(crate::error::GatewayError::Unauthenticated(message)) => {
-            return rpc_error(StatusCode::UNAUTHORIZED, -32001, message);
-        }
-        Err(_) => return rpc_error(StatusCode::UNAUTHORIZED, -32001, "unauthenticated"),
+        Err(response) => return response,
     };
     let scope = match request.uri().path().strip_prefix("/mcp/") {
         None => None,

@@ -6,13 +6,15 @@
 
 use super::config::{ServerSettings, Transport};
 use super::metrics::McpMetrics;
+use super::progress::{ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, GetPromptRequestParams, GetPromptResult,
-    Implementation, JsonObject, Prompt, ReadResourceRequestParams, ReadResourceResult, Resource,
-    ResultType, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientConfig, ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation,
+    JsonObject, ProgressNotificationParam, Prompt, ReadResourceRequestParams, ReadResourceResult,
+    RequestId, Resource, ResultType, ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
@@ -41,6 +43,28 @@ impl Health {
             Self::Starting => "starting",
             Self::Up => "up",
             Self::Down { .. } => "down",
+        }
+    }
+}
+
+/// Tells the upstream to stop working on a call nobody waits for any more
+/// (the client cancelled, or the call timed out), as rmcp's own calls do.
+struct CancelOnDrop {
+    peer: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let peer = self.peer.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let reason = Some("request abandoned by the caller".to_owned());
+                let _ = peer
+                    .notify_cancelled(CancelledNotificationParam::new(Some(id), reason))
+                    .await;
+            });
         }
     }
 }
@@ -75,18 +99,29 @@ pub struct Upstream {
     pid: std::sync::atomic::AtomicU32,
     /// Asks the supervisor to list the server's tools again.
     refresh: Notify,
+    progress: Arc<ProgressRelay>,
 }
 
-/// The client side the gateway presents to an upstream: it asks for nothing
-/// and passes `tools/list_changed` on to the supervisor.
+/// The client side the gateway presents to an upstream: it asks for nothing,
+/// passes `tools/list_changed` on to the supervisor and progress on to the
+/// clients that asked for it.
 #[derive(Clone)]
 struct UpstreamClient {
     list_changed: mpsc::Sender<()>,
+    progress: Arc<ProgressRelay>,
 }
 
 impl ClientHandler for UpstreamClient {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         let _ = self.list_changed.try_send(());
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.forward(params).await;
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -105,6 +140,7 @@ impl Upstream {
             restarts: std::sync::atomic::AtomicU64::new(0),
             pid: std::sync::atomic::AtomicU32::new(0),
             refresh: Notify::new(),
+            progress: Arc::default(),
         })
     }
 
@@ -139,26 +175,58 @@ impl Upstream {
             .unwrap_or_default()
     }
 
+    /// Call a tool. With `progress`, the upstream's progress notifications
+    /// for this call reach that client under its own token.
     pub async fn call_tool(
         &self,
         tool: &str,
         arguments: Option<JsonObject>,
+        progress: Option<ProgressTarget>,
     ) -> Result<CallToolResult, UpstreamError> {
         let server = self.settings.name.clone();
-        let peer = self
-            .live
-            .read()
-            .as_ref()
-            .map(|live| live.peer.clone())
-            .ok_or_else(|| UpstreamError::Unavailable(server.clone()))?;
+        let peer = self.peer()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
-        let mut result = self.request(server, peer.call_tool(params)).await?;
+        let mut result = match progress {
+            None => self.request(server, peer.call_tool(params)).await?,
+            Some(target) => {
+                let call = self.call_with_progress(&peer, params, target);
+                self.request(server, call).await?
+            }
+        };
         // Results from servers on older revisions carry no result type;
         // 2026-07-28 clients require one. rmcp drops it again for clients on
         // older revisions.
         result.result_type = Some(ResultType::COMPLETE);
         Ok(result)
+    }
+
+    /// `tools/call` with a progress route open while it runs. rmcp gives every
+    /// request its own progress token; the route is keyed by it.
+    async fn call_with_progress(
+        &self,
+        peer: &Peer<RoleClient>,
+        params: CallToolRequestParams,
+        target: ProgressTarget,
+    ) -> Result<CallToolResult, ServiceError> {
+        let handle = peer
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                PeerRequestOptions::no_options(),
+            )
+            .await?;
+        let route = self.progress.open(handle.progress_token.clone(), target);
+        let mut abandoned = CancelOnDrop {
+            peer: peer.clone(),
+            id: Some(handle.id.clone()),
+        };
+        let answer = handle.await_response().await;
+        abandoned.id = None;
+        route.settle().await;
+        match answer? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(ServiceError::UnexpectedResponse),
+        }
     }
 
     /// One request to the server under the call timeout, its failure named.
@@ -258,6 +326,7 @@ impl Upstream {
             let (list_tx, mut list_rx) = mpsc::channel(1);
             let client = UpstreamClient {
                 list_changed: list_tx,
+                progress: self.progress.clone(),
             };
             let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));
             let outcome = tokio::select! {

@@ -208,7 +208,8 @@ impl RedisQuotaStore {
         &self.prefix
     }
 
-    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+    /// The shared connection, also used by the MCP gateway's rate limits.
+    pub(crate) async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let manager = self
             .connection
             .get_or_try_init(|| async {
@@ -227,7 +228,7 @@ impl RedisQuotaStore {
     /// The connection of a request's own path.
     async fn request_connection(&self) -> Result<Counted<'_>, StoreError> {
         Ok(Counted {
-            inner: self.manager().await?,
+            inner: self.connection().await?,
             trips: &self.round_trips.request,
         })
     }
@@ -235,12 +236,13 @@ impl RedisQuotaStore {
     /// The connection of work no request waits for.
     pub(super) async fn background_connection(&self) -> Result<Counted<'_>, StoreError> {
         Ok(Counted {
-            inner: self.manager().await?,
+            inner: self.connection().await?,
             trips: &self.round_trips.background,
         })
     }
 
-    pub(super) fn key(&self, key: &str) -> String {
+    /// `key` under this store's prefix.
+    pub(crate) fn key(&self, key: &str) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 1 + key.len());
         out.push_str(&self.prefix);
         out.push(':');

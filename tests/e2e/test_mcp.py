@@ -21,6 +21,7 @@ from conftest import ADDRESS, ROOT, Process, binary
 
 ALPHA = "sk-mcp-alpha"
 BETA = "sk-mcp-beta"
+GAMMA = "sk-mcp-gamma"
 TIME_TOOLS = {"time__get_current_time", "time__convert_time"}
 # "legacy": the initialize handshake and Mcp-Session-Id sessions (2025-11-25);
 # "auto": server/discover, which the gateway answers with 2026-07-28 (stateless).
@@ -89,6 +90,12 @@ value_env = "SB_MCP_ALPHA"
 id = "beta-mcp"
 team = "beta"
 value_env = "SB_MCP_BETA"
+[[teams]]
+id = "gamma"
+[[keys]]
+id = "gamma-mcp"
+team = "gamma"
+value_env = "SB_MCP_GAMMA"
 
 [[mcp.servers]]
 name = "time"
@@ -110,9 +117,15 @@ deny = ["everything/get-env", "everything/trigger-*", "web/trigger-*"]
 [[mcp.teams]]
 team = "beta"
 allow = ["time/*"]
+
+[[mcp.teams]]
+team = "gamma"
+allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-operation"]
 """
     )
-    env = dict(os.environ, SWITCHBOARD_LISTEN="127.0.0.1:0", SB_MCP_ALPHA=ALPHA, SB_MCP_BETA=BETA)
+    env = dict(
+        os.environ, SWITCHBOARD_LISTEN="127.0.0.1:0", SB_MCP_ALPHA=ALPHA, SB_MCP_BETA=BETA, SB_MCP_GAMMA=GAMMA
+    )
     proc = Process("gateway (mcp)", [str(binary()), "serve", "--config", str(config)], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
     yield url
@@ -286,3 +299,31 @@ async def test_resources_are_merged_and_read_from_their_server(mcp_gateway, mode
             await client.read_resource("nowhere://nothing")
     async with Session(mcp_gateway, BETA, mode) as client:
         assert (await client.list_resources()).resources == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("server", ["everything", "web"])
+async def test_progress_notifications_pass_through(mcp_gateway, mode, server):
+    """The client's progress token reaches the upstream (stdio and HTTP), and
+    the upstream's progress comes back under the client's token."""
+    tool = f"{server}__trigger-long-running-operation"
+    async with Session(mcp_gateway, GAMMA, mode) as client:
+        for _ in range(120):
+            if tool in {t.name for t in (await client.list_tools()).tools}:
+                break
+            await anyio.sleep(0.25)
+        seen: list[tuple[float, float | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, total))
+
+        result = await client.call_tool(tool, {"duration": 0.6, "steps": 3}, progress_callback=on_progress)
+        assert not result.is_error
+        assert "Steps: 3" in result.content[0].text
+        assert seen == [(1, 3), (2, 3), (3, 3)]
+        # Without a progress token the same call answers without progress.
+        seen.clear()
+        result = await client.call_tool(tool, {"duration": 0.2, "steps": 2})
+        assert not result.is_error
+        assert seen == []

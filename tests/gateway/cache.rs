@@ -344,7 +344,7 @@ async fn the_admin_api_inspects_and_purges() {
         .send()
         .await
         .unwrap();
-    assert_eq!(team.status(), 401);
+    assert_eq!(team.status(), 403);
 
     let body = chat_body("fast", "What is the capital of Peru?");
     expect(&h, &body, "miss").await;

@@ -460,3 +460,25 @@ async fn clients_hear_when_the_tool_list_changes() {
         .collect();
     assert_eq!(names, ["fx__a", "fx__b"]);
 }
+
+#[tokio::test]
+async fn policies_follow_the_team_not_its_position() {
+    // A team declared after alpha and beta sorts before them in the live key
+    // store; each team must still get its own policy.
+    let fx = FixtureServer::start("fx", vec![tool("a", "a"), tool("b", "b")]).await;
+    let harness = gateway(&format!(
+        "[[teams]]\nid = \"aardvark\"\n{}{}{}",
+        http_server("fx", &fx.url),
+        policy("alpha", "allow = [\"fx/a\"]"),
+        policy("beta", "allow = [\"fx/b\"]")
+    ))
+    .await;
+    let alpha = connect(&base(&harness), "/mcp", ALPHA_KEY).await;
+    let beta = connect(&base(&harness), "/mcp", BETA_KEY).await;
+    assert_eq!(wait_for_tools(&alpha, |n| !n.is_empty()).await, ["fx__a"]);
+    assert_eq!(wait_for_tools(&beta, |n| !n.is_empty()).await, ["fx__b"]);
+    let refused = call(&alpha, "fx__b", serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code.0, -32040);
+}

@@ -118,3 +118,72 @@ async fn a_second_gateway_continues_a_legacy_session() {
     let isolated = gateway(&fx.url, false).await;
     assert_eq!(list_tools(&isolated, &session).await.status(), 404);
 }
+
+/// A gateway whose quota store (and so its MCP rate limits) is Redis under `prefix`.
+async fn limited_gateway(fixture: &str, prefix: &str) -> Harness {
+    let limit = "[[mcp.teams.rate_limits]]\ntools = \"fx/*\"\ncalls = 3\nper = \"1h\"\n";
+    let extra = format!(
+        "store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\nredis_prefix = \"{prefix}\"\n\
+         [[mcp.servers]]\nname = \"fx\"\nurl = \"{fixture}\"\n\
+         [[mcp.teams]]\nteam = \"alpha\"\n{limit}\
+         [[mcp.teams]]\nteam = \"beta\"\n{limit}"
+    );
+    Harness::with(MockOptions::default(), &extra).await
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_redis_share_per_tool_rate_limits() {
+    use crate::harness::BETA_KEY;
+    use crate::mcp_fixture::{call, connect};
+    let fx = FixtureServer::start("fx", vec![tool("a", "a"), tool("b", "b")]).await;
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    let first = limited_gateway(&fx.url, &prefix).await;
+    let second = limited_gateway(&fx.url, &prefix).await;
+    wait_until_up(&first).await;
+    wait_until_up(&second).await;
+    let on_first = connect(&format!("http://{}", first.gateway.addr), "/mcp", ALPHA_KEY).await;
+    let on_second = connect(
+        &format!("http://{}", second.gateway.addr),
+        "/mcp",
+        ALPHA_KEY,
+    )
+    .await;
+    let args = serde_json::json!({});
+
+    // Three calls allowed per hour, wherever they land.
+    call(&on_first, "fx__a", args.clone()).await.expect("1st");
+    call(&on_second, "fx__a", args.clone()).await.expect("2nd");
+    call(&on_first, "fx__a", args.clone()).await.expect("3rd");
+    for client in [&on_second, &on_first] {
+        let refused = call(client, "fx__a", args.clone()).await.unwrap_err();
+        assert_eq!(refused.code.0, -32041, "{}", refused.message);
+        let retry_ms = refused.data.as_ref().unwrap()["retry_after_ms"]
+            .as_u64()
+            .unwrap();
+        // One call's worth (20 minutes) refills first.
+        assert!((1_190_000..=1_200_000).contains(&retry_ms), "{retry_ms}");
+    }
+
+    // Another tool, and another team, have their own allowances.
+    call(&on_second, "fx__b", args.clone())
+        .await
+        .expect("other tool");
+    let beta = connect(&format!("http://{}", second.gateway.addr), "/mcp", BETA_KEY).await;
+    call(&beta, "fx__a", args.clone())
+        .await
+        .expect("other team");
+
+    // A gateway on its own store counts on its own.
+    let elsewhere = limited_gateway(&fx.url, &format!("sbtest:{}", uuid::Uuid::new_v4())).await;
+    wait_until_up(&elsewhere).await;
+    let on_elsewhere = connect(
+        &format!("http://{}", elsewhere.gateway.addr),
+        "/mcp",
+        ALPHA_KEY,
+    )
+    .await;
+    call(&on_elsewhere, "fx__a", args)
+        .await
+        .expect("separate store");
+    assert_eq!(first.gateway.gateway.quota.store_errors.get(), 0);
+}

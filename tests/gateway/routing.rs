@@ -299,7 +299,7 @@ async fn a_prompt_over_a_context_window_skips_that_target_before_dispatch() {
 async fn the_admin_api_takes_only_the_admin_key() {
     let h = start(DOWN_THEN_UP, "").await;
     assert_eq!(admin_routes(&h, None).await.status(), 401);
-    assert_eq!(admin_routes(&h, Some(ALPHA_KEY)).await.status(), 401);
+    assert_eq!(admin_routes(&h, Some(ALPHA_KEY)).await.status(), 403);
     assert_eq!(
         admin_routes(&h, Some("sk-admin-test-wrong")).await.status(),
         401

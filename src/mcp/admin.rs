@@ -1,0 +1,154 @@
+//! The MCP part of the admin API, behind the admin credential:
+//!
+//! - `GET /admin/mcp/servers`: each upstream with its transport, health,
+//!   restarts and tool counts
+//! - `GET /admin/mcp/tools`: the merged catalog (exposed name, origin, pin state)
+//! - `GET /admin/mcp/approvals`: tools whose definition changed since it was pinned
+//! - `POST /admin/mcp/approvals` `{"server": "...", "tool": "..."}`: accept
+//!   the tool's current definition, so a blocked tool is served again
+
+use super::config::Transport;
+use super::pinning::PendingChange;
+use super::upstream::Health;
+use crate::admin::AdminCaller;
+use crate::api::decode_json;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The routes, to be merged into the `/admin` router.
+pub fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/mcp/servers", get(servers))
+        .route("/mcp/tools", get(tools))
+        .route("/mcp/approvals", get(approvals).post(approve))
+}
+
+async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let hub = &gateway.mcp;
+    let catalog = hub.catalog();
+    let data: Vec<Value> = hub
+        .servers()
+        .map(|upstream| {
+            let name = upstream.name();
+            let blocked = catalog
+                .entries
+                .iter()
+                .filter(|entry| entry.key.server == *name)
+                .filter(|entry| entry.changed && hub.settings.block_changed_tools)
+                .count();
+            let (transport, target) = match &upstream.settings.transport {
+                Transport::Stdio { command, .. } => ("stdio", command.as_str()),
+                Transport::Http { url, .. } => ("http", url.as_str()),
+            };
+            let health = upstream.health();
+            let reason = match &health {
+                Health::Down { reason } => Some(reason.as_str()),
+                _ => None,
+            };
+            json!({
+                "name": &**name,
+                "transport": transport,
+                // The command or URL; headers and environment may hold secrets and are left out.
+                "target": target,
+                "state": health.label(),
+                "reason": reason,
+                "restarts": upstream.restarts(),
+                "pid": upstream.pid(),
+                "tools": upstream.tools().len(),
+                "blocked_tools": blocked,
+            })
+        })
+        .collect();
+    Json(json!({ "object": "list", "data": data }))
+}
+
+async fn tools(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let hub = &gateway.mcp;
+    let data: Vec<Value> = hub
+        .catalog()
+        .entries
+        .iter()
+        .map(|entry| {
+            json!({
+                "name": &*entry.exposed,
+                "server": &*entry.key.server,
+                "tool": &*entry.key.tool,
+                "description": entry.tool.description.as_deref(),
+                "changed": entry.changed,
+                "blocked": entry.changed && hub.settings.block_changed_tools,
+            })
+        })
+        .collect();
+    Json(json!({ "object": "list", "data": data }))
+}
+
+fn change_json(change: &PendingChange) -> Value {
+    json!({
+        "server": &*change.key.server,
+        "tool": &*change.key.tool,
+        "pinned_hash": hex::encode(change.pinned),
+        "current_hash": hex::encode(change.current),
+    })
+}
+
+async fn approvals(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let data: Vec<Value> = gateway.mcp.pins.pending().iter().map(change_json).collect();
+    Json(json!({ "object": "list", "data": data }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    server: String,
+    tool: String,
+    /// When given, the approval applies only if the offered definition still
+    /// has this hash, so an operator never approves a definition they did not see.
+    #[serde(default)]
+    current_hash: Option<String>,
+}
+
+async fn approve(
+    _admin: AdminCaller,
+    State(gateway): State<Arc<Gateway>>,
+    body: Bytes,
+) -> Result<Json<Value>, GatewayError> {
+    let Approval {
+        server,
+        tool,
+        current_hash,
+    } = decode_json(&body)?;
+    let hub = &gateway.mcp;
+    let pending = hub.pins.pending();
+    let Some(change) = pending
+        .iter()
+        .find(|change| *change.key.server == *server && *change.key.tool == *tool)
+    else {
+        return Err(GatewayError::invalid(
+            format!("no changed definition of `{server}/{tool}` awaits approval"),
+            Some("tool"),
+        ));
+    };
+    if let Some(expected) = current_hash
+        && expected != hex::encode(change.current)
+    {
+        return Err(GatewayError::invalid(
+            format!("`{server}/{tool}` changed again: its current hash is not `{expected}`"),
+            Some("current_hash"),
+        ));
+    }
+    hub.approve(&server, &tool);
+    tracing::info!(
+        server,
+        tool,
+        "MCP tool definition approved through the admin API"
+    );
+    Ok(Json(json!({ "approved": change_json(change) })))
+}
