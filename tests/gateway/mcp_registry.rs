@@ -1,7 +1,7 @@
 //! The live MCP registry over real HTTP: servers added, replaced and removed
 //! through `/admin/mcp/servers` while clients are connected, a real stdio
 //! server (`mcp-server-time`) started and killed, and the changes surviving
-//! a restart through the ledger file.
+//! a restart through the ledger file and reaching replicas through Redis.
 
 use crate::harness::{ALPHA_KEY, Harness, UPSTREAM_KEY, config_text};
 use crate::mcp::peers;
@@ -236,14 +236,11 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
     assert_eq!(text(&result)["server"], "fx");
 }
 
-/// A gateway on the test config with its ledger in `ledger`, where the admin
-/// API's changes are saved.
-async fn gateway_with_ledger(ledger: &std::path::Path, extra: &str) -> RunningServer {
+/// A gateway on the test config with `quota` in place of its in-memory
+/// ledger line: where the admin API's changes are saved (and shared).
+async fn gateway_with_quota(quota: &str, extra: &str) -> RunningServer {
     switchboard::install_crypto_provider();
-    let text = config_text(extra).replace(
-        "ledger = \":memory:\"",
-        &format!("ledger = {:?}", ledger.to_str().unwrap()),
-    );
+    let text = config_text(extra).replace("ledger = \":memory:\"", quota);
     let config = load_str("test.toml", &text, None, std::path::Path::new(".")).expect("valid");
     let env = |name: &str| match name {
         "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1".to_owned()),
@@ -254,6 +251,19 @@ async fn gateway_with_ledger(ledger: &std::path::Path, extra: &str) -> RunningSe
     server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("gateway binds")
+}
+
+/// Poll a gateway's server list until `done` holds.
+async fn wait_for_servers(gateway: &RunningServer, done: impl Fn(&[String]) -> bool) {
+    let mut servers = Vec::new();
+    for _ in 0..100 {
+        servers = names(&request(gateway, "GET", "/admin/mcp/servers", None).await.1);
+        if done(&servers) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("servers never reached the expected state: {servers:?}");
 }
 
 async fn request(
@@ -288,7 +298,8 @@ async fn registry_changes_survive_a_restart() {
         admin_section(),
         url = fx.url
     );
-    let first = gateway_with_ledger(&ledger, &extra).await;
+    let quota = format!("ledger = {:?}", ledger.to_str().unwrap());
+    let first = gateway_with_quota(&quota, &extra).await;
     let (status, body) = request(
         &first,
         "POST",
@@ -302,7 +313,7 @@ async fn registry_changes_survive_a_restart() {
     first.gateway.mcp.stop();
     drop(first);
 
-    let second = gateway_with_ledger(&ledger, &extra).await;
+    let second = gateway_with_quota(&quota, &extra).await;
     let (_, servers) = request(&second, "GET", "/admin/mcp/servers", None).await;
     assert_eq!(names(&servers), ["added", "fx"]);
     let mut tools = Value::Null;
@@ -315,4 +326,29 @@ async fn registry_changes_survive_a_restart() {
     }
     assert_eq!(names(&tools), ["added__echo", "fx__echo"], "{tools}");
     second.gateway.mcp.stop();
+}
+
+#[tokio::test]
+async fn replicas_on_one_redis_apply_each_others_registry_changes() {
+    if !crate::quota_processes::redis_up().await {
+        return;
+    }
+    let fx = FixtureServer::start("fx", vec![tool("echo", "echo")]).await;
+    let quota = format!(
+        "ledger = \":memory:\"\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n\
+         redis_prefix = \"sbtest:{}\"",
+        uuid::Uuid::new_v4()
+    );
+    let extra = admin_section();
+    let one = gateway_with_quota(&quota, &extra).await;
+    let two = gateway_with_quota(&quota, &extra).await;
+    let added = json!({"name": "added", "url": fx.url});
+    let (status, body) = request(&one, "POST", "/admin/mcp/servers", Some(added)).await;
+    assert_eq!(status, 201, "{body}");
+    wait_for_servers(&two, |names| names == ["added"]).await;
+    let (status, body) = request(&two, "DELETE", "/admin/mcp/servers/added", None).await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_servers(&one, <[String]>::is_empty).await;
+    one.gateway.mcp.stop();
+    two.gateway.mcp.stop();
 }
