@@ -33,6 +33,15 @@ pub enum GatewayError {
     /// The model is not known, or its provider is not configured.
     #[error("{message}")]
     ModelNotFound { message: String },
+    /// What an admin request names does not exist (an MCP server, ...).
+    #[error("{message}")]
+    NotFound { message: String },
+    /// What an admin request would create exists already.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        param: Option<String>,
+    },
     /// The path is not one the gateway serves.
     #[error("unknown path {0}")]
     UnknownPath(String),
@@ -94,7 +103,10 @@ impl GatewayError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::ContentPolicy { .. } => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound { .. } | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound { .. } | Self::UnknownPath(_) | Self::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
@@ -114,6 +126,8 @@ impl GatewayError {
             | Self::Forbidden { .. }
             | Self::ContentPolicy { .. }
             | Self::ModelNotFound { .. }
+            | Self::NotFound { .. }
+            | Self::Conflict { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
@@ -141,6 +155,8 @@ impl GatewayError {
             | Self::Forbidden { .. }
             | Self::ContentPolicy { .. }
             | Self::ModelNotFound { .. }
+            | Self::NotFound { .. }
+            | Self::Conflict { .. }
             | Self::UnknownPath(_)
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
@@ -160,6 +176,8 @@ impl GatewayError {
             Self::Forbidden { .. } => "forbidden",
             Self::ContentPolicy { .. } => "content_policy_violation",
             Self::ModelNotFound { .. } => "model_not_found",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
             Self::UnknownPath(_) => "unknown_path",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -184,6 +202,8 @@ impl GatewayError {
                 ("invalid_request_error", Some("content_policy_violation"))
             }
             Self::ModelNotFound { .. } => ("invalid_request_error", Some("model_not_found")),
+            Self::NotFound { .. } => ("invalid_request_error", Some("not_found")),
+            Self::Conflict { .. } => ("invalid_request_error", Some("conflict")),
             Self::UnknownPath(_) => ("invalid_request_error", Some("unknown_url")),
             Self::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
             Self::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
@@ -217,9 +237,9 @@ impl GatewayError {
         }
         let (kind, code) = self.kind_and_code();
         let param = match self {
-            Self::InvalidRequest { param, .. } | Self::ContentPolicy { param, .. } => {
-                param.as_deref()
-            }
+            Self::InvalidRequest { param, .. }
+            | Self::ContentPolicy { param, .. }
+            | Self::Conflict { param, .. } => param.as_deref(),
             Self::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,
         };

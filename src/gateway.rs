@@ -76,6 +76,10 @@ impl Gateway {
             .build()
             .map_err(|message| vec![ConfigError::single("admin changes", "", message)])?;
         quota.update_book(|current| *current = book.clone());
+        // MCP servers changed through the admin API come back the same way.
+        let mut mcp_settings = config.mcp.clone();
+        mcp_settings.servers =
+            crate::mcp::registry::with_saved(mcp_settings.servers, directory.mcp_servers());
         let admin = crate::admin::quota::AdminState::new(directory);
         let mut metrics = Metrics::default();
         metrics.register_counter(
@@ -107,7 +111,7 @@ impl Gateway {
             config.cache.model_dir.as_deref(),
         );
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
-        let mcp = McpHub::new(config.mcp.clone(), metrics.mcp.clone());
+        let mcp = McpHub::new(mcp_settings, metrics.mcp.clone());
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,

@@ -7,6 +7,10 @@
 //! - `GET/POST /admin/keys`, `PATCH/DELETE /admin/keys/{id}`
 //! - `GET /admin/spend?by=team|key|model|day&team=&key=&model=&from=&to=`
 //!
+//! MCP servers added, replaced or removed through `/admin/mcp/servers` are
+//! saved in the same document (`mcp_servers`), as their request bodies:
+//! secrets in them are environment variable names, never values.
+//!
 //! A new key's plaintext is in the creation response only; the gateway keeps
 //! its SHA-256. With several replicas, each applies the changes it is sent.
 
@@ -15,6 +19,7 @@ use crate::auth::KeyStore;
 use crate::config::{KeyEntry, Team, hash_key, parse_key_hash};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::mcp::config::RawServer;
 use crate::quota::book::LimitBook;
 use crate::quota::ledger::{GroupBy, SpendFilter};
 use crate::quota::limits::RawLimits;
@@ -65,6 +70,9 @@ pub struct KeyDoc {
 struct Overlay {
     teams: BTreeMap<String, Option<TeamDoc>>,
     keys: BTreeMap<String, Option<KeyDoc>>,
+    /// MCP servers by name; `None` marks a removed config server.
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, Option<RawServer>>,
 }
 
 /// The live directory of teams and keys, behind one lock for writers.
@@ -138,6 +146,11 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
     let (keys, book) = next.build()?;
     gateway.keys.store(Arc::new(keys));
     gateway.quota.update_book(|current| *current = book.clone());
+    crate::mcp::registry::apply_saved_changes(
+        &gateway.mcp,
+        directory.mcp_servers(),
+        next.mcp_servers(),
+    );
     *directory = next;
     gateway.admin.seen_version.store(version, Ordering::Release);
     // Kept locally too, for a restart while Redis is down.
@@ -208,6 +221,11 @@ impl Directory {
             }
         }
         directory
+    }
+
+    /// MCP servers the admin API added, replaced (`Some`) or removed (`None`).
+    pub fn mcp_servers(&self) -> &BTreeMap<String, Option<RawServer>> {
+        &self.overlay.mcp_servers
     }
 
     /// The key store and limit book this directory describes. Entries that
@@ -302,8 +320,16 @@ async fn change(
     let (keys, book) = next
         .build()
         .map_err(|message| GatewayError::invalid(message, None))?;
-    let doc =
-        serde_json::to_string(&next.overlay).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    save(gateway, &next.overlay).await?;
+    gateway.keys.store(Arc::new(keys));
+    gateway.quota.update_book(|current| *current = book.clone());
+    *directory = next;
+    Ok(())
+}
+
+/// Save the admin's changes in the ledger file and, with Redis, share them.
+async fn save(gateway: &Gateway, overlay: &Overlay) -> Result<(), GatewayError> {
+    let doc = serde_json::to_string(overlay).map_err(|e| GatewayError::Internal(e.to_string()))?;
     gateway
         .quota
         .ledger()
@@ -322,9 +348,26 @@ async fn change(
             }
         }
     }
-    gateway.keys.store(Arc::new(keys));
-    gateway.quota.update_book(|current| *current = book.clone());
-    *directory = next;
+    Ok(())
+}
+
+/// Change one MCP server through the admin API, in order under the
+/// directory lock: `check` may refuse (nothing changes), then the change is
+/// saved with the other admin changes, then `apply` makes it live.
+pub async fn change_mcp_server(
+    gateway: &Gateway,
+    name: &str,
+    doc: Option<RawServer>,
+    check: impl FnOnce() -> Result<(), GatewayError>,
+    apply: impl FnOnce(),
+) -> Result<(), GatewayError> {
+    let mut directory = gateway.admin.directory.lock().await;
+    check()?;
+    let mut overlay = directory.overlay.clone();
+    overlay.mcp_servers.insert(name.to_owned(), doc);
+    save(gateway, &overlay).await?;
+    directory.overlay = overlay;
+    apply();
     Ok(())
 }
 

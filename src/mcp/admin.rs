@@ -1,7 +1,8 @@
 //! The MCP part of the admin API, behind the admin credential:
 //!
 //! - `GET /admin/mcp/servers`: each upstream with its transport, health,
-//!   restarts and tool counts
+//!   restarts and tool counts (adding, replacing and removing servers is
+//!   `registry.rs`)
 //! - `GET /admin/mcp/tools`: the merged catalog (exposed name, origin, pin state)
 //! - `GET /admin/mcp/approvals`: tools whose definition changed since it was pinned
 //! - `POST /admin/mcp/approvals` `{"server": "...", "tool": "..."}`: accept
@@ -18,7 +19,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -26,7 +27,11 @@ use std::sync::Arc;
 /// The routes, to be merged into the `/admin` router.
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
-        .route("/mcp/servers", get(servers))
+        .route("/mcp/servers", get(servers).post(super::registry::add))
+        .route(
+            "/mcp/servers/{name}",
+            put(super::registry::replace).delete(super::registry::remove),
+        )
         .route("/mcp/tools", get(tools))
         .route("/mcp/approvals", get(approvals).post(approve))
 }
@@ -36,6 +41,7 @@ async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Js
     let catalog = hub.catalog();
     let data: Vec<Value> = hub
         .servers()
+        .iter()
         .map(|upstream| {
             let name = upstream.name();
             let blocked = catalog

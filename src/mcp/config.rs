@@ -92,8 +92,9 @@ impl Default for RawMcp {
 }
 
 /// `[[mcp.servers]]`: one upstream tool server, reached over stdio
-/// (`command`) or streamable HTTP (`url`).
-#[derive(Debug, Deserialize)]
+/// (`command`) or streamable HTTP (`url`). The admin API takes the same
+/// shape as JSON (`POST /admin/mcp/servers`).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     /// Server name: letters, digits, `-` and `_`; prefixes its tools' names
@@ -284,21 +285,22 @@ pub fn valid_server_name(name: &str) -> bool {
         && !name.contains("__")
 }
 
+fn duration(path: &str, text: &str, problem: &mut dyn FnMut(String, String)) -> Duration {
+    humantime::parse_duration(text).unwrap_or_else(|error| {
+        problem(
+            path.into(),
+            format!("`{text}` is not a duration like \"5s\": {error}"),
+        );
+        Duration::from_secs(1)
+    })
+}
+
 pub(crate) fn validate(
     raw: &RawMcp,
     teams: &[Team],
     env: &dyn Fn(&str) -> Option<String>,
     problem: &mut dyn FnMut(String, String),
 ) -> McpSettings {
-    let duration = |path: &str, text: &str, problem: &mut dyn FnMut(String, String)| {
-        humantime::parse_duration(text).unwrap_or_else(|error| {
-            problem(
-                path.into(),
-                format!("`{text}` is not a duration like \"5s\": {error}"),
-            );
-            Duration::from_secs(1)
-        })
-    };
     let block_changed_tools = match raw.on_tool_change.as_str() {
         "block" => true,
         "flag" => false,
@@ -354,80 +356,15 @@ pub(crate) fn validate(
 
     let mut servers = Vec::with_capacity(raw.servers.len());
     for (index, server) in raw.servers.iter().enumerate() {
-        let path = |field: &str| format!("mcp.servers[{index}].{field}");
-        if !valid_server_name(&server.name) {
+        let prefix = format!("mcp.servers[{index}].");
+        if raw.servers[..index].iter().any(|s| s.name == server.name) {
             problem(
-                path("name"),
-                "must be 1-32 letters, digits, `-` or `_`, without `__`".into(),
+                format!("{prefix}name"),
+                format!("duplicate server `{}`", server.name),
             );
         }
-        if raw.servers[..index].iter().any(|s| s.name == server.name) {
-            problem(path("name"), format!("duplicate server `{}`", server.name));
-        }
-        let transport = match (&server.command, &server.url) {
-            (Some(command), None) => {
-                let mut vars = BTreeMap::new();
-                for name in ["PATH", "HOME", "LANG"]
-                    .iter()
-                    .copied()
-                    .chain(server.inherit_env.iter().map(String::as_str))
-                {
-                    if let Some(value) = env(name) {
-                        vars.insert(name.to_owned(), value);
-                    }
-                }
-                vars.extend(server.env.clone());
-                Some(Transport::Stdio {
-                    command: command.clone(),
-                    args: server.args.clone(),
-                    env: vars,
-                })
-            }
-            (None, Some(url)) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    problem(path("url"), format!("`{url}` is not an http(s) URL"));
-                }
-                let mut headers = Vec::new();
-                for (name, value) in &server.headers {
-                    headers.push((name.clone(), crate::config::Secret::new(value.clone())));
-                }
-                for (name, var) in &server.headers_env {
-                    match env(var) {
-                        Some(value) => {
-                            headers.push((name.clone(), crate::config::Secret::new(value)));
-                        }
-                        None => problem(
-                            format!("mcp.servers[{index}].headers_env.{name}"),
-                            format!("environment variable `{var}` is not set"),
-                        ),
-                    }
-                }
-                for (name, value) in &headers {
-                    if http::HeaderName::try_from(name.as_str()).is_err()
-                        || http::HeaderValue::try_from(value.expose()).is_err()
-                    {
-                        problem(path("headers"), format!("`{name}` is not a valid header"));
-                    }
-                }
-                Some(Transport::Http {
-                    url: url.clone(),
-                    headers,
-                })
-            }
-            _ => {
-                problem(path("command"), "set either `command` or `url`".into());
-                None
-            }
-        };
-        let connect_timeout = duration(&path("connect_timeout"), &server.connect_timeout, problem);
-        let call_timeout = duration(&path("call_timeout"), &server.call_timeout, problem);
-        if let Some(transport) = transport {
-            servers.push(ServerSettings {
-                name: Arc::from(server.name.as_str()),
-                transport,
-                connect_timeout,
-                call_timeout,
-            });
+        if let Some(settings) = validate_server(server, &prefix, env, problem) {
+            servers.push(settings);
         }
     }
 
@@ -519,6 +456,86 @@ pub(crate) fn validate(
         policies,
         oauth,
     }
+}
+
+/// Check one `[[mcp.servers]]` entry (from the config or the admin API);
+/// each problem's path is the field's name after `prefix`.
+pub(crate) fn validate_server(
+    server: &RawServer,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problem: &mut dyn FnMut(String, String),
+) -> Option<ServerSettings> {
+    let path = |field: &str| format!("{prefix}{field}");
+    if !valid_server_name(&server.name) {
+        problem(
+            path("name"),
+            "must be 1-32 letters, digits, `-` or `_`, without `__`".into(),
+        );
+    }
+    let transport = match (&server.command, &server.url) {
+        (Some(command), None) => {
+            let mut vars = BTreeMap::new();
+            for name in ["PATH", "HOME", "LANG"]
+                .iter()
+                .copied()
+                .chain(server.inherit_env.iter().map(String::as_str))
+            {
+                if let Some(value) = env(name) {
+                    vars.insert(name.to_owned(), value);
+                }
+            }
+            vars.extend(server.env.clone());
+            Some(Transport::Stdio {
+                command: command.clone(),
+                args: server.args.clone(),
+                env: vars,
+            })
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problem(path("url"), format!("`{url}` is not an http(s) URL"));
+            }
+            let mut headers = Vec::new();
+            for (name, value) in &server.headers {
+                headers.push((name.clone(), crate::config::Secret::new(value.clone())));
+            }
+            for (name, var) in &server.headers_env {
+                match env(var) {
+                    Some(value) => {
+                        headers.push((name.clone(), crate::config::Secret::new(value)));
+                    }
+                    None => problem(
+                        path(&format!("headers_env.{name}")),
+                        format!("environment variable `{var}` is not set"),
+                    ),
+                }
+            }
+            for (name, value) in &headers {
+                if http::HeaderName::try_from(name.as_str()).is_err()
+                    || http::HeaderValue::try_from(value.expose()).is_err()
+                {
+                    problem(path("headers"), format!("`{name}` is not a valid header"));
+                }
+            }
+            Some(Transport::Http {
+                url: url.clone(),
+                headers,
+            })
+        }
+        _ => {
+            problem(path("command"), "set either `command` or `url`".into());
+            None
+        }
+    };
+    let connect_timeout = duration(&path("connect_timeout"), &server.connect_timeout, problem);
+    let call_timeout = duration(&path("call_timeout"), &server.call_timeout, problem);
+    Some(ServerSettings {
+        name: Arc::from(server.name.as_str()),
+        transport: transport?,
+        connect_timeout,
+        call_timeout,
+    })
 }
 
 fn glob(pattern: &str) -> Result<Glob, globset::Error> {

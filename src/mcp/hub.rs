@@ -1,8 +1,13 @@
 //! The registry of upstream servers and their supervisors, and the merged
 //! catalog kept up to date as servers come, go and change their tools.
+//!
+//! The registry is live: the admin API adds, replaces and removes servers
+//! while the gateway runs. Each server's supervisor has its own stop token (a
+//! child of the hub's), so removing one stops its supervisor and kills its
+//! process without touching the others.
 
 use super::catalog::Catalog;
-use super::config::McpSettings;
+use super::config::{McpSettings, ServerSettings};
 use super::jwt::TokenVerifier;
 use super::metrics::{McpMetrics, ToolLabels};
 use super::names::ToolKey;
@@ -22,7 +27,12 @@ pub struct McpHub {
     pub pins: PinStore,
     /// Checks access tokens when `[mcp.oauth]` is configured.
     pub oauth: Option<Arc<TokenVerifier>>,
-    upstreams: BTreeMap<Arc<str>, Arc<Upstream>>,
+    /// Swapped whole on every change, so readers never wait for a writer.
+    upstreams: ArcSwap<BTreeMap<Arc<str>, Arc<Upstream>>>,
+    /// The stop token of each running supervisor. Its lock also orders
+    /// changes to the registry (and `start`), so one server never gets two
+    /// supervisors.
+    supervisors: parking_lot::Mutex<BTreeMap<Arc<str>, CancellationToken>>,
     catalog: ArcSwap<Catalog>,
     changed: Arc<Notify>,
     stop: CancellationToken,
@@ -39,11 +49,12 @@ impl Drop for McpHub {
 }
 
 impl McpHub {
-    pub fn new(settings: McpSettings, metrics: Arc<McpMetrics>) -> Arc<Self> {
-        let upstreams = settings
-            .servers
-            .iter()
-            .map(|server| (server.name.clone(), Upstream::new(server.clone())))
+    pub fn new(mut settings: McpSettings, metrics: Arc<McpMetrics>) -> Arc<Self> {
+        // The registry is the truth from here on (it changes live), so the
+        // settings keep no stale copy of the server list.
+        let upstreams: BTreeMap<_, _> = std::mem::take(&mut settings.servers)
+            .into_iter()
+            .map(|server| (server.name.clone(), Upstream::new(server)))
             .collect();
         let oauth = settings
             .oauth
@@ -54,7 +65,8 @@ impl McpHub {
             settings,
             metrics,
             pins: PinStore::default(),
-            upstreams,
+            upstreams: ArcSwap::from_pointee(upstreams),
+            supervisors: parking_lot::Mutex::new(BTreeMap::new()),
             catalog: ArcSwap::from_pointee(Catalog::default()),
             changed: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
@@ -66,17 +78,14 @@ impl McpHub {
     /// Start every upstream's supervisor and the catalog keeper. Idempotent;
     /// needs a Tokio runtime.
     pub fn start(self: &Arc<Self>) {
+        let mut supervisors = self.supervisors.lock();
         if self.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        for upstream in self.upstreams.values() {
-            tokio::spawn(upstream.clone().supervise(
-                self.settings.restart_backoff_max,
-                self.metrics.clone(),
-                self.changed.clone(),
-                self.stop.clone(),
-            ));
+        for upstream in self.upstreams.load().values() {
+            self.supervise(&mut supervisors, upstream.clone());
         }
+        drop(supervisors);
         // The keeper holds only a weak reference, so dropping the gateway
         // stops it along with the supervisors.
         let weak = Arc::downgrade(self);
@@ -94,6 +103,66 @@ impl McpHub {
         });
     }
 
+    /// Start `upstream`'s supervisor under its own stop token, stopping the
+    /// one that ran under the same name before.
+    fn supervise(
+        &self,
+        supervisors: &mut BTreeMap<Arc<str>, CancellationToken>,
+        upstream: Arc<Upstream>,
+    ) {
+        let stop = self.stop.child_token();
+        if let Some(previous) = supervisors.insert(upstream.name().clone(), stop.clone()) {
+            previous.cancel();
+        }
+        tokio::spawn(upstream.supervise(
+            self.settings.restart_backoff_max,
+            self.metrics.clone(),
+            self.changed.clone(),
+            stop,
+        ));
+    }
+
+    /// Add a server, or replace the one of the same name (its supervisor
+    /// stops and its process is killed). Returns whether one was replaced.
+    /// Once the hub has started, the new server starts at once.
+    pub fn put(&self, settings: ServerSettings) -> bool {
+        let upstream = Upstream::new(settings);
+        let name = upstream.name().clone();
+        let mut supervisors = self.supervisors.lock();
+        let mut upstreams = (**self.upstreams.load()).clone();
+        let replaced = upstreams.insert(name.clone(), upstream.clone()).is_some();
+        self.upstreams.store(Arc::new(upstreams));
+        if let Some(previous) = supervisors.remove(&name) {
+            previous.cancel();
+        }
+        if self.started.load(Ordering::SeqCst) {
+            self.supervise(&mut supervisors, upstream);
+        }
+        drop(supervisors);
+        tracing::info!(server = %name, replaced, "MCP server registered");
+        self.rebuild();
+        replaced
+    }
+
+    /// Remove a server: its supervisor stops, its process is killed and its
+    /// tools leave the catalog. Returns whether it was registered.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut supervisors = self.supervisors.lock();
+        let mut upstreams = (**self.upstreams.load()).clone();
+        if upstreams.remove(name).is_none() {
+            return false;
+        }
+        self.upstreams.store(Arc::new(upstreams));
+        if let Some(stop) = supervisors.remove(name) {
+            stop.cancel();
+        }
+        drop(supervisors);
+        self.metrics.forget_server(name);
+        tracing::info!(server = name, "MCP server removed");
+        self.rebuild();
+        true
+    }
+
     pub fn stop(&self) {
         self.stop.cancel();
     }
@@ -107,16 +176,18 @@ impl McpHub {
         self.catalog.load_full()
     }
 
-    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.upstreams.get(name)
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams.load().get(name).cloned()
     }
 
-    pub fn servers(&self) -> impl Iterator<Item = &Arc<Upstream>> {
-        self.upstreams.values()
+    /// The registered servers, by name.
+    pub fn servers(&self) -> Vec<Arc<Upstream>> {
+        self.upstreams.load().values().cloned().collect()
     }
 
     pub fn health(&self) -> Vec<(Arc<str>, Health)> {
         self.upstreams
+            .load()
             .values()
             .map(|u| (u.name().clone(), u.health()))
             .collect()
@@ -158,6 +229,7 @@ impl McpHub {
     fn rebuild(&self) {
         let servers: Vec<_> = self
             .upstreams
+            .load()
             .values()
             .map(|u| (u.name().clone(), u.tools()))
             .collect();

@@ -103,6 +103,15 @@ impl McpMetrics {
             .set(i64::from(*health == Health::Up));
     }
 
+    /// Drop a removed server's series, so it no longer shows as down.
+    pub fn forget_server(&self, server: &str) {
+        let labels = ServerLabels {
+            server: server.to_owned(),
+        };
+        self.server_up.remove(&labels);
+        self.server_restarts.remove(&labels);
+    }
+
     pub fn restarts(&self, server: &str) {
         self.server_restarts
             .get_or_create(&ServerLabels {

@@ -1,4 +1,5 @@
-//! The MCP gateway: upstream tool servers registered once in the config,
+//! The MCP gateway: upstream tool servers registered in the config or live
+//! through the admin API,
 //! served to agents as one MCP endpoint with per-team policy, guardrails,
 //! pinning and audit.
 //!
@@ -18,6 +19,7 @@
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
 //! | `front.rs`, `routes.rs` | the MCP server clients see, and its HTTP mount |
 //! | `admin.rs` | `/admin/mcp`: servers, merged tools, changed-tool approvals |
+//! | `registry.rs` | `/admin/mcp/servers`: adding, replacing and removing servers live, saved across restarts |
 //! | `sessions.rs` | legacy sessions in Redis, shared between replicas |
 //! | `oauth.rs`, `jwt.rs` | OAuth resource-server mode: config, RFC 9728 metadata, JWT checks |
 
@@ -37,6 +39,7 @@ pub mod policy;
 pub mod progress;
 pub mod prompts;
 pub mod rate;
+pub mod registry;
 pub mod resources;
 pub mod routes;
 pub mod sessions;

@@ -18,8 +18,8 @@ pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(ToolKey, Arc<st
     };
     let servers: Vec<_> = hub
         .servers()
+        .into_iter()
         .filter(|u| request.scope.as_ref().is_none_or(|s| s == u.name()))
-        .cloned()
         .collect();
     let listings = futures::future::join_all(servers.iter().map(|u| u.list_prompts())).await;
     let mut all = Vec::new();

@@ -17,8 +17,8 @@ pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(Arc<Upstream>, 
     };
     let servers: Vec<_> = hub
         .servers()
+        .into_iter()
         .filter(|u| request.scope.as_ref().is_none_or(|s| s == u.name()))
-        .cloned()
         .collect();
     let listings = futures::future::join_all(servers.iter().map(|u| u.list_resources())).await;
     let mut out: Vec<(Arc<Upstream>, Resource)> = Vec::new();

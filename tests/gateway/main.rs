@@ -16,6 +16,7 @@ mod mcp_admin;
 mod mcp_fixture;
 mod mcp_guardrails;
 mod mcp_oauth;
+mod mcp_registry;
 mod mcp_replicas;
 mod processes;
 mod quota_http;

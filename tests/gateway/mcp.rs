@@ -13,7 +13,7 @@ use switchboard::mcp::upstream::Health;
 use switchboard::mock_upstream::MockOptions;
 
 /// Commands of the real MCP servers, installed by `scripts/mcp-peers`.
-fn peers() -> &'static HashMap<String, String> {
+pub fn peers() -> &'static HashMap<String, String> {
     static PEERS: OnceLock<HashMap<String, String>> = OnceLock::new();
     PEERS.get_or_init(|| {
         let root = env!("CARGO_MANIFEST_DIR");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use switchboard::config::hash_key;
 use switchboard::mock_upstream::MockOptions;
 
-const ADMIN_KEY: &str = "sk-admin-mcp-0123456789";
+pub const ADMIN_KEY: &str = "sk-admin-mcp-0123456789";
 
 async fn gateway(fx_url: &str) -> Harness {
     let config = format!(
@@ -21,7 +21,7 @@ async fn gateway(fx_url: &str) -> Harness {
     Harness::with(MockOptions::default(), &config).await
 }
 
-async fn admin(
+pub async fn admin(
     h: &Harness,
     method: &str,
     path: &str,
@@ -41,7 +41,7 @@ async fn admin(
     (status, body)
 }
 
-fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
+pub fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
     list["data"]
         .as_array()
         .unwrap()

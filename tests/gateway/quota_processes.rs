@@ -38,7 +38,7 @@ fn config(limits: &str, quota: &str) -> String {
         )
 }
 
-async fn redis_up() -> bool {
+pub async fn redis_up() -> bool {
     let Ok(client) = redis::Client::open(REDIS_URL) else {
         return false;
     };
