@@ -21,6 +21,7 @@ pub mod quota;
 pub mod routing;
 pub mod seams;
 pub mod server;
+pub mod shared_redis;
 pub mod telemetry;
 pub mod tokens;
 

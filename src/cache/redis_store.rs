@@ -9,7 +9,7 @@
 use crate::seams::cache::{CacheStore, CacheStoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -71,12 +71,7 @@ impl RedisCacheStore {
         let manager = self
             .connection
             .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                crate::shared_redis::lazy_connection(&self.client, self.timeout)
             })
             .await
             .map_err(unavailable)?;

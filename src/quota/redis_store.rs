@@ -11,7 +11,7 @@
 use super::redis_spend::SpendDelta;
 use crate::seams::quota::{Adjustment, Charge, QuotaStore, StoreError, Tripped};
 use prometheus_client::metrics::counter::Counter;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -213,12 +213,7 @@ impl RedisQuotaStore {
         let manager = self
             .connection
             .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                crate::shared_redis::lazy_connection(&self.client, self.timeout)
             })
             .await
             .map_err(unavailable)?;
