@@ -76,7 +76,7 @@ async fn settles_land(counter: &str, expected: u64) {
 }
 
 /// (rows, total nano-USD) of a ledger file, read as an operator would.
-fn ledger_total(path: &std::path::Path) -> (u64, u64) {
+pub fn ledger_total(path: &std::path::Path) -> (u64, u64) {
     let connection = rusqlite::Connection::open(path).unwrap();
     connection
         .query_row(

@@ -6,6 +6,7 @@
 
 use super::harness::{ALPHA_KEY, BETA_KEY, JsonBody, config_text};
 use super::processes::{ConfigDir, GatewayProcess};
+use super::quota_processes::ledger_total;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -314,18 +315,6 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("not within 20 s: {what}");
-}
-
-/// (rows, total nano-USD) of a ledger file, read as an operator would.
-fn ledger_total(path: &std::path::Path) -> (u64, u64) {
-    let connection = rusqlite::Connection::open(path).unwrap();
-    connection
-        .query_row(
-            "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
-            [],
-            |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
-        )
-        .unwrap()
 }
 
 const REQUEST_TRIPS: &str = "switchboard_quota_redis_round_trips_request_total";
