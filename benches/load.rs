@@ -2,7 +2,8 @@
 //! processes (the release binary), and this program drives both, so that the
 //! same run reports direct-to-upstream and through-the-gateway numbers.
 //!
-//! `cargo bench --bench load` (env: LOAD_SECONDS, default 10; LOAD_CONNECTIONS, default 64).
+//! `cargo bench --bench load` (env: LOAD_SECONDS, default 10; LOAD_CONNECTIONS, default 64;
+//! LOAD_EXTRA_CONFIG, TOML appended to the gateway's config, to compare settings).
 //! Prints a Markdown report and writes it to `target/load-report.md`.
 
 use bytes::Bytes;
@@ -250,10 +251,11 @@ fn main() {
     let config =
         std::env::temp_dir().join(format!("switchboard-bench-{}.toml", std::process::id()));
     let hash = hex::encode(switchboard::config::hash_key(GATEWAY_KEY));
+    let extra = std::env::var("LOAD_EXTRA_CONFIG").unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "[[teams]]\nid = \"bench\"\n[[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n[aliases]\nfast = \"openai/gpt-4o-mini\"\n"
+            "[[teams]]\nid = \"bench\"\n[[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n[aliases]\nfast = \"openai/gpt-4o-mini\"\n{extra}\n"
         ),
     )
     .unwrap();
