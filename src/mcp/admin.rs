@@ -106,7 +106,12 @@ fn change_json(change: &PendingChange) -> Value {
 }
 
 async fn approvals(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let data: Vec<Value> = gateway.mcp.pins.pending().iter().map(change_json).collect();
+    let data: Vec<Value> = gateway
+        .mcp
+        .pending_approvals()
+        .iter()
+        .map(change_json)
+        .collect();
     Json(json!({ "object": "list", "data": data }))
 }
 
@@ -132,7 +137,7 @@ async fn approve(
         current_hash,
     } = decode_json(&body)?;
     let hub = &gateway.mcp;
-    let pending = hub.pins.pending();
+    let pending = hub.pending_approvals();
     let Some(change) = pending
         .iter()
         .find(|change| *change.key.server == *server && *change.key.tool == *tool)
