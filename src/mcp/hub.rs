@@ -156,7 +156,13 @@ impl McpHub {
         let name = upstream.name().clone();
         let mut supervisors = self.supervisors.lock();
         let mut upstreams = (**self.upstreams.load()).clone();
-        let replaced = upstreams.insert(name.clone(), upstream.clone()).is_some();
+        let previous = upstreams.insert(name.clone(), upstream.clone());
+        let replaced = previous.is_some();
+        if let Some(previous) = previous {
+            // Clients keep their resource subscriptions across a replacement:
+            // the new server is subscribed once it is up.
+            upstream.adopt_subscriptions(&previous);
+        }
         self.upstreams.store(Arc::new(upstreams));
         if let Some(previous) = supervisors.remove(&name) {
             previous.cancel();
@@ -183,6 +189,9 @@ impl McpHub {
             stop.cancel();
         }
         drop(supervisors);
+        // Subscriptions to a removed server end with it, so a server added
+        // later under the same name starts with none.
+        self.listeners.forget_server(name);
         self.metrics.forget_server(name);
         tracing::info!(server = name, "MCP server removed");
         self.rebuild();

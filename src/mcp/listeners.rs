@@ -171,6 +171,16 @@ impl Listeners {
         }
     }
 
+    /// Drop every subscription to `server` (it was removed).
+    pub fn forget_server(&self, server: &str) {
+        for listener in self.entries.lock().iter() {
+            listener
+                .subscriptions
+                .lock()
+                .retain(|(subscribed, _)| **subscribed != *server);
+        }
+    }
+
     /// Tell every listener that wants it. Sends run in tasks of their own,
     /// so a slow client never holds up the others (or the caller).
     pub fn notify(&self, change: &Change, upstream: impl Fn(&str) -> Option<Arc<Upstream>>) {

@@ -345,6 +345,18 @@ impl Upstream {
         })
     }
 
+    /// The URIs clients are subscribed to on this server, sorted.
+    pub fn subscribed_resources(&self) -> Vec<String> {
+        let mut uris: Vec<String> = self.subscriptions.lock().keys().cloned().collect();
+        uris.sort();
+        uris
+    }
+
+    /// Take over the subscriptions of the server this one replaces.
+    pub fn adopt_subscriptions(&self, previous: &Upstream) {
+        *self.subscriptions.lock() = previous.subscriptions.lock().clone();
+    }
+
     /// One more client wants updates of `uri`; the first one subscribes.
     pub async fn subscribe(&self, uri: &str) {
         let first = {
@@ -396,8 +408,7 @@ impl Upstream {
 
     /// Subscribe a restarted server to what clients still want.
     async fn resubscribe(&self, peer: &Peer<RoleClient>) {
-        let uris: Vec<String> = self.subscriptions.lock().keys().cloned().collect();
-        for uri in uris {
+        for uri in self.subscribed_resources() {
             self.send_subscribe(peer, &uri).await;
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::harness::{ALPHA_KEY, BETA_KEY, Harness};
 use crate::mcp::peers;
-use crate::mcp_admin::{ADMIN_KEY, add_server, admin, admin_gateway};
+use crate::mcp_admin::{ADMIN_KEY, add_server, admin, admin_gateway, admin_section, by_name};
 use crate::mcp_fixture::{FixtureServer, connect, tool, wait_for_tools};
 use parking_lot::Mutex;
 use rmcp::model::{
@@ -129,15 +129,30 @@ async fn listen_streams_hear_registry_and_upstream_changes() {
     }
     wait_for_tools(&legacy, |n| n == ["fx__echo", "fx__more"]).await;
 
-    // Cancelling the stream leaves the gateway with the legacy session only.
+    // Cancelling the stream leaves the gateway with the legacy session only;
+    // so does a client that goes away with its stream open.
+    let listeners = || h.gateway.gateway.mcp.listeners();
+    // Registered just after the acknowledgement.
+    settles(|| listeners() == 2).await;
     stream.cancel().await.expect("cancel");
+    settles(|| listeners() == 1).await;
+    let gone = connect_stateless(&base, ALPHA_KEY).await;
+    let _open = gone.listen(filter).await.expect("listen");
+    // Registered just after the acknowledgement.
+    settles(|| listeners() == 2).await;
+    gone.cancel().await.expect("the client closes");
+    settles(|| listeners() == 1).await;
+}
+
+/// Wait (up to 5 s) until `done` holds.
+async fn settles(done: impl Fn() -> bool) {
     for _ in 0..200 {
-        if h.gateway.gateway.mcp.listeners() == 1 {
-            break;
+        if done() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(h.gateway.gateway.mcp.listeners(), 1);
+    assert!(done(), "never settled");
 }
 
 /// A legacy client that records `notifications/resources/updated`.
@@ -161,9 +176,10 @@ async fn everything_gateway() -> Harness {
     Harness::with(
         MockOptions::default(),
         &format!(
-            "[[mcp.servers]]\nname = \"everything\"\ncommand = \"{command}\"\nargs = [\"stdio\"]\n\
+            "{}[[mcp.servers]]\nname = \"everything\"\ncommand = \"{command}\"\nargs = [\"stdio\"]\n\
              [[mcp.teams]]\nteam = \"alpha\"\n\
-             [[mcp.teams]]\nteam = \"beta\"\ndeny = [\"everything/demo://resource/dynamic/*\"]\n"
+             [[mcp.teams]]\nteam = \"beta\"\ndeny = [\"everything/demo://resource/dynamic/*\"]\n",
+            admin_section()
         ),
     )
     .await
@@ -209,22 +225,47 @@ async fn resource_templates_are_merged_and_reads_follow_them() {
     );
 }
 
+/// Wait until server-everything is up (its resources are listed).
+async fn wait_for_resources(client: &RunningService<RoleClient, Updates>) {
+    for _ in 0..200 {
+        if !client
+            .list_all_resources()
+            .await
+            .expect("resources/list")
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server-everything never came up");
+}
+
 /// Start server-everything's simulated updates for the gateway's session
 /// (the tool toggles them; "Started" sends one at once, then every 5 s).
 async fn start_updates(client: &RunningService<RoleClient, Updates>) {
+    const TOGGLE: &str = "everything__toggle-subscriber-updates";
+    // The tool is there once the server is (back) up.
+    for _ in 0..200 {
+        let tools = client.list_all_tools().await.expect("tools/list");
+        if tools.iter().any(|t| t.name == TOGGLE) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for _ in 0..2 {
-        let result = call_everything(client, "everything__toggle-subscriber-updates").await;
-        if result.contains("Started") {
+        let params = rmcp::model::CallToolRequestParams::new(TOGGLE);
+        let result = client.call_tool(params).await.expect("tools/call");
+        if result.content[0]
+            .as_text()
+            .expect("text")
+            .text
+            .contains("Started")
+        {
             return;
         }
     }
     panic!("server-everything did not start its updates");
-}
-
-async fn call_everything(client: &RunningService<RoleClient, Updates>, tool: &str) -> String {
-    let params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
-    let result = client.call_tool(params).await.expect("tools/call");
-    result.content[0].as_text().expect("text").text.clone()
 }
 
 #[tokio::test]
@@ -237,16 +278,7 @@ async fn resource_subscriptions_reach_both_eras() {
     );
     let updates = Updates::default();
     let legacy = updates.clone().serve(transport).await.expect("connects");
-    for _ in 0..200 {
-        let tools = legacy.list_all_tools().await.unwrap();
-        if tools
-            .iter()
-            .any(|t| t.name == "everything__toggle-subscriber-updates")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_resources(&legacy).await;
 
     // A legacy session subscribes; the upstream's update reaches it under
     // the same URI.
@@ -255,6 +287,7 @@ async fn resource_subscriptions_reach_both_eras() {
         .subscribe(rmcp::model::SubscribeRequestParams::new(DYNAMIC))
         .await
         .expect("resources/subscribe");
+    assert_eq!(subscribed(&h).await, [DYNAMIC]);
     start_updates(&legacy).await;
     for _ in 0..300 {
         if updates.uris.lock().iter().any(|u| u == DYNAMIC) {
@@ -291,4 +324,34 @@ async fn resource_subscriptions_reach_both_eras() {
     let count = updates.uris.lock().len();
     heard(&mut stream, Duration::from_secs(15), updated(DYNAMIC)).await;
     assert_eq!(updates.uris.lock().len(), count);
+    // The upstream stays subscribed while the stream wants the URI, and is
+    // unsubscribed when it ends.
+    assert_eq!(subscribed(&h).await, [DYNAMIC]);
+
+    // A replacement server (a new process) takes the subscription over:
+    // it is subscribed as soon as it is up, and its updates flow.
+    let command = &peers()["MCP_EVERYTHING_SERVER"];
+    let replacement = json!({"name": "everything", "command": command, "args": ["stdio"]});
+    let path = "/admin/mcp/servers/everything";
+    let (status, answer) = admin(&h, "PUT", path, Some(ADMIN_KEY), Some(replacement)).await;
+    assert!((200..300).contains(&status), "{status}: {answer}");
+    assert_eq!(subscribed(&h).await, [DYNAMIC]);
+    start_updates(&legacy).await;
+    heard(&mut stream, Duration::from_secs(15), updated(DYNAMIC)).await;
+
+    stream.cancel().await.expect("cancel");
+    for _ in 0..200 {
+        if subscribed(&h).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(subscribed(&h).await.is_empty());
+}
+
+/// The resources the gateway holds subscriptions to on `everything`.
+async fn subscribed(h: &Harness) -> Vec<String> {
+    let (_, servers) = admin(h, "GET", "/admin/mcp/servers", Some(ADMIN_KEY), None).await;
+    serde_json::from_value(by_name(&servers, "everything")["subscribed_resources"].clone())
+        .expect("a list of URIs")
 }
