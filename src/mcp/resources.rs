@@ -1,8 +1,8 @@
 //! Resources and resource templates merged across servers. URIs and URI
 //! templates are the resources' identities and stay as the servers gave
 //! them; a read (or a subscription) goes to the server that lists the URI,
-//! or else to the server with a template that matches it (the first in
-//! config order, should two qualify). The team's allow and deny globs apply
+//! or else to the server with a template that matches it (the first by
+//! server name, should two qualify). The team's allow and deny globs apply
 //! over `<server>/<uri>` (and `<server>/<uri template>` for listing templates).
 
 use super::front::{McpRequest, codes};
