@@ -73,6 +73,19 @@ fn resources_changed(n: &ServerNotification) -> bool {
     matches!(n, ServerNotification::ResourceListChangedNotification(_))
 }
 
+/// Tools, prompts and resources `list_changed`, each at least once: they
+/// are sent side by side, so in any order.
+async fn heard_every_list_change(subscription: &mut Subscription, within: Duration) {
+    let kinds: [fn(&ServerNotification) -> bool; 3] =
+        [tools_changed, prompts_changed, resources_changed];
+    let mut pending = kinds.to_vec();
+    while !pending.is_empty() {
+        let notification =
+            heard(subscription, within, |n| pending.iter().any(|kind| kind(n))).await;
+        pending.retain(|kind| !kind(&notification));
+    }
+}
+
 fn updated(uri: &str) -> impl Fn(&ServerNotification) -> bool + '_ {
     move |n| matches!(n, ServerNotification::ResourceUpdatedNotification(u) if u.params.uri == uri)
 }
@@ -106,7 +119,7 @@ async fn listen_streams_hear_registry_and_upstream_changes() {
     // resources join the merged lists.
     let (status, answer) = add_server(&h, json!({"name": "other", "url": other.url})).await;
     assert_eq!(status, 201, "{answer}");
-    heard(&mut stream, soon, tools_changed).await;
+    heard_every_list_change(&mut stream, soon).await;
     wait_for_tools(&legacy, |n| n.contains(&"other__now".to_owned())).await;
 
     // A server removed: the stream hears that too.
@@ -119,14 +132,7 @@ async fn listen_streams_hear_registry_and_upstream_changes() {
     )
     .await;
     assert_eq!(status, 200);
-    // Sent side by side, so in any order.
-    let kinds: [fn(&ServerNotification) -> bool; 3] =
-        [tools_changed, prompts_changed, resources_changed];
-    let mut pending: Vec<_> = kinds.to_vec();
-    while !pending.is_empty() {
-        let notification = heard(&mut stream, soon, |n| pending.iter().any(|kind| kind(n))).await;
-        pending.retain(|kind| !kind(&notification));
-    }
+    heard_every_list_change(&mut stream, soon).await;
     wait_for_tools(&legacy, |n| n == ["fx__echo", "fx__more"]).await;
 
     // Cancelling the stream leaves the gateway with the legacy session only;
