@@ -1,10 +1,11 @@
 //! The MCP part of the admin API, behind the admin credential:
 //!
 //! - `GET /admin/mcp/servers`: each upstream with its transport, health,
-//!   restarts and tool counts (adding, replacing and removing servers is
-//!   `registry.rs`)
+//!   restarts, tool counts and subscribed resource URIs (adding, replacing
+//!   and removing servers is `registry.rs`)
 //! - `GET /admin/mcp/tools`: the merged catalog (exposed name, origin, pin state)
-//! - `GET /admin/mcp/approvals`: tools whose definition changed since it was pinned
+//! - `GET /admin/mcp/approvals`: tools of registered servers whose definition
+//!   changed since it was pinned
 //! - `POST /admin/mcp/approvals` `{"server": "...", "tool": "..."}`: accept
 //!   the tool's current definition, so a blocked tool is served again
 
@@ -70,6 +71,7 @@ async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Js
                 "pid": upstream.pid(),
                 "tools": upstream.tools().len(),
                 "blocked_tools": blocked,
+                "subscribed_resources": upstream.subscribed_resources(),
             })
         })
         .collect();
@@ -106,7 +108,12 @@ fn change_json(change: &PendingChange) -> Value {
 }
 
 async fn approvals(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let data: Vec<Value> = gateway.mcp.pins.pending().iter().map(change_json).collect();
+    let data: Vec<Value> = gateway
+        .mcp
+        .pending_approvals()
+        .iter()
+        .map(change_json)
+        .collect();
     Json(json!({ "object": "list", "data": data }))
 }
 
@@ -132,7 +139,7 @@ async fn approve(
         current_hash,
     } = decode_json(&body)?;
     let hub = &gateway.mcp;
-    let pending = hub.pins.pending();
+    let pending = hub.pending_approvals();
     let Some(change) = pending
         .iter()
         .find(|change| *change.key.server == *server && *change.key.tool == *tool)

@@ -5,6 +5,7 @@
 use super::audit::{self, CallRecord, Outcome};
 use super::catalog::Entry;
 use super::guard;
+use super::listeners::{Listener, Target};
 use super::policy::Refusal;
 use super::progress::ProgressTarget;
 use super::upstream::UpstreamError;
@@ -12,12 +13,13 @@ use crate::auth::Caller;
 use crate::gateway::Gateway;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, Tool,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{ErrorData, RoleServer, ServerHandler};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -45,6 +47,37 @@ pub struct FrontDoor {
     gateway: Arc<Gateway>,
     /// The key that opened this (legacy) session.
     owner: OnceLock<Arc<str>>,
+    /// This legacy session as a listener: its standing stream and the
+    /// resources it subscribed to.
+    listener: OnceLock<Arc<Listener>>,
+}
+
+impl Drop for FrontDoor {
+    fn drop(&mut self) {
+        // The session ended: its upstream subscriptions are given back.
+        if let Some(listener) = self.listener.get() {
+            self.gateway.mcp.forget(listener);
+        }
+    }
+}
+
+/// Forgets a listen stream's listener however its request ends.
+struct Forget<'a> {
+    gateway: &'a Gateway,
+    listener: Arc<Listener>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.gateway.mcp.forget(&self.listener);
+    }
+}
+
+fn not_subscribable(uri: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("the server of `{uri}` does not offer resource subscriptions"),
+        None,
+    )
 }
 
 impl FrontDoor {
@@ -52,6 +85,7 @@ impl FrontDoor {
         Self {
             gateway,
             owner: OnceLock::new(),
+            listener: OnceLock::new(),
         }
     }
 
@@ -71,6 +105,12 @@ impl FrontDoor {
             ));
         }
         Ok(request)
+    }
+
+    /// This legacy session as a listener, registered on first use.
+    fn session_listener(&self, peer: Peer<RoleServer>) -> &Arc<Listener> {
+        self.listener
+            .get_or_init(|| self.gateway.mcp.listen(Target::Session(peer)))
     }
 
     fn visible(&self, request: &McpRequest, entry: &Entry) -> bool {
@@ -106,7 +146,10 @@ impl ServerHandler for FrontDoor {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_resources()
+                .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -117,8 +160,90 @@ impl ServerHandler for FrontDoor {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        // Only legacy sessions have a standing stream to notify.
-        self.gateway.mcp.listen(context.peer);
+        // Only legacy sessions have a standing stream to notify; 2026-07-28
+        // clients open `subscriptions/listen` instead.
+        self.session_listener(context.peer);
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Everything the gateway advertises; a resource URI the caller may
+        // not read (or whose server takes no subscriptions) is accepted but
+        // never updated, since the caller is only known in `listen`.
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let request = self.request(context.request_context())?;
+        let hub = &self.gateway.mcp;
+        let forget = Forget {
+            gateway: &self.gateway,
+            listener: hub.listen(Target::Stream(context.sink().clone())),
+        };
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            match super::resources::owner(hub, &request, uri).await {
+                Ok(upstream) if upstream.can_subscribe() => {
+                    forget.listener.subscribe(&upstream, uri).await;
+                }
+                Ok(_) => tracing::debug!(uri, "{}", not_subscribable(uri).message),
+                Err(error) => {
+                    tracing::debug!(uri, reason = %error.message, "no resource to subscribe to");
+                }
+            }
+        }
+        let stop = hub.stop_token();
+        tokio::select! {
+            () = context.cancelled() => {}
+            () = stop.cancelled() => {}
+        }
+        drop(forget);
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        params: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let request = self.request(&ctx)?;
+        // A session restored on this replica (shared sessions) was
+        // initialized elsewhere: it becomes a listener here on first use.
+        let listener = self.session_listener(ctx.peer.clone());
+        let upstream = super::resources::owner(&self.gateway.mcp, &request, &params.uri).await?;
+        if !upstream.can_subscribe() {
+            return Err(not_subscribable(&params.uri));
+        }
+        listener.subscribe(&upstream, &params.uri).await;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        params: UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.request(&ctx)?;
+        if let Some(listener) = self.listener.get() {
+            let hub = &self.gateway.mcp;
+            listener.unsubscribe(&params.uri, |name| hub.upstream(name));
+        }
+        Ok(())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let request = self.request(&ctx)?;
+        let templates = super::resources::templates(&self.gateway.mcp, &request)
+            .await
+            .into_iter()
+            .map(|(_, template)| template)
+            .collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn list_prompts(

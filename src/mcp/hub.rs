@@ -9,16 +9,16 @@
 use super::catalog::Catalog;
 use super::config::{McpSettings, ServerSettings};
 use super::jwt::TokenVerifier;
+use super::listeners::{Change, Listener, Listeners, Target};
 use super::metrics::{McpMetrics, ToolLabels};
 use super::names::ToolKey;
-use super::pinning::PinStore;
+use super::pinning::{PendingChange, PinStore};
 use super::upstream::{Health, Upstream};
 use arc_swap::ArcSwap;
-use rmcp::{Peer, RoleServer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub struct McpHub {
@@ -37,9 +37,18 @@ pub struct McpHub {
     changed: Arc<Notify>,
     stop: CancellationToken,
     started: AtomicBool,
-    /// Legacy-session clients to tell when the tool list changes.
-    listeners: parking_lot::Mutex<Vec<Peer<RoleServer>>>,
+    /// Clients to tell about changes: legacy sessions and listen streams.
+    listeners: Listeners,
+    /// Changes upstreams report (prompts, resources), passed on by the keeper.
+    changes: mpsc::Sender<Change>,
+    changes_rx: parking_lot::Mutex<Option<mpsc::Receiver<Change>>>,
+    /// The servers whose prompts and resources were reachable at the last
+    /// rebuild: when the set changes, so may the merged prompt and resource lists.
+    live: parking_lot::Mutex<BTreeSet<Arc<str>>>,
 }
+
+/// Changes reported by upstreams, waiting for the keeper.
+const CHANGE_BACKLOG: usize = 256;
 
 impl Drop for McpHub {
     fn drop(&mut self) {
@@ -60,6 +69,7 @@ impl McpHub {
             .oauth
             .clone()
             .map(|oauth| Arc::new(TokenVerifier::new(oauth)));
+        let (changes, changes_rx) = mpsc::channel(CHANGE_BACKLOG);
         Arc::new(Self {
             oauth,
             settings,
@@ -71,7 +81,10 @@ impl McpHub {
             changed: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             started: AtomicBool::new(false),
-            listeners: parking_lot::Mutex::new(Vec::new()),
+            listeners: Listeners::default(),
+            changes,
+            changes_rx: parking_lot::Mutex::new(Some(changes_rx)),
+            live: parking_lot::Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -91,14 +104,26 @@ impl McpHub {
         let weak = Arc::downgrade(self);
         let changed = self.changed.clone();
         let stop = self.stop.clone();
+        let mut changes = self.changes_rx.lock().take();
         tokio::spawn(async move {
             loop {
+                let reported = async {
+                    match changes.as_mut() {
+                        Some(changes) => changes.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = changed.notified() => {}
+                    () = changed.notified() => {
+                        let Some(hub) = weak.upgrade() else { return };
+                        hub.rebuild();
+                    }
+                    Some(change) = reported => {
+                        let Some(hub) = weak.upgrade() else { return };
+                        hub.notify(&change);
+                    }
                 }
-                let Some(hub) = weak.upgrade() else { return };
-                hub.rebuild();
             }
         });
     }
@@ -118,6 +143,7 @@ impl McpHub {
             self.settings.restart_backoff_max,
             self.metrics.clone(),
             self.changed.clone(),
+            self.changes.clone(),
             stop,
         ));
     }
@@ -130,7 +156,13 @@ impl McpHub {
         let name = upstream.name().clone();
         let mut supervisors = self.supervisors.lock();
         let mut upstreams = (**self.upstreams.load()).clone();
-        let replaced = upstreams.insert(name.clone(), upstream.clone()).is_some();
+        let previous = upstreams.insert(name.clone(), upstream.clone());
+        let replaced = previous.is_some();
+        if let Some(previous) = previous {
+            // Clients keep their resource subscriptions across a replacement:
+            // the new server is subscribed once it is up.
+            upstream.adopt_subscriptions(&previous);
+        }
         self.upstreams.store(Arc::new(upstreams));
         if let Some(previous) = supervisors.remove(&name) {
             previous.cancel();
@@ -157,6 +189,9 @@ impl McpHub {
             stop.cancel();
         }
         drop(supervisors);
+        // Subscriptions to a removed server end with it, so a server added
+        // later under the same name starts with none.
+        self.listeners.forget_server(name);
         self.metrics.forget_server(name);
         tracing::info!(server = name, "MCP server removed");
         self.rebuild();
@@ -193,6 +228,18 @@ impl McpHub {
             .collect()
     }
 
+    /// Changed definitions awaiting approval, of registered servers only. The
+    /// pins of a removed server are kept, so the same server added again
+    /// offering the same changed definition is still blocked until approved.
+    pub fn pending_approvals(&self) -> Vec<PendingChange> {
+        let upstreams = self.upstreams.load();
+        self.pins
+            .pending()
+            .into_iter()
+            .filter(|change| upstreams.contains_key(&change.key.server))
+            .collect()
+    }
+
     /// Approve the current definition of a changed tool.
     pub fn approve(&self, server: &str, tool: &str) -> bool {
         let approved = self.pins.approve(&ToolKey {
@@ -205,25 +252,24 @@ impl McpHub {
         approved
     }
 
-    /// Send `notifications/tools/list_changed` to this client when the
-    /// merged tool list changes.
-    pub fn listen(&self, peer: Peer<RoleServer>) {
-        let mut listeners = self.listeners.lock();
-        listeners.retain(|peer| !peer.is_transport_closed());
-        listeners.push(peer);
+    /// Tell this client (a legacy session or a listen stream) about
+    /// changes from now on, until `forget`.
+    pub fn listen(&self, target: Target) -> Arc<Listener> {
+        self.listeners.add(target)
     }
 
-    fn notify_listeners(&self) {
-        let peers: Vec<Peer<RoleServer>> = {
-            let mut listeners = self.listeners.lock();
-            listeners.retain(|peer| !peer.is_transport_closed());
-            listeners.clone()
-        };
-        for peer in peers {
-            tokio::spawn(async move {
-                let _ = peer.notify_tool_list_changed().await;
-            });
-        }
+    /// Stop telling a client; its resource subscriptions are given back.
+    pub fn forget(&self, listener: &Listener) {
+        self.listeners.remove(listener, |name| self.upstream(name));
+    }
+
+    /// How many clients are listening (legacy sessions and listen streams).
+    pub fn listeners(&self) -> usize {
+        self.listeners.len()
+    }
+
+    pub fn notify(&self, change: &Change) {
+        self.listeners.notify(change, |name| self.upstream(name));
     }
 
     fn rebuild(&self) {
@@ -251,7 +297,21 @@ impl McpHub {
         }
         let old = self.catalog.swap(Arc::new(catalog));
         if !self.catalog.load().same_tools(&old) {
-            self.notify_listeners();
+            self.notify(&Change::Tools);
+        }
+        // Prompts and resources are listed on demand, not kept: a server
+        // coming up, going down, joining or leaving may change their lists.
+        let live: BTreeSet<Arc<str>> = self
+            .upstreams
+            .load()
+            .values()
+            .filter(|u| u.is_live())
+            .map(|u| u.name().clone())
+            .collect();
+        let before = std::mem::replace(&mut *self.live.lock(), live.clone());
+        if before != live {
+            self.notify(&Change::Prompts);
+            self.notify(&Change::Resources);
         }
     }
 }

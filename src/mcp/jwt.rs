@@ -25,6 +25,18 @@ pub struct Verified {
     pub team: String,
 }
 
+/// The scopes a token carries: its `scope` claim (space separated, RFC
+/// 8693 §4.2) or, as some issuers write it, `scp` (a string or a list).
+fn scopes(claims: &serde_json::Map<String, serde_json::Value>) -> Vec<&str> {
+    match claims.get("scope").or_else(|| claims.get("scp")) {
+        Some(serde_json::Value::String(text)) => text.split_whitespace().collect(),
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().filter_map(serde_json::Value::as_str).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token is not acceptable; the reason is safe to show the client.
@@ -33,6 +45,9 @@ pub enum TokenError {
     /// The issuer's keys could not be had, so no token can be checked.
     #[error("the issuer's keys are unavailable: {0}")]
     KeysUnavailable(String),
+    /// A valid token without every required scope; names the missing ones.
+    #[error("the token lacks the required scope(s): {0}")]
+    InsufficientScope(String),
 }
 
 struct Cached {
@@ -105,6 +120,17 @@ impl TokenVerifier {
                     self.settings.team_claim
                 ))
             })?;
+        let granted = scopes(&claims);
+        let missing: Vec<&str> = self
+            .settings
+            .required_scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| !granted.contains(scope))
+            .collect();
+        if !missing.is_empty() {
+            return Err(TokenError::InsufficientScope(missing.join(" ")));
+        }
         let subject = ["sub", "client_id", "azp"]
             .iter()
             .find_map(|claim| claims.get(*claim).and_then(serde_json::Value::as_str))
@@ -218,6 +244,16 @@ fn describe(kind: &ErrorKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        let claims = |value: serde_json::Value| value.as_object().unwrap().clone();
+        let spaced = claims(serde_json::json!({"scope": "a  b"}));
+        assert_eq!(scopes(&spaced), ["a", "b"]);
+        let listed = claims(serde_json::json!({"scp": ["a", "b"]}));
+        assert_eq!(scopes(&listed), ["a", "b"]);
+        assert!(scopes(&claims(serde_json::json!({}))).is_empty());
+    }
 
     #[test]
     fn jwts_are_told_from_gateway_keys() {

@@ -13,7 +13,9 @@
 //! | `rate.rs` | per-tool rate limits in Redis when the quota store is Redis |
 //! | `progress.rs` | progress notifications relayed from upstreams to the client that asked |
 //! | `prompts.rs` | prompts merged across servers, named like tools |
-//! | `resources.rs` | resources merged across servers, reads routed by URI |
+//! | `resources.rs` | resources and templates merged across servers, reads and subscriptions routed by URI |
+//! | `uri_template.rs` | whether a URI fits a resource template |
+//! | `listeners.rs` | clients to tell about changes (sessions, `subscriptions/listen` streams) and their resource subscriptions |
 //! | `pinning.rs` | tool-definition hashes, change detection, approval |
 //! | `guard.rs` | the guardrail seam for tool arguments and results |
 //! | `audit.rs`, `metrics.rs` | the audit record and metrics of every call |
@@ -31,6 +33,7 @@ pub mod front;
 pub mod guard;
 pub mod hub;
 pub mod jwt;
+pub mod listeners;
 pub mod metrics;
 pub mod names;
 pub mod oauth;
@@ -44,6 +47,7 @@ pub mod resources;
 pub mod routes;
 pub mod sessions;
 pub mod upstream;
+pub mod uri_template;
 
 pub use config::{McpSettings, RawMcp};
 pub use hub::McpHub;

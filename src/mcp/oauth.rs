@@ -49,6 +49,13 @@ pub struct RawOAuth {
     /// Scopes listed in the metadata as `scopes_supported` (informational).
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Scopes every access token must carry (in its `scope` claim, space
+    /// separated, or `scp`), e.g. `["mcp:tools"]`. A valid token lacking one
+    /// is refused with 403 and `WWW-Authenticate: Bearer
+    /// error="insufficient_scope", scope="..."` (RFC 6750 §3.1) naming them
+    /// all. Gateway keys are not scoped. Default: none.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
     /// Also accept gateway keys on `/mcp`. Set to false to require tokens.
     #[serde(default = "yes")]
     pub gateway_keys: bool,
@@ -93,6 +100,7 @@ pub struct OAuthSettings {
     pub leeway: Duration,
     pub authorization_servers: Vec<String>,
     pub scopes_supported: Vec<String>,
+    pub required_scopes: Vec<String>,
     pub gateway_keys: bool,
 }
 
@@ -132,6 +140,25 @@ impl OAuthSettings {
         }
         value
     }
+
+    /// The `WWW-Authenticate` value of a 403 for a token without the
+    /// required scopes (RFC 6750 §3.1), naming every scope required.
+    pub fn insufficient_scope_challenge(&self) -> String {
+        format!(
+            "Bearer resource_metadata=\"{}\", error=\"insufficient_scope\", scope=\"{}\"",
+            self.metadata_url,
+            self.required_scopes.join(" ")
+        )
+    }
+}
+
+/// A scope token as RFC 6749 §3.3 allows: printable ASCII except space,
+/// `"` and `\`.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 /// RFC 9728 §3.1: the metadata of `https://host/path` lives at
@@ -241,6 +268,17 @@ pub(crate) fn validate(
     if raw.team_claim.is_empty() {
         fail("team_claim", "must not be empty".into(), &mut ok);
     }
+    for (index, scope) in raw.required_scopes.iter().enumerate() {
+        if !is_scope_token(scope) {
+            fail(
+                &format!("required_scopes[{index}]"),
+                format!(
+                    "`{scope}` is not a scope (printable ASCII without spaces, quotes or backslashes)"
+                ),
+                &mut ok,
+            );
+        }
+    }
     ok.then(|| OAuthSettings {
         resource: raw.resource.clone(),
         metadata_url,
@@ -257,6 +295,7 @@ pub(crate) fn validate(
             .clone()
             .unwrap_or_else(|| vec![raw.issuer.clone()]),
         scopes_supported: raw.scopes_supported.clone(),
+        required_scopes: raw.required_scopes.clone(),
         gateway_keys: raw.gateway_keys,
     })
 }
@@ -300,6 +339,26 @@ mod tests {
                 "mcp.oauth.jwks_url",
                 "mcp.oauth.leeway",
                 "mcp.oauth.algorithms[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_scopes_are_scope_tokens() {
+        let raw: RawOAuth = serde_json::from_value(serde_json::json!({
+            "resource": "https://gw.example.com/mcp",
+            "issuer": "https://issuer",
+            "jwks_url": "https://issuer/jwks",
+            "required_scopes": ["mcp:tools", "two words", ""],
+        }))
+        .unwrap();
+        let mut paths = Vec::new();
+        assert!(validate(&raw, &mut |path, _| paths.push(path)).is_none());
+        assert_eq!(
+            paths,
+            [
+                "mcp.oauth.required_scopes[1]",
+                "mcp.oauth.required_scopes[2]"
             ]
         );
     }

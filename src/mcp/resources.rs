@@ -1,17 +1,32 @@
-//! Resources merged across servers. URIs are the resources' identities and
-//! stay as the servers gave them; a read goes to the server that lists the
-//! URI (the first in config order, should two list the same one). The team's
-//! allow and deny globs apply over `<server>/<uri>`.
+//! Resources and resource templates merged across servers. URIs and URI
+//! templates are the resources' identities and stay as the servers gave
+//! them; a read (or a subscription) goes to the server that lists the URI,
+//! or else to the server with a template that matches it (the first by
+//! server name, should two qualify). The team's allow and deny globs apply
+//! over `<server>/<uri>` (and `<server>/<uri template>` for listing templates).
 
 use super::front::{McpRequest, codes};
 use super::hub::McpHub;
 use super::upstream::{Upstream, UpstreamError};
+use super::uri_template::UriTemplate;
 use rmcp::ErrorData;
-use rmcp::model::{ReadResourceResult, Resource};
+use rmcp::model::{ReadResourceResult, Resource, ResourceTemplate};
+use std::future::Future;
 use std::sync::Arc;
 
-/// The resources the caller may read, with the server that serves each.
-pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(Arc<Upstream>, Resource)> {
+/// Every listing of the servers in the request's scope, merged: items the
+/// team's policy allows (by `id`), the first server's where two share an id.
+async fn merged<T, F, Fut>(
+    hub: &McpHub,
+    request: &McpRequest,
+    what: &'static str,
+    list: F,
+    id: fn(&T) -> &str,
+) -> Vec<(Arc<Upstream>, T)>
+where
+    F: Fn(Arc<Upstream>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, UpstreamError>>,
+{
     let Some(policy) = hub.settings.policy(&request.caller.team) else {
         return Vec::new();
     };
@@ -20,23 +35,68 @@ pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(Arc<Upstream>, 
         .into_iter()
         .filter(|u| request.scope.as_ref().is_none_or(|s| s == u.name()))
         .collect();
-    let listings = futures::future::join_all(servers.iter().map(|u| u.list_resources())).await;
-    let mut out: Vec<(Arc<Upstream>, Resource)> = Vec::new();
+    let listings = futures::future::join_all(servers.iter().cloned().map(list)).await;
+    let mut out: Vec<(Arc<Upstream>, T)> = Vec::new();
     for (upstream, listing) in servers.iter().zip(listings) {
         match listing {
-            Ok(resources) => {
-                for resource in resources {
-                    let subject = format!("{}/{}", upstream.name(), resource.uri);
-                    if policy.allows(&subject) && !out.iter().any(|(_, r)| r.uri == resource.uri) {
-                        out.push((upstream.clone(), resource));
+            Ok(items) => {
+                for item in items {
+                    let subject = format!("{}/{}", upstream.name(), id(&item));
+                    if policy.allows(&subject) && !out.iter().any(|(_, o)| id(o) == id(&item)) {
+                        out.push((upstream.clone(), item));
                     }
                 }
             }
             Err(UpstreamError::Unavailable(_)) => {}
-            Err(error) => tracing::warn!(%error, "MCP resources/list left a server out"),
+            Err(error) => tracing::warn!(%error, what, "an MCP listing left a server out"),
         }
     }
     out
+}
+
+/// The resources the caller may read, with the server that serves each.
+pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(Arc<Upstream>, Resource)> {
+    let list = |u: Arc<Upstream>| async move { u.list_resources().await };
+    merged(hub, request, "resources/list", list, |r: &Resource| {
+        r.uri.as_str()
+    })
+    .await
+}
+
+/// The resource templates the caller may use, with the server of each.
+pub async fn templates(
+    hub: &McpHub,
+    request: &McpRequest,
+) -> Vec<(Arc<Upstream>, ResourceTemplate)> {
+    let list = |u: Arc<Upstream>| async move { u.list_resource_templates().await };
+    let id: fn(&ResourceTemplate) -> &str = |t| t.uri_template.as_str();
+    merged(hub, request, "resources/templates/list", list, id).await
+}
+
+/// The server that serves `uri` to this caller: the one listing it, or the
+/// first whose template matches it (when the team may read the URI there).
+pub async fn owner(
+    hub: &McpHub,
+    request: &McpRequest,
+    uri: &str,
+) -> Result<Arc<Upstream>, ErrorData> {
+    if let Some((upstream, _)) = visible(hub, request)
+        .await
+        .into_iter()
+        .find(|(_, r)| r.uri == uri)
+    {
+        return Ok(upstream);
+    }
+    let policy = hub.settings.policy(&request.caller.team);
+    templates(hub, request)
+        .await
+        .into_iter()
+        .find(|(upstream, template)| {
+            UriTemplate::parse(&template.uri_template).matches(uri)
+                && policy.is_some_and(|p| p.allows(&format!("{}/{uri}", upstream.name())))
+        })
+        .map(|(upstream, _)| upstream)
+        .ok_or_else(|| ErrorData::resource_not_found(format!("unknown resource `{uri}`"), None))
 }
 
 pub async fn read(
@@ -44,13 +104,7 @@ pub async fn read(
     request: &McpRequest,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
-    let visible = visible(hub, request).await;
-    let Some((upstream, _)) = visible.iter().find(|(_, r)| r.uri == uri) else {
-        return Err(ErrorData::resource_not_found(
-            format!("unknown resource `{uri}`"),
-            None,
-        ));
-    };
+    let upstream = owner(hub, request, uri).await?;
     upstream
         .read_resource(uri)
         .await

@@ -112,6 +112,20 @@ async fn caller_of(
     {
         let verified = verifier.verify(token).await.map_err(|error| match error {
             TokenError::Invalid(reason) => unauthorized(gateway, &reason, Some(&reason)),
+            TokenError::InsufficientScope(missing) => {
+                let mut response = rpc_error(
+                    StatusCode::FORBIDDEN,
+                    -32001,
+                    &format!("the access token lacks the required scope(s): {missing}"),
+                );
+                let challenge = verifier.settings().insufficient_scope_challenge();
+                if let Ok(challenge) = HeaderValue::try_from(challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, challenge);
+                }
+                response
+            }
             TokenError::KeysUnavailable(reason) => {
                 tracing::error!(%reason, "cannot check MCP access tokens");
                 rpc_error(

@@ -5,6 +5,7 @@
 //! ever affects its own tools.
 
 use super::config::{ServerSettings, Transport};
+use super::listeners::Change;
 use super::metrics::McpMetrics;
 use super::progress::{ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
@@ -12,12 +13,14 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
     ClientConfig, ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation,
     JsonObject, ProgressNotificationParam, Prompt, ReadResourceRequestParams, ReadResourceResult,
-    RequestId, Resource, ResultType, ServerResult, Tool,
+    RequestId, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ResultType,
+    ServerCapabilities, ServerResult, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,20 +103,51 @@ pub struct Upstream {
     /// Asks the supervisor to list the server's tools again.
     refresh: Notify,
     progress: Arc<ProgressRelay>,
+    /// Resource URIs clients subscribed to → how many clients. The server
+    /// gets one `resources/subscribe` per URI, sent again after a restart.
+    subscriptions: parking_lot::Mutex<HashMap<String, usize>>,
 }
 
 /// The client side the gateway presents to an upstream: it asks for nothing,
-/// passes `tools/list_changed` on to the supervisor and progress on to the
-/// clients that asked for it.
+/// passes `tools/list_changed` on to the supervisor, progress on to the
+/// clients that asked for it, and the other changes on to the hub.
 #[derive(Clone)]
 struct UpstreamClient {
+    server: Arc<str>,
     list_changed: mpsc::Sender<()>,
     progress: Arc<ProgressRelay>,
+    changes: mpsc::Sender<Change>,
+}
+
+impl UpstreamClient {
+    fn tell(&self, change: Change) {
+        // Notifications are hints: with the hub behind, one more is dropped.
+        let _ = self.changes.try_send(change);
+    }
 }
 
 impl ClientHandler for UpstreamClient {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         let _ = self.list_changed.try_send(());
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tell(Change::Prompts);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tell(Change::Resources);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.tell(Change::ResourceUpdated {
+            server: self.server.clone(),
+            uri: params.uri,
+        });
     }
 
     async fn on_progress(
@@ -141,6 +175,7 @@ impl Upstream {
             pid: std::sync::atomic::AtomicU32::new(0),
             refresh: Notify::new(),
             progress: Arc::default(),
+            subscriptions: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -164,6 +199,11 @@ impl Upstream {
 
     pub fn restarts(&self) -> u64 {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the server is connected (its handshake done, its tools listed).
+    pub fn is_live(&self) -> bool {
+        self.live.read().is_some()
     }
 
     /// The tools of the running server; empty while it is down.
@@ -255,30 +295,122 @@ impl Upstream {
             .ok_or_else(|| UpstreamError::Unavailable(self.settings.name.clone()))
     }
 
-    /// The server's prompts, all pages; empty when it has none.
-    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
-        let server = self.settings.name.clone();
+    /// Every item of one listing, all pages, when the server offers the
+    /// capability (`offers`); empty when it does not.
+    async fn list_all<T, Fut>(
+        &self,
+        offers: fn(&ServerCapabilities) -> bool,
+        list: impl FnOnce(Peer<RoleClient>) -> Fut,
+    ) -> Result<Vec<T>, UpstreamError>
+    where
+        Fut: std::future::Future<Output = Result<Vec<T>, ServiceError>>,
+    {
         let peer = self.peer()?;
-        let has_prompts = peer
+        if !peer
             .peer_info()
-            .is_some_and(|info| info.capabilities.prompts.is_some());
-        if !has_prompts {
+            .is_some_and(|info| offers(&info.capabilities))
+        {
             return Ok(Vec::new());
         }
-        self.request(server, peer.list_all_prompts()).await
+        self.request(self.settings.name.clone(), list(peer)).await
     }
 
-    /// The server's resources, all pages; empty when it has none.
+    /// The server's prompts.
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
+        let list = |peer: Peer<RoleClient>| async move { peer.list_all_prompts().await };
+        self.list_all(|c| c.prompts.is_some(), list).await
+    }
+
+    /// The server's resources.
     pub async fn list_resources(&self) -> Result<Vec<Resource>, UpstreamError> {
-        let server = self.settings.name.clone();
-        let peer = self.peer()?;
-        let has_resources = peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.resources.is_some());
-        if !has_resources {
-            return Ok(Vec::new());
+        let list = |peer: Peer<RoleClient>| async move { peer.list_all_resources().await };
+        self.list_all(|c| c.resources.is_some(), list).await
+    }
+
+    /// The server's resource templates.
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, UpstreamError> {
+        let list = |peer: Peer<RoleClient>| async move { peer.list_all_resource_templates().await };
+        self.list_all(|c| c.resources.is_some(), list).await
+    }
+
+    /// Whether the running server takes `resources/subscribe`.
+    pub fn can_subscribe(&self) -> bool {
+        self.peer().is_ok_and(|peer| {
+            peer.peer_info().is_some_and(|info| {
+                info.capabilities
+                    .resources
+                    .as_ref()
+                    .is_some_and(|resources| resources.subscribe == Some(true))
+            })
+        })
+    }
+
+    /// The URIs clients are subscribed to on this server, sorted.
+    pub fn subscribed_resources(&self) -> Vec<String> {
+        let mut uris: Vec<String> = self.subscriptions.lock().keys().cloned().collect();
+        uris.sort();
+        uris
+    }
+
+    /// Take over the subscriptions of the server this one replaces.
+    pub fn adopt_subscriptions(&self, previous: &Upstream) {
+        *self.subscriptions.lock() = previous.subscriptions.lock().clone();
+    }
+
+    /// One more client wants updates of `uri`; the first one subscribes.
+    pub async fn subscribe(&self, uri: &str) {
+        let first = {
+            let mut subscriptions = self.subscriptions.lock();
+            let count = subscriptions.entry(uri.to_owned()).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first && let Ok(peer) = self.peer() {
+            self.send_subscribe(&peer, uri).await;
         }
-        self.request(server, peer.list_all_resources()).await
+    }
+
+    /// One client fewer wants updates of `uri`; the last one unsubscribes.
+    pub fn unsubscribe(&self, uri: &str) {
+        let last = {
+            let mut subscriptions = self.subscriptions.lock();
+            match subscriptions.get_mut(uri) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                Some(_) => subscriptions.remove(uri).is_some(),
+                None => false,
+            }
+        };
+        let Ok(peer) = self.peer() else { return };
+        if last && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let params = UnsubscribeRequestParams::new(uri.to_owned());
+            let timeout = self.settings.call_timeout;
+            runtime.spawn(async move {
+                // Upstreams speak the session era, where this is the way.
+                #[allow(deprecated)]
+                let unsubscribe = peer.unsubscribe(params);
+                let _ = tokio::time::timeout(timeout, unsubscribe).await;
+            });
+        }
+    }
+
+    async fn send_subscribe(&self, peer: &Peer<RoleClient>, uri: &str) {
+        let server = self.settings.name.clone();
+        // Upstreams speak the session era, where this is the way.
+        #[allow(deprecated)]
+        let subscribe = peer.subscribe(SubscribeRequestParams::new(uri.to_owned()));
+        if let Err(error) = self.request(server, subscribe).await {
+            tracing::warn!(server = %self.settings.name, uri, %error, "resources/subscribe failed");
+        }
+    }
+
+    /// Subscribe a restarted server to what clients still want.
+    async fn resubscribe(&self, peer: &Peer<RoleClient>) {
+        for uri in self.subscribed_resources() {
+            self.send_subscribe(peer, &uri).await;
+        }
     }
 
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, UpstreamError> {
@@ -317,6 +449,7 @@ impl Upstream {
         max_backoff: Duration,
         metrics: Arc<McpMetrics>,
         changed: Arc<Notify>,
+        changes: mpsc::Sender<Change>,
         stop: CancellationToken,
     ) {
         let name = self.settings.name.clone();
@@ -325,8 +458,10 @@ impl Upstream {
             self.set_health(Health::Starting, &metrics);
             let (list_tx, mut list_rx) = mpsc::channel(1);
             let client = UpstreamClient {
+                server: name.clone(),
                 list_changed: list_tx,
                 progress: self.progress.clone(),
+                changes: changes.clone(),
             };
             let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));
             let outcome = tokio::select! {
@@ -347,6 +482,7 @@ impl Upstream {
                                 tools: Arc::new(tools),
                             });
                             self.set_health(Health::Up, &metrics);
+                            self.resubscribe(&peer).await;
                             changed.notify_one();
                             let reason = self
                                 .serve_until_closed(running, &peer, &mut list_rx, &changed, &stop)

@@ -5,6 +5,7 @@ streamable HTTP) behind the real gateway binary."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import httpx2
 import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 
 from conftest import ADDRESS, ROOT, Process, binary
@@ -22,6 +24,7 @@ from conftest import ADDRESS, ROOT, Process, binary
 ALPHA = "sk-mcp-alpha"
 BETA = "sk-mcp-beta"
 GAMMA = "sk-mcp-gamma"
+ADMIN = "sk-mcp-admin-0123456789"
 TIME_TOOLS = {"time__get_current_time", "time__convert_time"}
 # "legacy": the initialize handshake and Mcp-Session-Id sessions (2025-11-25);
 # "auto": server/discover, which the gateway answers with 2026-07-28 (stateless).
@@ -72,10 +75,14 @@ def everything_http():
 def mcp_gateway(tmp_path_factory, everything_http):
     commands = peers()
     config = tmp_path_factory.mktemp("mcp") / "gateway.toml"
+    admin_hash = hashlib.sha256(ADMIN.encode()).hexdigest()
     config.write_text(
         f"""
 [server]
 listen = "127.0.0.1:0"
+
+[admin]
+hash = "sha256:{admin_hash}"
 
 [[teams]]
 id = "alpha"
@@ -135,9 +142,11 @@ allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-
 class Session:
     """An SDK client on /mcp with a gateway key, in one protocol era."""
 
-    def __init__(self, url: str, key: str, mode: str, path: str = "/mcp"):
+    def __init__(self, url: str, key: str, mode: str, path: str = "/mcp", message_handler=None):
         self.http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-        self.client = Client(streamable_http_client(url + path, http_client=self.http), mode=mode)
+        self.client = Client(
+            streamable_http_client(url + path, http_client=self.http), mode=mode, message_handler=message_handler
+        )
 
     async def __aenter__(self) -> Client:
         await self.http.__aenter__()
@@ -327,3 +336,96 @@ async def test_progress_notifications_pass_through(mcp_gateway, mode, server):
         result = await client.call_tool(tool, {"duration": 0.2, "steps": 2})
         assert not result.is_error
         assert seen == []
+
+
+async def next_event(subscription, wanted, seconds: float):
+    """The next event on a listen stream that `wanted` accepts, within `seconds`."""
+    with anyio.fail_after(seconds):
+        async for event in subscription:
+            if wanted(event):
+                return event
+    raise AssertionError("the listen stream ended")
+
+
+def admin(method: str, url: str, body: dict | None = None) -> httpx2.Response:
+    return httpx2.request(method, url, json=body, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+
+
+@pytest.mark.anyio
+async def test_listen_stream_hears_servers_added_and_removed(mcp_gateway):
+    """A 2026-07-28 client's `subscriptions/listen` stream is told when the
+    registry changes through the admin API."""
+    async with Session(mcp_gateway, ALPHA, "auto") as client:
+        assert client.protocol_version == "2026-07-28"
+        await names(client)
+        async with client.listen(tools_list_changed=True, prompts_list_changed=True) as subscription:
+            assert subscription.honored.tools_list_changed is True
+            assert subscription.honored.prompts_list_changed is True
+            clock = {"name": "clock", "command": peers()["MCP_TIME_SERVER"]}
+            response = admin("POST", mcp_gateway + "/admin/mcp/servers", clock)
+            assert response.status_code == 201, response.text
+            try:
+                await next_event(subscription, lambda e: isinstance(e, ToolsListChanged), 30)
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+                for _ in range(120):
+                    if "clock__get_current_time" in tools:
+                        break
+                    await anyio.sleep(0.25)
+                    tools = {tool.name for tool in (await client.list_tools()).tools}
+                assert "clock__get_current_time" in tools
+            finally:
+                response = admin("DELETE", mcp_gateway + "/admin/mcp/servers/clock")
+                assert response.status_code == 200, response.text
+            await next_event(subscription, lambda e: isinstance(e, ToolsListChanged), 30)
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            assert not any(name.startswith("clock__") for name in tools)
+
+
+DYNAMIC = "demo://resource/dynamic/text/7"
+
+
+async def start_simulated_updates(client: Client) -> None:
+    """server-everything's updates toggle; "Started" sends one at once."""
+    for _ in range(2):
+        result = await client.call_tool("everything__toggle-subscriber-updates", {})
+        if "Started" in result.content[0].text:
+            return
+    raise AssertionError("server-everything did not start its updates")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+# resources/subscribe is the session era's way, exercised here on purpose.
+@pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
+async def test_resource_templates_and_subscriptions(mcp_gateway, mode):
+    """Templates are merged and reads follow them; an upstream's
+    `notifications/resources/updated` reaches the subscribed client, by
+    `resources/subscribe` (legacy) or on its listen stream (2026-07-28)."""
+    updated: list[str] = []
+
+    async def on_message(message) -> None:
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            updated.append(str(message.params.uri))
+
+    async with Session(mcp_gateway, ALPHA, mode, message_handler=on_message) as client:
+        await names(client)
+        templates = (await client.list_resource_templates()).resource_templates
+        assert "demo://resource/dynamic/text/{resourceId}" in {t.uri_template for t in templates}
+        result = await client.read_resource(DYNAMIC)
+        assert result.contents and str(result.contents[0].uri) == DYNAMIC
+
+        if mode == "legacy":
+            await client.subscribe_resource(DYNAMIC)
+            await start_simulated_updates(client)
+            with anyio.fail_after(15):
+                while DYNAMIC not in updated:
+                    await anyio.sleep(0.1)
+            await client.unsubscribe_resource(DYNAMIC)
+        else:
+            async with client.listen(resource_subscriptions=[DYNAMIC]) as subscription:
+                assert list(subscription.honored.resource_subscriptions) == [DYNAMIC]
+                await start_simulated_updates(client)
+                # At once when the upstream subscription was in place, else
+                # at the next 5 s tick.
+                event = await next_event(subscription, lambda e: isinstance(e, ResourceUpdated), 15)
+                assert event.uri == DYNAMIC

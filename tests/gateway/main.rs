@@ -15,6 +15,7 @@ mod mcp;
 mod mcp_admin;
 mod mcp_fixture;
 mod mcp_guardrails;
+mod mcp_listen;
 mod mcp_oauth;
 mod mcp_registry;
 mod mcp_replicas;

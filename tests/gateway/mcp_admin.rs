@@ -41,6 +41,41 @@ pub async fn admin(
     (status, body)
 }
 
+/// The `[admin]` section that makes `ADMIN_KEY` the admin credential.
+pub fn admin_section() -> String {
+    format!(
+        "[admin]\nhash = \"sha256:{}\"\n",
+        hex::encode(hash_key(ADMIN_KEY))
+    )
+}
+
+/// A gateway with the admin API, one HTTP server `fx` and team alpha
+/// allowed every tool.
+pub async fn admin_gateway(fx_url: &str) -> Harness {
+    let mcp = format!(
+        "{}[[mcp.servers]]\nname = \"fx\"\nurl = \"{fx_url}\"\n[[mcp.teams]]\nteam = \"alpha\"\n",
+        admin_section()
+    );
+    Harness::with(MockOptions::default(), &mcp).await
+}
+
+/// `POST /admin/mcp/approvals` with the admin key.
+async fn approve(h: &Harness, body: Value) -> (u16, Value) {
+    admin(
+        h,
+        "POST",
+        "/admin/mcp/approvals",
+        Some(ADMIN_KEY),
+        Some(body),
+    )
+    .await
+}
+
+/// `POST /admin/mcp/servers` with the admin key.
+pub async fn add_server(h: &Harness, body: Value) -> (u16, Value) {
+    admin(h, "POST", "/admin/mcp/servers", Some(ADMIN_KEY), Some(body)).await
+}
+
 pub fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
     list["data"]
         .as_array()
@@ -130,14 +165,7 @@ async fn admin_api_lists_servers_and_tools_and_approves_changed_tools() {
     let (_, pending) = admin(&h, "GET", "/admin/mcp/approvals", Some(ADMIN_KEY), None).await;
     assert_eq!(pending["data"], json!([]));
     // Nothing to approve yet: a clear 400 naming the field.
-    let (status, body) = admin(
-        &h,
-        "POST",
-        "/admin/mcp/approvals",
-        Some(ADMIN_KEY),
-        Some(approval.clone()),
-    )
-    .await;
+    let (status, body) = approve(&h, approval.clone()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["param"], "tool");
 
@@ -160,28 +188,14 @@ async fn admin_api_lists_servers_and_tools_and_approves_changed_tools() {
     assert_eq!(by_name(&servers, "fx")["blocked_tools"], 1);
 
     // Malformed bodies and a stale hash are refused with the field named.
-    let (status, body) = admin(
-        &h,
-        "POST",
-        "/admin/mcp/approvals",
-        Some(ADMIN_KEY),
-        Some(json!({"server": "fx"})),
-    )
-    .await;
+    let (status, body) = approve(&h, json!({"server": "fx"})).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"].as_str().unwrap().contains("tool"),
         "{body}"
     );
     let stale = json!({"server": "fx", "tool": "read", "current_hash": pending[0]["pinned_hash"]});
-    let (status, body) = admin(
-        &h,
-        "POST",
-        "/admin/mcp/approvals",
-        Some(ADMIN_KEY),
-        Some(stale),
-    )
-    .await;
+    let (status, body) = approve(&h, stale).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["param"], "current_hash");
     assert_eq!(tool_names(&client).await, ["fx__other"]);
@@ -189,14 +203,7 @@ async fn admin_api_lists_servers_and_tools_and_approves_changed_tools() {
     // The operator approves what they saw: the tool is served again.
     let approval =
         json!({"server": "fx", "tool": "read", "current_hash": pending[0]["current_hash"]});
-    let (status, body) = admin(
-        &h,
-        "POST",
-        "/admin/mcp/approvals",
-        Some(ADMIN_KEY),
-        Some(approval),
-    )
-    .await;
+    let (status, body) = approve(&h, approval).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["approved"]["tool"], "read");
     assert_eq!(tool_names(&client).await, ["fx__other", "fx__read"]);
@@ -205,4 +212,52 @@ async fn admin_api_lists_servers_and_tools_and_approves_changed_tools() {
         .expect("approved tool works");
     let (_, pending) = admin(&h, "GET", "/admin/mcp/approvals", Some(ADMIN_KEY), None).await;
     assert_eq!(pending["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_removed_server_takes_its_pending_approvals_and_tools_along() {
+    let fx = FixtureServer::start("fx", vec![tool("read", "Reads a file.")]).await;
+    let h = gateway(&fx.url).await;
+    let client = connect(&format!("http://{}", h.gateway.addr), "/mcp", ALPHA_KEY).await;
+    wait_for_tools(&client, |n| n == ["fx__read"]).await;
+    fx.set_tools(vec![tool("read", "Reads a file, and more.")])
+        .await;
+    wait_for_tools(&client, |n| n.is_empty()).await;
+    let (_, pending) = admin(&h, "GET", "/admin/mcp/approvals", Some(ADMIN_KEY), None).await;
+    assert_eq!(pending["data"].as_array().unwrap().len(), 1, "{pending}");
+
+    let (status, _) = admin(&h, "DELETE", "/admin/mcp/servers/fx", Some(ADMIN_KEY), None).await;
+    assert_eq!(status, 200);
+    let (_, pending) = admin(&h, "GET", "/admin/mcp/approvals", Some(ADMIN_KEY), None).await;
+    assert_eq!(pending["data"], json!([]));
+    let (_, tools) = admin(&h, "GET", "/admin/mcp/tools", Some(ADMIN_KEY), None).await;
+    assert!(
+        tools["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["server"] != "fx"),
+        "{tools}"
+    );
+    // Nothing of a removed server can be approved.
+    let approval = json!({"server": "fx", "tool": "read"});
+    let (status, body) = approve(&h, approval).await;
+    assert_eq!(status, 400, "{body}");
+
+    // The pin outlives the server: added again with the same changed
+    // definition, the tool is blocked and awaits approval once more.
+    let (status, answer) = add_server(&h, json!({"name": "fx", "url": fx.url})).await;
+    assert_eq!(status, 201, "{answer}");
+    let mut pending = Value::Null;
+    for _ in 0..200 {
+        pending = admin(&h, "GET", "/admin/mcp/approvals", Some(ADMIN_KEY), None)
+            .await
+            .1;
+        if !pending["data"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(pending["data"][0]["tool"], "read", "{pending}");
+    assert!(tool_names(&client).await.is_empty());
 }

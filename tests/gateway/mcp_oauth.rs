@@ -316,3 +316,53 @@ fn toml_inline(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[tokio::test]
+async fn tokens_without_the_required_scopes_are_forbidden() {
+    let key = SigningKey::generate("s");
+    let fx = FixtureServer::start("fx", vec![tool("read", "r")]).await;
+    let jwks = json!({"keys": [key.jwk]});
+    let h = gateway(
+        &fx.url,
+        &format!(
+            "required_scopes = [\"mcp:tools\", \"mcp:read\"]\njwks = {}",
+            toml_inline(&jwks)
+        ),
+    )
+    .await;
+    let with_scopes = |scopes: Value| {
+        let mut claims = claims("alpha");
+        claims.as_object_mut().unwrap().extend(
+            scopes
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        key.sign("s", &claims)
+    };
+    let expected = format!(
+        "Bearer resource_metadata=\"{METADATA_URL}\", error=\"insufficient_scope\", scope=\"mcp:tools mcp:read\""
+    );
+    for (case, scopes) in [
+        ("no scope claim", json!({})),
+        ("one of two", json!({"scope": "mcp:tools"})),
+        ("look-alike", json!({"scope": "mcp:tools mcp:reader"})),
+    ] {
+        let token = with_scopes(scopes);
+        let (status, challenge, message) = refusal(initialize(&h, Some(&token)).await).await;
+        assert_eq!(status, 403, "{case}: {message}");
+        assert_eq!(challenge, expected, "{case}");
+        assert!(message.contains("mcp:read"), "{case}: {message}");
+    }
+    // Every required scope, in `scope` (space separated) or `scp` (a list).
+    for scopes in [
+        json!({"scope": "openid mcp:read mcp:tools"}),
+        json!({"scp": ["mcp:tools", "mcp:read"]}),
+    ] {
+        let alpha = client(&h, &with_scopes(scopes)).await;
+        assert_eq!(wait_for_tools(&alpha, |n| n.len() == 1).await, ["fx__read"]);
+    }
+    // Gateway keys carry no scopes and are not checked for them.
+    assert_eq!(initialize(&h, Some(ALPHA_KEY)).await.status(), 200);
+}

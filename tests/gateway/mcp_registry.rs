@@ -5,26 +5,18 @@
 
 use crate::harness::{ALPHA_KEY, Harness, UPSTREAM_KEY, config_text};
 use crate::mcp::peers;
-use crate::mcp_admin::{ADMIN_KEY, admin, by_name};
+use crate::mcp_admin::{ADMIN_KEY, add_server, admin, admin_gateway, admin_section, by_name};
 use crate::mcp_fixture::{FixtureServer, call, connect, connect_listening, text, tool};
 use crate::mcp_fixture::{tool_names, wait_for_tools};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use switchboard::config::{hash_key, load_str};
+use switchboard::config::load_str;
 use switchboard::gateway::Gateway;
-use switchboard::mock_upstream::MockOptions;
 use switchboard::server::{self, RunningServer};
 
 /// A tool of `mcp-server-time`, as served from a server named `clock`.
 const NOW: &str = "clock__get_current_time";
-
-fn admin_section() -> String {
-    format!(
-        "[admin]\nhash = \"sha256:{}\"\n",
-        hex::encode(hash_key(ADMIN_KEY))
-    )
-}
 
 /// Whether the process has ended (gone, or a zombie waiting to be reaped).
 fn ended(pid: u32) -> bool {
@@ -62,11 +54,6 @@ async fn pid_when_up(h: &Harness, name: &str) -> u32 {
     panic!("{name} never came up");
 }
 
-async fn add(h: &Harness, body: Value) -> (u16, Value) {
-    let path = "/admin/mcp/servers";
-    admin(h, "POST", path, Some(ADMIN_KEY), Some(body)).await
-}
-
 async fn put_clock(h: &Harness, body: Value) -> (u16, Value) {
     let path = "/admin/mcp/servers/clock";
     admin(h, "PUT", path, Some(ADMIN_KEY), Some(body)).await
@@ -90,15 +77,7 @@ fn names(list: &Value) -> Vec<String> {
 async fn admin_api_adds_replaces_and_removes_servers_live() {
     let fx = FixtureServer::start("fx", vec![tool("echo", "echo")]).await;
     let other = FixtureServer::start("other", vec![tool("now", "now")]).await;
-    let h = Harness::with(
-        MockOptions::default(),
-        &format!(
-            "{}[[mcp.servers]]\nname = \"fx\"\nurl = \"{}\"\n[[mcp.teams]]\nteam = \"alpha\"\n",
-            admin_section(),
-            fx.url
-        ),
-    )
-    .await;
+    let h = admin_gateway(&fx.url).await;
     let base = format!("http://{}", h.gateway.addr);
     let client = connect(&base, "/mcp", ALPHA_KEY).await;
     let (_listening, listener) = connect_listening(&base, ALPHA_KEY).await;
@@ -144,11 +123,11 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
             "headers",
         ),
     ] {
-        let (status, answer) = add(&h, body.clone()).await;
+        let (status, answer) = add_server(&h, body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["error"]["param"], field, "{body}: {answer}");
     }
-    let (status, answer) = add(
+    let (status, answer) = add_server(
         &h,
         json!({"name": "clock", "command": time, "colour": "red"}),
     )
@@ -165,7 +144,7 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
 
     // Add a real stdio server: its tools are listed and callable at once.
     let changes_before = listener.changed.load(Ordering::SeqCst);
-    let (status, body) = add(&h, clock.clone()).await;
+    let (status, body) = add_server(&h, clock.clone()).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["transport"], "stdio");
     wait_for_tools(&client, |n| {
@@ -177,7 +156,7 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
         .expect("clock answers");
     assert_eq!(text(&result)["timezone"], "UTC");
     let first_pid = pid_when_up(&h, "clock").await;
-    let (status, body) = add(&h, clock.clone()).await;
+    let (status, body) = add_server(&h, clock.clone()).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["param"], "name");
     for _ in 0..100 {
