@@ -109,6 +109,7 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     if !quota.flush_settles(std::time::Duration::from_secs(5)).await {
         tracing::warn!("quota settles still queued at exit; their holds expire in Redis");
     }
+    quota.close_ledger().await;
     // Entries stored since the last periodic snapshot would be lost otherwise.
     if let Some(cache) = cache {
         cache.flush_at_shutdown().await;

@@ -1,27 +1,43 @@
-//! The ledger: one row per settled request in a local SQLite file, written
-//! before the request is reported done, so a crash (even `kill -9`) loses no
-//! settled spend.
+//! The ledger: one row per settled request in a local SQLite file, made
+//! durable before the request is reported done, so a crash (even `kill -9`)
+//! loses no settled spend.
 //!
-//! WAL with `synchronous = NORMAL`: a commit is in the WAL file (in the OS
-//! page cache) before `settle` returns, which survives the process being
-//! killed; only a power cut or kernel crash can lose the last commits.
-//! `quota.ledger_sync = "full"` fsyncs every commit for that case too, at
-//! the cost of a disk flush per batch.
+//! A settle is durable once its record is in a pending file (in the OS page
+//! cache), which survives the process being killed; only a power cut or
+//! kernel crash can lose the last ones. `quota.ledger_sync = "full"` flushes
+//! every append (and SQLite commits in full) for that case too, at the cost
+//! of a disk flush per batch. SQLite runs in WAL mode with
+//! `synchronous = NORMAL`, checkpointed by a thread of its own.
 //!
-//! One writer thread owns the connection and commits whatever is queued in
-//! one transaction (group commit), so settles do not wait on one another.
-//! With the embedded store the settled values of the budget counters are
-//! kept here too, in the same transaction as the row, and reloaded at start.
+//! Two threads. The appender owns the pending files (`pending.rs`): it
+//! appends whatever settled requests are queued in one write, so settles
+//! do not wait on one another, and answers them. Every `FOLD_AFTER` (or
+//! `FOLD_ROWS` rows) it hands the file over to the SQLite thread, which
+//! owns the connection and folds the file's records in one transaction.
+//! Reads and admin writes queue behind the folds handed over before them,
+//! so a read always sees every request settled before it. A restart folds
+//! what a killed process left in pending files before serving. With the
+//! embedded store the settled values of the budget counters are kept here
+//! too, in the same record and transaction as the row, and reloaded at
+//! start.
 
+use super::pending::{PendingFiles, PendingRecord};
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// The longest a settled request stays only in a pending file.
+const FOLD_AFTER: Duration = Duration::from_millis(200);
+/// The most rows a pending file takes before it is handed over.
+const FOLD_ROWS: usize = 4096;
+
 /// What one request spent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// Unique per request; a replayed entry is ignored.
     pub id: String,
@@ -36,7 +52,7 @@ pub struct LedgerEntry {
 }
 
 /// A settled counter value to keep: `key += amount`, live until `expires_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurableCounter {
     pub key: String,
     pub amount: u64,
@@ -97,9 +113,17 @@ type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 enum Job {
     Record(LedgerEntry, Vec<DurableCounter>, Reply<()>),
+    Other(Request),
+    Close(Reply<()>),
+}
+
+/// Everything but a settled request: served after a fold.
+enum Request {
     Spend(GroupBy, SpendFilter, Reply<Vec<SpendRow>>),
     Total(Reply<(u64, u64)>),
     SaveOverlay(String, Reply<()>),
+    /// Answered once the folds handed over before it are done.
+    Folded(Reply<()>),
 }
 
 /// What `open` finds in an existing ledger.
@@ -174,7 +198,7 @@ impl Ledger {
     /// Open (or create) the ledger at `path`; `:memory:` keeps it in memory.
     /// Also returns what it holds from earlier runs.
     pub fn open(path: &Path, full_sync: bool, now_ms: u64) -> Result<(Self, Opened), String> {
-        let connection = Connection::open(path)
+        let mut connection = Connection::open(path)
             .map_err(|error| format!("cannot open ledger {}: {error}", path.display()))?;
         let sync = if full_sync { "FULL" } else { "NORMAL" };
         connection
@@ -191,6 +215,37 @@ impl Ledger {
                 .execute_batch(MIGRATE_TO_DAILY)
                 .map_err(|error| format!("cannot migrate ledger {}: {error}", path.display()))?;
         }
+        // A ledger in memory dies with the process: batches are committed
+        // directly, with nothing to fold after a restart.
+        let pending = if path.as_os_str() == ":memory:" {
+            None
+        } else {
+            let (pending, leftovers) = PendingFiles::open(path, full_sync)?;
+            for leftover in leftovers {
+                let records = leftover.records.iter().map(|r| (&r.entry, &r.counters[..]));
+                commit(&mut connection, records).map_err(|error| {
+                    format!(
+                        "cannot fold {} into the ledger: {error}",
+                        leftover.path.display()
+                    )
+                })?;
+                if !leftover.records.is_empty() {
+                    tracing::info!(rows = leftover.records.len(), file = %leftover.path.display(), "folded settled requests left by the last run into the ledger");
+                }
+                match std::fs::remove_file(&leftover.path) {
+                    // A ledger closed just before this one opened may have
+                    // folded and removed it meanwhile.
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(format!(
+                            "cannot remove {}: {error}",
+                            leftover.path.display()
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            Some(pending)
+        };
         let read = |connection: &Connection| -> rusqlite::Result<Opened> {
             let admin_overlay = connection
                 .prepare("SELECT doc FROM admin_overlay WHERE id = 1")?
@@ -205,9 +260,14 @@ impl Ledger {
         let opened = read(&connection)
             .map_err(|error| format!("cannot read ledger {}: {error}", path.display()))?;
         let (jobs, receiver) = mpsc::channel();
+        let (folds, fold_queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("switchboard-ledger".into())
-            .spawn(move || writer(connection, &receiver))
+            .spawn(move || fold_and_serve(connection, &fold_queue))
+            .map_err(|error| format!("cannot start the ledger thread: {error}"))?;
+        std::thread::Builder::new()
+            .name("switchboard-ledger-append".into())
+            .spawn(move || Appender::new(pending, folds).run(&receiver))
             .map_err(|error| format!("cannot start the ledger thread: {error}"))?;
         let alive = std::sync::Arc::new(());
         if path.as_os_str() != ":memory:" {
@@ -232,7 +292,7 @@ impl Ledger {
             .map_err(|_| "the ledger thread stopped".to_owned())?
     }
 
-    /// Commit the row (and the settled counters with it); returns once durable.
+    /// Keep the row (and the settled counters with it); returns once durable.
     pub async fn record(
         &self,
         entry: LedgerEntry,
@@ -242,17 +302,26 @@ impl Ledger {
     }
 
     pub async fn spend(&self, by: GroupBy, filter: SpendFilter) -> Result<Vec<SpendRow>, String> {
-        self.ask(|reply| Job::Spend(by, filter, reply)).await
+        self.ask(|reply| Job::Other(Request::Spend(by, filter, reply)))
+            .await
     }
 
     /// Keep the admin API's changes (replacing the previous document).
     pub async fn save_admin_overlay(&self, doc: String) -> Result<(), String> {
-        self.ask(|reply| Job::SaveOverlay(doc, reply)).await
+        self.ask(|reply| Job::Other(Request::SaveOverlay(doc, reply)))
+            .await
+    }
+
+    /// Folds everything settled so far into SQLite and removes the pending
+    /// file; returns once that is done. Settles after this (there should be
+    /// none: it is called at shutdown) are committed to SQLite directly.
+    pub async fn close(&self) -> Result<(), String> {
+        self.ask(Job::Close).await
     }
 
     /// (rows, total nano-USD) of the whole ledger.
     pub async fn total(&self) -> Result<(u64, u64), String> {
-        self.ask(Job::Total).await
+        self.ask(|reply| Job::Other(Request::Total(reply))).await
     }
 }
 
@@ -278,53 +347,206 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Str
         .map_err(|error| format!("cannot start the ledger checkpoint thread: {error}"))
 }
 
-fn writer(mut connection: Connection, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut records = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Record(entry, counters, reply) => records.push((entry, counters, reply)),
-                Job::Spend(by, filter, reply) => {
-                    let _ = reply.send(read_spend(&connection, by, &filter).map_err(text));
+/// Work for the SQLite thread, in the order it was handed over.
+enum Fold {
+    /// A finished pending file: fold its records, then delete it.
+    File(PathBuf, Vec<PendingRecord>),
+    /// A batch of a ledger in memory, answered once committed.
+    Direct(Vec<(LedgerEntry, Vec<DurableCounter>, Reply<()>)>),
+    Request(Request),
+}
+
+/// The appender thread: makes settled requests durable and answers them.
+struct Appender {
+    /// `None` for a ledger in memory: batches go to SQLite directly.
+    pending: Option<PendingFiles>,
+    /// Records in the current pending file.
+    unfolded: Vec<PendingRecord>,
+    /// When the current pending file got its first record.
+    oldest: Option<Instant>,
+    folds: mpsc::Sender<Fold>,
+}
+
+impl Appender {
+    fn new(pending: Option<PendingFiles>, folds: mpsc::Sender<Fold>) -> Self {
+        Self {
+            pending,
+            unfolded: Vec::new(),
+            oldest: None,
+            folds,
+        }
+    }
+
+    fn run(mut self, jobs: &mpsc::Receiver<Job>) {
+        loop {
+            let first = match self.oldest {
+                // Wake up in time to hand over, even when no request comes.
+                Some(oldest) => {
+                    match jobs.recv_timeout(FOLD_AFTER.saturating_sub(oldest.elapsed())) {
+                        Ok(job) => Some(job),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
                 }
-                Job::SaveOverlay(doc, reply) => {
-                    let _ = reply.send(
-                        connection
-                            .execute(
-                                "INSERT INTO admin_overlay (id, doc) VALUES (1, ?1)
-                                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
-                                [doc],
-                            )
-                            .map(|_| ())
-                            .map_err(text),
-                    );
+                None => match jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                },
+            };
+            let mut records = Vec::new();
+            let mut next = first;
+            while let Some(job) = next {
+                match job {
+                    Job::Record(entry, counters, reply) => records.push((entry, counters, reply)),
+                    Job::Other(request) => {
+                        // Queued behind the fold of everything settled before it.
+                        self.keep(std::mem::take(&mut records));
+                        self.hand_over();
+                        let _ = self.folds.send(Fold::Request(request));
+                    }
+                    Job::Close(reply) => {
+                        self.keep(std::mem::take(&mut records));
+                        self.close();
+                        let _ = self.folds.send(Fold::Request(Request::Folded(reply)));
+                    }
                 }
-                Job::Total(reply) => {
-                    let _ = reply.send(
-                        connection
-                            .query_row(
-                                "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
-                                [],
-                                |row| {
-                                    Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64))
-                                },
-                            )
-                            .map_err(text),
-                    );
+                next = jobs.try_recv().ok();
+            }
+            self.keep(records);
+            let due = self
+                .oldest
+                .is_some_and(|oldest| oldest.elapsed() >= FOLD_AFTER);
+            if due || self.unfolded.len() >= FOLD_ROWS {
+                self.hand_over();
+            }
+        }
+        // Every handle is gone (shutdown).
+        self.close();
+    }
+
+    /// Hand over the current file without starting another; later batches
+    /// are committed directly.
+    fn close(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let records = std::mem::take(&mut self.unfolded);
+            let _ = self.folds.send(Fold::File(pending.into_path(), records));
+            self.oldest = None;
+        }
+    }
+
+    /// Make a batch durable and answer its requests.
+    fn keep(&mut self, records: Vec<(LedgerEntry, Vec<DurableCounter>, Reply<()>)>) {
+        if records.is_empty() {
+            return;
+        }
+        let Some(pending) = &mut self.pending else {
+            let _ = self.folds.send(Fold::Direct(records));
+            return;
+        };
+        let rows = records
+            .iter()
+            .map(|(entry, counters, _)| (entry, &counters[..]));
+        let result = pending.append(rows).map_err(|error| error.to_string());
+        if let Err(error) = &result {
+            tracing::error!(%error, "cannot append to the pending ledger file");
+        }
+        for (entry, counters, reply) in records {
+            let _ = reply.send(result.clone());
+            if result.is_ok() {
+                self.unfolded.push(PendingRecord { entry, counters });
+            }
+        }
+        if result.is_ok() && self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+    }
+
+    /// Start a new pending file and give the finished one to the SQLite thread.
+    fn hand_over(&mut self) {
+        let Some(pending) = &mut self.pending else {
+            return;
+        };
+        if self.unfolded.is_empty() {
+            return;
+        }
+        match pending.rotate() {
+            Ok(finished) => {
+                let records = std::mem::take(&mut self.unfolded);
+                let _ = self.folds.send(Fold::File(finished, records));
+                self.oldest = None;
+            }
+            // Appends go on in the same file; the next hand-over tries again.
+            Err(error) => tracing::error!(%error, "cannot start a new pending ledger file"),
+        }
+    }
+}
+
+/// The SQLite thread: folds, reads and admin writes, one at a time.
+fn fold_and_serve(mut connection: Connection, folds: &mpsc::Receiver<Fold>) {
+    while let Ok(fold) = folds.recv() {
+        match fold {
+            Fold::File(path, records) => {
+                let rows = records.iter().map(|r| (&r.entry, &r.counters[..]));
+                match commit(&mut connection, rows) {
+                    // Should the delete fail, the next start folds the file
+                    // again, which changes nothing: rows are kept by id.
+                    Ok(()) => {
+                        if let Err(error) = std::fs::remove_file(&path) {
+                            tracing::error!(%error, file = %path.display(), "cannot remove a folded pending ledger file");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, file = %path.display(), rows = records.len(), "cannot fold settled requests into the ledger; the file is kept and folded at the next start");
+                    }
                 }
             }
-            next = jobs.try_recv().ok();
+            Fold::Direct(records) => {
+                let rows = records
+                    .iter()
+                    .map(|(entry, counters, _)| (entry, &counters[..]));
+                let result = commit(&mut connection, rows).map_err(text);
+                if let Err(error) = &result {
+                    tracing::error!(%error, "ledger commit failed");
+                }
+                for (_, _, reply) in records {
+                    let _ = reply.send(result.clone());
+                }
+            }
+            Fold::Request(request) => serve(&connection, request),
         }
-        if records.is_empty() {
-            continue;
+    }
+}
+
+fn serve(connection: &Connection, request: Request) {
+    match request {
+        Request::Folded(reply) => {
+            let _ = reply.send(Ok(()));
         }
-        let result = commit(&mut connection, &records).map_err(text);
-        if let Err(error) = &result {
-            tracing::error!(%error, "ledger commit failed");
+        Request::Spend(by, filter, reply) => {
+            let _ = reply.send(read_spend(connection, by, &filter).map_err(text));
         }
-        for (_, _, reply) in records {
-            let _ = reply.send(result.clone());
+        Request::SaveOverlay(doc, reply) => {
+            let _ = reply.send(
+                connection
+                    .execute(
+                        "INSERT INTO admin_overlay (id, doc) VALUES (1, ?1)
+                         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                        [doc],
+                    )
+                    .map(|_| ())
+                    .map_err(text),
+            );
+        }
+        Request::Total(reply) => {
+            let _ = reply.send(
+                connection
+                    .query_row(
+                        "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
+                        [],
+                        |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+                    )
+                    .map_err(text),
+            );
         }
     }
 }
@@ -342,9 +564,9 @@ struct DailyTotals {
     completion_tokens: i64,
 }
 
-fn commit(
+fn commit<'a>(
     connection: &mut Connection,
-    records: &[(LedgerEntry, Vec<DurableCounter>, Reply<()>)],
+    records: impl Iterator<Item = (&'a LedgerEntry, &'a [DurableCounter])>,
 ) -> rusqlite::Result<()> {
     let transaction = connection.transaction()?;
     {
@@ -356,7 +578,7 @@ fn commit(
         // and daily totals are summed here and written once per batch.
         let mut counters: HashMap<&str, (u64, u64)> = HashMap::new();
         let mut daily: HashMap<(String, &str, &str, &str), DailyTotals> = HashMap::new();
-        for (entry, entry_counters, _) in records {
+        for (entry, entry_counters) in records {
             let day = super::window::day_of(entry.ts_ms);
             let inserted = insert.execute(params![
                 entry.id,
@@ -492,6 +714,14 @@ mod tests {
         }
     }
 
+    /// Rows in the SQLite file itself, as another reader sees them.
+    fn spend_rows(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM spend", [], |row| row.get(0))
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn rows_and_counters_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -550,6 +780,81 @@ mod tests {
         drop(ledger);
         let (_, opened) = Ledger::open(&path, false, 0).unwrap();
         assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
+    }
+
+    #[tokio::test]
+    async fn rows_a_killed_process_left_pending_are_folded_once_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        drop(Ledger::open(&path, false, 0).unwrap());
+        // What a process killed before its fold leaves behind.
+        let (mut pending, _) = PendingFiles::open(&path, false).unwrap();
+        let counters = [DurableCounter {
+            key: "usd:t:a:total:0".into(),
+            amount: 40,
+            expires_ms: 0,
+        }];
+        let (a, b) = (entry("p1", "a", 40), entry("p2", "b", 2));
+        pending
+            .append([(&a, &counters[..]), (&b, &[][..])].into_iter())
+            .unwrap();
+        assert_eq!(spend_rows(&path), 0);
+        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
+        assert_eq!(spend_rows(&path), 2, "folded before the ledger serves");
+        assert!(
+            super::super::pending::read_pending(&path)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 40, 0)]);
+        drop(pending);
+        // The same records in a file again (a fold cut short before its
+        // file was deleted) charge nothing twice.
+        let (mut pending, _) = PendingFiles::open(&path, false).unwrap();
+        pending
+            .append([(&a, &counters[..]), (&b, &[][..])].into_iter())
+            .unwrap();
+        drop(ledger);
+        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
+        assert_eq!(ledger.total().await.unwrap(), (2, 42));
+        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 40, 0)]);
+    }
+
+    #[tokio::test]
+    async fn settled_rows_reach_sqlite_within_the_fold_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
+        ledger.record(entry("f1", "a", 5), vec![]).await.unwrap();
+        // Durable at once, in the pending file.
+        let pending = super::super::pending::read_pending(&path).unwrap();
+        assert_eq!(pending.len(), 1);
+        std::thread::sleep(FOLD_AFTER * 3);
+        assert_eq!(spend_rows(&path), 1);
+        assert!(
+            super::super::pending::read_pending(&path)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_folds_everything_and_leaves_no_pending_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
+        ledger.record(entry("c1", "a", 5), vec![]).await.unwrap();
+        ledger.close().await.unwrap();
+        assert_eq!(spend_rows(&path), 1);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.contains("-pending."))
+            .collect();
+        assert!(files.is_empty(), "{files:?}");
+        // A late settle is committed straight to SQLite.
+        ledger.record(entry("c2", "a", 5), vec![]).await.unwrap();
+        assert_eq!(spend_rows(&path), 2);
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ pub mod estimate;
 pub mod ledger;
 pub mod limits;
 pub mod meter;
+pub mod pending;
 pub mod redis_spend;
 pub mod redis_store;
 pub mod refusal;
@@ -464,6 +465,15 @@ impl Quota {
         match &self.settler {
             Some(settler) => settler.flush(within).await,
             None => true,
+        }
+    }
+
+    /// Waits until every settle so far is in the SQLite ledger file and its
+    /// pending file is gone. Called at shutdown, so that the file is
+    /// complete for whoever reads it next.
+    pub async fn close_ledger(&self) {
+        if let Err(error) = self.ledger.close().await {
+            tracing::warn!(%error, "the ledger could not fold its pending file; the next start will");
         }
     }
 

@@ -18,11 +18,13 @@ pub struct RawQuota {
     pub store: Option<String>,
     /// The SQLite ledger file: one row per settled request, kept in every
     /// mode. Default `switchboard-ledger.sqlite` next to the config file;
-    /// `":memory:"` keeps nothing across restarts.
+    /// `":memory:"` keeps nothing across restarts. Settles are made durable
+    /// in `<ledger>-pending.<n>` files beside it first and folded into the
+    /// SQLite file within 200 ms (see docs/quota.md).
     #[serde(default)]
     pub ledger: Option<PathBuf>,
-    /// `"normal"` (default: a commit survives the process being killed) or
-    /// `"full"` (also survives a power cut; one disk flush per commit batch).
+    /// `"normal"` (default: a settle survives the process being killed) or
+    /// `"full"` (also survives a power cut; one disk flush per batch of settles).
     #[serde(default)]
     pub ledger_sync: Option<String>,
     /// Redis URL for `store = "redis"`, e.g. `redis://127.0.0.1:6379/0`.

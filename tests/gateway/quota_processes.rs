@@ -75,16 +75,34 @@ async fn settles_land(counter: &str, expected: u64) {
     assert_eq!(redis_value(counter).await, expected, "{counter}");
 }
 
-/// (rows, total nano-USD) of a ledger file, read as an operator would.
+/// (rows, total nano-USD) of the ledger at `path`: its SQLite rows plus the
+/// settled requests still in its pending file, as a restart would fold them.
 pub fn ledger_total(path: &std::path::Path) -> (u64, u64) {
+    // Pending files first: the ledger commits a file's rows before it
+    // deletes the file, so a fold between the two reads is seen in SQLite.
+    let pending = switchboard::quota::pending::read_pending(path).unwrap();
     let connection = rusqlite::Connection::open(path).unwrap();
-    connection
+    let (mut rows, mut total) = connection
         .query_row(
             "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
             [],
             |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
         )
-        .unwrap()
+        .unwrap();
+    let mut folded = connection
+        .prepare("SELECT COUNT(*) FROM spend WHERE id = ?1")
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for record in pending {
+        let in_ledger: i64 = folded
+            .query_row([&record.entry.id], |row| row.get(0))
+            .unwrap();
+        if in_ledger == 0 && seen.insert(record.entry.id.clone()) {
+            rows += 1;
+            total += record.entry.cost_nano;
+        }
+    }
+    (rows, total)
 }
 
 fn client() -> reqwest::Client {
@@ -208,6 +226,36 @@ async fn spend_survives_kill_9(quota_section: &str, counter: Option<&str>) {
         json!((3 * first_cost) as f64 / 1e9)
     );
     gateway.kill_9().await;
+}
+
+/// A SIGTERM folds the pending file into the SQLite file before the exit,
+/// so the file alone is complete for whoever reads it next.
+#[tokio::test]
+async fn a_graceful_shutdown_leaves_every_settle_in_the_sqlite_file() {
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    let dir = ConfigDir::new();
+    let path = dir.write(
+        "gateway.toml",
+        &config("usd_total = 1", "ledger = \"ledger.sqlite\"\n"),
+    );
+    let client = client();
+    let gateway = GatewayProcess::start(&path, &upstream.base_url()).await;
+    let (status, body) = post(&client, &gateway).await;
+    assert_eq!(status, 200, "{body}");
+    gateway.terminate().await;
+    let connection = rusqlite::Connection::open(dir.path("ledger.sqlite")).unwrap();
+    let (rows, total): (i64, i64) = connection
+        .query_row("SELECT COUNT(*), SUM(cost_nano) FROM spend", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((rows, total as u64), (1, cost_of(&body)));
+    let left: Vec<_> = std::fs::read_dir(dir.path("."))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.contains("-pending."))
+        .collect();
+    assert!(left.is_empty(), "pending files left: {left:?}");
 }
 
 #[tokio::test]
