@@ -12,12 +12,18 @@ pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 /// 4 MB of resident memory for a burst that a request log never reaches.
 const LOG_QUEUE_LINES: usize = 16_384;
 
+/// Bytes the background writer gathers before writing to stderr.
+const LOG_WRITE_BUFFER: usize = 64 * 1024;
+
 /// Log lines go through a background writer so that a request never waits
-/// on a write to stderr.
+/// on a write to stderr. The writer drains every queued line into a buffer
+/// and flushes once per drain, so a busy gateway makes one `write` for many
+/// request lines instead of one each.
 pub fn init(format: LogFormat, level: Option<&str>) -> LogGuard {
+    let stderr = std::io::BufWriter::with_capacity(LOG_WRITE_BUFFER, std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_QUEUE_LINES)
-        .finish(std::io::stderr());
+        .finish(stderr);
     let filter = EnvFilter::try_from_default_env()
         // rmcp logs every MCP handshake at info, with the peer's whole instructions.
         .or_else(|_| EnvFilter::try_new(level.unwrap_or("info,rmcp=warn")))

@@ -273,13 +273,42 @@ pub fn error_event(error: &GatewayError) -> Bytes {
 
 pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 
+/// Most bytes of already-arrived events sent as one body frame.
+const FRAME_BYTES: usize = 16 * 1024;
+
 impl Stream for Relay {
     type Item = Result<Bytes, Infallible>;
 
+    /// The next event, together with every event that is already here (the
+    /// guard releasing held chunks at once, an upstream frame that carries
+    /// several events): one frame, so one write to the client, for all of
+    /// them. Nothing waits for an event that has not arrived.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        let first = match this.poll_event(cx) {
+            Poll::Ready(Some(event)) => event,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let mut frame: Option<BytesMut> = None;
+        while frame.as_ref().map_or(first.len(), BytesMut::len) < FRAME_BYTES {
+            let Poll::Ready(Some(event)) = this.poll_event(cx) else {
+                break;
+            };
+            frame
+                .get_or_insert_with(|| BytesMut::from(&first[..]))
+                .extend_from_slice(&event);
+        }
+        Poll::Ready(Some(Ok(frame.map_or(first, BytesMut::freeze))))
+    }
+}
+
+impl Relay {
+    /// One event: a chunk, `[DONE]`, or an error event that ends the stream.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self;
         if let Some(event) = this.out.pop_front() {
-            return Poll::Ready(Some(Ok(event)));
+            return Poll::Ready(Some(event));
         }
         if this.finished {
             return Poll::Ready(None);
@@ -289,7 +318,7 @@ impl Stream for Relay {
                 message: "the stream did not finish within the upstream time limit".to_owned(),
             };
             this.finish(504, Outcome::UpstreamBroke);
-            return Poll::Ready(Some(Ok(error_event(&error))));
+            return Poll::Ready(Some(error_event(&error)));
         }
         loop {
             // The hold timer is polled on every turn, so a timer reset below
@@ -299,7 +328,7 @@ impl Stream for Relay {
             {
                 this.release_held(false);
                 if let Some(event) = this.out.pop_front() {
-                    return Poll::Ready(Some(Ok(event)));
+                    return Poll::Ready(Some(event));
                 }
                 continue;
             }
@@ -315,19 +344,19 @@ impl Stream for Relay {
                     if this.cut_off {
                         let error = this.cut_off_error();
                         this.finish(429, Outcome::Error("quota_exceeded"));
-                        return Poll::Ready(Some(Ok(error_event(&error))));
+                        return Poll::Ready(Some(error_event(&error)));
                     }
                     let Some(guard) = &mut this.guard else {
-                        return Poll::Ready(Some(Ok(sse_event(&json))));
+                        return Poll::Ready(Some(sse_event(&json)));
                     };
                     if let Err(error) = guard.push(json, tokio::time::Instant::now()) {
                         // Held chunks are dropped: they are what the rule matched.
                         this.finish(error.status().as_u16(), Outcome::Error(error.label()));
-                        return Poll::Ready(Some(Ok(error_event(&error))));
+                        return Poll::Ready(Some(error_event(&error)));
                     }
                     this.release_held(false);
                     match this.out.pop_front() {
-                        Some(event) => Poll::Ready(Some(Ok(event))),
+                        Some(event) => Poll::Ready(Some(event)),
                         None => continue,
                     }
                 }
@@ -336,14 +365,14 @@ impl Stream for Relay {
                     this.fill_cache();
                     this.out.push_back(Bytes::from_static(DONE_EVENT));
                     this.finish(200, Outcome::Ok);
-                    Poll::Ready(this.out.pop_front().map(Ok))
+                    Poll::Ready(this.out.pop_front())
                 }
                 Poll::Ready(Some(Err(error))) => {
                     tracing::warn!(error = %error, "upstream stream failed");
                     this.release_held(true);
                     this.out.push_back(error_event(&error));
                     this.finish(error.status().as_u16(), Outcome::UpstreamBroke);
-                    Poll::Ready(this.out.pop_front().map(Ok))
+                    Poll::Ready(this.out.pop_front())
                 }
                 Poll::Ready(None) => {
                     let error = GatewayError::UpstreamFailed {
@@ -353,7 +382,7 @@ impl Stream for Relay {
                     this.release_held(true);
                     this.out.push_back(error_event(&error));
                     this.finish(502, Outcome::UpstreamBroke);
-                    Poll::Ready(this.out.pop_front().map(Ok))
+                    Poll::Ready(this.out.pop_front())
                 }
             };
         }
