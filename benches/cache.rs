@@ -51,6 +51,18 @@ fn model() -> Option<LocalEmbedder> {
     LocalEmbedder::load(std::path::Path::new(&dir)).ok()
 }
 
+/// The embedding alone, before the index is built, so it runs in seconds
+/// (`--bench cache embed`).
+fn embed(c: &mut Criterion) {
+    let Some(model) = model() else {
+        eprintln!("no embedding model: embedding benches skipped");
+        return;
+    };
+    c.bench_function("embed a 30-token prompt", |b| {
+        b.iter(|| model.embed(black_box(&[PROMPT])))
+    });
+}
+
 fn search(c: &mut Criterion) {
     let index = filled_index();
     let query = vector(ENTRIES + 1);
@@ -69,9 +81,6 @@ fn search(c: &mut Criterion) {
         eprintln!("no embedding model: embedding benches skipped");
         return;
     };
-    c.bench_function("embed a 30-token prompt", |b| {
-        b.iter(|| model.embed(black_box(&[PROMPT])))
-    });
     c.bench_function("semantic lookup: embed + search 100k", |b| {
         b.iter(|| {
             let vector = model.embed(&[PROMPT]).pop().unwrap_or_default();
@@ -80,26 +89,25 @@ fn search(c: &mut Criterion) {
     });
 }
 
-fn served_hit(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (url, client) = runtime.block_on(async {
-        switchboard::install_crypto_provider();
+/// A gateway with the cache on, in front of the mock upstream; `model_dir`
+/// turns the semantic layer on. Returns the chat URL.
+fn cached_gateway(runtime: &tokio::runtime::Runtime, model_dir: Option<&str>) -> String {
+    runtime.block_on(async {
         let upstream = switchboard::mock_upstream::spawn(Default::default())
             .await
             .expect("mock upstream");
         let base_url = upstream.base_url();
         // The upstream must outlive the bench; it is only called once.
         std::mem::forget(upstream);
-        let key = "sk-bench";
+        let semantic = match model_dir {
+            Some(dir) => format!("semantic = true\nmodel_dir = {dir:?}\n"),
+            None => "semantic = false\n".to_owned(),
+        };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
              [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{}\"\n\
-             [aliases]\nfast = \"openai/gpt-4o-mini\"\n[cache]\nenabled = true\nsemantic = false\n",
-            hex::encode(switchboard::config::hash_key(key))
+             [aliases]\nfast = \"openai/gpt-4o-mini\"\n[cache]\nenabled = true\n{semantic}",
+            hex::encode(switchboard::config::hash_key(KEY))
         );
         let config =
             switchboard::config::load_str("bench.toml", &config, None, std::path::Path::new("."))
@@ -115,31 +123,70 @@ fn served_hit(c: &mut Criterion) {
             .expect("bind");
         let url = format!("http://{}/v1/chat/completions", server.addr);
         std::mem::forget(server);
-        (url, reqwest::Client::new())
+        url
+    })
+}
+
+const KEY: &str = "sk-bench";
+
+/// Sends a one-question chat; returns the `x-switchboard-cache` outcome.
+async fn ask(client: &reqwest::Client, url: &str, question: &str) -> String {
+    let body = serde_json::json!({
+        "model": "fast",
+        "messages": [{"role": "user", "content": question}],
     });
-    let body =
-        r#"{"model":"fast","messages":[{"role":"user","content":"How do I reset my password?"}]}"#;
-    let send = || async {
-        client
-            .post(&url)
-            .bearer_auth("sk-bench")
-            .body(body)
-            .send()
-            .await
-            .expect("answer")
-            .bytes()
-            .await
-            .expect("body")
-    };
-    runtime.block_on(send());
+    let response = client
+        .post(url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answer");
+    let outcome = response
+        .headers()
+        .get("x-switchboard-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    response.bytes().await.expect("body");
+    outcome
+}
+
+fn served_hit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    switchboard::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let question = "How do I reset my password?";
+    let url = cached_gateway(&runtime, None);
+    runtime.block_on(ask(&client, &url, question));
     c.bench_function("a cache hit served end to end (exact)", |b| {
-        b.iter(|| runtime.block_on(send()))
+        b.iter(|| runtime.block_on(ask(&client, &url, question)))
+    });
+    let Some(dir) = std::env::var("SWITCHBOARD_EMBEDDING_MODEL_DIR").ok() else {
+        return;
+    };
+    let url = cached_gateway(&runtime, Some(&dir));
+    let paraphrase = "What are the steps to reset my password?";
+    runtime.block_on(ask(&client, &url, question));
+    // A semantic hit does not become an exact entry: every call embeds.
+    let outcome = runtime.block_on(ask(&client, &url, paraphrase));
+    assert_eq!(
+        outcome, "hit-semantic",
+        "the paraphrase must be a semantic hit"
+    );
+    c.bench_function("a cache hit served end to end (semantic)", |b| {
+        b.iter(|| runtime.block_on(ask(&client, &url, paraphrase)))
     });
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = search, served_hit
+    targets = embed, search, served_hit
 }
 criterion_main!(benches);
