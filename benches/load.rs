@@ -191,12 +191,24 @@ async fn fixed_rate(
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let total = rate * seconds;
-    for n in 0..total {
-        let at = started + interval * n as u32;
-        tokio::time::sleep_until(at.into()).await;
-        let _ = tx.send(at).await;
-    }
-    drop(tx);
+    // The schedule runs on a thread of its own: tokio's timer ticks in whole
+    // milliseconds, which would add up to 1 ms of the generator's own
+    // lateness to every request and drown sub-millisecond differences.
+    let schedule = std::thread::spawn(move || {
+        for n in 0..total {
+            let at = started + interval * n as u32;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.blocking_send(at).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || schedule.join())
+        .await
+        .unwrap()
+        .unwrap();
     let mut all = histogram();
     for task in tasks {
         all.add(task.await.unwrap()).unwrap();
