@@ -140,6 +140,8 @@ pub struct Ledger {
     jobs: mpsc::Sender<Job>,
     /// The checkpoint thread stops once this is gone.
     _alive: std::sync::Arc<()>,
+    /// This process's hold on the ledger file (none in memory).
+    _lock: Option<std::fs::File>,
 }
 
 // Rows are keyed by the request id (time-ordered, so inserts append to the
@@ -217,10 +219,16 @@ impl Ledger {
         }
         // A ledger in memory dies with the process: batches are committed
         // directly, with nothing to fold after a restart.
-        let pending = if path.as_os_str() == ":memory:" {
+        let in_memory = path.as_os_str() == ":memory:";
+        let lock = if in_memory {
             None
         } else {
-            let (pending, leftovers) = PendingFiles::open(path, full_sync)?;
+            super::pending::lock(path)?
+        };
+        let pending = if in_memory {
+            None
+        } else {
+            let (pending, leftovers) = PendingFiles::open(path, full_sync, lock.is_some())?;
             for leftover in leftovers {
                 let records = leftover.records.iter().map(|r| (&r.entry, &r.counters[..]));
                 commit(&mut connection, records).map_err(|error| {
@@ -277,6 +285,7 @@ impl Ledger {
             Self {
                 jobs,
                 _alive: alive,
+                _lock: lock,
             },
             opened,
         ))
@@ -788,7 +797,7 @@ mod tests {
         let path = dir.path().join("ledger.sqlite");
         drop(Ledger::open(&path, false, 0).unwrap());
         // What a process killed before its fold leaves behind.
-        let (mut pending, _) = PendingFiles::open(&path, false).unwrap();
+        let (mut pending, _) = PendingFiles::open(&path, false, true).unwrap();
         let counters = [DurableCounter {
             key: "usd:t:a:total:0".into(),
             amount: 40,
@@ -810,7 +819,7 @@ mod tests {
         drop(pending);
         // The same records in a file again (a fold cut short before its
         // file was deleted) charge nothing twice.
-        let (mut pending, _) = PendingFiles::open(&path, false).unwrap();
+        let (mut pending, _) = PendingFiles::open(&path, false, true).unwrap();
         pending
             .append([(&a, &counters[..]), (&b, &[][..])].into_iter())
             .unwrap();
@@ -854,6 +863,23 @@ mod tests {
         assert!(files.is_empty(), "{files:?}");
         // A late settle is committed straight to SQLite.
         ledger.record(entry("c2", "a", 5), vec![]).await.unwrap();
+        assert_eq!(spend_rows(&path), 2);
+    }
+
+    #[tokio::test]
+    async fn a_second_ledger_on_one_file_leaves_the_first_ones_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let (first, _) = Ledger::open(&path, false, 0).unwrap();
+        first.record(entry("s1", "a", 5), vec![]).await.unwrap();
+        // The first one's live pending file is neither folded nor removed,
+        // and the second one appends to a file of its own.
+        let (second, _) = Ledger::open(&path, false, 0).unwrap();
+        assert_eq!(super::super::pending::read_pending(&path).unwrap().len(), 1);
+        second.record(entry("s2", "a", 5), vec![]).await.unwrap();
+        assert_eq!(super::super::pending::read_pending(&path).unwrap().len(), 2);
+        first.close().await.unwrap();
+        second.close().await.unwrap();
         assert_eq!(spend_rows(&path), 2);
     }
 

@@ -82,20 +82,56 @@ fn existing(ledger: &Path) -> Result<Vec<(u64, PathBuf)>, String> {
     Ok(files)
 }
 
+/// Claims the ledger's leftover pending files for this process: only the
+/// holder of the lock on `<ledger>-lock` folds them at start, because a
+/// second process on the same ledger would otherwise fold and delete the
+/// first one's live files. `None` (with a warning) when another process (or
+/// another gateway in this process) holds it. The lock lasts as long as the
+/// returned file is open; the OS releases it when the process dies, even by
+/// `kill -9`.
+pub fn lock(ledger: &Path) -> Result<Option<File>, String> {
+    let mut name = ledger.as_os_str().to_owned();
+    name.push("-lock");
+    let path = PathBuf::from(name);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(ledger = %ledger.display(), "the ledger is in use by another process: its pending files are left to it; give each replica its own `quota.ledger`");
+            Ok(None)
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(format!("cannot lock {}: {error}", path.display()))
+        }
+    }
+}
+
 impl PendingFiles {
-    /// Start a new pending file for `ledger`; also returns the files an
-    /// earlier run left, oldest first, to be folded before serving.
-    pub fn open(ledger: &Path, full_sync: bool) -> Result<(Self, Vec<Leftover>), String> {
+    /// Start a new pending file for `ledger`; with `claim` (the ledger's
+    /// `lock` is held) also returns the files an earlier run left, oldest
+    /// first, to be folded before serving.
+    pub fn open(
+        ledger: &Path,
+        full_sync: bool,
+        claim: bool,
+    ) -> Result<(Self, Vec<Leftover>), String> {
         let mut leftovers = Vec::new();
         let mut next = 0;
         for (number, path) in existing(ledger)? {
             next = number + 1;
-            leftovers.push(Leftover {
-                records: read(&path)?,
-                path,
-            });
+            if claim {
+                leftovers.push(Leftover {
+                    records: read(&path)?,
+                    path,
+                });
+            }
         }
-        let file = create(&path_of(ledger, next))?;
+        let (next, file) = create(ledger, next)?;
         Ok((
             Self {
                 ledger: ledger.to_owned(),
@@ -135,10 +171,10 @@ impl PendingFiles {
     /// Move appends to a new file; returns the path of the finished one,
     /// whose records the caller folds and then deletes.
     pub fn rotate(&mut self) -> Result<PathBuf, String> {
-        let next = create(&path_of(&self.ledger, self.number + 1))?;
+        let (number, file) = create(&self.ledger, self.number + 1)?;
         let finished = path_of(&self.ledger, self.number);
-        self.file = next;
-        self.number += 1;
+        self.file = file;
+        self.number = number;
         Ok(finished)
     }
 
@@ -148,12 +184,18 @@ impl PendingFiles {
     }
 }
 
-fn create(path: &Path) -> Result<File, String> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|error| format!("cannot open {}: {error}", path.display()))
+/// A new pending file numbered `from` or above: never one that exists,
+/// which may be another process's.
+fn create(ledger: &Path, from: u64) -> Result<(u64, File), String> {
+    let mut number = from;
+    loop {
+        let path = path_of(ledger, number);
+        match OpenOptions::new().create_new(true).append(true).open(&path) {
+            Ok(file) => return Ok((number, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => number += 1,
+            Err(error) => return Err(format!("cannot create {}: {error}", path.display())),
+        }
+    }
 }
 
 /// The records in the pending files of `ledger`, without changing them:
@@ -234,7 +276,7 @@ mod tests {
     fn records_survive_reopening_and_a_cut_short_line_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.sqlite");
-        let (mut files, leftovers) = PendingFiles::open(&ledger, false).unwrap();
+        let (mut files, leftovers) = PendingFiles::open(&ledger, false, true).unwrap();
         assert!(leftovers.is_empty());
         let counters = vec![DurableCounter {
             key: "c".to_owned(),
@@ -254,7 +296,7 @@ mod tests {
             .unwrap()
             .write_all(b"{\"entry\":{\"id\":\"d\",")
             .unwrap();
-        let (_, leftovers) = PendingFiles::open(&ledger, false).unwrap();
+        let (_, leftovers) = PendingFiles::open(&ledger, false, true).unwrap();
         assert_eq!(leftovers[0].path, finished);
         let ids = |records: &[PendingRecord]| -> Vec<String> {
             records.iter().map(|r| r.entry.id.clone()).collect()
