@@ -9,7 +9,7 @@
 //! of a disk flush per batch. SQLite runs in WAL mode with
 //! `synchronous = NORMAL`, checkpointed by a thread of its own.
 //!
-//! Two threads. The appender owns the pending files (`pending.rs`): it
+//! Two threads. The appender (`appender.rs`) owns the pending files (`pending.rs`): it
 //! appends whatever settled requests are queued in one write, so settles
 //! do not wait on one another, and answers them. Every `FOLD_AFTER` (or
 //! `FOLD_ROWS` rows) it hands the file over to the SQLite thread, which
@@ -21,20 +21,20 @@
 //! too, in the same record and transaction as the row, and reloaded at
 //! start.
 
-use super::pending::{PendingFiles, PendingRecord};
+use super::appender::{Appender, Fold};
+use super::pending::PendingFiles;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The longest a settled request stays only in a pending file.
-const FOLD_AFTER: Duration = Duration::from_millis(200);
+pub(super) const FOLD_AFTER: Duration = Duration::from_millis(200);
 /// The most rows a pending file takes before it is handed over.
-const FOLD_ROWS: usize = 4096;
+pub(super) const FOLD_ROWS: usize = 4096;
 
 /// What one request spent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,16 +109,16 @@ pub struct SpendFilter {
     pub to_day: Option<String>,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
 
-enum Job {
+pub(super) enum Job {
     Record(LedgerEntry, Vec<DurableCounter>, Reply<()>),
     Other(Request),
     Close(Reply<()>),
 }
 
 /// Everything but a settled request: served after a fold.
-enum Request {
+pub(super) enum Request {
     Spend(GroupBy, SpendFilter, Reply<Vec<SpendRow>>),
     Total(Reply<(u64, u64)>),
     SaveOverlay(String, Reply<()>),
@@ -356,140 +356,6 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Str
         .map_err(|error| format!("cannot start the ledger checkpoint thread: {error}"))
 }
 
-/// Work for the SQLite thread, in the order it was handed over.
-enum Fold {
-    /// A finished pending file: fold its records, then delete it.
-    File(PathBuf, Vec<PendingRecord>),
-    /// A batch of a ledger in memory, answered once committed.
-    Direct(Vec<(LedgerEntry, Vec<DurableCounter>, Reply<()>)>),
-    Request(Request),
-}
-
-/// The appender thread: makes settled requests durable and answers them.
-struct Appender {
-    /// `None` for a ledger in memory: batches go to SQLite directly.
-    pending: Option<PendingFiles>,
-    /// Records in the current pending file.
-    unfolded: Vec<PendingRecord>,
-    /// When the current pending file got its first record.
-    oldest: Option<Instant>,
-    folds: mpsc::Sender<Fold>,
-}
-
-impl Appender {
-    fn new(pending: Option<PendingFiles>, folds: mpsc::Sender<Fold>) -> Self {
-        Self {
-            pending,
-            unfolded: Vec::new(),
-            oldest: None,
-            folds,
-        }
-    }
-
-    fn run(mut self, jobs: &mpsc::Receiver<Job>) {
-        loop {
-            let first = match self.oldest {
-                // Wake up in time to hand over, even when no request comes.
-                Some(oldest) => {
-                    match jobs.recv_timeout(FOLD_AFTER.saturating_sub(oldest.elapsed())) {
-                        Ok(job) => Some(job),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                None => match jobs.recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => break,
-                },
-            };
-            let mut records = Vec::new();
-            let mut next = first;
-            while let Some(job) = next {
-                match job {
-                    Job::Record(entry, counters, reply) => records.push((entry, counters, reply)),
-                    Job::Other(request) => {
-                        // Queued behind the fold of everything settled before it.
-                        self.keep(std::mem::take(&mut records));
-                        self.hand_over();
-                        let _ = self.folds.send(Fold::Request(request));
-                    }
-                    Job::Close(reply) => {
-                        self.keep(std::mem::take(&mut records));
-                        self.close();
-                        let _ = self.folds.send(Fold::Request(Request::Folded(reply)));
-                    }
-                }
-                next = jobs.try_recv().ok();
-            }
-            self.keep(records);
-            let due = self
-                .oldest
-                .is_some_and(|oldest| oldest.elapsed() >= FOLD_AFTER);
-            if due || self.unfolded.len() >= FOLD_ROWS {
-                self.hand_over();
-            }
-        }
-        // Every handle is gone (shutdown).
-        self.close();
-    }
-
-    /// Hand over the current file without starting another; later batches
-    /// are committed directly.
-    fn close(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            let records = std::mem::take(&mut self.unfolded);
-            let _ = self.folds.send(Fold::File(pending.into_path(), records));
-            self.oldest = None;
-        }
-    }
-
-    /// Make a batch durable and answer its requests.
-    fn keep(&mut self, records: Vec<(LedgerEntry, Vec<DurableCounter>, Reply<()>)>) {
-        if records.is_empty() {
-            return;
-        }
-        let Some(pending) = &mut self.pending else {
-            let _ = self.folds.send(Fold::Direct(records));
-            return;
-        };
-        let rows = records
-            .iter()
-            .map(|(entry, counters, _)| (entry, &counters[..]));
-        let result = pending.append(rows).map_err(|error| error.to_string());
-        if let Err(error) = &result {
-            tracing::error!(%error, "cannot append to the pending ledger file");
-        }
-        for (entry, counters, reply) in records {
-            let _ = reply.send(result.clone());
-            if result.is_ok() {
-                self.unfolded.push(PendingRecord { entry, counters });
-            }
-        }
-        if result.is_ok() && self.oldest.is_none() {
-            self.oldest = Some(Instant::now());
-        }
-    }
-
-    /// Start a new pending file and give the finished one to the SQLite thread.
-    fn hand_over(&mut self) {
-        let Some(pending) = &mut self.pending else {
-            return;
-        };
-        if self.unfolded.is_empty() {
-            return;
-        }
-        match pending.rotate() {
-            Ok(finished) => {
-                let records = std::mem::take(&mut self.unfolded);
-                let _ = self.folds.send(Fold::File(finished, records));
-                self.oldest = None;
-            }
-            // Appends go on in the same file; the next hand-over tries again.
-            Err(error) => tracing::error!(%error, "cannot start a new pending ledger file"),
-        }
-    }
-}
-
 /// The SQLite thread: folds, reads and admin writes, one at a time.
 fn fold_and_serve(mut connection: Connection, folds: &mpsc::Receiver<Fold>) {
     while let Ok(fold) = folds.recv() {
@@ -706,242 +572,5 @@ fn read_spend(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, team: &str, cost: u64) -> LedgerEntry {
-        LedgerEntry {
-            id: id.into(),
-            ts_ms: 1_764_000_000_000,
-            team: team.into(),
-            key: "k".into(),
-            user: None,
-            model: "openai/gpt-4o-mini".into(),
-            cost_nano: cost,
-            prompt_tokens: 10,
-            completion_tokens: 5,
-        }
-    }
-
-    /// Rows in the SQLite file itself, as another reader sees them.
-    fn spend_rows(path: &Path) -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM spend", [], |row| row.get(0))
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn rows_and_counters_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let counter = |amount| DurableCounter {
-            key: "usd:t:a:total:0".into(),
-            amount,
-            expires_ms: 0,
-        };
-        {
-            let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
-            ledger
-                .record(entry("r1", "a", 100), vec![counter(100)])
-                .await
-                .unwrap();
-            ledger
-                .record(entry("r2", "a", 50), vec![counter(50)])
-                .await
-                .unwrap();
-            // A replay changes nothing.
-            ledger
-                .record(entry("r2", "a", 50), vec![counter(50)])
-                .await
-                .unwrap();
-            ledger.record(entry("r3", "b", 7), vec![]).await.unwrap();
-        }
-        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(ledger.total().await.unwrap(), (3, 157));
-        assert_eq!(
-            opened.counters,
-            vec![("usd:t:a:total:0".to_owned(), 150, 0)]
-        );
-        assert_eq!(opened.admin_overlay, None);
-        ledger.save_admin_overlay("{}".into()).await.unwrap();
-        ledger.save_admin_overlay("{\"a\":1}".into()).await.unwrap();
-        let by_team = ledger
-            .spend(GroupBy::Team, SpendFilter::default())
-            .await
-            .unwrap();
-        let groups: Vec<(&str, u64)> = by_team
-            .iter()
-            .map(|r| (r.group.as_str(), r.cost_nano))
-            .collect();
-        assert_eq!(groups, vec![("a", 150), ("b", 7)]);
-        let by_day = ledger
-            .spend(
-                GroupBy::Day,
-                SpendFilter {
-                    team: Some("b".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(by_day[0].group, "2025-11-24");
-        drop(ledger);
-        let (_, opened) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(opened.admin_overlay.as_deref(), Some("{\"a\":1}"));
-    }
-
-    #[tokio::test]
-    async fn rows_a_killed_process_left_pending_are_folded_once_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        drop(Ledger::open(&path, false, 0).unwrap());
-        // What a process killed before its fold leaves behind.
-        let (mut pending, _) = PendingFiles::open(&path, false, true).unwrap();
-        let counters = [DurableCounter {
-            key: "usd:t:a:total:0".into(),
-            amount: 40,
-            expires_ms: 0,
-        }];
-        let (a, b) = (entry("p1", "a", 40), entry("p2", "b", 2));
-        pending
-            .append([(&a, &counters[..]), (&b, &[][..])].into_iter())
-            .unwrap();
-        assert_eq!(spend_rows(&path), 0);
-        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(spend_rows(&path), 2, "folded before the ledger serves");
-        assert!(
-            super::super::pending::read_pending(&path)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 40, 0)]);
-        drop(pending);
-        // The same records in a file again (a fold cut short before its
-        // file was deleted) charge nothing twice.
-        let (mut pending, _) = PendingFiles::open(&path, false, true).unwrap();
-        pending
-            .append([(&a, &counters[..]), (&b, &[][..])].into_iter())
-            .unwrap();
-        drop(ledger);
-        let (ledger, opened) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(ledger.total().await.unwrap(), (2, 42));
-        assert_eq!(opened.counters, vec![("usd:t:a:total:0".to_owned(), 40, 0)]);
-    }
-
-    #[tokio::test]
-    async fn settled_rows_reach_sqlite_within_the_fold_delay() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
-        ledger.record(entry("f1", "a", 5), vec![]).await.unwrap();
-        // Durable at once, in the pending file.
-        let pending = super::super::pending::read_pending(&path).unwrap();
-        assert_eq!(pending.len(), 1);
-        std::thread::sleep(FOLD_AFTER * 3);
-        assert_eq!(spend_rows(&path), 1);
-        assert!(
-            super::super::pending::read_pending(&path)
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[tokio::test]
-    async fn closing_folds_everything_and_leaves_no_pending_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
-        ledger.record(entry("c1", "a", 5), vec![]).await.unwrap();
-        ledger.close().await.unwrap();
-        assert_eq!(spend_rows(&path), 1);
-        let files: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|name| name.contains("-pending."))
-            .collect();
-        assert!(files.is_empty(), "{files:?}");
-        // A late settle is committed straight to SQLite.
-        ledger.record(entry("c2", "a", 5), vec![]).await.unwrap();
-        assert_eq!(spend_rows(&path), 2);
-    }
-
-    #[tokio::test]
-    async fn a_second_ledger_on_one_file_leaves_the_first_ones_files_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        let (first, _) = Ledger::open(&path, false, 0).unwrap();
-        first.record(entry("s1", "a", 5), vec![]).await.unwrap();
-        // The first one's live pending file is neither folded nor removed,
-        // and the second one appends to a file of its own.
-        let (second, _) = Ledger::open(&path, false, 0).unwrap();
-        assert_eq!(super::super::pending::read_pending(&path).unwrap().len(), 1);
-        second.record(entry("s2", "a", 5), vec![]).await.unwrap();
-        assert_eq!(super::super::pending::read_pending(&path).unwrap().len(), 2);
-        first.close().await.unwrap();
-        second.close().await.unwrap();
-        assert_eq!(spend_rows(&path), 2);
-    }
-
-    #[tokio::test]
-    async fn a_ledger_from_before_daily_totals_is_migrated_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.sqlite");
-        {
-            let old = Connection::open(&path).unwrap();
-            old.execute_batch(
-                "CREATE TABLE spend (id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, day TEXT NOT NULL,
-                    team TEXT NOT NULL, key TEXT NOT NULL, user TEXT, model TEXT NOT NULL,
-                    cost_nano INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
-                    completion_tokens INTEGER NOT NULL);
-                 CREATE INDEX spend_team_day ON spend (team, day);
-                 INSERT INTO spend VALUES ('r1', 0, '2025-11-24', 'a', 'k', NULL, 'm', 100, 10, 5);
-                 INSERT INTO spend VALUES ('r2', 0, '2025-11-24', 'a', 'k', NULL, 'm', 50, 1, 2);",
-            )
-            .unwrap();
-        }
-        for _ in 0..2 {
-            let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
-            let rows = ledger
-                .spend(GroupBy::Team, SpendFilter::default())
-                .await
-                .unwrap();
-            assert_eq!(
-                rows,
-                vec![SpendRow {
-                    group: "a".into(),
-                    requests: 2,
-                    cost_nano: 150,
-                    prompt_tokens: 11,
-                    completion_tokens: 7,
-                }]
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn concurrent_records_are_summed_per_day_and_model() {
-        let ledger = std::sync::Arc::new(Ledger::open(Path::new(":memory:"), false, 0).unwrap().0);
-        let writes = (0..200).map(|i| {
-            let ledger = ledger.clone();
-            tokio::spawn(async move {
-                let mut row = entry(&format!("r{i}"), "a", 3);
-                row.model = if i % 2 == 0 { "m1" } else { "m2" }.into();
-                ledger.record(row, vec![]).await.unwrap();
-            })
-        });
-        for write in writes.collect::<Vec<_>>() {
-            write.await.unwrap();
-        }
-        let by_model = ledger
-            .spend(GroupBy::Model, SpendFilter::default())
-            .await
-            .unwrap();
-        let groups: Vec<(&str, u64, u64)> = by_model
-            .iter()
-            .map(|r| (r.group.as_str(), r.requests, r.cost_nano))
-            .collect();
-        assert_eq!(groups, vec![("m1", 100, 300), ("m2", 100, 300)]);
-        assert_eq!(ledger.total().await.unwrap(), (200, 600));
-    }
-}
+#[path = "ledger_tests.rs"]
+mod tests;

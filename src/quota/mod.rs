@@ -10,6 +10,7 @@
 //! - `ledger`: the durable record of settled spend (SQLite);
 //! - `refusal`: the 429 and the `x-ratelimit-*` headers.
 
+mod appender;
 pub mod book;
 pub mod estimate;
 pub mod ledger;
