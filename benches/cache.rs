@@ -19,6 +19,9 @@ use switchboard::seams::embedding::{EmbeddingModel, normalize};
 const ENTRIES: u64 = 100_000;
 const PROMPT: &str = "How do I configure the retry policy for outgoing HTTP requests in a Rust \
                       service that uses reqwest and tokio, with exponential backoff?";
+/// A stored prompt that asks what `PROMPT` asks, in other words.
+const PARAPHRASE: &str = "In a Rust service using tokio and reqwest, how can I set up a retry \
+                          policy with exponential backoff for outbound HTTP requests?";
 
 /// A deterministic pseudo-random unit vector (xorshift), so runs compare.
 fn vector(seed: u64) -> Vec<f32> {
@@ -69,12 +72,17 @@ fn search(c: &mut Criterion) {
     c.bench_function("search 100k entries (top 4, one bucket)", |b| {
         b.iter(|| index.search(black_box(7), black_box(&query), CANDIDATES, 0))
     });
-    c.bench_function("verify one candidate", |b| {
+    const STORED: &str = "Convert 100 USD to EUR without fees, as JSON";
+    const QUERY: &str = "How much is 100 USD in EUR with no fees, in JSON?";
+    c.bench_function("verify one candidate (word vectors known)", |b| {
+        let words = verify::words_to_embed(&verify::analyse(STORED), &verify::analyse(QUERY));
+        let vectors: verify::WordVectors = words.into_iter().map(|w| (w, vec![0.0; 384])).collect();
         b.iter(|| {
-            verify::verify(
-                black_box("Convert 100 USD to EUR without fees, as JSON"),
-                black_box("How much is 100 USD in EUR with no fees, in JSON?"),
-            )
+            let (stored, query) = (
+                verify::analyse(black_box(STORED)),
+                verify::analyse(black_box(QUERY)),
+            );
+            verify::judge(&stored, &query, 0.9, &vectors, 0.5)
         })
     });
     let Some(model) = model() else {
@@ -87,6 +95,21 @@ fn search(c: &mut Criterion) {
             index.search(7, &vector, CANDIDATES, 0)
         })
     });
+    // The whole lookup as a hit costs it: embed the prompt, search, then
+    // verify the best candidate, embedding its unaligned words (none cached).
+    c.bench_function(
+        "semantic lookup with verification: embed + search + verify",
+        |b| {
+            let stored = verify::analyse(PARAPHRASE);
+            b.iter(|| {
+                let vector = model.embed(&[PROMPT]).pop().unwrap_or_default();
+                let found = index.search(7, &vector, CANDIDATES, 0);
+                let query = verify::analyse(PROMPT);
+                let features = verify::features_from_model(&model, &stored, &query, 0.9);
+                (found, verify::structure(&stored, &query), features)
+            })
+        },
+    );
 }
 
 /// A gateway with the cache on, in front of the mock upstream; `model_dir`

@@ -29,6 +29,30 @@ pub struct KeyStore {
     keys: Vec<KeyEntry>,
 }
 
+/// Headers a proxy adds when it forwards a request. A loopback-only key is
+/// refused on a request carrying any of them: behind a reverse proxy on the
+/// same machine every client's connection comes from loopback, so the peer
+/// address alone would make every remote client look local.
+const FORWARDING_HEADERS: [&str; 8] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "via",
+];
+
+/// Whether the request came straight from a client on this machine: its
+/// peer is a loopback address and no proxy says it forwarded it.
+fn direct_from_loopback(headers: &HeaderMap, peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|addr| addr.ip().is_loopback())
+        && !FORWARDING_HEADERS
+            .iter()
+            .any(|name| headers.contains_key(*name))
+}
+
 fn bucket_of(hash: &[u8; 32]) -> u64 {
     let mut prefix = [0u8; 8];
     prefix.copy_from_slice(&hash[..8]);
@@ -104,9 +128,10 @@ impl KeyStore {
         let entry = self
             .find(presented)
             .ok_or(GatewayError::Unauthenticated("invalid API key"))?;
-        if entry.loopback_only && !peer.is_some_and(|addr| addr.ip().is_loopback()) {
+        if entry.loopback_only && !direct_from_loopback(headers, peer) {
             return Err(GatewayError::Unauthenticated(
-                "this development key is accepted only from loopback clients",
+                "this development key is accepted only from loopback clients connecting \
+                 directly, not through a proxy (no Forwarded, X-Forwarded-For or X-Real-IP)",
             ));
         }
         let team = self
@@ -151,12 +176,18 @@ mod tests {
     }
 
     fn check(header: (&str, &str), peer: &str, expected: Result<&str, ()>) {
+        check_with(&[header], peer, expected);
+    }
+
+    fn check_with(sent: &[(&str, &str)], peer: &str, expected: Result<&str, ()>) {
         let store = store();
         let mut headers = HeaderMap::new();
-        headers.insert(
-            http::HeaderName::from_bytes(header.0.as_bytes()).unwrap(),
-            header.1.parse().unwrap(),
-        );
+        for (name, value) in sent {
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
         let result = store.authenticate(&headers, Some(peer.parse().unwrap()));
         match expected {
             Ok(key) => assert_eq!(&*result.unwrap().key_id, key),
@@ -181,5 +212,36 @@ mod tests {
         check(("authorization", "Bearer sk-dev"), "127.0.0.1:5", Ok("dev"));
         check(("authorization", "Bearer sk-dev"), "[::1]:5", Ok("dev"));
         check(("authorization", "Bearer sk-dev"), "192.168.1.2:5", Err(()));
+    }
+
+    #[test]
+    fn development_keys_never_through_a_proxy() {
+        let dev = ("authorization", "Bearer sk-dev");
+        // A reverse proxy on this machine connects from loopback and says
+        // whom it forwards: the development key is refused.
+        for forwarded in [
+            ("forwarded", "for=203.0.113.7"),
+            ("x-forwarded-for", "203.0.113.7"),
+            ("X-Forwarded-For", "127.0.0.1"),
+            ("x-real-ip", "203.0.113.7"),
+            ("via", "1.1 proxy"),
+        ] {
+            check_with(&[dev, forwarded], "127.0.0.1:5", Err(()));
+            check_with(&[dev, forwarded], "[::1]:5", Err(()));
+        }
+        // Other keys do not care.
+        check_with(
+            &[
+                ("authorization", "Bearer sk-one"),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+            "127.0.0.1:5",
+            Ok("k1"),
+        );
+        check_with(
+            &[dev, ("user-agent", "OpenAI/Python")],
+            "127.0.0.1:5",
+            Ok("dev"),
+        );
     }
 }

@@ -64,6 +64,19 @@ pub enum GatewayError {
     /// The upstream could not be reached, answered 5xx, or answered garbage.
     #[error("{message}")]
     UpstreamFailed { message: String },
+    /// The provider refused the gateway's own credentials for it (401/403).
+    /// A client's key never goes upstream, so this is never the client's
+    /// fault: it is a 502 naming the provider, never the provider's 401/403
+    /// (which would tell the client that its own key was wrong), and the
+    /// provider's body (which may echo part of the gateway's key) is dropped.
+    #[error(
+        "provider `{provider}` refused the gateway's own credentials for it (HTTP {status}); \
+         your key was accepted: the gateway's operator must fix the key configured for `{provider}`"
+    )]
+    UpstreamAuth {
+        provider: String,
+        status: StatusCode,
+    },
     /// The upstream did not answer in time.
     #[error("{message}")]
     UpstreamTimeout { message: String },
@@ -111,7 +124,7 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamFailed { .. } | Self::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } | Self::NotCached => StatusCode::GATEWAY_TIMEOUT,
             Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::QuotaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +149,7 @@ impl GatewayError {
             | Self::QuotaExceeded(_) => ErrorSource::Client,
             Self::UpstreamRejected { .. }
             | Self::UpstreamFailed { .. }
+            | Self::UpstreamAuth { .. }
             | Self::UpstreamTimeout { .. } => ErrorSource::Upstream,
             Self::Internal(_) | Self::QuotaUnavailable => ErrorSource::Internal,
         }
@@ -150,7 +164,9 @@ impl GatewayError {
             Self::UpstreamRejected { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || *status == StatusCode::REQUEST_TIMEOUT
             }
-            Self::InvalidRequest { .. }
+            // The same credentials would be refused again.
+            Self::UpstreamAuth { .. }
+            | Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
             | Self::Forbidden { .. }
             | Self::ContentPolicy { .. }
@@ -184,6 +200,7 @@ impl GatewayError {
             Self::ContextLengthExceeded { .. } => "context_length_exceeded",
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::UpstreamFailed { .. } => "upstream_failed",
+            Self::UpstreamAuth { .. } => "upstream_auth",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::NotCached => "not_cached",
             Self::QuotaExceeded(_) => "quota_exceeded",
@@ -212,6 +229,7 @@ impl GatewayError {
             }
             Self::UpstreamRejected { .. } => ("upstream_error", None),
             Self::UpstreamFailed { .. } => ("upstream_error", Some("bad_gateway")),
+            Self::UpstreamAuth { .. } => ("upstream_error", Some("provider_auth_failed")),
             Self::UpstreamTimeout { .. } => ("upstream_error", Some("gateway_timeout")),
             Self::NotCached => ("invalid_request_error", Some("not_cached")),
             Self::QuotaExceeded(refusal) => (refusal.openai_type(), Some(refusal.code())),
@@ -350,6 +368,14 @@ mod tests {
             },
             502,
             Some("bad_gateway"),
+        );
+        check(
+            GatewayError::UpstreamAuth {
+                provider: "openai".into(),
+                status: StatusCode::UNAUTHORIZED,
+            },
+            502,
+            Some("provider_auth_failed"),
         );
         check(
             GatewayError::UpstreamTimeout {

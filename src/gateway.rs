@@ -30,6 +30,8 @@ pub struct Gateway {
     pub admin: crate::admin::quota::AdminState,
     /// MCP upstream servers and the merged tool catalog.
     pub mcp: Arc<McpHub>,
+    /// What `/readyz` checks, and whether the process is draining.
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl Gateway {
@@ -112,6 +114,7 @@ impl Gateway {
         );
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
         let mcp = McpHub::new(mcp_settings, metrics.mcp.clone());
+        let readiness = crate::readiness::Readiness::new(&config);
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,
@@ -121,6 +124,7 @@ impl Gateway {
             quota: Arc::new(quota),
             mcp,
             guardrails,
+            readiness,
             config,
         });
         crate::admin::quota::AdminState::follow_shared_changes(

@@ -18,6 +18,7 @@ pub mod mock_upstream;
 pub mod pipeline;
 pub mod provider;
 pub mod quota;
+pub mod readiness;
 pub mod routing;
 pub mod seams;
 pub mod server;

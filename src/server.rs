@@ -82,8 +82,10 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     writeln!(stdout, "switchboard listening on http://{addr}")?;
     stdout.flush()?;
     let grace = gateway.config.shutdown_grace;
+    let drain_delay = gateway.config.drain_delay;
     let quota = gateway.quota.clone();
     let cache = gateway.response_cache.clone();
+    let draining = gateway.clone();
     let app = crate::http::router(gateway);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,6 +97,22 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
             .await
     });
     shutdown_signal().await;
+    // `/readyz` says so from now on; with a drain delay the gateway keeps
+    // serving meanwhile, so a load balancer polling it stops sending
+    // traffic before the listener closes.
+    draining.readiness.start_draining();
+    if !drain_delay.is_zero() {
+        tracing::info!(
+            ?drain_delay,
+            "shutting down: draining (/readyz answers 503), still serving"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(drain_delay) => {}
+            // A second signal cuts the delay short.
+            () = shutdown_signal() => {}
+        }
+    }
+    drop(draining);
     tracing::info!(?grace, "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     let served = match tokio::time::timeout(grace, server).await {

@@ -4,6 +4,16 @@ use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The most completions one chat request may ask for, through `n` or
+/// `best_of` (OpenAI's own maximum for `n`). Each one is reserved against
+/// the caller's budget, so the count is bounded before anything is estimated.
+pub const MAX_CHOICES: u64 = 128;
+
+/// Request fields that multiply the output: `n` (OpenAI) and `best_of`
+/// (OpenAI-compatible servers such as vLLM generate that many candidates
+/// and bill for each).
+const CHOICE_FIELDS: [&str; 2] = ["n", "best_of"];
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatRequest {
     pub model: String,
@@ -100,6 +110,17 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// How many completions the upstream may generate, and bill, for this
+    /// request: the larger of `n` and `best_of`, 1 when neither is set.
+    pub fn choices(&self) -> u64 {
+        CHOICE_FIELDS
+            .iter()
+            .filter_map(|field| self.extra.get(*field).and_then(Value::as_u64))
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Checks that JSON types alone cannot express; each error names its field.
     pub fn check(&self) -> Result<(), GatewayError> {
         if self.model.is_empty() {
@@ -162,6 +183,22 @@ impl ChatRequest {
                     format!("`{field}` must be at least 1"),
                     Some(field),
                 ));
+            }
+        }
+        for field in CHOICE_FIELDS {
+            match self.extra.get(field) {
+                None | Some(Value::Null) => {}
+                Some(value) => {
+                    if !value
+                        .as_u64()
+                        .is_some_and(|count| (1..=MAX_CHOICES).contains(&count))
+                    {
+                        return Err(GatewayError::invalid(
+                            format!("`{field}` must be an integer from 1 to {MAX_CHOICES}"),
+                            Some(field),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -235,6 +272,39 @@ mod tests {
         );
         check(r#"{"model":"m","messages":[]} trailing"#, Err(None));
         check("[1,2]", Err(None));
+    }
+
+    #[test]
+    fn choices_are_bounded_and_counted() {
+        let with = |fields: &str| {
+            format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{fields}}}"#)
+        };
+        for (fields, expected) in [
+            ("", Ok(())),
+            (r#","n":null"#, Ok(())),
+            (r#","n":1"#, Ok(())),
+            (r#","n":128"#, Ok(())),
+            (r#","n":129"#, Err(Some("n"))),
+            (r#","n":1000000"#, Err(Some("n"))),
+            (r#","n":0"#, Err(Some("n"))),
+            (r#","n":-1"#, Err(Some("n"))),
+            (r#","n":1.5"#, Err(Some("n"))),
+            (r#","n":"4""#, Err(Some("n"))),
+            (r#","best_of":129"#, Err(Some("best_of"))),
+            (r#","n":2,"best_of":5"#, Ok(())),
+        ] {
+            check(&with(fields), expected);
+        }
+        let choices = |fields: &str| {
+            decode_json::<ChatRequest>(with(fields).as_bytes())
+                .unwrap()
+                .choices()
+        };
+        assert_eq!(choices(""), 1);
+        assert_eq!(choices(r#","n":null"#), 1);
+        assert_eq!(choices(r#","n":7"#), 7);
+        assert_eq!(choices(r#","n":2,"best_of":5"#), 5);
+        assert_eq!(choices(r#","best_of":3"#), 3);
     }
 
     #[test]

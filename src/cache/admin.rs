@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/cache/purge", post(purge))
         .route("/cache/stats", get(stats))
         .route("/cache/shadow", get(shadow))
+        .route("/cache/shadow/report", get(shadow_report))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,7 +143,10 @@ async fn delete(
 ) -> Reply {
     let cache = guard(&gateway, &headers)?;
     let id = parse_id(&id)?;
-    let removed = cache.purge(|entry| entry.id == id);
+    let removed = cache.purge_scope(&super::purge::PurgeScope {
+        id: Some(id),
+        ..Default::default()
+    });
     if removed == 0 {
         return Err(GatewayError::UnknownPath(format!(
             "/admin/cache/entries/{id:016x}"
@@ -167,14 +171,12 @@ async fn purge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: By
             Some("team"),
         ));
     }
-    let filter = Filter {
+    let scope = super::purge::PurgeScope {
         team: request.team,
         model: request.model,
-        ..Filter::default()
+        id: None,
     };
-    Ok(Json(
-        json!({ "purged": cache.purge(|e| filter.selects(e)) }),
-    ))
+    Ok(Json(json!({ "purged": cache.purge_scope(&scope) })))
 }
 
 /// Nearest entries to a text, with their similarity (brute force: an
@@ -254,4 +256,12 @@ async fn shadow(
     Ok(Json(
         json!({ "records": cache.shadow_log.recent(filter.limit()) }),
     ))
+}
+
+/// How often each confidence would have served an answer different from
+/// the fresh one, from the shadow records that were compared: an
+/// operator's check of the operating point on their own traffic.
+async fn shadow_report(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Reply {
+    let cache = guard(&gateway, &headers)?;
+    Ok(Json(cache.shadow_log.report()))
 }

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Cosine similarity a semantic candidate must reach before the verifier
-/// looks at it. Chosen on the evaluation set in `tests/data/cache_eval.tsv`:
-/// the verifier, not this number, is what keeps near-misses out.
-pub const DEFAULT_THRESHOLD: f32 = 0.80;
+/// looks at it: a wide net, chosen with the verifier's weights on the
+/// development half of `tests/eval/cache/` and shipped with them; the
+/// verifier, not this number, is what keeps near-misses out.
+pub fn default_threshold() -> f32 {
+    super::verify::Scorer::shipped().min_cosine
+}
 
 /// `[cache]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,13 +31,26 @@ pub struct RawCache {
     #[serde(default)]
     pub shadow: bool,
     /// Lowest cosine similarity (0 to 1) at which a semantic candidate is
-    /// verified and may be served. Default: 0.80.
+    /// verified and may be served. Default: the value shipped with the
+    /// verifier's weights (`min_cosine` in `src/cache/verifier_weights.json`).
     #[serde(default = "default_threshold")]
     pub threshold: f32,
     /// Per-route thresholds, keyed by the public model name the client sends
     /// (an alias or `provider/model`), e.g. `"fast" = 0.9`.
     #[serde(default)]
     pub route_thresholds: BTreeMap<String, f32>,
+    /// How sure the verifier must be (0 to 1) that a candidate above the
+    /// threshold asks the same thing before it is served. Default: the
+    /// operating point shipped with the verifier's weights, chosen for at
+    /// most one wrong answer per hundred near-misses (see the README for
+    /// what other values mean).
+    #[serde(default)]
+    pub confidence: Option<f32>,
+    /// Per-route confidence, keyed like `route_thresholds`, e.g.
+    /// `"support-bot" = 0.5` to serve more paraphrases at the cost of more
+    /// wrong answers.
+    #[serde(default)]
+    pub route_confidence: BTreeMap<String, f32>,
     /// How long an entry may be served, e.g. `"1h"`.
     #[serde(default = "default_ttl")]
     pub ttl: String,
@@ -120,9 +136,6 @@ fn default_store_timeout() -> String {
 fn yes() -> bool {
     true
 }
-fn default_threshold() -> f32 {
-    DEFAULT_THRESHOLD
-}
 fn default_ttl() -> String {
     "1h".to_owned()
 }
@@ -142,8 +155,10 @@ impl Default for RawCache {
             enabled: false,
             semantic: true,
             shadow: false,
-            threshold: DEFAULT_THRESHOLD,
+            threshold: default_threshold(),
             route_thresholds: BTreeMap::new(),
+            confidence: None,
+            route_confidence: BTreeMap::new(),
             ttl: default_ttl(),
             max_entries: default_max_entries(),
             max_entry_bytes: default_max_entry_bytes(),
@@ -202,6 +217,8 @@ pub struct CacheSettings {
     pub shadow: bool,
     pub threshold: f32,
     pub route_thresholds: BTreeMap<String, f32>,
+    pub confidence: f32,
+    pub route_confidence: BTreeMap<String, f32>,
     pub ttl: Duration,
     pub max_entries: usize,
     pub max_entry_bytes: usize,
@@ -230,6 +247,27 @@ impl CacheSettings {
             .copied()
             .unwrap_or(self.threshold)
     }
+
+    /// The threshold and the verifier's confidence for a route.
+    pub fn bar_for(&self, requested_model: &str) -> Bar {
+        Bar {
+            threshold: self.threshold_for(requested_model),
+            confidence: self
+                .route_confidence
+                .get(requested_model)
+                .copied()
+                .unwrap_or(self.confidence),
+        }
+    }
+}
+
+/// What a semantic candidate must reach to be served.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    /// Cosine similarity of the two prompts.
+    pub threshold: f32,
+    /// The verifier's probability that both ask the same thing.
+    pub confidence: f32,
 }
 
 fn valid_similarity(value: f32) -> bool {
@@ -252,6 +290,20 @@ pub fn validate(
             "threshold",
             "must be a cosine similarity between 0 and 1".into(),
         );
+    }
+    for (path, value) in raw
+        .confidence
+        .iter()
+        .map(|c| ("confidence".to_owned(), *c))
+        .chain(
+            raw.route_confidence
+                .iter()
+                .map(|(route, c)| (format!("route_confidence.{route}"), *c)),
+        )
+    {
+        if !valid_similarity(value) {
+            fail(&path, "must be a probability between 0 and 1".into());
+        }
     }
     for (route, value) in &raw.route_thresholds {
         if !valid_similarity(*value) {
@@ -409,6 +461,10 @@ pub fn validate(
         shadow: raw.shadow,
         threshold: raw.threshold,
         route_thresholds: raw.route_thresholds,
+        confidence: raw
+            .confidence
+            .unwrap_or(super::verify::Scorer::shipped().confidence),
+        route_confidence: raw.route_confidence,
         ttl,
         max_entries: raw.max_entries,
         max_entry_bytes: raw.max_entry_bytes,
@@ -509,7 +565,7 @@ mod tests {
         let raw: RawCache = toml::from_str("[route_thresholds]\nfast = 0.9").unwrap();
         let settings = validate(raw, &|_| None, &mut |_, _| {}).unwrap();
         assert_eq!(settings.threshold_for("fast"), 0.9);
-        assert_eq!(settings.threshold_for("echo"), DEFAULT_THRESHOLD);
+        assert_eq!(settings.threshold_for("echo"), default_threshold());
     }
 
     #[test]

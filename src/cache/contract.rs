@@ -26,12 +26,64 @@ pub async fn redis_store() -> Option<RedisCacheStore> {
     let store = RedisCacheStore::new(REDIS_URL, &prefix, CAPACITY, Duration::from_secs(2)).unwrap();
     match store.get("probe", "probe").await {
         Ok(_) => Some(store),
-        Err(error) if std::env::var_os("CI").is_none() => {
-            eprintln!("\n!!! SKIPPING the Redis half of the cache store contract: {error} !!!\n");
+        Err(error) => {
+            missing_dependency(
+                &format!("Redis at {REDIS_URL} (the Redis half of the cache store contract)"),
+                &format!("unreachable: {error}; scripts/test starts it"),
+            );
             None
         }
-        Err(error) => panic!("Redis is required in CI: {error}"),
     }
+}
+
+/// Whether `var` is set to something other than empty, `0` or `false`.
+fn flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
+/// dependency fails a test instead of skipping it.
+fn in_ci() -> bool {
+    flag("CI")
+}
+
+/// Says plainly that the running test is skipped because `what` is missing
+/// (and appends it to `SWITCHBOARD_SKIP_LOG`, which `scripts/test` prints at
+/// the end); under CI it fails the test instead.
+fn missing_dependency(what: &str, how: &str) {
+    use std::io::Write;
+    assert!(
+        !in_ci(),
+        "{what} is missing under CI ({how}): this test must not skip"
+    );
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED {test}: {what} is missing ({how}); under CI this fails");
+    if let Some(path) = std::env::var_os("SWITCHBOARD_SKIP_LOG") {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{test}: {what} is missing ({how})"));
+    }
+}
+
+/// A Qdrant test without `QDRANT_URL`. `SWITCHBOARD_QDRANT_ABSENT=1` (set by
+/// `scripts/test` when this machine has no Qdrant binary, a run that then
+/// ends by naming these tests as not run) makes it a plain "not run", even
+/// under CI; otherwise it is a missing dependency, which fails under CI.
+fn qdrant_missing() {
+    if flag("SWITCHBOARD_QDRANT_ABSENT") {
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        eprintln!(
+            "NOT RUN {test}: no Qdrant server here (SWITCHBOARD_QDRANT_ABSENT is set: \
+             scripts/test found no ../shared/bin/qdrant-up)"
+        );
+        return;
+    }
+    missing_dependency(
+        "$QDRANT_URL (a Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334)",
+        "scripts/test starts one with ../shared/bin/qdrant-up",
+    );
 }
 
 /// A store on a fresh collection, or `None` when `QDRANT_URL` is unset.
@@ -311,13 +363,15 @@ macro_rules! vector_store_contract {
                 }
             )*
         }
-        /// Runs only with `QDRANT_URL` set; otherwise each test says so and passes.
+        /// Runs with `QDRANT_URL` set. Without it each test fails under CI,
+        /// unless `SWITCHBOARD_QDRANT_ABSENT` says there is no Qdrant here,
+        /// and elsewhere says plainly that it was skipped.
         mod vectors_qdrant {
             $(
                 #[tokio::test]
                 async fn $name() {
                     let Some(store) = super::qdrant_store().await else {
-                        eprintln!("QDRANT_URL is not set: the Qdrant half of the vector store contract did not run");
+                        super::qdrant_missing();
                         return;
                     };
                     super::$name(store.clone()).await;

@@ -4,17 +4,19 @@
 //! how the pipeline uses it and `admin.rs` for the inspection API.
 
 pub mod admin;
+mod closed_classes;
 pub mod config;
 #[cfg(test)]
 mod contract;
 pub mod control;
 pub mod embed;
+pub mod evaluation;
 pub mod exact;
 pub mod index;
 pub mod keys;
-mod lexicon;
 mod persist;
 pub mod provider_embed;
+pub mod purge;
 pub mod qdrant;
 pub mod redis_store;
 pub mod replay;
@@ -27,7 +29,7 @@ use crate::provider::Providers;
 use crate::seams::cache::CacheStore;
 use crate::seams::embedding::EmbeddingModel;
 use crate::seams::vector::{Point, Scope, VectorStore};
-use config::{CacheSettings, EmbeddingSource};
+use config::{Bar, CacheSettings, EmbeddingSource};
 use embed::{EmbedService, Embedder, LocalEmbedder};
 use exact::{Entry, EntryTable, HitRecord, now_ms};
 use index::VectorIndex;
@@ -108,8 +110,12 @@ pub struct ResponseCache {
     shared: Option<Arc<dyn CacheStore>>,
     pub metrics: CacheMetrics,
     pub shadow_log: ShadowLog,
+    /// Word vectors the verifier aligned recently.
+    words: semantic::WordVectorCache,
     dirty: AtomicBool,
     next_id: AtomicU64,
+    /// This replica's id in purge announcements.
+    replica: u64,
 }
 
 /// Shared-store key of an entry, by id.
@@ -232,8 +238,10 @@ impl ResponseCache {
             shared,
             metrics: CacheMetrics::default(),
             shadow_log: ShadowLog::default(),
+            words: semantic::WordVectorCache::default(),
             dirty: AtomicBool::new(false),
             next_id: AtomicU64::new(rand_seed()),
+            replica: rand_seed(),
         }
     }
 
@@ -266,7 +274,7 @@ impl ResponseCache {
     }
 
     /// Exact layer (here, then the shared store), then the semantic layer.
-    pub async fn lookup(&self, probe: &Probe, team: &str, threshold: f32) -> Lookup {
+    pub async fn lookup(&self, probe: &Probe, team: &str, bar: Bar) -> Lookup {
         let now = now_ms();
         let exact_key = hex::encode(probe.exact_key);
         {
@@ -313,8 +321,9 @@ impl ResponseCache {
             }
         };
         self.fetch_missing(&probe.partition, &candidates, now).await;
+        let candidates = semantic::live_candidates(&self.table.lock(), candidates, probe, now);
+        let decision = semantic::decide(candidates, probe, bar, embedder, &self.words, now).await;
         let mut table = self.table.lock();
-        let decision = semantic::decide(&table, candidates, probe, threshold, now);
         let mut shadow = None;
         for mut record in decision.records {
             self.metrics
@@ -331,7 +340,10 @@ impl ResponseCache {
             record.team = team.to_owned();
             record.shadow = self.settings.shadow;
             record.id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if record.accepted && self.settings.shadow {
+            // Shadow mode compares the fresh answer with the best candidate the
+            // verifier judged, served or not, so the report can say what each
+            // confidence would have served.
+            if record.stage == "verifier" && self.settings.shadow && shadow.is_none() {
                 let cached = u64::from_str_radix(&record.entry, 16)
                     .ok()
                     .and_then(|id| table.get(id))
@@ -627,6 +639,7 @@ impl ResponseCache {
             tracing::warn!("no runtime: the cache snapshot is written only on request");
             return;
         };
+        self.listen_for_purges(&runtime);
         if self.settings.data_dir.is_some() {
             let weak: Weak<Self> = Arc::downgrade(self);
             runtime.spawn(async move {

@@ -91,6 +91,10 @@ impl RedisCacheStore {
     fn order_key(&self) -> String {
         format!("{}:cache-order", self.prefix)
     }
+
+    fn purge_channel(&self) -> String {
+        format!("{}:cache-purged", self.prefix)
+    }
 }
 
 fn unavailable(error: redis::RedisError) -> CacheStoreError {
@@ -147,5 +151,51 @@ impl CacheStore for RedisCacheStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn announce_purge(&self, message: String) -> Result<(), CacheStoreError> {
+        let mut connection = self.connection().await?;
+        redis::cmd("PUBLISH")
+            .arg(self.purge_channel())
+            .arg(message)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// A subscriber on its own connection, reconnecting after a second when
+    /// Redis goes away; ends when the receiver is dropped.
+    fn purge_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let (client, channel) = (self.client.clone(), self.purge_channel());
+        runtime.spawn(async move {
+            use futures::StreamExt;
+            while !sender.is_closed() {
+                match client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if let Err(error) = pubsub.subscribe(&channel).await {
+                            tracing::warn!(%error, "cannot subscribe to cache purges");
+                        } else {
+                            let mut messages = pubsub.on_message();
+                            while let Some(message) = messages.next().await {
+                                let Ok(payload) = message.get_payload::<String>() else {
+                                    continue;
+                                };
+                                if sender.send(payload).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "cache purge subscriber: Redis unreachable")
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Some(receiver)
     }
 }

@@ -2,10 +2,13 @@
 //! and context key), the threshold, then the verifier. Every candidate's fate
 //! goes to the shadow log.
 
+use super::config::Bar;
+use super::embed::Embedder;
 use super::exact::EntryTable;
 use super::keys::Probe;
 use super::stats::ShadowRecord;
-use super::verify::{Specifics, compare, specifics};
+use super::verify::{self, Analysis, WordVectors, analyse};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 /// The bucket a probe searches: entries of its partition with its context key.
@@ -27,57 +30,159 @@ pub struct Decision {
     pub records: Vec<ShadowRecord>,
 }
 
-/// Judge the nearest entries (`candidates`, most similar first, from the
-/// probe's bucket): the threshold, then the verifier.
-pub fn decide(
+/// A live candidate of the probe's bucket, copied out of the entry table so
+/// that verification can wait on the embedding model without its lock.
+pub struct Candidate {
+    pub id: u64,
+    pub similarity: f32,
+    pub entry: String,
+    pub question: String,
+}
+
+/// The live candidates of the probe's bucket (most similar first), from
+/// `candidates` as the vector search returned them.
+pub fn live_candidates(
     table: &EntryTable,
     candidates: Vec<(u64, f32)>,
     probe: &Probe,
-    threshold: f32,
+    now_ms: u64,
+) -> Vec<Candidate> {
+    let context = hex::encode(probe.context_key);
+    candidates
+        .into_iter()
+        .filter_map(|(id, similarity)| {
+            let entry = table.get(id).filter(|e| e.live(now_ms))?;
+            // A second line of defence: the bucket already separates these.
+            (entry.partition == probe.partition && entry.context_key == context).then(|| {
+                Candidate {
+                    id,
+                    similarity,
+                    entry: entry.id_text(),
+                    question: entry.question.clone(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// Word vectors for the verifier's alignment, kept between lookups. Bounded:
+/// when full it starts over, so client text cannot grow it.
+pub struct WordVectorCache {
+    vectors: Mutex<WordVectors>,
+}
+
+const MAX_CACHED_WORDS: usize = 20_000;
+
+impl Default for WordVectorCache {
+    fn default() -> Self {
+        Self {
+            vectors: Mutex::new(WordVectors::new()),
+        }
+    }
+}
+
+impl WordVectorCache {
+    /// The vectors of `words`, embedding those not yet known (concurrently,
+    /// so the embedding thread batches them). A word the model fails on is
+    /// left out, and aligns with nothing.
+    pub async fn vectors(&self, embedder: &Embedder, words: Vec<String>) -> WordVectors {
+        let mut known = WordVectors::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self.vectors.lock();
+            for word in words {
+                match cache.get(&word) {
+                    Some(vector) => {
+                        known.insert(word, vector.clone());
+                    }
+                    None => missing.push(word),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return known;
+        }
+        let embedded =
+            futures::future::join_all(missing.iter().map(|word| embedder.embed(word))).await;
+        let mut cache = self.vectors.lock();
+        if cache.len() + missing.len() > MAX_CACHED_WORDS {
+            cache.clear();
+        }
+        for (word, vector) in missing.into_iter().zip(embedded) {
+            if let Some(vector) = vector {
+                cache.insert(word.clone(), vector.clone());
+                known.insert(word, vector);
+            }
+        }
+        known
+    }
+}
+
+/// Judge the candidates (most similar first): the threshold, then the
+/// verifier. Stops at the first accepted one, or the first below the bar.
+pub async fn decide(
+    candidates: Vec<Candidate>,
+    probe: &Probe,
+    bar: Bar,
+    embedder: &Embedder,
+    words: &WordVectorCache,
     now_ms: u64,
 ) -> Decision {
     let mut decision = Decision {
         accepted: None,
         records: Vec::new(),
     };
-    let mut query: Option<Specifics> = None;
-    for (id, similarity) in candidates {
-        let Some(entry) = table.get(id).filter(|e| e.live(now_ms)) else {
-            continue;
-        };
-        // A second line of defence: the bucket already separates these.
-        if entry.partition != probe.partition || entry.context_key != hex::encode(probe.context_key)
-        {
-            continue;
-        }
+    let mut query: Option<Analysis> = None;
+    for candidate in candidates {
         let mut record = ShadowRecord {
             at_ms: now_ms,
             team: String::new(),
             question: probe.question.clone(),
-            entry: entry.id_text(),
-            entry_question: entry.question.clone(),
-            similarity,
-            threshold,
+            entry: candidate.entry,
+            entry_question: candidate.question,
+            similarity: candidate.similarity,
+            threshold: bar.threshold,
             stage: "threshold",
             accepted: false,
             check: None,
+            score: None,
             shadow: false,
             agreed: None,
             id: 0,
         };
-        if similarity >= threshold {
+        let above = candidate.similarity >= bar.threshold;
+        if above {
             record.stage = "verifier";
-            let query = query.get_or_insert_with(|| specifics(&probe.question));
-            match compare(&specifics(&entry.question), query) {
+            let query = query.get_or_insert_with(|| analyse(&probe.question));
+            let stored = analyse(&record.entry_question);
+            // Word vectors only when the structure passed: most near-misses
+            // stop before the model is asked anything.
+            let vectors = match verify::structure(&stored, query) {
+                Ok(()) => {
+                    words
+                        .vectors(embedder, verify::words_to_embed(&stored, query))
+                        .await
+                }
+                Err(_) => WordVectors::new(),
+            };
+            let (score, verdict) = verify::judge(
+                &stored,
+                query,
+                candidate.similarity,
+                &vectors,
+                bar.confidence,
+            );
+            record.score = score;
+            match verdict {
                 Ok(()) => {
                     record.accepted = true;
-                    decision.accepted = Some((id, similarity));
+                    decision.accepted = Some((candidate.id, candidate.similarity));
                 }
                 Err(check) => record.check = Some(check.label()),
             }
         }
         decision.records.push(record);
-        if decision.accepted.is_some() || similarity < threshold {
+        if decision.accepted.is_some() || !above {
             // Candidates come most similar first: the rest are lower still.
             break;
         }

@@ -92,8 +92,8 @@ pub async fn lookup(
             return Err(not_cached());
         }
     } else {
-        let threshold = settings.threshold_for(&target.public_name);
-        match cache.lookup(&probe, &caller.team, threshold).await {
+        let bar = settings.bar_for(&target.public_name);
+        match cache.lookup(&probe, &caller.team, bar).await {
             Lookup::Hit(hit) => {
                 cache.metrics.outcome(hit.layer.header());
                 let mut response = if request.is_stream() {
@@ -181,9 +181,12 @@ impl Fill {
             .insert(CACHE_HEADER, HeaderValue::from_static(self.outcome));
     }
 
-    /// Whether the stream's chunks should be kept for `finish_stream`.
-    pub fn wants_stream(&self) -> bool {
-        self.store.is_some()
+    /// How many bytes of a stream's chunks to keep for `finish_stream`, or
+    /// `None` when the answer will not be stored.
+    pub fn stream_limit(&self) -> Option<usize> {
+        self.store
+            .as_ref()
+            .map(|pending| pending.cache.settings.max_entry_bytes)
     }
 
     /// Store a complete JSON answer.

@@ -96,6 +96,9 @@ pub struct ShadowRecord {
     pub accepted: bool,
     /// The verifier check that rejected, if any.
     pub check: Option<&'static str>,
+    /// The verifier's probability that both prompts ask the same thing,
+    /// when it got as far as scoring.
+    pub score: Option<f32>,
     /// Shadow mode: the candidate was not served.
     pub shadow: bool,
     /// Shadow mode: whether the fresh answer matched the cached one
@@ -124,6 +127,59 @@ impl ShadowLog {
         if let Some(record) = self.records.lock().iter_mut().rev().find(|r| r.id == id) {
             record.agreed = Some(agreed);
         }
+    }
+
+    /// What the shadow records whose fresh answer was compared say about
+    /// the operating point: for each confidence, how many candidates it
+    /// would have served and how many of those answers differed from the
+    /// fresh one; and the same per verifier outcome.
+    pub fn report(&self) -> serde_json::Value {
+        let records = self.records.lock();
+        let compared: Vec<&ShadowRecord> = records
+            .iter()
+            .filter(|r| r.stage == "verifier" && r.agreed.is_some())
+            .collect();
+        let differed =
+            |rs: &[&&ShadowRecord]| rs.iter().filter(|r| r.agreed == Some(false)).count();
+        let by_confidence: Vec<serde_json::Value> = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+            .iter()
+            .map(|&confidence| {
+                let served: Vec<&&ShadowRecord> = compared
+                    .iter()
+                    .filter(|r| r.score.is_some_and(|s| s >= confidence))
+                    .collect();
+                let wrong = differed(&served);
+                serde_json::json!({
+                    "confidence": confidence,
+                    "would_serve": served.len(),
+                    "different_answers": wrong,
+                    "different_share": wrong as f64 / served.len().max(1) as f64,
+                })
+            })
+            .collect();
+        let mut by_outcome = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+        for record in &compared {
+            let outcome = if record.accepted {
+                "accepted"
+            } else {
+                record.check.unwrap_or("rejected")
+            };
+            let entry = by_outcome.entry(outcome).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(record.agreed == Some(false));
+        }
+        serde_json::json!({
+            "compared": compared.len(),
+            "by_confidence": by_confidence,
+            "by_outcome": by_outcome
+                .into_iter()
+                .map(|(outcome, (n, wrong))| (outcome.to_owned(), serde_json::json!({
+                    "compared": n,
+                    "different_answers": wrong,
+                    "different_share": wrong as f64 / n.max(1) as f64,
+                })))
+                .collect::<serde_json::Map<_, _>>(),
+        })
     }
 
     pub fn recent(&self, limit: usize) -> Vec<ShadowRecord> {

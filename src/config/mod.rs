@@ -89,6 +89,13 @@ pub struct RawServer {
     /// How long in-flight requests may take to finish after a shutdown signal, e.g. `"10s"`.
     #[serde(default = "default_grace")]
     pub shutdown_grace: String,
+    /// How long the gateway keeps serving after a shutdown signal, with
+    /// `/readyz` answering 503 (draining), before it stops taking new
+    /// connections and `shutdown_grace` starts, e.g. `"15s"`: a little more
+    /// than the load balancer's readiness-check interval, so that it stops
+    /// sending traffic first. Default `"0s"`.
+    #[serde(default = "default_drain_delay")]
+    pub drain_delay: String,
 }
 
 impl Default for RawServer {
@@ -98,6 +105,7 @@ impl Default for RawServer {
             max_body_bytes: default_max_body(),
             providers_dir: None,
             shutdown_grace: default_grace(),
+            drain_delay: default_drain_delay(),
         }
     }
 }
@@ -176,7 +184,10 @@ pub struct RawKey {
     /// Or: the environment variable that holds the key's plaintext (hashed at load).
     #[serde(default)]
     pub value_env: Option<String>,
-    /// Accept this key only from loopback clients (for well-known development keys).
+    /// Accept this key only from loopback clients connecting directly (for
+    /// well-known development keys): refused from other addresses, and on
+    /// requests a proxy forwarded (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`,
+    /// `Via`, ...), since a reverse proxy on this machine connects from loopback.
     #[serde(default)]
     pub loopback_only: bool,
     /// Budgets and rate limits of this key alone, on top of its team's.
@@ -210,6 +221,9 @@ fn default_max_body() -> usize {
 }
 fn default_grace() -> String {
     "10s".to_owned()
+}
+fn default_drain_delay() -> String {
+    "0s".to_owned()
 }
 fn default_connect_timeout() -> String {
     "5s".to_owned()

@@ -20,6 +20,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Serving on (with `/readyz` draining) after a shutdown signal.
+    pub drain_delay: Duration,
     pub providers_dir: Option<PathBuf>,
     pub upstream: UpstreamSettings,
     pub log_format: Option<LogFormat>,
@@ -144,6 +146,7 @@ pub(super) fn validate(
         })
     };
     let shutdown_grace = duration("server.shutdown_grace", &raw.server.shutdown_grace);
+    let drain_delay = duration("server.drain_delay", &raw.server.drain_delay);
     let upstream = UpstreamSettings {
         connect_timeout: duration("upstream.connect_timeout", &raw.upstream.connect_timeout),
         first_byte_timeout: duration(
@@ -211,6 +214,7 @@ pub(super) fn validate(
             listen,
             max_body_bytes: raw.server.max_body_bytes,
             shutdown_grace,
+            drain_delay,
             providers_dir: raw.server.providers_dir,
             upstream,
             log_format,

@@ -4,6 +4,7 @@
 //! set reports are run again, to find spans and apply validators.
 
 use super::pack::{Action, RulePack, parse_phase};
+use super::scorer::TextScorer;
 use super::semantic::SemanticRules;
 use super::validators::Validator;
 use super::webhook::WebhookRule;
@@ -86,6 +87,8 @@ pub struct Engine {
     keyword_rule: Vec<usize>,
     pub(super) semantic: Option<SemanticRules>,
     pub(super) webhooks: Vec<WebhookRule>,
+    /// Learned scorers: (rule index, scorer, threshold).
+    scorers: Vec<(usize, Arc<TextScorer>, f32)>,
     phases: Phases,
 }
 
@@ -113,6 +116,7 @@ impl Engine {
         let mut keyword_rule = Vec::new();
         let mut semantic = Vec::new();
         let mut webhooks = Vec::new();
+        let mut scorers = Vec::new();
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for rule in &pack.rules {
@@ -185,6 +189,13 @@ impl Engine {
                             ));
                         }
                     }
+                    "scorer" => {
+                        let name = rule.scorer.as_deref().unwrap_or_default();
+                        let scorer = super::pack::builtin_scorer(name)
+                            .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+                        let threshold = rule.threshold.unwrap_or(scorer.threshold);
+                        scorers.push((index, Arc::new(scorer), threshold));
+                    }
                     "webhook" => {
                         let client = http.ok_or_else(|| {
                             format!("rule `{}`: webhooks need an HTTP client", rule.id)
@@ -224,6 +235,7 @@ impl Engine {
             keyword_rule,
             semantic,
             webhooks,
+            scorers,
             phases,
         })
     }
@@ -288,6 +300,16 @@ impl Engine {
             } else {
                 for m in pattern.regex.find_iter(text) {
                     push(m.start(), m.end());
+                }
+            }
+        }
+        for (index, scorer, threshold) in &self.scorers {
+            let rule = &self.rules[*index];
+            if rule.phases.contains(phase) {
+                for (start, end) in scorer.matches(text, phase, *threshold) {
+                    decision
+                        .findings
+                        .push(Finding::new(*index, rule, start, end));
                 }
             }
         }

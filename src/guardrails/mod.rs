@@ -19,8 +19,11 @@
 
 pub mod binding;
 pub mod engine;
+pub mod evaluation;
 pub mod pack;
+mod pii_ids;
 mod redact;
+pub mod scorer;
 pub mod semantic;
 pub mod stage;
 pub mod validators;

@@ -30,7 +30,7 @@ pub struct RulePack {
 pub struct Rule {
     /// Unique within the pack; logged and counted, never the matched text.
     pub id: String,
-    /// `regex`, `keywords`, `semantic` or `webhook`.
+    /// `regex`, `keywords`, `semantic`, `scorer` or `webhook`.
     pub engine: String,
     /// Any of `input`, `output`, `tool_arguments`, `tool_result`.
     pub phases: Vec<String>,
@@ -53,9 +53,15 @@ pub struct Rule {
     /// `semantic`: phrases whose meaning the rule matches.
     #[serde(default)]
     pub examples: Vec<String>,
-    /// `semantic`: the cosine similarity at which a sentence matches an example.
+    /// `semantic`: the cosine similarity at which a sentence matches an
+    /// example. `scorer`: the probability at which a piece of text matches
+    /// (default: the one stored with the scorer's weights).
     #[serde(default)]
     pub threshold: Option<f32>,
+    /// `scorer`: the name of a learned scorer shipped in
+    /// `guardrails/scorers/<name>.json` (e.g. `"injection"`).
+    #[serde(default)]
+    pub scorer: Option<String>,
     /// `webhook`: the guard service's URL; it receives `{"rule","phase","text"}`
     /// and answers `{"verdict": "allow" | "flag" | "block"}`.
     #[serde(default)]
@@ -113,6 +119,18 @@ pub fn phase_label(phase: Phase) -> &'static str {
         Phase::ToolArguments => "tool_arguments",
         Phase::ToolResult => "tool_result",
     }
+}
+
+/// A learned scorer shipped with the gateway, by name.
+pub fn builtin_scorer(name: &str) -> Result<super::scorer::TextScorer, String> {
+    let file = EMBEDDED
+        .get_file(format!("scorers/{name}.json"))
+        .ok_or_else(|| format!("no scorer `{name}` in guardrails/scorers/"))?;
+    let text = file
+        .contents_utf8()
+        .ok_or_else(|| format!("guardrails/scorers/{name}.json is not UTF-8"))?;
+    super::scorer::TextScorer::parse(text)
+        .map_err(|error| format!("guardrails/scorers/{name}.json: {error}"))
 }
 
 /// Every known pack by id: the built-in ones, then those in `dir` (which
@@ -246,6 +264,15 @@ fn check_pack(pack: &RulePack, stem: &str) -> Vec<(String, String)> {
                     problem("threshold", "set a similarity threshold in (0, 1]".into());
                 }
             }
+            "scorer" => match rule.scorer.as_deref().map(builtin_scorer) {
+                Some(Ok(_)) => {
+                    if rule.threshold.is_some_and(|t| !(t > 0.0 && t < 1.0)) {
+                        problem("threshold", "set a probability in (0, 1)".into());
+                    }
+                }
+                Some(Err(error)) => problem("scorer", error),
+                None => problem("scorer", "a `scorer` rule names a scorer".into()),
+            },
             "webhook" => {
                 match rule.url.as_deref().map(reqwest::Url::parse) {
                     Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => {}
@@ -269,7 +296,7 @@ fn check_pack(pack: &RulePack, stem: &str) -> Vec<(String, String)> {
             }
             other => problem(
                 "engine",
-                format!("`{other}` is not `regex`, `keywords`, `semantic` or `webhook`"),
+                format!("`{other}` is not `regex`, `keywords`, `semantic`, `scorer` or `webhook`"),
             ),
         }
     }

@@ -8,28 +8,29 @@ use http::{HeaderValue, StatusCode, header};
 use std::any::Any;
 use std::sync::Arc;
 
+/// Liveness: the process answers. Nothing else is checked.
 pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-/// Ready when at least one provider can serve.
+/// Readiness (`crate::readiness`): 200 when this replica should get traffic,
+/// else 503; either way a JSON body naming each check and what is not ready.
 pub async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
-    let serving = gateway
-        .router
-        .providers()
-        .entries
-        .values()
-        .filter(|entry| entry.adapter.is_some())
-        .count();
-    if serving > 0 {
-        (StatusCode::OK, format!("ready: {serving} providers\n")).into_response()
+    let report = gateway.readiness.report(&gateway).await;
+    let status = if report.ready {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no provider is configured\n",
-        )
-            .into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (status, report.body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {

@@ -37,6 +37,11 @@ pub struct McpHub {
     changed: Arc<Notify>,
     stop: CancellationToken,
     started: AtomicBool,
+    /// The servers registered when the hub started whose first start
+    /// attempt has not ended yet (`/readyz` waits for them), and whether
+    /// none is left (then they are not looked at again).
+    first_starts: parking_lot::Mutex<Vec<Arc<str>>>,
+    first_starts_done: AtomicBool,
     /// Clients to tell about changes: legacy sessions and listen streams.
     listeners: Listeners,
     /// Changes upstreams report (prompts, resources), passed on by the keeper.
@@ -81,6 +86,8 @@ impl McpHub {
             changed: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             started: AtomicBool::new(false),
+            first_starts: parking_lot::Mutex::new(Vec::new()),
+            first_starts_done: AtomicBool::new(false),
             listeners: Listeners::default(),
             changes,
             changes_rx: parking_lot::Mutex::new(Some(changes_rx)),
@@ -92,9 +99,12 @@ impl McpHub {
     /// needs a Tokio runtime.
     pub fn start(self: &Arc<Self>) {
         let mut supervisors = self.supervisors.lock();
-        if self.started.swap(true, Ordering::SeqCst) {
+        if self.started.load(Ordering::SeqCst) {
             return;
         }
+        // Before `started`, which `/readyz` reads to know that this list is set.
+        *self.first_starts.lock() = self.upstreams.load().keys().cloned().collect();
+        self.started.store(true, Ordering::SeqCst);
         for upstream in self.upstreams.load().values() {
             self.supervise(&mut supervisors, upstream.clone());
         }
@@ -200,6 +210,30 @@ impl McpHub {
 
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// The servers registered at start whose first start attempt has not
+    /// ended (every server, before `start`). Servers added later through the
+    /// admin API are not waited for: one slow new server must not take every
+    /// replica out of service at once.
+    pub fn first_starts_pending(&self) -> Vec<Arc<str>> {
+        if self.first_starts_done.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        if !self.started.load(Ordering::SeqCst) {
+            return self.upstreams.load().keys().cloned().collect();
+        }
+        let upstreams = self.upstreams.load();
+        let mut pending = self.first_starts.lock();
+        pending.retain(|name| {
+            upstreams
+                .get(name)
+                .is_some_and(|upstream| !upstream.first_attempt_done())
+        });
+        if pending.is_empty() {
+            self.first_starts_done.store(true, Ordering::Release);
+        }
+        pending.clone()
     }
 
     /// Cancelled when the hub stops; ends the front door's sessions too.

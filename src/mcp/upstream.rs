@@ -98,6 +98,9 @@ pub struct Upstream {
     health: RwLock<Health>,
     live: RwLock<Option<Live>>,
     restarts: std::sync::atomic::AtomicU64,
+    /// Whether the first start attempt has ended (up or down): `/readyz`
+    /// waits for it.
+    first_attempt_done: std::sync::atomic::AtomicBool,
     /// Process id of the running stdio server (0 when none).
     pid: std::sync::atomic::AtomicU32,
     /// Asks the supervisor to list the server's tools again.
@@ -172,6 +175,7 @@ impl Upstream {
             health: RwLock::new(Health::Starting),
             live: RwLock::new(None),
             restarts: std::sync::atomic::AtomicU64::new(0),
+            first_attempt_done: std::sync::atomic::AtomicBool::new(false),
             pid: std::sync::atomic::AtomicU32::new(0),
             refresh: Notify::new(),
             progress: Arc::default(),
@@ -438,7 +442,18 @@ impl Upstream {
 
     fn set_health(&self, health: Health, metrics: &McpMetrics) {
         metrics.set_health(&self.settings.name, &health);
+        if health != Health::Starting {
+            self.first_attempt_done
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         *self.health.write() = health;
+    }
+
+    /// Whether the supervisor's first attempt to start (or connect to) the
+    /// server has ended, whichever way.
+    pub fn first_attempt_done(&self) -> bool {
+        self.first_attempt_done
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Keep the server running until `stop` is cancelled: connect, serve,

@@ -19,6 +19,9 @@ pub(crate) enum Fault {
     RateLimited,
     /// `fault-400`: a client error the gateway must pass through unchanged.
     BadRequest,
+    /// `fault-403`: OpenAI refusing the account behind the key (its region);
+    /// the gateway must not pass it on as the client's own 403.
+    Forbidden,
     /// `fault-slow`: nothing at all, headers included, for a while.
     Slow,
     /// `fault-truncate`: the body stops partway.
@@ -33,6 +36,7 @@ const SERVER_ERROR: &str = r#"{"error":{"message":"The server had an error while
 const OVERLOADED: &str = r#"{"error":{"message":"The server is overloaded or not ready yet.","type":"server_error","param":null,"code":null}}"#;
 const RATE_LIMITED: &str = r#"{"error":{"message":"Rate limit reached for fault-429 in organization org-mock on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
 const BAD_REQUEST: &str = r#"{"error":{"message":"Invalid 'messages[0].content': string too long. Expected a string with maximum length 10485760, but got a string with length 10485761 instead.","type":"invalid_request_error","param":"messages","code":"string_above_max_length"}}"#;
+const FORBIDDEN: &str = r#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
 const CONTEXT_TOO_LONG: &str = r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
 const MALFORMED: &str = "<html><body>upstream proxy error</body></html>";
 
@@ -53,6 +57,7 @@ impl Fault {
             "503" => Fault::Overloaded,
             "429" => Fault::RateLimited,
             "400" => Fault::BadRequest,
+            "403" => Fault::Forbidden,
             "slow" => Fault::Slow,
             "truncate" => Fault::Truncate,
             "malformed" => Fault::Malformed,
@@ -70,6 +75,7 @@ impl Fault {
             Fault::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, OVERLOADED),
             Fault::RateLimited => (StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED),
             Fault::BadRequest => (StatusCode::BAD_REQUEST, BAD_REQUEST),
+            Fault::Forbidden => (StatusCode::FORBIDDEN, FORBIDDEN),
             Fault::Malformed => (StatusCode::OK, MALFORMED),
             Fault::ContextTooLong => (StatusCode::BAD_REQUEST, CONTEXT_TOO_LONG),
             Fault::Slow => {

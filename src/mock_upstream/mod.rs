@@ -4,7 +4,7 @@
 //! stands in for one. It enforces OpenAI's documented request rules, answers
 //! with OpenAI's response and error shapes, and injects faults when the
 //! request's `model` names one (`fault-500`, `fault-503`, `fault-429`,
-//! `fault-400`, `fault-slow`, `fault-truncate`, `fault-malformed`,
+//! `fault-400`, `fault-403`, `fault-slow`, `fault-truncate`, `fault-malformed`,
 //! `fault-context`), so a
 //! gateway configuration can point a model at a failure mode.
 //!

@@ -52,6 +52,9 @@ pub struct Relay {
     finished: bool,
     /// Every chunk, kept only while the response cache wants the answer.
     collected: Option<Vec<Bytes>>,
+    /// Most bytes of chunks held for the cache (its `max_entry_bytes`).
+    collect_limit: usize,
+    collected_bytes: usize,
     /// Output guardrails: hold chunks in a look-behind window (see
     /// `guardrails::window`). `None` when no output rule applies.
     guard: Option<StreamGuard>,
@@ -88,12 +91,14 @@ impl Relay {
                 hold.reserved_cost,
             ))
         });
-        let collecting = settlement
+        let collect_limit = settlement
             .cache_fill
             .as_ref()
-            .is_some_and(crate::cache::stage::Fill::wants_stream);
+            .and_then(crate::cache::stage::Fill::stream_limit);
         Self {
-            collected: collecting.then(Vec::new),
+            collected: collect_limit.map(|_| Vec::new()),
+            collect_limit: collect_limit.unwrap_or(0),
+            collected_bytes: 0,
             meter,
             cut_off: false,
             upstream,
@@ -336,7 +341,14 @@ impl Relay {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(StreamItem::Chunk(json)))) => {
                     if let Some(collected) = &mut this.collected {
-                        collected.push(json.clone());
+                        // Past the cache's entry limit the answer will not be
+                        // stored: stop holding its chunks now, not at the end.
+                        this.collected_bytes += json.len();
+                        if this.collected_bytes > this.collect_limit {
+                            this.collected = None;
+                        } else {
+                            collected.push(json.clone());
+                        }
                     }
                     if !this.inspect(&json) {
                         continue;

@@ -75,7 +75,8 @@ impl Upstream {
         }
     }
 
-    /// 4xx: the vendor's message in OpenAI's shape, same status; 5xx: 502.
+    /// 4xx: the vendor's message in OpenAI's shape, same status, except
+    /// 401/403 (the gateway's own credentials): 502; 5xx: 502.
     async fn status_error(&self, response: reqwest::Response) -> GatewayError {
         const MAX_ERROR_BODY: usize = 64 * 1024;
         let status = response.status();
@@ -89,6 +90,15 @@ impl Upstream {
         if !status.is_client_error() {
             return GatewayError::UpstreamFailed {
                 message: format!("provider `{}` answered {status}", self.id),
+            };
+        }
+        // Only the gateway's own provider key goes upstream, so a 401/403 is
+        // about it, never about the client's key: a 502 naming the provider.
+        // Its body is not passed on (OpenAI's echoes part of the key).
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return GatewayError::UpstreamAuth {
+                provider: self.id.to_string(),
+                status,
             };
         }
         let Some(error_body) = self.error_body else {

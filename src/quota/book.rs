@@ -18,6 +18,9 @@ pub struct Scope<'a> {
     pub key: String,
     pub label: String,
     pub limits: &'a Limits,
+    /// The limits of one end user of a team (`user_limits`): its counters
+    /// expire when idle and the team tracks a bounded number of end users.
+    pub end_user: bool,
 }
 
 impl LimitBook {
@@ -41,6 +44,7 @@ impl LimitBook {
                     key: format!("t:{team}"),
                     label: format!("team {team}"),
                     limits: &team_limits.limits,
+                    end_user: false,
                 });
             }
             if let Some(user) = user
@@ -50,6 +54,7 @@ impl LimitBook {
                     key: format!("t:{team}:u:{user}"),
                     label: format!("user {user} in team {team}"),
                     limits: &team_limits.user_limits,
+                    end_user: true,
                 });
             }
         }
@@ -60,6 +65,7 @@ impl LimitBook {
                 key: format!("k:{key}"),
                 label: format!("key {key}"),
                 limits,
+                end_user: false,
             });
         }
         scopes

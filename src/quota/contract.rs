@@ -1,14 +1,42 @@
 //! One contract, two stores: every test here runs against the in-process
 //! store and against the real Redis on 127.0.0.1:6379 (each test under its
 //! own key prefix). Without a reachable Redis the Redis half is skipped with
-//! a loud message, unless `CI` is set, where it fails.
+//! a loud message, unless `CI` is set (and not `0`/`false`), where it fails.
 
 use super::redis_store::RedisQuotaStore;
-use crate::seams::quota::{Adjustment, Charge, MemoryQuotaStore, QuotaStore, Tripped};
+use crate::seams::quota::{
+    Adjustment, Charge, Entrant, MemoryQuotaStore, QuotaStore, Refused, Tripped,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
+/// dependency fails a test instead of skipping it.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Says plainly that the running test is skipped because `what` is missing
+/// (and appends it to `SWITCHBOARD_SKIP_LOG`, which `scripts/test` prints at
+/// the end); under CI it fails the test instead.
+fn missing_dependency(what: &str, how: &str) {
+    use std::io::Write;
+    assert!(
+        !in_ci(),
+        "{what} is missing under CI ({how}): this test must not skip"
+    );
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED {test}: {what} is missing ({how}); under CI this fails");
+    if let Some(path) = std::env::var_os("SWITCHBOARD_SKIP_LOG") {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{test}: {what} is missing ({how})"));
+    }
+}
 
 /// A Redis store under a fresh prefix, or `None` (with a message) when Redis
 /// is unreachable outside CI.
@@ -23,11 +51,13 @@ pub async fn redis_store() -> Option<RedisQuotaStore> {
     .unwrap();
     match store.current(&["probe".to_owned()], 0).await {
         Ok(_) => Some(store),
-        Err(error) if std::env::var_os("CI").is_none() => {
-            eprintln!("\n!!! SKIPPING the Redis half of the quota contract: {error} !!!\n");
+        Err(error) => {
+            missing_dependency(
+                &format!("Redis at {REDIS_URL} (the Redis half of the quota contract)"),
+                &format!("unreachable: {error}; scripts/test starts it"),
+            );
             None
         }
-        Err(error) => panic!("Redis is required in CI: {error}"),
     }
 }
 
@@ -89,7 +119,76 @@ contract!(
     concurrent_reservations_never_overshoot,
     ended_windows_start_over,
     unlimited_charges_only_count,
+    a_full_registry_admits_only_members_it_tracks,
 );
+
+/// A team's registry of end users holds at most `cap`; members it tracks
+/// are always admitted, a new one only once a member's time has passed.
+async fn a_full_registry_admits_only_members_it_tracks(store: Arc<dyn QuotaStore>) {
+    let t = now();
+    let long = t + 60_000;
+    let short = t + 300;
+    let entrant = |member: &str, expires_ms| Entrant {
+        registry: "users:t:a".into(),
+        member: member.into(),
+        cap: 2,
+        expires_ms,
+    };
+    let admit = |member: &'static str, expires_ms, at| {
+        let store = store.clone();
+        async move {
+            store
+                .admit_and_reserve(
+                    &next_hold(),
+                    &[charge(member, 1, Some(100))],
+                    Some(&entrant(member, expires_ms)),
+                    at,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(admit("ann", long, t).await, Ok(vec![1]));
+    assert_eq!(admit("bob", short, t).await, Ok(vec![1]));
+    // Carol is new and the registry is full: refused, nothing counted.
+    assert_eq!(
+        admit("carol", long, t).await,
+        Err(Refused::Full {
+            tracked: 2,
+            frees_at_ms: Some(short),
+        })
+    );
+    assert_eq!(store.current(&["carol".into()], t).await.unwrap(), vec![0]);
+    // Ann is tracked: admitted as before.
+    assert_eq!(admit("ann", long, t).await, Ok(vec![2]));
+    // A tracked member refused by a limit is refused by that limit.
+    assert_eq!(
+        store
+            .admit_and_reserve(
+                &next_hold(),
+                &[charge("ann", 200, Some(100))],
+                Some(&entrant("ann", long)),
+                t,
+            )
+            .await
+            .unwrap(),
+        Err(Refused::Limit(Tripped {
+            index: 0,
+            current: 2
+        }))
+    );
+    // Once bob's time has passed, carol takes his place, and bob is new again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = now();
+    assert_eq!(admit("carol", long, later).await, Ok(vec![1]));
+    assert_eq!(
+        admit("bob", long, later).await,
+        Err(Refused::Full {
+            tracked: 2,
+            frees_at_ms: Some(long),
+        })
+    );
+}
 
 async fn refuses_past_the_limit(store: Arc<dyn QuotaStore>) {
     let t = now();

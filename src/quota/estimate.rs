@@ -1,7 +1,8 @@
 //! The worst case a request can cost, reserved before it goes upstream:
 //! counted prompt tokens × input price + the most output it may produce
 //! (`max_completion_tokens`/`max_tokens`, else the model's output limit)
-//! × output price.
+//! × the completions it asks for (`n`, or `best_of` when larger; each is
+//! billed for its own output) × output price.
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -36,13 +37,15 @@ pub fn chat(request: &ChatRequest, target: &Target) -> Estimate {
             (window > prompt).then(|| window - prompt)
         })
         .unwrap_or(UNKNOWN_OUTPUT_LIMIT);
+    // The prompt is billed once, each completion's output on its own.
+    let output = output.saturating_mul(request.choices());
     let usage = Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
         cached_prompt_tokens: 0,
     };
     Estimate {
-        tokens: prompt + output,
+        tokens: prompt.saturating_add(output),
         cost: target.price.map(|price| price.cost(&usage)),
     }
 }

@@ -356,16 +356,41 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Str
         .map_err(|error| format!("cannot start the ledger checkpoint thread: {error}"))
 }
 
+/// Expired budget counters (ended windows, end users gone idle) are deleted
+/// at most this often, by the clock of the rows being folded.
+const PRUNE_EVERY_MS: u64 = 60_000;
+
+/// Deletes the counters (and tracked end users) whose time has passed, once
+/// `PRUNE_EVERY_MS` has gone by since the last time; `now_ms` is the newest
+/// settle just folded. Start-up deletes them too (`read_counters`).
+fn prune_counters(connection: &Connection, last_prune_ms: &mut u64, now_ms: u64) {
+    if now_ms < last_prune_ms.saturating_add(PRUNE_EVERY_MS) {
+        return;
+    }
+    *last_prune_ms = now_ms;
+    if let Err(error) = connection.execute(
+        "DELETE FROM counters WHERE expires_ms != 0 AND expires_ms <= ?1",
+        [now_ms as i64],
+    ) {
+        tracing::warn!(%error, "cannot delete expired counters from the ledger");
+    }
+}
+
 /// The SQLite thread: folds, reads and admin writes, one at a time.
 fn fold_and_serve(mut connection: Connection, folds: &mpsc::Receiver<Fold>) {
+    let mut last_prune_ms = 0;
     while let Ok(fold) = folds.recv() {
         match fold {
             Fold::File(path, records) => {
+                let newest = records.iter().map(|r| r.entry.ts_ms).max();
                 let rows = records.iter().map(|r| (&r.entry, &r.counters[..]));
                 match commit(&mut connection, rows) {
                     // Should the delete fail, the next start folds the file
                     // again, which changes nothing: rows are kept by id.
                     Ok(()) => {
+                        if let Some(newest) = newest {
+                            prune_counters(&connection, &mut last_prune_ms, newest);
+                        }
                         if let Err(error) = std::fs::remove_file(&path) {
                             tracing::error!(%error, file = %path.display(), "cannot remove a folded pending ledger file");
                         }
@@ -380,6 +405,11 @@ fn fold_and_serve(mut connection: Connection, folds: &mpsc::Receiver<Fold>) {
                     .iter()
                     .map(|(entry, counters, _)| (entry, &counters[..]));
                 let result = commit(&mut connection, rows).map_err(text);
+                if result.is_ok()
+                    && let Some(newest) = records.iter().map(|(entry, _, _)| entry.ts_ms).max()
+                {
+                    prune_counters(&connection, &mut last_prune_ms, newest);
+                }
                 if let Err(error) = &result {
                     tracing::error!(%error, "ledger commit failed");
                 }
@@ -451,7 +481,8 @@ fn commit<'a>(
         )?;
         // Under load a batch is many requests of a few teams: their counters
         // and daily totals are summed here and written once per batch.
-        let mut counters: HashMap<&str, (u64, u64)> = HashMap::new();
+        // Per counter: amount, expiry, and the time of its first settle here.
+        let mut counters: HashMap<&str, (u64, u64, u64)> = HashMap::new();
         let mut daily: HashMap<(String, &str, &str, &str), DailyTotals> = HashMap::new();
         for (entry, entry_counters) in records {
             let day = super::window::day_of(entry.ts_ms);
@@ -472,9 +503,10 @@ fn commit<'a>(
                 continue;
             }
             for counter in entry_counters {
-                let slot = counters.entry(&counter.key).or_default();
+                let slot = counters.entry(&counter.key).or_insert((0, 0, entry.ts_ms));
                 slot.0 += counter.amount;
                 slot.1 = counter.expires_ms;
+                slot.2 = slot.2.min(entry.ts_ms);
             }
             let totals = daily
                 .entry((day, &entry.team, &entry.key, &entry.model))
@@ -484,12 +516,22 @@ fn commit<'a>(
             totals.prompt_tokens += entry.prompt_tokens as i64;
             totals.completion_tokens += entry.completion_tokens as i64;
         }
+        // A counter that had expired before these settles (an end user's
+        // total after it went idle) starts again from them, as it does in memory.
         let mut bump = transaction.prepare_cached(
             "INSERT INTO counters (key, value, expires_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = value + excluded.value, expires_ms = excluded.expires_ms",
+             ON CONFLICT (key) DO UPDATE SET
+                value = CASE WHEN expires_ms != 0 AND expires_ms <= ?4
+                    THEN excluded.value ELSE value + excluded.value END,
+                expires_ms = excluded.expires_ms",
         )?;
-        for (key, (amount, expires_ms)) in counters {
-            bump.execute(params![key, amount as i64, expires_ms as i64])?;
+        for (key, (amount, expires_ms, first_ms)) in counters {
+            bump.execute(params![
+                key,
+                amount as i64,
+                expires_ms as i64,
+                first_ms as i64
+            ])?;
         }
         let mut add_daily = transaction.prepare_cached(
             "INSERT INTO spend_daily (day, team, key, model, requests, cost_nano, prompt_tokens, completion_tokens)

@@ -237,3 +237,74 @@ async fn concurrent_records_are_summed_per_day_and_model() {
     assert_eq!(groups, vec![("m1", 100, 300), ("m2", 100, 300)]);
     assert_eq!(ledger.total().await.unwrap(), (200, 600));
 }
+
+/// Counters in the SQLite file itself: (key, value, expires_ms), by key.
+fn counter_rows(path: &Path) -> Vec<(String, i64, i64)> {
+    let connection = Connection::open(path).unwrap();
+    let mut statement = connection
+        .prepare("SELECT key, value, expires_ms FROM counters ORDER BY key")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn expired_counters_leave_the_ledger_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let (ledger, _) = Ledger::open(&path, false, 0).unwrap();
+    // From here on every settle is committed straight to SQLite.
+    ledger.close().await.unwrap();
+    let t = 1_764_000_000_000;
+    let at = |id: &str, ts_ms: u64| LedgerEntry {
+        ts_ms,
+        ..entry(id, "a", 1)
+    };
+    let counter = |key: &str, amount, expires_ms| DurableCounter {
+        key: key.into(),
+        amount,
+        expires_ms,
+    };
+    ledger
+        .record(
+            at("e1", t),
+            vec![
+                counter("usd:minute:t:a:u:ann:0", 5, t + 60_000),
+                counter("usd:total:t:a:u:ann", 100, t + 200_000),
+                counter("usd:total:t:a", 100, 0),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(counter_rows(&path).len(), 3);
+    // Two minutes later the minute's counter is gone; the others live on.
+    ledger.record(at("e2", t + 120_000), vec![]).await.unwrap();
+    assert_eq!(
+        counter_rows(&path),
+        vec![
+            ("usd:total:t:a".into(), 100, 0),
+            ("usd:total:t:a:u:ann".into(), 100, (t + 200_000) as i64),
+        ]
+    );
+    // An end user's total that expired (idle) starts again from what is
+    // settled after it, and then lives for its new time.
+    ledger
+        .record(
+            at("e3", t + 300_000),
+            vec![counter("usd:total:t:a:u:ann", 7, t + 500_000)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        counter_rows(&path),
+        vec![
+            ("usd:total:t:a".into(), 100, 0),
+            ("usd:total:t:a:u:ann".into(), 7, (t + 500_000) as i64),
+        ]
+    );
+    ledger.record(at("e4", t + 600_000), vec![]).await.unwrap();
+    assert_eq!(counter_rows(&path), vec![("usd:total:t:a".into(), 100, 0)]);
+}

@@ -31,7 +31,9 @@ mod tests;
 
 use crate::cost::{NanoUsd, PriceTable, Usage};
 use crate::error::GatewayError;
-use crate::seams::quota::{Adjustment, Charge, MemoryQuotaStore, QuotaStore, StoreError};
+use crate::seams::quota::{
+    Adjustment, Charge, Entrant, MemoryQuotaStore, QuotaStore, Refused, StoreError,
+};
 use arc_swap::ArcSwap;
 use book::LimitBook;
 use estimate::Estimate;
@@ -85,6 +87,8 @@ pub struct Hold {
     user: Option<String>,
     model: String,
     price: Option<PriceTable>,
+    /// The end user admitted into its team's registry, if any.
+    entrant: Option<Entrant>,
     /// The worst-case cost reserved (zero when the price is unknown).
     pub reserved_cost: NanoUsd,
     /// End streams that spend past `reserved_cost`.
@@ -122,6 +126,10 @@ pub struct Quota {
     clock: Clock,
     on_store_error: OnStoreError,
     allow_unknown_prices: bool,
+    /// End users tracked per team at once.
+    max_end_users: u64,
+    /// An end user's `usd_total` counter expires after this long without requests.
+    end_user_idle_ttl: Duration,
     /// Times the shared store failed (each then handled by the policy).
     pub store_errors: Counter,
     admin_overlay: Option<String>,
@@ -171,6 +179,8 @@ impl Quota {
             clock,
             on_store_error: config.on_store_error,
             allow_unknown_prices: config.allow_unknown_prices,
+            max_end_users: config.max_end_users,
+            end_user_idle_ttl: config.end_user_idle_ttl,
             store_errors,
             admin_overlay: opened.admin_overlay,
             last_prune_ms: std::sync::atomic::AtomicU64::new(0),
@@ -227,6 +237,7 @@ impl Quota {
             user: ask.user.map(str::to_owned),
             model: ask.model.to_owned(),
             price: ask.price,
+            entrant: None,
             reserved_cost: NanoUsd(0),
             hard_cutoff: book.hard_cutoff(ask.team),
             headers: RateHeaders::default(),
@@ -256,6 +267,14 @@ impl Quota {
                 .models
                 .get(ask.public_model)
                 .or_else(|| scope.limits.models.get(ask.model));
+            // An end user's total lives while the end user keeps coming back;
+            // every other total lives for ever.
+            let total_expires_ms = if scope.end_user {
+                now.saturating_add(self.end_user_idle_ttl.as_millis() as u64)
+            } else {
+                0
+            };
+            let first = hold.charges.len();
             push_charges(
                 &mut hold,
                 &mut labels,
@@ -263,6 +282,7 @@ impl Quota {
                 &scope.label,
                 scope.limits,
                 now,
+                total_expires_ms,
                 cost.0,
                 estimate.tokens,
             );
@@ -276,22 +296,59 @@ impl Quota {
                     &label,
                     limits,
                     now,
+                    total_expires_ms,
                     cost.0,
                     estimate.tokens,
                 );
+            }
+            // The end user is tracked as long as any of its counters lives.
+            if scope.end_user
+                && let Some(user) = ask.user
+                && let Some(expires_ms) = hold.charges[first..]
+                    .iter()
+                    .map(|charge| charge.expires_ms)
+                    .max()
+            {
+                hold.entrant = Some(Entrant {
+                    registry: format!("users:t:{}", ask.team),
+                    member: user.to_owned(),
+                    cap: self.max_end_users,
+                    expires_ms,
+                });
             }
         }
         if hold.charges.is_empty() {
             return Ok(hold);
         }
-        let (backend, outcome) = self.reserve_in_store(&hold.id, &hold.charges, now).await?;
+        let (backend, outcome) = self
+            .reserve_in_store(&hold.id, &hold.charges, hold.entrant.as_ref(), now)
+            .await?;
         hold.backend = backend;
         match outcome {
             Ok(values) => {
                 hold.headers = rate_headers(&hold, &values, now);
                 Ok(hold)
             }
-            Err(tripped) => {
+            Err(Refused::Full {
+                tracked,
+                frees_at_ms,
+            }) => {
+                tracing::warn!(
+                    team = ask.team,
+                    tracked,
+                    "a new end user was refused: the team tracks quota.max_end_users end users"
+                );
+                Err(GatewayError::QuotaExceeded(Box::new(Refusal {
+                    scope: format!("team {}", ask.team),
+                    measure: Measure::EndUsers,
+                    limit: self.max_end_users,
+                    current: tracked,
+                    requested: 1,
+                    resets_at_ms: frees_at_ms,
+                    now_ms: now,
+                })))
+            }
+            Err(Refused::Limit(tripped)) => {
                 let charge = &hold.charges[tripped.index];
                 let measure = hold.measures[tripped.index];
                 let refusal = Refusal {
@@ -313,10 +370,14 @@ impl Quota {
         &self,
         hold_id: &str,
         charges: &[Charge],
+        entrant: Option<&Entrant>,
         now: u64,
-    ) -> Result<(Backend, Result<Vec<u64>, crate::seams::quota::Tripped>), GatewayError> {
+    ) -> Result<(Backend, Result<Vec<u64>, Refused>), GatewayError> {
         if let Some(shared) = &self.shared {
-            match shared.reserve(hold_id, charges, now).await {
+            match shared
+                .admit_and_reserve(hold_id, charges, entrant, now)
+                .await
+            {
                 Ok(outcome) => return Ok((Backend::Shared, outcome)),
                 Err(error) => {
                     self.store_errors.inc();
@@ -332,8 +393,8 @@ impl Quota {
                 }
             }
         }
-        // Counters of ended windows are dropped once a minute, so the map
-        // holds only live windows.
+        // Counters of ended windows (and end users no longer tracked) are
+        // dropped once a minute, so the maps hold only live ones.
         let last = self
             .last_prune_ms
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -350,7 +411,10 @@ impl Quota {
         {
             self.local.prune(now);
         }
-        Ok((Backend::Local, self.local.reserve_now(charges, now)))
+        Ok((
+            Backend::Local,
+            self.local.admit_and_reserve_now(charges, entrant, now),
+        ))
     }
 
     /// Stage 9: replace the worst case with what was used, and write the
@@ -376,7 +440,7 @@ impl Quota {
                     Measure::Usd(_) => cost.0,
                     Measure::TokensPerMinute => tokens,
                     Measure::RequestsPerMinute => 1,
-                    Measure::Concurrent => 0,
+                    Measure::Concurrent | Measure::EndUsers => 0,
                 },
                 expires_ms: charge.expires_ms,
             })
@@ -384,6 +448,8 @@ impl Quota {
         if let Some(usage) = usage {
             // The embedded store keeps its settled budget counters in the
             // ledger, in the same transaction as the row.
+            // An end user tracked in the registry is kept there too, so a
+            // restart still counts it against the team's cap.
             let durable = if hold.backend == Backend::Local && self.shared.is_none() {
                 adjustments
                     .iter()
@@ -394,6 +460,14 @@ impl Quota {
                         amount: adjustment.actual,
                         expires_ms: adjustment.expires_ms,
                     })
+                    .chain(hold.entrant.iter().map(|entrant| DurableCounter {
+                        key: crate::seams::quota::member_record_key(
+                            &entrant.registry,
+                            &entrant.member,
+                        ),
+                        amount: 0,
+                        expires_ms: entrant.expires_ms,
+                    }))
                     .collect()
             } else {
                 Vec::new()
@@ -523,7 +597,7 @@ impl Quota {
         let keys: Vec<String> = limits
             .budgets
             .iter()
-            .map(|(window, _)| counter_key(Measure::Usd(*window), scope_key, now).0)
+            .map(|(window, _)| counter_key(Measure::Usd(*window), scope_key, now, 0).0)
             .collect();
         let values = match &self.shared {
             Some(shared) => shared.current(&keys, now).await,
@@ -540,13 +614,21 @@ impl Quota {
 }
 
 /// `usd:day:t:alpha:1764115200000`, and when that counter's window ends.
-fn counter_key(measure: Measure, scope_key: &str, now: u64) -> (String, u64) {
+/// A total has no window: it expires at `total_expires_ms` (0: never).
+fn counter_key(
+    measure: Measure,
+    scope_key: &str,
+    now: u64,
+    total_expires_ms: u64,
+) -> (String, u64) {
     match measure {
         Measure::Concurrent => (
             format!("conc:{scope_key}"),
             now + CONCURRENCY_TTL.as_millis() as u64,
         ),
-        Measure::Usd(Window::Total) => (format!("usd:total:{scope_key}"), 0),
+        // Not a counter: the registry of a team's end users.
+        Measure::EndUsers => (format!("users:{scope_key}"), 0),
+        Measure::Usd(Window::Total) => (format!("usd:total:{scope_key}"), total_expires_ms),
         Measure::Usd(window) => {
             let (start, end) = window.bounds(now);
             (format!("{}:{scope_key}:{start}", measure.tag()), end)
@@ -569,11 +651,12 @@ fn push_charges(
     label: &str,
     limits: &Limits,
     now: u64,
+    total_expires_ms: u64,
     cost: u64,
     tokens: u64,
 ) {
     let mut push = |measure: Measure, amount: u64, limit: u64| {
-        let (key, expires_ms) = counter_key(measure, scope_key, now);
+        let (key, expires_ms) = counter_key(measure, scope_key, now, total_expires_ms);
         hold.charges.push(Charge {
             key,
             amount,
@@ -612,7 +695,7 @@ fn rate_headers(hold: &Hold, values: &[u64], now: u64) -> RateHeaders {
             Measure::TokensPerMinute => {
                 headers.tokens = RateHeaders::tighter(headers.tokens, header)
             }
-            Measure::Usd(_) | Measure::Concurrent => {}
+            Measure::Usd(_) | Measure::Concurrent | Measure::EndUsers => {}
         }
     }
     headers

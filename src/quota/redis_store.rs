@@ -9,7 +9,7 @@
 //! this store expects a single Redis (or a primary with replicas), not Cluster.
 
 use super::redis_spend::SpendDelta;
-use crate::seams::quota::{Adjustment, Charge, QuotaStore, StoreError, Tripped};
+use crate::seams::quota::{Adjustment, Charge, Entrant, QuotaStore, Refused, StoreError, Tripped};
 use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
@@ -17,9 +17,16 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// KEYS[1]: the sorted set of open holds, KEYS[2]: this request's hold,
-/// KEYS[3..]: counters. ARGV[1]: how long a hold may stay open (ms), then
-/// per counter: amount, limit (-1: none), expires_ms (0: never).
-/// Returns {0, values...} on success, {index, current} when a limit trips.
+/// KEYS[3]: the registry of tracked end users to admit a member into (a
+/// sorted set, member → when it stops being tracked), KEYS[4..]: counters.
+/// ARGV[1]: how long a hold may stay open (ms), ARGV[2]: the member,
+/// ARGV[3]: the registry's cap (-1: no member to admit), ARGV[4]: until when
+/// the member is tracked (ms); then per counter: amount, limit (-1: none),
+/// expires_ms (0: never).
+/// Returns {0, values...} on success, {index, current} when a limit trips,
+/// {-1, tracked, frees_at_ms} when the member is new and the registry full.
+/// The registry's members leave it once their time has passed, and the
+/// registry itself expires with its last member.
 ///
 /// A hold records what it added to each counter, so that one whose settle
 /// never comes (its replica was killed) is taken back once it is older than
@@ -41,22 +48,42 @@ for _, hold in ipairs(stale) do
   redis.call('DEL', hold)
   redis.call('ZREM', KEYS[1], hold)
 end
-for i = 3, #KEYS do
+local cap = tonumber(ARGV[3])
+if cap >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
+    local tracked = redis.call('ZCARD', KEYS[3])
+    if tracked >= cap then
+      local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+      return {-1, tracked, tonumber(first[2] or '0')}
+    end
+  end
+end
+for i = 4, #KEYS do
   local limit = tonumber(ARGV[i * 3 - 6])
   if limit >= 0 then
     local current = tonumber(redis.call('GET', KEYS[i]) or '0')
     if current + tonumber(ARGV[i * 3 - 7]) > limit then
-      return {i - 2, current}
+      return {i - 3, current}
     end
   end
 end
 local out = {0}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local amount = ARGV[i * 3 - 7]
-  out[i - 1] = redis.call('INCRBY', KEYS[i], amount)
+  out[i - 2] = redis.call('INCRBY', KEYS[i], amount)
   local expires = ARGV[i * 3 - 5]
   if expires ~= '0' then redis.call('PEXPIREAT', KEYS[i], expires) end
   redis.call('HINCRBY', KEYS[2], KEYS[i], amount)
+end
+if cap >= 0 then
+  local until_ms = tonumber(ARGV[4])
+  local score = redis.call('ZSCORE', KEYS[3], ARGV[2])
+  if not score or tonumber(score) < until_ms then
+    redis.call('ZADD', KEYS[3], until_ms, ARGV[2])
+    local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', KEYS[3], string.format('%d', tonumber(last[2])))
+  end
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), KEYS[2])
 return out
@@ -333,18 +360,31 @@ pub(super) fn unavailable(error: redis::RedisError) -> StoreError {
 
 #[async_trait::async_trait]
 impl QuotaStore for RedisQuotaStore {
-    async fn reserve(
+    async fn admit_and_reserve(
         &self,
         hold_id: &str,
         charges: &[Charge],
+        entrant: Option<&Entrant>,
         _now_ms: u64,
-    ) -> Result<Result<Vec<u64>, Tripped>, StoreError> {
+    ) -> Result<Result<Vec<u64>, Refused>, StoreError> {
         let mut connection = self.request_connection().await?;
         let mut invocation = self.reserve.prepare_invoke();
         invocation
             .key(self.key("holds"))
             .key(self.key(&format!("hold:{hold_id}")))
             .arg(self.hold_ttl.as_millis() as u64);
+        match entrant {
+            Some(entrant) => invocation
+                .key(self.key(&entrant.registry))
+                .arg(&entrant.member)
+                .arg(entrant.cap.min(i64::MAX as u64) as i64)
+                .arg(entrant.expires_ms),
+            None => invocation
+                .key(self.key("users:none"))
+                .arg("")
+                .arg(-1)
+                .arg(0),
+        };
         for charge in charges {
             invocation
                 .key(self.key(&charge.key))
@@ -358,10 +398,18 @@ impl QuotaStore for RedisQuotaStore {
             .map_err(unavailable)?;
         match reply.split_first() {
             Some((0, values)) => Ok(Ok(values.iter().map(|v| (*v).max(0) as u64).collect())),
-            Some((index, rest)) => Ok(Err(Tripped {
+            Some((-1, rest)) => Ok(Err(Refused::Full {
+                tracked: rest.first().copied().unwrap_or(0).max(0) as u64,
+                frees_at_ms: rest
+                    .get(1)
+                    .copied()
+                    .filter(|at| *at > 0)
+                    .map(|at| at as u64),
+            })),
+            Some((index, rest)) => Ok(Err(Refused::Limit(Tripped {
                 index: (*index as usize).saturating_sub(1),
                 current: rest.first().copied().unwrap_or(0).max(0) as u64,
-            })),
+            }))),
             None => Err(StoreError("the reserve script returned nothing".into())),
         }
     }

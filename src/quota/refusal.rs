@@ -12,6 +12,9 @@ pub enum Measure {
     TokensPerMinute,
     RequestsPerMinute,
     Concurrent,
+    /// End users (the `user` field) a team's counters track at once
+    /// (`quota.max_end_users`): a new one is refused while the team is at it.
+    EndUsers,
 }
 
 impl Measure {
@@ -27,6 +30,7 @@ impl Measure {
             Self::TokensPerMinute => "tok:minute",
             Self::RequestsPerMinute => "req:minute",
             Self::Concurrent => "conc",
+            Self::EndUsers => "end_users",
         }
     }
 
@@ -34,7 +38,7 @@ impl Measure {
         match self {
             Self::Usd(window) => Some(window),
             Self::TokensPerMinute | Self::RequestsPerMinute => Some(Window::Minute),
-            Self::Concurrent => None,
+            Self::Concurrent | Self::EndUsers => None,
         }
     }
 
@@ -45,6 +49,7 @@ impl Measure {
             Self::TokensPerMinute => "tokens",
             Self::RequestsPerMinute => "requests",
             Self::Concurrent => "requests",
+            Self::EndUsers => "end_users",
         }
     }
 
@@ -72,6 +77,21 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn message(&self) -> String {
+        if self.measure == Measure::EndUsers {
+            let frees = match self.resets_at_ms {
+                Some(_) => format!(
+                    "; the next place frees up in {}",
+                    reset_text(self.retry_after_ms())
+                ),
+                None => String::new(),
+            };
+            return format!(
+                "limit reached for {}: it already tracks {} end users (the request's `user` field), \
+                 the most quota.max_end_users allows, and `user` names a new one; \
+                 an end user stops being tracked once its counters have expired{frees}",
+                self.scope, self.current,
+            );
+        }
         let what = match self.measure {
             Measure::Usd(Window::Total) => "total USD budget".to_owned(),
             Measure::Usd(window) => {
@@ -80,6 +100,7 @@ impl Refusal {
             Measure::TokensPerMinute => "tokens per minute".to_owned(),
             Measure::RequestsPerMinute => "requests per minute".to_owned(),
             Measure::Concurrent => "concurrent requests".to_owned(),
+            Measure::EndUsers => "end users".to_owned(),
         };
         let amount = |v: u64| match self.measure {
             Measure::Usd(_) => format!("${:.9}", v as f64 / 1e9),
@@ -105,6 +126,7 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self.measure {
             Measure::Usd(_) => "insufficient_quota",
+            Measure::EndUsers => "too_many_end_users",
             _ => "rate_limit_exceeded",
         }
     }
@@ -142,7 +164,7 @@ impl Refusal {
                 rate.apply(headers, &REQUEST_HEADERS);
             }
             Measure::TokensPerMinute => rate.apply(headers, &TOKEN_HEADERS),
-            Measure::Usd(_) => {}
+            Measure::Usd(_) | Measure::EndUsers => {}
         }
     }
 }

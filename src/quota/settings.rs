@@ -56,7 +56,28 @@ pub struct RawQuota {
     /// requests then count as zero spend). Default: refused with 403.
     #[serde(default)]
     pub allow_unknown_prices: bool,
+    /// Most end users (the request's `user` field) whose `user_limits`
+    /// counters one team keeps at once, in each store. A request naming a new
+    /// end user while the team is at this many is refused with 429
+    /// `too_many_end_users`; end users already tracked are served as usual.
+    /// An end user stops being tracked once all its counters have expired.
+    /// Default 100000.
+    #[serde(default)]
+    pub max_end_users: Option<u64>,
+    /// How long an end user's `usd_total` counter (under `user_limits`) is
+    /// kept without requests, e.g. `"30d"` (default): after that the end
+    /// user's total starts again from zero. Windowed counters always last
+    /// until their window ends. At least one hour.
+    #[serde(default)]
+    pub end_user_idle_ttl: Option<String>,
 }
+
+/// End users tracked per team at once, by default.
+pub const DEFAULT_MAX_END_USERS: u64 = 100_000;
+/// An end user's total is forgotten after this long without requests, by default.
+pub const DEFAULT_END_USER_IDLE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The shortest `end_user_idle_ttl`: longer than any request.
+const MIN_END_USER_IDLE_TTL: Duration = Duration::from_secs(3600);
 
 /// An unsettled Redis hold is taken back after this, by default.
 pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(15 * 60);
@@ -98,6 +119,10 @@ pub struct QuotaConfig {
     pub ledger_full_sync: bool,
     pub on_store_error: OnStoreError,
     pub allow_unknown_prices: bool,
+    /// End users tracked per team at once.
+    pub max_end_users: u64,
+    /// An end user's `usd_total` counter expires after this long without requests.
+    pub end_user_idle_ttl: Duration,
     /// By team id, in config order.
     pub teams: Vec<(String, TeamLimits)>,
     /// By key id.
@@ -112,6 +137,8 @@ impl Default for QuotaConfig {
             ledger_full_sync: false,
             on_store_error: OnStoreError::FailClosed,
             allow_unknown_prices: false,
+            max_end_users: DEFAULT_MAX_END_USERS,
+            end_user_idle_ttl: DEFAULT_END_USER_IDLE_TTL,
             teams: Vec::new(),
             keys: Vec::new(),
         }
@@ -223,6 +250,34 @@ pub fn validate(
             OnStoreError::FailClosed
         }
     };
+    let max_end_users = match raw.max_end_users {
+        None => DEFAULT_MAX_END_USERS,
+        Some(0) => {
+            problem("quota.max_end_users".into(), "must be at least 1".into());
+            DEFAULT_MAX_END_USERS
+        }
+        Some(cap) => cap,
+    };
+    let end_user_idle_ttl = match &raw.end_user_idle_ttl {
+        None => DEFAULT_END_USER_IDLE_TTL,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(ttl) if ttl >= MIN_END_USER_IDLE_TTL => ttl,
+            Ok(_) => {
+                problem(
+                    "quota.end_user_idle_ttl".into(),
+                    "must be at least \"1h\"".into(),
+                );
+                DEFAULT_END_USER_IDLE_TTL
+            }
+            Err(error) => {
+                problem(
+                    "quota.end_user_idle_ttl".into(),
+                    format!("`{text}` is not a duration like \"30d\": {error}"),
+                );
+                DEFAULT_END_USER_IDLE_TTL
+            }
+        },
+    };
     // `load` resolves the path against the config file's folder; without a
     // path (a config built in code) the ledger stays in memory.
     let ledger = raw
@@ -270,6 +325,8 @@ pub fn validate(
         ledger_full_sync,
         on_store_error,
         allow_unknown_prices: raw.allow_unknown_prices,
+        max_end_users,
+        end_user_idle_ttl,
         teams,
         keys,
     }

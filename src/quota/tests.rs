@@ -72,7 +72,10 @@ async fn run(quota: &Quota, n: usize, tokens: u64, user: Option<&'static str>) -
     let mut served = 0;
     for i in 0..n {
         let mut ask = ask(user);
-        let id = format!("req-{}-{i}", quota.now_ms());
+        // Unique: the ledger keeps one row per id, and a settle counts once per id.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-{}-{i}-{next}", quota.now_ms());
         ask.request_id = &id;
         if let Ok(hold) = quota.reserve(ask, estimate(tokens)).await {
             quota.settle(hold, usage(tokens)).await;
@@ -272,4 +275,220 @@ async fn an_unreachable_redis_can_fall_back_to_local_limits() {
     assert_eq!(quota.spent("alpha").await, NanoUsd(2000));
     // ...and what was served is queued for Redis, to count there once it answers.
     assert!(!quota.flush_settles(Duration::from_millis(100)).await);
+}
+
+/// A team whose end users each have `user` limits, at most `cap` of them
+/// tracked at once, an end user's total forgotten after an hour idle.
+fn end_user_config(user: &str, cap: u64) -> QuotaConfig {
+    QuotaConfig {
+        teams: vec![(
+            "alpha".into(),
+            TeamLimits {
+                user_limits: limits(user),
+                ..TeamLimits::default()
+            },
+        )],
+        max_end_users: cap,
+        end_user_idle_ttl: Duration::from_secs(3600),
+        ..QuotaConfig::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn end_users_are_capped_and_forgotten_once_idle() {
+    // $0.001 per end user, ever (while it keeps coming back): 1000 tokens.
+    let quota = Quota::build(
+        &end_user_config("usd_total = 0.001", 2),
+        Clock::tokio_at(ORIGIN_MS),
+    )
+    .unwrap();
+    assert_eq!(run(&quota, 1, 300, Some("ann")).await, 1);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(run(&quota, 1, 300, Some("bob")).await, 1);
+    // A third end user does not fit: refused before anything is counted,
+    // naming the team, the cap, and when the first place frees up (ann's
+    // total expires an hour after her request).
+    let error = quota
+        .reserve(ask(Some("carol")), estimate(300))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 429);
+    let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_end_users", "{body}");
+    let error = refusal(error);
+    assert_eq!(error.measure, Measure::EndUsers);
+    assert_eq!(error.scope, "team alpha");
+    assert_eq!((error.limit, error.current), (2, 2));
+    assert_eq!(error.resets_at_ms, Some(ORIGIN_MS + 3_600_000));
+    // End users already tracked are served as before, within their limits.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(run(&quota, 2, 300, Some("ann")).await, 2);
+    let error = refusal(
+        quota
+            .reserve(ask(Some("ann")), estimate(300))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(error.measure, Measure::Usd(Window::Total));
+    assert_eq!(error.scope, "user ann in team alpha");
+    // Requests without a user are not affected.
+    assert_eq!(run(&quota, 1, 300, None).await, 1);
+    // Bob has been idle for an hour: his counters expire and carol takes his place.
+    tokio::time::advance(Duration::from_secs(3540)).await;
+    assert_eq!(run(&quota, 1, 300, Some("carol")).await, 1);
+    assert_eq!(run(&quota, 1, 300, Some("bob")).await, 0);
+    // Ann's total, kept while she came back, is forgotten an hour after her
+    // last request: she starts again from zero.
+    assert_eq!(run(&quota, 1, 900, Some("ann")).await, 0);
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(run(&quota, 1, 900, Some("ann")).await, 1);
+    // Whatever came and went, the store holds the counters of at most two
+    // end users (one each here: their totals) and tracks at most two.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(run(&quota, 1, 1, Some("ann")).await, 1);
+    let (counters, tracked) = quota.local.sizes();
+    assert!(
+        tracked <= 2 && counters <= 2,
+        "{counters} counters, {tracked} tracked"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_end_users_is_held_at_the_cap() {
+    let quota = Quota::build(
+        &end_user_config("requests_per_minute = 10\nusd_per_day = 1", 50),
+        Clock::tokio_at(ORIGIN_MS),
+    )
+    .unwrap();
+    let mut served = 0;
+    for i in 0..500 {
+        let user = format!("user-{i}");
+        let mut ask = ask(None);
+        ask.user = Some(&user);
+        let id = format!("flood-{i}");
+        ask.request_id = &id;
+        if let Ok(hold) = quota.reserve(ask, estimate(1)).await {
+            quota.settle(hold, usage(1)).await;
+            served += 1;
+        }
+    }
+    assert_eq!(served, 50);
+    let (counters, tracked) = quota.local.sizes();
+    assert_eq!(tracked, 50);
+    assert!(counters <= 100, "{counters} counters");
+    // Their counters last until their windows end (a day), then new end users fit.
+    tokio::time::advance(Duration::from_secs(24 * 3600)).await;
+    assert_eq!(run(&quota, 1, 1, Some("late")).await, 1);
+    let (counters, tracked) = quota.local.sizes();
+    assert_eq!((counters, tracked), (2, 1));
+}
+
+#[tokio::test]
+async fn tracked_end_users_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = QuotaConfig {
+        ledger: Some(dir.path().join("ledger.sqlite")),
+        ..end_user_config("usd_total = 1", 2)
+    };
+    {
+        let quota = Quota::build(&config, Clock::System).unwrap();
+        for user in ["ann", "bob"] {
+            // Ids of their own: the ledger keeps one row per id.
+            let id = format!("restart-{user}");
+            let mut ask = ask(Some(user));
+            ask.request_id = &id;
+            let hold = quota.reserve(ask, estimate(10)).await.unwrap();
+            quota.settle(hold, usage(10)).await;
+        }
+    }
+    let quota = Quota::build(&config, Clock::System).unwrap();
+    let error = refusal(
+        quota
+            .reserve(ask(Some("carol")), estimate(10))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(error.measure, Measure::EndUsers);
+    assert_eq!(run(&quota, 1, 10, Some("ann")).await, 1);
+}
+
+/// With Redis, an end user's total expires when idle and the team's
+/// registry of end users is a sorted set whose members expire with them.
+#[tokio::test]
+async fn redis_expires_end_user_counters_and_caps_their_number() {
+    let Some(probe) = super::contract::redis_store().await else {
+        return;
+    };
+    let prefix = probe.prefix().to_owned();
+    let config = QuotaConfig {
+        store: settings::StoreKind::Redis {
+            url: crate::config::Secret::new(super::contract::REDIS_URL.into()),
+            prefix: prefix.clone(),
+            timeout: Duration::from_secs(2),
+            hold_ttl: settings::DEFAULT_HOLD_TTL,
+        },
+        ..end_user_config("usd_total = 1\nrequests_per_minute = 100", 2)
+    };
+    let quota = Quota::build(&config, Clock::System).unwrap();
+    assert_eq!(run(&quota, 1, 10, Some("ann")).await, 1);
+    assert_eq!(run(&quota, 1, 10, Some("bob")).await, 1);
+    let error = refusal(
+        quota
+            .reserve(ask(Some("carol")), estimate(10))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(error.measure, Measure::EndUsers);
+    assert_eq!((error.limit, error.current), (2, 2));
+    assert!(quota.flush_settles(Duration::from_secs(5)).await);
+    let mut connection = probe.connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:usd:total:t:alpha:u:ann"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(
+        (3_500_000..=3_600_000).contains(&ttl),
+        "an end user's total expires an hour after its last request, not never: {ttl}"
+    );
+    let tracked: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{prefix}:users:t:alpha"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(tracked.len(), 2);
+    assert!(tracked.contains(&"ann".to_owned()) && tracked.contains(&"bob".to_owned()));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:users:t:alpha"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(
+        (3_500_000..=3_600_000).contains(&ttl),
+        "the registry expires with its last member: {ttl}"
+    );
+    // A team's own total still never expires.
+    let quota = Quota::build(
+        &QuotaConfig {
+            teams: vec![(
+                "alpha".into(),
+                TeamLimits {
+                    limits: limits("usd_total = 1"),
+                    ..TeamLimits::default()
+                },
+            )],
+            ..config.clone()
+        },
+        Clock::System,
+    )
+    .unwrap();
+    assert_eq!(run(&quota, 1, 10, None).await, 1);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:usd:total:t:alpha"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1);
 }

@@ -29,6 +29,16 @@ pub trait CacheStore: Send + Sync {
         ttl: Duration,
     ) -> Result<(), CacheStoreError>;
     async fn remove(&self, partition: &str, key: &str) -> Result<(), CacheStoreError>;
+    /// Tell every replica sharing this store that entries were purged. A
+    /// store no other replica reads need not carry it.
+    async fn announce_purge(&self, _message: String) -> Result<(), CacheStoreError> {
+        Ok(())
+    }
+    /// Every purge announced on this store (this replica's too), for as long
+    /// as the receiver is kept; `None` when the store carries none.
+    fn purge_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        None
+    }
 }
 
 /// Bounded in-process store; the soonest to expire is evicted first.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 UPSTREAM_KEY = "sk-upstream-test"
 ALPHA_KEY = "sk-alpha-test"
@@ -19,6 +21,28 @@ MESSAGES = [
 ]
 # What the mock upstream answers to MESSAGES: it echoes the last user turn.
 ECHOED = "Echo: Say hello to the gateway please"
+
+
+def in_ci() -> bool:
+    """Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
+    dependency is a failure rather than a skip (as in tests/gateway/harness.rs)."""
+    return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+def missing_dependency(what: str, how: str) -> None:
+    """A test's external dependency is missing: under CI this fails the test;
+    elsewhere it is skipped, with the reason in pytest's summary."""
+    if in_ci():
+        pytest.fail(f"{what} is missing under CI ({how}): this test must not skip", pytrace=False)
+    pytest.skip(f"{what} is missing ({how}); under CI this fails")
+
+
+def require_env(var: str, how: str) -> str:
+    """The value of `var`; when it is unset or empty, `missing_dependency`."""
+    value = os.environ.get(var, "")
+    if not value:
+        missing_dependency(f"${var}", how)
+    return value
 
 
 def assert_error_body(body: object, status: int) -> dict:

@@ -8,7 +8,6 @@ session mock upstream, whose /_mock/stats counts the calls that reach it.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -16,10 +15,17 @@ import openai
 import pytest
 
 from conftest import ADDRESS, HERE, Process, binary, gateway_env, sdk
-from helpers import ALPHA_KEY, BETA_KEY, UPSTREAM_KEY
+from helpers import ALPHA_KEY, BETA_KEY, UPSTREAM_KEY, require_env
 
-HAS_MODEL = bool(os.environ.get("SWITCHBOARD_EMBEDDING_MODEL_DIR"))
-needs_model = pytest.mark.skipif(not HAS_MODEL, reason="no embedding model (scripts/fetch-model)")
+
+@pytest.fixture(scope="session")
+def embedding_model() -> str:
+    """The model directory; without one the test is skipped, or fails under CI.
+    Session-scoped, so it is set up (and skips) before the module's gateway."""
+    return require_env("SWITCHBOARD_EMBEDDING_MODEL_DIR", "scripts/fetch-model")
+
+
+needs_model = pytest.mark.usefixtures("embedding_model")
 
 
 def start_gateway(mock_url: str, data_dir: Path) -> tuple[Process, str]:

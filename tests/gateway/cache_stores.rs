@@ -20,22 +20,27 @@ fn admin_section() -> String {
     )
 }
 
+/// Whether Redis answers; when it does not, the test says it is skipped
+/// (and fails under CI).
 async fn redis_up() -> bool {
-    let reachable = redis::Client::open(REDIS_URL)
-        .ok()
-        .map(|client| async move { client.get_multiplexed_async_connection().await.is_ok() });
-    let up = match reachable {
-        Some(check) => check.await,
-        None => false,
+    let reachable = match redis::Client::open(REDIS_URL) {
+        Ok(client) => client
+            .get_multiplexed_async_connection()
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
     };
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Redis on 127.0.0.1:6379 is required in CI"
-        );
-        eprintln!("\n!!! SKIPPING: no Redis on 127.0.0.1:6379 !!!\n");
+    match reachable {
+        Ok(()) => true,
+        Err(error) => {
+            missing_dependency(
+                &format!("Redis at {REDIS_URL}"),
+                &format!("unreachable: {error}; scripts/test starts it"),
+            );
+            false
+        }
     }
-    up
 }
 
 async fn ask(
@@ -161,6 +166,79 @@ async fn replicas_share_exact_hits_through_redis_within_one_team() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(gone, "the purged entry is still served from Redis");
+}
+
+/// A purge on one replica reaches the other's in-memory table (through
+/// Redis pub/sub), not only the shared store: B had the entry in its own
+/// table and must stop serving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_replica_empties_the_others_memory() {
+    if !redis_up().await {
+        return;
+    }
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    let extra = format!(
+        "[cache]\nenabled = true\nsemantic = false\nstore = \"redis\"\n\
+         redis_url = \"{REDIS_URL}\"\nredis_prefix = \"{prefix}\"\n{}",
+        admin_section()
+    );
+    let a = gateway_in_front_of(upstream.base_url(), &extra).await;
+    let b = gateway_in_front_of(upstream.base_url(), &extra).await;
+    let chat = |server: &switchboard::server::RunningServer| {
+        format!("http://{}/v1/chat/completions", server.addr)
+    };
+    let client = reqwest::Client::new();
+    let question = chat_body("fast", "How far is the Moon from the Earth?");
+    assert_eq!(
+        ask(&client, &chat(&a), ALPHA_KEY, &question, None).await,
+        (200, "miss".to_owned())
+    );
+    assert_eq!(
+        wait_for_hit(&client, &chat(&b), ALPHA_KEY, &question).await,
+        "hit-exact"
+    );
+    // B now holds the entry in its own table.
+    let purged: Value = client
+        .post(format!("http://{}/admin/cache/purge", a.addr))
+        .bearer_auth(ADMIN_KEY)
+        .body(r#"{"team":"alpha"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(purged["purged"], 1, "{purged}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed: Value = client
+            .get(format!("http://{}/admin/cache/entries", b.addr))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (status, _) = ask(
+            &client,
+            &chat(&b),
+            ALPHA_KEY,
+            &question,
+            Some("only-if-cached"),
+        )
+        .await;
+        if status == 504 && listed["entries"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica B still holds the purged entry: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(upstream.state.chat_calls(), 1);
 }
 
 #[tokio::test]

@@ -292,3 +292,184 @@ async fn hostile_bodies_never_break_the_gateway() {
         200
     );
 }
+
+/// A gateway in front of `upstream` with `vars` as its whole environment.
+async fn gateway_with_env(
+    vars: Vec<(&'static str, String)>,
+    extra: &str,
+) -> switchboard::server::RunningServer {
+    switchboard::install_crypto_provider();
+    let env = move |name: &str| {
+        vars.iter()
+            .find(|(var, _)| *var == name)
+            .map(|(_, value)| value.clone())
+    };
+    let gateway =
+        switchboard::gateway::Gateway::build_with_env(config(extra), &env).expect("gateway builds");
+    switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("gateway binds")
+}
+
+/// A provider refusing the gateway's own key is the gateway's trouble: a 502
+/// naming the provider, never the provider's 401 (which reads as "your key is
+/// wrong"), and none of the provider's body (OpenAI's echoes part of the key).
+#[tokio::test]
+async fn a_provider_refusing_the_gateways_key_is_a_502_naming_it() {
+    let upstream = switchboard::mock_upstream::spawn(MockOptions::default())
+        .await
+        .unwrap();
+    let openai = upstream.base_url();
+    let root = openai.trim_end_matches("/v1").to_owned();
+    let wrong = "sk-provider-key-that-was-revoked-1234".to_owned();
+    let server = gateway_with_env(
+        vec![
+            ("OPENAI_BASE_URL", openai),
+            ("OPENAI_API_KEY", wrong.clone()),
+            ("ANTHROPIC_BASE_URL", root),
+            ("ANTHROPIC_API_KEY", wrong.clone()),
+        ],
+        "",
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |path: &'static str, body: serde_json::Value| {
+        client
+            .post(format!("http://{}{path}", server.addr))
+            .bearer_auth(ALPHA_KEY)
+            .body(body.to_string())
+            .send()
+    };
+    let mut streamed = chat_body("fast", "hi");
+    streamed["stream"] = json!(true);
+    for (what, response, provider) in [
+        (
+            "chat",
+            post("/v1/chat/completions", chat_body("fast", "hi")).await,
+            "openai",
+        ),
+        (
+            "stream",
+            post("/v1/chat/completions", streamed).await,
+            "openai",
+        ),
+        (
+            "embeddings",
+            post(
+                "/v1/embeddings",
+                json!({"model": "openai/text-embedding-3-small", "input": "hi"}),
+            )
+            .await,
+            "openai",
+        ),
+        (
+            "anthropic wire",
+            post(
+                "/v1/chat/completions",
+                chat_body("anthropic/claude-fable-5-2", "hi"),
+            )
+            .await,
+            "anthropic",
+        ),
+    ] {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 502, "{what}");
+        assert!(response.headers().get("www-authenticate").is_none());
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("Incorrect API key")
+                && !text.contains("sk-pro")
+                && !text.contains("1234"),
+            "{what}: the provider's body stays out: {text}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let error = &body["error"];
+        assert_eq!(error["code"], "provider_auth_failed", "{what}: {body}");
+        assert_eq!(error["type"], "upstream_error");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`{provider}`")),
+            "{what}: {message}"
+        );
+    }
+    // The Anthropic door says the same in Anthropic's shape.
+    let response = post(
+        "/v1/messages",
+        json!({"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 502);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "api_error", "{body}");
+    // The client's own key is still checked first: a wrong one is a 401.
+    let response = client
+        .post(format!("http://{}/v1/chat/completions", server.addr))
+        .bearer_auth("sk-wrong")
+        .body(chat_body("fast", "hi").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_provider_forbidding_the_gateways_account_is_a_502() {
+    let h = Harness::start().await;
+    let response = h.chat(chat_body("openai/fault-403", "hi")).await;
+    assert_eq!(response.status(), 502);
+    let error = error_of(response).await;
+    assert_eq!(error["code"], "provider_auth_failed", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("`openai`"));
+    assert!(error["message"].as_str().unwrap().contains("403"));
+}
+
+/// The loopback-only development key, behind a reverse proxy on the same
+/// machine: every client's connection comes from loopback, but the proxy
+/// says whom it forwards, and the key is refused.
+#[tokio::test]
+async fn the_development_key_is_refused_through_a_proxy() {
+    let dev = "sk-switchboard-dev-test";
+    let extra = format!(
+        "[[keys]]\nid = \"dev\"\nteam = \"alpha\"\nhash = \"sha256:{}\"\nloopback_only = true\n",
+        hex::encode(switchboard::config::hash_key(dev))
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    let send = |header: Option<(&'static str, &'static str)>| {
+        let mut request = h
+            .client
+            .post(h.url("/v1/chat/completions"))
+            .bearer_auth(dev)
+            .body(chat_body("fast", "hi").to_string());
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    assert_eq!(send(None).await.unwrap().status(), 200);
+    for header in [
+        ("Forwarded", "for=203.0.113.7;proto=https"),
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Real-IP", "203.0.113.7"),
+    ] {
+        let response = send(Some(header)).await.unwrap();
+        assert_eq!(response.status(), 401, "{header:?}");
+        let error = error_of(response).await;
+        assert_eq!(error["code"], "invalid_api_key");
+        assert!(
+            error["message"].as_str().unwrap().contains("proxy"),
+            "{error}"
+        );
+    }
+    // A key that is not loopback-only does not care.
+    let response = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth(ALPHA_KEY)
+        .header("X-Forwarded-For", "203.0.113.7")
+        .body(chat_body("fast", "hi").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -315,11 +315,11 @@ async fn a_webhook_pack_from_the_packs_folder_guards_prompts() {
 
 /// A paraphrased injection that no pattern of the pack matches is blocked by
 /// the semantic rule, with the real embedding model (the cache is off, so
-/// guardrails load it alone). Skipped, with a reason, without model files.
+/// guardrails load it alone). Without model files it says it is skipped
+/// (and fails under CI).
 #[tokio::test]
 async fn a_paraphrased_injection_is_blocked_by_meaning() {
-    let Some(dir) = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR") else {
-        eprintln!("skipped: SWITCHBOARD_EMBEDDING_MODEL_DIR is unset (scripts/fetch-model)");
+    let Some(dir) = require_env("SWITCHBOARD_EMBEDDING_MODEL_DIR", "scripts/fetch-model") else {
         return;
     };
     let paraphrase =
@@ -339,8 +339,7 @@ async fn a_paraphrased_injection_is_blocked_by_meaning() {
             .is_clean()
     );
     let config = format!(
-        "[cache]\nmodel_dir = {:?}\n[[guardrails.bindings]]\nteam = \"alpha\"\npacks = [\"injection\"]\n",
-        dir.to_string_lossy()
+        "[cache]\nmodel_dir = {dir:?}\n[[guardrails.bindings]]\nteam = \"alpha\"\npacks = [\"injection\"]\n"
     );
     let h = Harness::with(MockOptions::default(), &config).await;
     let prompt = format!("Thanks for the summary. {paraphrase}");

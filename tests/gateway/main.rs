@@ -24,6 +24,7 @@ mod quota_http;
 mod quota_processes;
 mod quota_redis;
 mod quota_stream;
+mod readiness;
 mod routing;
 mod streaming;
 mod wires;

@@ -74,13 +74,23 @@ impl GatewayProcess {
     }
 
     /// SIGTERM, then wait for the exit: the graceful shutdown runs.
-    pub async fn terminate(mut self) {
+    pub async fn terminate(self) {
+        self.send_sigterm();
+        self.wait_for_clean_exit().await;
+    }
+
+    /// SIGTERM, without waiting: the graceful shutdown starts.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().expect("the gateway is running");
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM is sent");
+    }
+
+    /// Waits (at most 30 s) for the gateway to exit, cleanly.
+    pub async fn wait_for_clean_exit(mut self) {
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("the gateway exits within 30 s of SIGTERM")

@@ -1,0 +1,94 @@
+//! The guardrail evaluation's data: labelled texts from
+//! `tests/eval/guardrails/` (and the older `tests/guardrails_eval/`, kept
+//! as development data), each placed where the gateway reads it. Shared by
+//! the evaluation test, which scores the frozen test half, and
+//! `examples/train_guardrail_scorer.rs`, which fits the injection scorer on
+//! the development half.
+
+use super::Phase;
+
+/// One labelled text.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Case {
+    /// `pii`, `secret`, `injection` or `benign`.
+    pub label: String,
+    /// `prompt`, `tool_result` or `answer`.
+    pub place: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub lang: String,
+    pub text: String,
+}
+
+/// The labels and the pack that should catch each.
+pub const LABELS: &[(&str, &str)] = &[
+    ("pii", "pii"),
+    ("secret", "secrets"),
+    ("injection", "injection"),
+];
+
+impl Case {
+    /// The phase in which the gateway reads text from this place.
+    pub fn phase(&self) -> Phase {
+        match self.place.as_str() {
+            "tool_result" => Phase::ToolResult,
+            "answer" => Phase::Output,
+            _ => Phase::Input,
+        }
+    }
+}
+
+/// Parse a JSON-lines file of cases.
+pub fn parse(text: &str) -> Result<Vec<Case>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let case: Case =
+                serde_json::from_str(line).map_err(|e| format!("line {}: {e}", index + 1))?;
+            let known = case.label == "benign" || LABELS.iter().any(|(l, _)| *l == case.label);
+            if !known || !["prompt", "tool_result", "answer"].contains(&case.place.as_str()) {
+                return Err(format!("line {}: unknown label or place", index + 1));
+            }
+            Ok(case)
+        })
+        .collect()
+}
+
+/// A line of the older evaluation files (`{"pack", "phase", "text",
+/// "expect"}`) as a case: a non-empty `expect` is the pack's label.
+pub fn parse_legacy(text: &str) -> Result<Vec<Case>, String> {
+    #[derive(serde::Deserialize)]
+    struct Legacy {
+        pack: String,
+        phase: String,
+        text: String,
+        expect: Vec<String>,
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let old: Legacy =
+                serde_json::from_str(line).map_err(|e| format!("line {}: {e}", index + 1))?;
+            let label = match (old.expect.is_empty(), old.pack.as_str()) {
+                (true, _) => "benign",
+                (false, "secrets") => "secret",
+                (false, pack) => pack,
+            };
+            let place = match old.phase.as_str() {
+                "output" => "answer",
+                "tool_result" | "tool_arguments" => "tool_result",
+                _ => "prompt",
+            };
+            Ok(Case {
+                label: label.to_owned(),
+                place: place.to_owned(),
+                kind: String::new(),
+                lang: String::new(),
+                text: old.text,
+            })
+        })
+        .collect()
+}
