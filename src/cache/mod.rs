@@ -35,6 +35,7 @@ use exact::{Entry, EntryTable, HitRecord, now_ms};
 use index::VectorIndex;
 use keys::Probe;
 use parking_lot::Mutex;
+pub use persist::SNAPSHOT_FILE;
 use stats::{CacheMetrics, ShadowLog};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};

@@ -307,8 +307,17 @@ async fn a_restart_keeps_the_entries() {
     {
         let h = start(&extra).await;
         expect(&h, &body, "miss").await;
-        // The snapshot is written within a second of a change.
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        // The entry is stored once the answer is complete, and the snapshot
+        // follows within a second of a change; wait for it with a deadline.
+        let snapshot = dir.path().join(switchboard::cache::SNAPSHOT_FILE);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&snapshot).is_ok_and(|text| text.contains("tallest")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no snapshot within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     let h = start(&extra).await;
     expect(&h, &body, "hit-exact").await;
