@@ -3,8 +3,9 @@
 //!
 //!     cargo run --release --example train_guardrail_scorer
 //!
-//! Reads only `tests/eval/guardrails/dev.jsonl` and the older
-//! `tests/guardrails_eval/*.jsonl` (development data); never the test half.
+//! Reads only `tests/eval/guardrails/dev.jsonl`, the training-only texts in
+//! `tests/eval/guardrails/train/` and the older `tests/guardrails_eval/*.jsonl`
+//! (development data); never the test half.
 //! Positives are texts labelled `injection`; every other text (benign, PII,
 //! secrets) is a negative. A logistic regression over the hashed features
 //! of `guardrails::scorer::features`, class-balanced, L2-penalized, fitted
@@ -19,14 +20,27 @@ use switchboard::guardrails::scorer::{TextScorer, features, hidden_readings, pie
 
 const BUCKETS: usize = 1 << 13;
 const MAX_FALSE_POSITIVES: f64 = 0.01;
+const TRAINING_DIR: &str = "tests/eval/guardrails/train";
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let read = |file: &str| std::fs::read_to_string(root.join(file)).expect(file);
     let mut cases = evaluation::parse(&read("tests/eval/guardrails/dev.jsonl")).expect("dev");
+    let development_half = cases.len();
     for legacy in ["injection", "pii", "secrets"] {
         let file = format!("tests/guardrails_eval/{legacy}.jsonl");
         cases.extend(evaluation::parse_legacy(&read(&file)).expect("legacy"));
+    }
+    // Training-only texts, written apart from the packs like the halves but
+    // in neither of them.
+    let mut extra: Vec<_> = std::fs::read_dir(root.join(TRAINING_DIR))
+        .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    extra.retain(|path| path.extension().is_some_and(|e| e == "jsonl"));
+    extra.sort();
+    for path in &extra {
+        let text = std::fs::read_to_string(path).expect("training file");
+        cases.extend(evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }
     let rows: Vec<(Vec<(usize, f32)>, f32)> = cases.iter().flat_map(rows_of).collect();
     eprintln!("{} development texts, {} pieces", cases.len(), rows.len());
@@ -52,6 +66,8 @@ fn main() {
         }
     }
     let threshold = choose_threshold(&cases, &out_of_fold);
+    eprintln!("the development half alone:");
+    report(&cases[..development_half], &out_of_fold[..development_half], threshold);
     let all: Vec<&(Vec<(usize, f32)>, f32)> = rows.iter().collect();
     let mut scorer = fit(&all);
     scorer.threshold = threshold;
@@ -90,38 +106,92 @@ fn best_piece(scorer: &TextScorer, case: &Case) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The lowest threshold (steps of 0.01) flagging at most 1% of negatives;
-/// prints recall and false positives around it.
+/// The lowest threshold (steps of 0.01) flagging at most 1% of the
+/// negatives and of the benign texts among them (the look-alikes, harder
+/// than PII or secrets); prints recall and false positives around it.
 fn choose_threshold(cases: &[Case], probabilities: &[f32]) -> f32 {
     let rate = |threshold: f32| {
-        let (mut tp, mut pos, mut fp, mut neg) = (0, 0, 0, 0);
+        let (mut tp, mut pos, mut fp, mut neg, mut fp_benign, mut benign) = (0, 0, 0, 0, 0, 0);
         for (case, p) in cases.iter().zip(probabilities) {
-            let flagged = *p >= threshold;
+            let flagged = usize::from(*p >= threshold);
             if case.label == "injection" {
                 pos += 1;
-                tp += usize::from(flagged);
+                tp += flagged;
             } else {
                 neg += 1;
-                fp += usize::from(flagged);
+                fp += flagged;
+                if case.label == "benign" {
+                    benign += 1;
+                    fp_benign += flagged;
+                }
             }
         }
-        (tp as f64 / pos.max(1) as f64, fp as f64 / neg.max(1) as f64)
+        let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+        (ratio(tp, pos), ratio(fp, neg), ratio(fp_benign, benign))
     };
-    let threshold = (1..100)
-        .map(|step| step as f32 / 100.0)
-        .find(|t| rate(*t).1 <= MAX_FALSE_POSITIVES)
+    let threshold = (1..200)
+        .map(|step| step as f32 / 200.0)
+        .find(|t| {
+            let (_, negatives, benign) = rate(*t);
+            negatives <= MAX_FALSE_POSITIVES && benign <= MAX_FALSE_POSITIVES
+        })
         .unwrap_or(0.99);
     for t in [
-        threshold - 0.1,
-        threshold - 0.05,
+        threshold - 0.04,
+        threshold - 0.02,
         threshold,
-        threshold + 0.05,
-        threshold + 0.1,
+        threshold + 0.01,
     ] {
-        let (recall, fpr) = rate(t);
-        eprintln!("out of fold: threshold {t:.2}: recall {recall:.3}, false positives {fpr:.3}");
+        let (recall, negatives, benign) = rate(t);
+        eprintln!(
+            "out of fold: threshold {t:.2}: recall {recall:.3}, false positives {negatives:.3} \
+             (benign texts {benign:.3})"
+        );
     }
     threshold
+}
+
+/// Out-of-fold recall per place and benign texts flagged at `threshold`.
+fn report(cases: &[Case], probabilities: &[f32], threshold: f32) {
+    for place in ["prompt", "tool_result", "answer"] {
+        let (mut tp, mut pos, mut fp, mut benign) = (0, 0, 0, 0);
+        for (case, p) in cases.iter().zip(probabilities) {
+            if case.place != place {
+                continue;
+            }
+            let flagged = usize::from(*p >= threshold);
+            match case.label.as_str() {
+                "injection" => (pos, tp) = (pos + 1, tp + flagged),
+                "benign" => (benign, fp) = (benign + 1, fp + flagged),
+                _ => {}
+            }
+        }
+        eprintln!("  {place:12} injections {tp}/{pos}, benign flagged {fp}/{benign}");
+    }
+    // Recall when the threshold lets k benign texts through, for a few k:
+    // a comparison that does not depend on the threshold chosen.
+    let mut benign: Vec<f32> = cases
+        .iter()
+        .zip(probabilities)
+        .filter(|(case, _)| case.label == "benign")
+        .map(|(_, p)| *p)
+        .collect();
+    benign.sort_by(|a, b| b.total_cmp(a));
+    let positives: Vec<f32> = cases
+        .iter()
+        .zip(probabilities)
+        .filter(|(case, _)| case.label == "injection")
+        .map(|(_, p)| *p)
+        .collect();
+    for k in [0, 2, 5, 10] {
+        let bar = benign.get(k).copied().unwrap_or(0.0);
+        let caught = positives.iter().filter(|p| **p > bar).count();
+        eprintln!(
+            "  with {k} of {} benign flagged: recall {:.3}",
+            benign.len(),
+            caught as f64 / positives.len().max(1) as f64
+        );
+    }
 }
 
 /// Class-balanced logistic regression, L2, full-batch gradient descent.
@@ -140,7 +210,7 @@ fn fit(rows: &[&(Vec<(usize, f32)>, f32)]) -> TextScorer {
     let mut bias = 0.0f32;
     let (rate, l2) = (4.0f32, 1e-5f32);
     let mut grad = vec![0.0f32; BUCKETS];
-    for _ in 0..2000 {
+    for _ in 0..4000 {
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut grad_bias = 0.0f32;
         for (x, y) in rows {

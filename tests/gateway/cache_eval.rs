@@ -107,9 +107,12 @@ fn the_test_half_meets_the_bar() {
             assert!(*served <= 1, "{kind}: {served}/{total} near-misses served");
         }
     }
+    // 35.1% when measured; batched embeddings differ in their last bits
+    // between runs, which moves an item or two across the bar, so the floor
+    // leaves a margin of a few items.
     assert!(
-        para >= 0.35,
-        "paraphrases served {:.1}%, below the 35.1% measured at freezing",
+        para >= 0.33,
+        "paraphrases served {:.1}%, below the floor of 33% (35.1% measured)",
         100.0 * para
     );
 }
