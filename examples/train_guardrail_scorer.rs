@@ -40,7 +40,8 @@ fn main() {
     extra.sort();
     for path in &extra {
         let text = std::fs::read_to_string(path).expect("training file");
-        cases.extend(evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        cases
+            .extend(evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }
     let rows: Vec<(Vec<(usize, f32)>, f32)> = cases.iter().flat_map(rows_of).collect();
     eprintln!("{} development texts, {} pieces", cases.len(), rows.len());
@@ -67,7 +68,11 @@ fn main() {
     }
     let threshold = choose_threshold(&cases, &out_of_fold);
     eprintln!("the development half alone:");
-    report(&cases[..development_half], &out_of_fold[..development_half], threshold);
+    report(
+        &cases[..development_half],
+        &out_of_fold[..development_half],
+        threshold,
+    );
     let all: Vec<&(Vec<(usize, f32)>, f32)> = rows.iter().collect();
     let mut scorer = fit(&all);
     scorer.threshold = threshold;

@@ -80,8 +80,11 @@ impl Gateway {
         quota.update_book(|current| *current = book.clone());
         // MCP servers changed through the admin API come back the same way.
         let mut mcp_settings = config.mcp.clone();
-        mcp_settings.servers =
-            crate::mcp::registry::with_saved(mcp_settings.servers, directory.mcp_servers());
+        mcp_settings.servers = crate::mcp::registry::with_saved(
+            mcp_settings.servers,
+            directory.mcp_servers(),
+            &mcp_settings.admin_commands,
+        );
         let admin = crate::admin::quota::AdminState::new(directory);
         let mut metrics = Metrics::default();
         metrics.register_counter(

@@ -150,6 +150,7 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
         &gateway.mcp,
         directory.mcp_servers(),
         next.mcp_servers(),
+        &gateway.config.mcp.admin_commands,
     );
     *directory = next;
     gateway.admin.seen_version.store(version, Ordering::Release);

@@ -59,6 +59,12 @@ pub struct RawMcp {
     /// doubles from 200ms up to this), e.g. `"30s"`.
     #[serde(default = "default_backoff_max")]
     pub restart_backoff_max: String,
+    /// Programs the admin API (`POST /admin/mcp/servers`) may start over
+    /// stdio, each as the exact `command` string, e.g.
+    /// `["/usr/local/bin/mcp-server-time"]`. Default: none, so the admin API
+    /// registers HTTP servers only. Servers in this file are not limited.
+    #[serde(default)]
+    pub admin_commands: Vec<String>,
     /// Tool servers behind the gateway.
     #[serde(default)]
     pub servers: Vec<RawServer>,
@@ -84,6 +90,7 @@ impl Default for RawMcp {
             on_tool_change: default_on_change(),
             audit_arguments: default_audit_arguments(),
             restart_backoff_max: default_backoff_max(),
+            admin_commands: Vec::new(),
             servers: Vec::new(),
             teams: Vec::new(),
             oauth: None,
@@ -230,6 +237,8 @@ pub struct McpSettings {
     pub block_changed_tools: bool,
     pub audit_redacted_arguments: bool,
     pub restart_backoff_max: Duration,
+    /// What the admin API may start over stdio (`mcp.admin_commands`).
+    pub admin_commands: Vec<String>,
     pub servers: Vec<ServerSettings>,
     /// By team id; a team without one may use no tool. Looked up by id, not
     /// by position: the live key store orders teams its own way.
@@ -452,6 +461,7 @@ pub(crate) fn validate(
         block_changed_tools,
         audit_redacted_arguments,
         restart_backoff_max,
+        admin_commands: raw.admin_commands.clone(),
         servers,
         policies,
         oauth,

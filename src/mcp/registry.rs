@@ -50,27 +50,71 @@ fn checked(raw: &RawServer) -> Result<ServerSettings, GatewayError> {
     }
 }
 
-/// Decode and check a request body. Literal `env` and `headers` values are
-/// refused: they may be credentials, and the API stores and shows only the
-/// names of environment variables (`inherit_env`, `headers_env`).
-fn server_of(body: &Bytes) -> Result<(RawServer, ServerSettings), GatewayError> {
-    let raw: RawServer = decode_json(body)?;
+/// What the admin API may register, whether from a request or from the
+/// saved admin changes (the ledger, or the shared Redis document another
+/// replica wrote): no literal `env` or `headers` values (they may be
+/// credentials), no access to the gateway's environment (`inherit_env`,
+/// `headers_env`: provider keys live there), and stdio programs only from
+/// `mcp.admin_commands`. Write access to Redis alone therefore cannot start
+/// a program or read a secret.
+fn admissible(raw: &RawServer, admin_commands: &[String]) -> Result<(), GatewayError> {
+    let refuse = |field: &str, message: &str| Err(GatewayError::invalid(message, Some(field)));
     if !raw.env.is_empty() {
-        return Err(GatewayError::invalid(
-            "`env` values are not accepted through the admin API: name gateway \
-             environment variables in `inherit_env`",
-            Some("env"),
-        ));
+        return refuse(
+            "env",
+            "`env` values are not accepted through the admin API: they may be credentials; \
+             set them on a server in the config file",
+        );
     }
     if !raw.headers.is_empty() {
-        return Err(GatewayError::invalid(
-            "`headers` values are not accepted through the admin API: map header \
-             names to gateway environment variables in `headers_env`",
-            Some("headers"),
-        ));
+        return refuse(
+            "headers",
+            "`headers` values are not accepted through the admin API: they may be credentials; \
+             set them on a server in the config file",
+        );
     }
+    if !raw.inherit_env.is_empty() {
+        return refuse(
+            "inherit_env",
+            "`inherit_env` is not accepted through the admin API: the gateway's environment \
+             holds its provider keys; set it on a server in the config file",
+        );
+    }
+    if !raw.headers_env.is_empty() {
+        return refuse(
+            "headers_env",
+            "`headers_env` is not accepted through the admin API: the gateway's environment \
+             holds its provider keys; set it on a server in the config file",
+        );
+    }
+    if let Some(command) = &raw.command
+        && !admin_commands.contains(command)
+    {
+        return refuse(
+            "command",
+            "this program is not in `mcp.admin_commands`, the programs the admin API may \
+             start (none by default)",
+        );
+    }
+    Ok(())
+}
+
+/// Decode and check a request body.
+fn server_of(
+    body: &Bytes,
+    admin_commands: &[String],
+) -> Result<(RawServer, ServerSettings), GatewayError> {
+    let raw: RawServer = decode_json(body)?;
+    admissible(&raw, admin_commands)?;
     let settings = checked(&raw)?;
     Ok((raw, settings))
+}
+
+/// A saved server as it would be started, if it is still admissible and
+/// checks out.
+fn saved_settings(raw: &RawServer, admin_commands: &[String]) -> Result<ServerSettings, String> {
+    admissible(raw, admin_commands).map_err(|error| error.to_string())?;
+    checked(raw).map_err(|error| error.to_string())
 }
 
 fn registered(raw: &RawServer, status: &'static str) -> Json<Value> {
@@ -87,7 +131,7 @@ pub(super) async fn add(
     State(gateway): State<Arc<Gateway>>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body)?;
+    let (raw, settings) = server_of(&body, &gateway.config.mcp.admin_commands)?;
     let hub = &gateway.mcp;
     let exists = || {
         if hub.upstream(&raw.name).is_some() {
@@ -111,7 +155,7 @@ pub(super) async fn replace(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body)?;
+    let (raw, settings) = server_of(&body, &gateway.config.mcp.admin_commands)?;
     if raw.name != name {
         return Err(GatewayError::invalid(
             format!("`name` is `{}` but the path names `{name}`", raw.name),
@@ -163,11 +207,12 @@ pub(super) async fn remove(
 pub fn with_saved(
     mut servers: Vec<ServerSettings>,
     saved: &BTreeMap<String, Option<RawServer>>,
+    admin_commands: &[String],
 ) -> Vec<ServerSettings> {
     for (name, doc) in saved {
         servers.retain(|server| *server.name != **name);
         if let Some(raw) = doc {
-            match checked(raw) {
+            match saved_settings(raw, admin_commands) {
                 Ok(settings) => servers.push(settings),
                 Err(error) => {
                     tracing::error!(server = %name, %error, "saved MCP server left out");
@@ -184,6 +229,7 @@ pub fn apply_saved_changes(
     hub: &McpHub,
     before: &BTreeMap<String, Option<RawServer>>,
     after: &BTreeMap<String, Option<RawServer>>,
+    admin_commands: &[String],
 ) {
     for (name, doc) in after {
         if before.get(name) == Some(doc) {
@@ -193,7 +239,7 @@ pub fn apply_saved_changes(
             None => {
                 hub.remove(name);
             }
-            Some(raw) => match checked(raw) {
+            Some(raw) => match saved_settings(raw, admin_commands) {
                 Ok(settings) => {
                     hub.put(settings);
                 }
@@ -224,15 +270,24 @@ mod tests {
             checked(&http("a", "http://a/mcp")).unwrap(),
             checked(&http("b", "http://b/mcp")).unwrap(),
         ];
-        let unset = raw(json!({"name": "d", "url": "http://d/mcp",
-            "headers_env": {"Authorization": "SWITCHBOARD_TEST_UNSET_VAR"}}));
+        let bad_url = raw(json!({"name": "d", "url": "ftp://d/mcp"}));
+        // Written to the shared store by someone other than the admin API:
+        // an unlisted program, or the gateway's environment.
+        let unlisted = raw(json!({"name": "e", "command": "/bin/sh", "args": ["-c", "id"]}));
+        let environment = raw(json!({"name": "f", "url": "http://f/mcp",
+            "headers_env": {"Authorization": "OPENAI_API_KEY"}}));
+        let listed = raw(json!({"name": "g", "command": "/bin/cat"}));
         let saved = BTreeMap::from([
             ("a".to_owned(), Some(http("a", "http://a2/mcp"))),
             ("b".to_owned(), None),
             ("c".to_owned(), Some(http("c", "http://c/mcp"))),
-            ("d".to_owned(), Some(unset)),
+            ("d".to_owned(), Some(bad_url)),
+            ("e".to_owned(), Some(unlisted)),
+            ("f".to_owned(), Some(environment)),
+            ("g".to_owned(), Some(listed)),
         ]);
-        let servers: Vec<(String, String)> = with_saved(config, &saved)
+        let allowed = ["/bin/cat".to_owned()];
+        let servers: Vec<(String, String)> = with_saved(config, &saved, &allowed)
             .into_iter()
             .map(|server| match server.transport {
                 Transport::Http { url, .. } => (server.name.to_string(), url),
@@ -244,8 +299,48 @@ mod tests {
             [
                 ("a".to_owned(), "http://a2/mcp".to_owned()),
                 ("c".to_owned(), "http://c/mcp".to_owned()),
+                ("g".to_owned(), "/bin/cat".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn the_admin_api_reaches_neither_unlisted_programs_nor_the_environment() {
+        let allowed = ["/usr/bin/mcp-server-time".to_owned()];
+        let cases = [
+            (json!({"name": "x", "command": "/bin/sh"}), "command"),
+            (
+                json!({"name": "x", "command": "/usr/bin/mcp-server-time",
+                    "inherit_env": ["OPENAI_API_KEY"]}),
+                "inherit_env",
+            ),
+            (
+                json!({"name": "x", "url": "http://x/mcp",
+                    "headers_env": {"Authorization": "OPENAI_API_KEY"}}),
+                "headers_env",
+            ),
+            (
+                json!({"name": "x", "command": "/usr/bin/mcp-server-time",
+                    "env": {"TOKEN": "s3cret"}}),
+                "env",
+            ),
+            (
+                json!({"name": "x", "url": "http://x/mcp",
+                    "headers": {"Authorization": "Bearer s3cret"}}),
+                "headers",
+            ),
+        ];
+        for (body, field) in cases {
+            let error = admissible(&raw(body.clone()), &allowed).unwrap_err();
+            let answer: Value = serde_json::from_slice(&error.body()).unwrap();
+            assert_eq!(answer["error"]["param"], field, "{body}");
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+            assert!(!answer.to_string().contains("s3cret"));
+        }
+        let listed = json!({"name": "x", "command": "/usr/bin/mcp-server-time"});
+        assert!(admissible(&raw(listed.clone()), &allowed).is_ok());
+        assert!(admissible(&raw(listed), &[]).is_err(), "none by default");
+        assert!(admissible(&http("x", "http://x/mcp"), &[]).is_ok());
     }
 
     #[test]

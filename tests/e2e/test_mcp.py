@@ -104,6 +104,10 @@ id = "gamma-mcp"
 team = "gamma"
 value_env = "SB_MCP_GAMMA"
 
+[mcp]
+# What the admin API may start over stdio (none by default).
+admin_commands = [{toml_string(commands["MCP_TIME_SERVER"])}]
+
 [[mcp.servers]]
 name = "time"
 command = {toml_string(commands["MCP_TIME_SERVER"])}

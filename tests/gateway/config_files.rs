@@ -38,8 +38,16 @@ fn every_example_config_in_the_repository_is_valid() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            // Keys referenced from the environment are set for the check.
-            let text = text.replace("value_env = ", "hash = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\" # ");
+            // Keys and URLs referenced from the environment are set for the
+            // check.
+            let placeholder = "hash = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\" # ";
+            let text = text
+                .replace("value_env = ", placeholder)
+                .replace("\nkey_env = ", &format!("\n{placeholder}"))
+                .replace(
+                    "redis_url_env = ",
+                    "redis_url = \"redis://127.0.0.1:6379/0\" # ",
+                );
             let text = dedupe_hashes(&text);
             load_str(
                 &path.display().to_string(),

@@ -49,12 +49,23 @@ pub fn admin_section() -> String {
     )
 }
 
+/// `[mcp]` allowing the admin API to start the real MCP servers the tests
+/// use (`scripts/mcp-peers`), and nothing else.
+pub fn admin_commands_section() -> String {
+    let peers = crate::mcp::peers();
+    format!(
+        "[mcp]\nadmin_commands = [{:?}, {:?}]\n",
+        peers["MCP_TIME_SERVER"], peers["MCP_EVERYTHING_SERVER"]
+    )
+}
+
 /// A gateway with the admin API, one HTTP server `fx` and team alpha
 /// allowed every tool.
 pub async fn admin_gateway(fx_url: &str) -> Harness {
     let mcp = format!(
-        "{}[[mcp.servers]]\nname = \"fx\"\nurl = \"{fx_url}\"\n[[mcp.teams]]\nteam = \"alpha\"\n",
-        admin_section()
+        "{}{}[[mcp.servers]]\nname = \"fx\"\nurl = \"{fx_url}\"\n[[mcp.teams]]\nteam = \"alpha\"\n",
+        admin_section(),
+        admin_commands_section()
     );
     Harness::with(MockOptions::default(), &mcp).await
 }

@@ -5,7 +5,9 @@
 
 use crate::harness::{ALPHA_KEY, BETA_KEY, Harness};
 use crate::mcp::peers;
-use crate::mcp_admin::{ADMIN_KEY, add_server, admin, admin_gateway, admin_section, by_name};
+use crate::mcp_admin::{
+    ADMIN_KEY, add_server, admin, admin_commands_section, admin_gateway, admin_section, by_name,
+};
 use crate::mcp_fixture::{FixtureServer, connect, tool, wait_for_tools};
 use parking_lot::Mutex;
 use rmcp::model::{
@@ -182,10 +184,11 @@ async fn everything_gateway() -> Harness {
     Harness::with(
         MockOptions::default(),
         &format!(
-            "{}[[mcp.servers]]\nname = \"everything\"\ncommand = \"{command}\"\nargs = [\"stdio\"]\n\
+            "{}{}[[mcp.servers]]\nname = \"everything\"\ncommand = \"{command}\"\nargs = [\"stdio\"]\n\
              [[mcp.teams]]\nteam = \"alpha\"\n\
              [[mcp.teams]]\nteam = \"beta\"\ndeny = [\"everything/demo://resource/dynamic/*\"]\n",
-            admin_section()
+            admin_section(),
+            admin_commands_section()
         ),
     )
     .await

@@ -107,11 +107,18 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
             json!({"name": "web", "url": "http://127.0.0.1:9/mcp", "call_timeout": "soon"}),
             "call_timeout",
         ),
+        // Nothing from the gateway's environment, where provider keys live,
+        // and only the programs `mcp.admin_commands` lists.
         (
             json!({"name": "web", "url": "http://127.0.0.1:9/mcp",
-                   "headers_env": {"Authorization": "SWITCHBOARD_TEST_UNSET_VAR"}}),
-            "headers_env.Authorization",
+                   "headers_env": {"Authorization": "OPENAI_API_KEY"}}),
+            "headers_env",
         ),
+        (
+            json!({"name": "clock", "command": time, "inherit_env": ["OPENAI_API_KEY"]}),
+            "inherit_env",
+        ),
+        (json!({"name": "shell", "command": "/bin/sh"}), "command"),
         // Literal values may be secrets: only variable names are taken.
         (
             json!({"name": "clock", "command": time, "env": {"TOKEN": "s3cret"}}),
