@@ -8,6 +8,7 @@ mod chat;
 mod cli;
 mod config_files;
 mod errors;
+mod fuzz;
 mod guardrails;
 mod guardrails_eval;
 mod harness;
