@@ -345,3 +345,66 @@ async fn entries_stored_just_before_a_graceful_shutdown_survive_it() {
     );
     assert_eq!(upstream.state.chat_calls(), 1);
 }
+
+/// The Docker image's model steps without Docker: `scripts/place-model`
+/// fetches, verifies and places the model and ONNX Runtime as the image
+/// carries them, and a gateway given only those two paths (the image's
+/// environment) serves a paraphrase from the semantic layer.
+#[tokio::test]
+async fn the_model_placed_as_in_the_image_serves_paraphrases() {
+    if require_env("SWITCHBOARD_EMBEDDING_MODEL_DIR", "scripts/fetch-model").is_none() {
+        return;
+    }
+    switchboard::install_crypto_provider();
+    let dir = ConfigDir::new();
+    let placed = dir.path("opt");
+    let output =
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/place-model"))
+            .arg(&placed)
+            .output()
+            .expect("scripts/place-model runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let variables: Vec<(&str, &str)> = printed
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    let model_dir = placed.join("model");
+    let library = placed.join("lib/libonnxruntime.so.1.32.0");
+    assert_eq!(
+        variables,
+        [
+            (
+                "SWITCHBOARD_EMBEDDING_MODEL_DIR",
+                model_dir.to_str().unwrap()
+            ),
+            ("ORT_DYLIB_PATH", library.to_str().unwrap()),
+        ]
+    );
+
+    let upstream = mock_upstream::spawn(MockOptions::default()).await.unwrap();
+    let path = dir.write("gateway.toml", &config_text("[cache]\nenabled = true\n"));
+    let gateway = GatewayProcess::start_with_env(&path, &upstream.base_url(), &variables).await;
+    let client = reqwest::Client::new();
+    let url = gateway.url("/v1/chat/completions");
+    let question = chat_body("fast", "How do I reset my password?");
+    let paraphrase = chat_body("fast", "What are the steps to reset my password?");
+    assert_eq!(
+        ask(&client, &url, ALPHA_KEY, &question, None).await,
+        (200, "miss".to_owned())
+    );
+    // Stored once the answer is complete.
+    assert_eq!(
+        wait_for_hit(&client, &url, ALPHA_KEY, &question).await,
+        "hit-exact"
+    );
+    assert_eq!(
+        ask(&client, &url, ALPHA_KEY, &paraphrase, None).await,
+        (200, "hit-semantic".to_owned())
+    );
+    assert_eq!(upstream.state.chat_calls(), 1);
+}

@@ -18,6 +18,16 @@ impl GatewayProcess {
     /// Starts `switchboard serve --config <config>` with the mock upstream's
     /// address in the environment, and waits for its ready line.
     pub async fn start(config: &Path, upstream_base_url: &str) -> Self {
+        Self::start_with_env(config, upstream_base_url, &[]).await
+    }
+
+    /// [`GatewayProcess::start`] with `env` set on top of the test's own
+    /// environment.
+    pub async fn start_with_env(
+        config: &Path,
+        upstream_base_url: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
             .arg("--config")
@@ -25,6 +35,7 @@ impl GatewayProcess {
             .env("OPENAI_BASE_URL", upstream_base_url)
             .env("OPENAI_API_KEY", super::harness::UPSTREAM_KEY)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
