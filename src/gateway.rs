@@ -85,6 +85,7 @@ impl Gateway {
             directory.mcp_servers(),
             &mcp_settings.admin_commands,
         );
+        let saved_pins = crate::admin::pins::parse(directory.mcp_pins());
         let admin = crate::admin::quota::AdminState::new(directory);
         let mut metrics = Metrics::default();
         metrics.register_counter(
@@ -117,6 +118,9 @@ impl Gateway {
         );
         let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
         let mcp = McpHub::new(mcp_settings, metrics.mcp.clone());
+        // Before any upstream is contacted: a changed tool is never trusted
+        // on first sight after a restart.
+        mcp.pins.seed(saved_pins);
         let readiness = crate::readiness::Readiness::new(&config);
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
@@ -134,6 +138,7 @@ impl Gateway {
             &gateway,
             std::time::Duration::from_secs(2),
         );
+        crate::admin::pins::keep_saved(&gateway);
         Ok(gateway)
     }
 }

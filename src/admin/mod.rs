@@ -3,6 +3,7 @@
 //! the admin credential.
 
 pub mod auth;
+pub mod pins;
 pub mod quota;
 mod routes;
 
@@ -12,6 +13,25 @@ use axum::routing::get;
 use std::sync::Arc;
 
 pub use auth::AdminCaller;
+
+/// Run `step` again and again on the current runtime for as long as the
+/// gateway lives. Each step owns the gateway and should drop it before it
+/// waits, so that a gateway dropped meanwhile ends the loop.
+pub(crate) fn while_gateway_lives<F, Fut>(gateway: &Arc<Gateway>, mut step: F)
+where
+    F: FnMut(Arc<Gateway>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(gateway);
+    runtime.spawn(async move {
+        while let Some(gateway) = weak.upgrade() {
+            step(gateway).await;
+        }
+    });
+}
 
 /// The admin routes, to be nested under `/admin`.
 pub fn router() -> Router<Arc<Gateway>> {

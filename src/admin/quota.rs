@@ -73,6 +73,10 @@ struct Overlay {
     /// MCP servers by name; `None` marks a removed config server.
     #[serde(default)]
     mcp_servers: BTreeMap<String, Option<RawServer>>,
+    /// Pinned MCP tool definitions (`server/tool` to the definition's
+    /// SHA-256 in hex), kept by `admin::pins`.
+    #[serde(default)]
+    mcp_pins: BTreeMap<String, String>,
 }
 
 /// The live directory of teams and keys, behind one lock for writers.
@@ -104,21 +108,12 @@ impl AdminState {
         if gateway.quota.shared().is_none() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak = Arc::downgrade(gateway);
-        runtime.spawn(async move {
-            loop {
-                let Some(gateway) = weak.upgrade() else {
-                    return;
-                };
-                if let Err(error) = pull_shared(&gateway).await {
-                    tracing::debug!(%error, "could not read shared admin changes");
-                }
-                drop(gateway);
-                tokio::time::sleep(every).await;
+        super::while_gateway_lives(gateway, move |gateway| async move {
+            if let Err(error) = pull_shared(&gateway).await {
+                tracing::debug!(%error, "could not read shared admin changes");
             }
+            drop(gateway);
+            tokio::time::sleep(every).await;
         });
     }
 }
@@ -152,6 +147,9 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
         next.mcp_servers(),
         &gateway.config.mcp.admin_commands,
     );
+    gateway
+        .mcp
+        .adopt_pins(crate::admin::pins::parse(next.mcp_pins()));
     *directory = next;
     gateway.admin.seen_version.store(version, Ordering::Release);
     // Kept locally too, for a restart while Redis is down.
@@ -227,6 +225,11 @@ impl Directory {
     /// MCP servers the admin API added, replaced (`Some`) or removed (`None`).
     pub fn mcp_servers(&self) -> &BTreeMap<String, Option<RawServer>> {
         &self.overlay.mcp_servers
+    }
+
+    /// The saved MCP tool pins, as `server/tool` to a hex SHA-256.
+    pub fn mcp_pins(&self) -> &BTreeMap<String, String> {
+        &self.overlay.mcp_pins
     }
 
     /// The key store and limit book this directory describes. Entries that
@@ -349,6 +352,20 @@ async fn save(gateway: &Gateway, overlay: &Overlay) -> Result<(), GatewayError> 
             }
         }
     }
+    Ok(())
+}
+
+/// Save MCP tool pins with the other admin changes (the ledger file and,
+/// with Redis, the shared document).
+pub(super) async fn save_mcp_pins(
+    gateway: &Gateway,
+    pins: &[(String, String)],
+) -> Result<(), GatewayError> {
+    let mut directory = gateway.admin.directory.lock().await;
+    let mut overlay = directory.overlay.clone();
+    overlay.mcp_pins.extend(pins.iter().cloned());
+    save(gateway, &overlay).await?;
+    directory.overlay = overlay;
     Ok(())
 }
 

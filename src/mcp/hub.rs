@@ -12,7 +12,7 @@ use super::jwt::TokenVerifier;
 use super::listeners::{Change, Listener, Listeners, Target};
 use super::metrics::{McpMetrics, ToolLabels};
 use super::names::ToolKey;
-use super::pinning::{PendingChange, PinStore};
+use super::pinning::{DefinitionHash, PendingChange, PinStore};
 use super::upstream::{Health, Upstream};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,6 +284,18 @@ impl McpHub {
             self.rebuild();
         }
         approved
+    }
+
+    /// Take pins saved by another replica; the catalog is rebuilt when one
+    /// changes what is served here (an approval made there).
+    pub fn adopt_pins(&self, pins: impl IntoIterator<Item = (ToolKey, DefinitionHash)>) {
+        let mut changed = false;
+        for (key, hash) in pins {
+            changed |= self.pins.adopt(&key, hash);
+        }
+        if changed {
+            self.rebuild();
+        }
     }
 
     /// Tell this client (a legacy session or a listen stream) about

@@ -75,20 +75,86 @@ pub struct PendingChange {
     pub current: DefinitionHash,
 }
 
-/// The pins of every tool seen since the gateway started.
+/// The pins of every tool seen, those saved before this process started
+/// included. New and approved pins are queued for saving (see
+/// `admin::pins`), so a restart never trusts a changed tool on first sight.
 #[derive(Debug, Default)]
 pub struct PinStore {
     pins: Mutex<HashMap<ToolKey, Pin>>,
+    /// Pins set here and not yet saved.
+    unsaved: Mutex<Vec<(ToolKey, DefinitionHash)>>,
+    /// Woken when `unsaved` gains an entry.
+    to_save: tokio::sync::Notify,
 }
 
 impl PinStore {
+    /// Start from the pins saved before (each approved as it was saved).
+    pub fn seed(&self, saved: impl IntoIterator<Item = (ToolKey, DefinitionHash)>) {
+        let mut pins = self.pins.lock();
+        for (key, hash) in saved {
+            pins.insert(
+                key,
+                Pin {
+                    pinned: hash,
+                    current: hash,
+                },
+            );
+        }
+    }
+
+    /// Take a pin another replica saved (it saw the tool first, or an
+    /// operator approved a change there). Returns whether anything changed.
+    pub fn adopt(&self, key: &ToolKey, hash: DefinitionHash) -> bool {
+        let mut pins = self.pins.lock();
+        match pins.get_mut(key) {
+            Some(pin) if pin.pinned == hash => false,
+            Some(pin) => {
+                pin.pinned = hash;
+                true
+            }
+            None => {
+                pins.insert(
+                    key.clone(),
+                    Pin {
+                        pinned: hash,
+                        current: hash,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// The pins set since the last call, to be saved.
+    pub fn take_unsaved(&self) -> Vec<(ToolKey, DefinitionHash)> {
+        std::mem::take(&mut *self.unsaved.lock())
+    }
+
+    /// Put back pins whose saving failed, to be tried again.
+    pub fn requeue(&self, pins: Vec<(ToolKey, DefinitionHash)>) {
+        self.unsaved.lock().extend(pins);
+    }
+
+    /// Resolves when a pin is waiting to be saved.
+    pub async fn wait_for_unsaved(&self) {
+        self.to_save.notified().await;
+    }
+
+    fn queue(&self, key: &ToolKey, hash: DefinitionHash) {
+        self.unsaved.lock().push((key.clone(), hash));
+        self.to_save.notify_one();
+    }
+
     /// Record the definition now offered; returns its state and whether it
     /// changed since the last observation (so a change is reported once).
     pub fn observe(&self, key: &ToolKey, hash: DefinitionHash) -> (PinState, bool) {
         let mut pins = self.pins.lock();
-        let pin = pins.entry(key.clone()).or_insert(Pin {
-            pinned: hash,
-            current: hash,
+        let pin = pins.entry(key.clone()).or_insert_with(|| {
+            self.queue(key, hash);
+            Pin {
+                pinned: hash,
+                current: hash,
+            }
         });
         let newly = pin.current != hash;
         pin.current = hash;
@@ -113,6 +179,7 @@ impl PinStore {
         match self.pins.lock().get_mut(key) {
             Some(pin) => {
                 pin.pinned = pin.current;
+                self.queue(key, pin.pinned);
                 true
             }
             None => false,
@@ -198,5 +265,28 @@ mod tests {
         assert_eq!(store.observe(&key, [2; 32]), (PinState::Pinned, false));
         // Changing back to the old definition is a change too.
         assert_eq!(store.observe(&key, [1; 32]), (PinState::Changed, true));
+        // The first sight and the approval were queued for saving.
+        assert_eq!(
+            store.take_unsaved(),
+            vec![(key.clone(), [1; 32]), (key.clone(), [2; 32])]
+        );
+        assert!(store.take_unsaved().is_empty());
+    }
+
+    #[test]
+    fn saved_pins_hold_after_a_restart_and_adopted_ones_apply() {
+        let key = ToolKey {
+            server: Arc::from("s"),
+            tool: Arc::from("t"),
+        };
+        let store = PinStore::default();
+        store.seed([(key.clone(), [1; 32])]);
+        // A changed definition on first sight after the restart is a change.
+        assert_eq!(store.observe(&key, [2; 32]), (PinState::Changed, true));
+        assert!(store.take_unsaved().is_empty(), "nothing new to save");
+        // Another replica's operator approved it.
+        assert!(store.adopt(&key, [2; 32]));
+        assert!(!store.adopt(&key, [2; 32]));
+        assert_eq!(store.state(&key), PinState::Pinned);
     }
 }
