@@ -86,8 +86,17 @@ impl Gateway {
             &mcp_settings.admin_commands,
         );
         let saved_pins = crate::admin::pins::parse(directory.mcp_pins());
-        let admin = crate::admin::quota::AdminState::new(directory);
+        let seal = config
+            .admin
+            .as_ref()
+            .map(|admin| crate::admin::sealed::Seal::new(&admin.key_hash));
+        let admin = crate::admin::quota::AdminState::new(directory, seal);
         let mut metrics = Metrics::default();
+        metrics.register_counter(
+            "admin_shared_documents_refused",
+            "Admin documents read from Redis and refused: their seal did not match this gateway's admin credential",
+            admin.refused_documents.clone(),
+        );
         metrics.register_counter(
             "quota_store_errors",
             "Calls to the shared quota store that failed (then handled by quota.on_store_error)",

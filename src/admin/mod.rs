@@ -6,6 +6,7 @@ pub mod auth;
 pub mod pins;
 pub mod quota;
 mod routes;
+pub mod sealed;
 
 use crate::gateway::Gateway;
 use axum::Router;

@@ -89,15 +89,22 @@ pub struct Directory {
 
 pub struct AdminState {
     directory: tokio::sync::Mutex<Directory>,
-    /// The last version of the shared (Redis) document applied here.
+    /// The last version of the shared (Redis) document applied (or refused) here.
     seen_version: std::sync::atomic::AtomicU64,
+    /// Seals the shared document; `None` without an admin credential, and
+    /// then no shared document is applied.
+    seal: Option<super::sealed::Seal>,
+    /// Shared documents refused because their seal did not check out.
+    pub refused_documents: prometheus_client::metrics::counter::Counter,
 }
 
 impl AdminState {
-    pub fn new(directory: Directory) -> Self {
+    pub fn new(directory: Directory, seal: Option<super::sealed::Seal>) -> Self {
         Self {
             directory: tokio::sync::Mutex::new(directory),
             seen_version: std::sync::atomic::AtomicU64::new(0),
+            seal,
+            refused_documents: Default::default(),
         }
     }
 
@@ -133,9 +140,24 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
     {
         return Ok(());
     }
-    let (version, Some(doc)) = shared.admin_overlay().await.map_err(|e| e.to_string())? else {
+    let Some(seal) = &gateway.admin.seal else {
         return Ok(());
     };
+    let (version, Some(sealed)) = shared.admin_overlay().await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let Some(doc) = seal.open(&sealed) else {
+        // Forged, damaged or from another deployment: never applied, and
+        // reported once per version.
+        gateway.admin.seen_version.store(version, Ordering::Release);
+        gateway.admin.refused_documents.inc();
+        tracing::warn!(
+            version,
+            "refused the shared admin document: its seal does not match this gateway's admin credential"
+        );
+        return Ok(());
+    };
+    let doc = doc.to_owned();
     let mut directory = gateway.admin.directory.lock().await;
     let next = Directory::restore(&gateway.config, Some(&doc));
     let (keys, book) = next.build()?;
@@ -340,9 +362,9 @@ async fn save(gateway: &Gateway, overlay: &Overlay) -> Result<(), GatewayError> 
         .save_admin_overlay(doc.clone())
         .await
         .map_err(GatewayError::Internal)?;
-    if let Some(shared) = gateway.quota.shared() {
+    if let (Some(shared), Some(seal)) = (gateway.quota.shared(), &gateway.admin.seal) {
         // Other replicas apply it when they next poll; this one already has it.
-        match shared.put_admin_overlay(&doc).await {
+        match shared.put_admin_overlay(&seal.seal(&doc)).await {
             Ok(version) => gateway
                 .admin
                 .seen_version

@@ -246,3 +246,9 @@ pub fn require_env(var: &str, how: &str) -> Option<String> {
         }
     }
 }
+
+/// The body of a GET, as text (metrics, plain answers).
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.expect("the server answers");
+    response.text().await.expect("a text body")
+}

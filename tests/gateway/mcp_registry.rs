@@ -466,3 +466,53 @@ async fn an_approval_on_one_replica_reaches_the_other() {
     one.gateway.mcp.stop();
     two.gateway.mcp.stop();
 }
+
+#[tokio::test]
+async fn a_document_written_to_redis_without_the_seal_is_refused() {
+    if !crate::quota_processes::redis_up().await {
+        return;
+    }
+    let prefix = format!("sbtest:{}", uuid::Uuid::new_v4());
+    let quota = format!(
+        "ledger = \":memory:\"\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n\
+         redis_prefix = \"{prefix}\""
+    );
+    let replica = gateway_with_quota(&quota, &admin_section()).await;
+    // Someone with write access to Redis, but not the admin credential,
+    // publishes a document that adds a key of their own.
+    let evil_key = "sk-written-straight-into-redis-0123";
+    let forged = json!({
+        "teams": {},
+        "keys": {"evil": {"team": "alpha", "hash": format!("sha256:{}", hex::encode(switchboard::config::hash_key(evil_key)))}},
+        "mcp_servers": {},
+    });
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::pipe()
+        .set(format!("{prefix}:admin:overlay"), forged.to_string())
+        .incr(format!("{prefix}:admin:version"), 1)
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+    // The replica reads it and refuses it.
+    let metrics_url = format!("http://{}/metrics", replica.addr);
+    let http = reqwest::Client::new();
+    let mut refused = false;
+    for _ in 0..100 {
+        let text = crate::harness::get_text(&http, &metrics_url).await;
+        if text.contains("switchboard_admin_shared_documents_refused_total 1") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the forged document was not refused");
+    let response = http
+        .get(format!("http://{}/v1/models", replica.addr))
+        .bearer_auth(evil_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    replica.gateway.mcp.stop();
+}
