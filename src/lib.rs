@@ -24,6 +24,7 @@ pub mod seams;
 pub mod server;
 pub mod shared_redis;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 
 /// rustls needs one process-wide crypto provider; ring builds anywhere

@@ -61,7 +61,10 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     let listen = gateway.config.listen;
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let listener = no_delay(listener);
+    let tls = match gateway.config.tls.clone() {
+        Some(files) => Some(crate::tls::acceptor(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
     if !addr.ip().is_loopback() {
         let dev_keys = gateway
             .config
@@ -76,10 +79,11 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
             );
         }
     }
-    tracing::info!(%addr, "switchboard listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, "switchboard listening");
     // A machine-readable line for scripts that start the gateway on port 0.
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "switchboard listening on http://{addr}")?;
+    writeln!(stdout, "switchboard listening on {scheme}://{addr}")?;
     stdout.flush()?;
     let grace = gateway.config.shutdown_grace;
     let drain_delay = gateway.config.drain_delay;
@@ -87,15 +91,29 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     let cache = gateway.response_cache.clone();
     let draining = gateway.clone();
     let app = crate::http::router(gateway);
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::new(listener, acceptor)?;
+            let service = crate::tls::WithPeer(app);
+            tokio::spawn(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop)
+                    .into_future(),
+            )
+        }
+        None => {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(
+                axum::serve(no_delay(listener), service)
+                    .with_graceful_shutdown(stop)
+                    .into_future(),
+            )
+        }
+    };
     shutdown_signal().await;
     // `/readyz` says so from now on; with a drain delay the gateway keeps
     // serving meanwhile, so a load balancer polling it stops sending

@@ -99,6 +99,13 @@ pub fn load_str(
     {
         raw.guardrails.dir = Some(base_dir.join(dir));
     }
+    for file in [&mut raw.server.tls_cert, &mut raw.server.tls_key] {
+        if let Some(path) = file.as_mut()
+            && path.is_relative()
+        {
+            *path = base_dir.join(&*path);
+        }
+    }
     // The ledger lives next to the config file unless its path says otherwise.
     let ledger = raw
         .quota

@@ -96,6 +96,14 @@ pub struct RawServer {
     /// sending traffic first. Default `"0s"`.
     #[serde(default = "default_drain_delay")]
     pub drain_delay: String,
+    /// TLS on the front door: the certificate chain, PEM (set with
+    /// `tls_key`). Both files are read again when either changes, so a
+    /// rotated certificate is served without a restart. Default: plain HTTP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert`, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -106,6 +114,8 @@ impl Default for RawServer {
             providers_dir: None,
             shutdown_grace: default_grace(),
             drain_delay: default_drain_delay(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Serving on (with `/readyz` draining) after a shutdown signal.
     pub drain_delay: Duration,
+    /// TLS on the front door, when configured.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub providers_dir: Option<PathBuf>,
     pub upstream: UpstreamSettings,
     pub log_format: Option<LogFormat>,
@@ -202,6 +204,27 @@ pub(super) fn validate(
         }
     }
     let breaker = validate_breaker(&raw.breaker, &mut problem);
+    let tls = match (raw.server.tls_cert.clone(), raw.server.tls_key.clone()) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            let files = crate::tls::TlsFiles { cert, key };
+            match crate::tls::load(&files) {
+                Ok(_) => Some(files),
+                Err(error) => {
+                    problem("server.tls_cert".into(), error);
+                    None
+                }
+            }
+        }
+        (Some(_), None) => {
+            problem("server.tls_key".into(), "set it with `tls_cert`".into());
+            None
+        }
+        (None, Some(_)) => {
+            problem("server.tls_cert".into(), "set it with `tls_key`".into());
+            None
+        }
+    };
     let key_hashes: Vec<[u8; 32]> = keys.iter().map(|key| key.hash).collect();
     let admin = validate_admin(raw.admin.as_ref(), &key_hashes, env, &mut problem);
     let cache = crate::cache::config::validate(raw.cache, env, &mut problem);
@@ -215,6 +238,7 @@ pub(super) fn validate(
             max_body_bytes: raw.server.max_body_bytes,
             shutdown_grace,
             drain_delay,
+            tls,
             providers_dir: raw.server.providers_dir,
             upstream,
             log_format,

@@ -28,4 +28,5 @@ mod quota_stream;
 mod readiness;
 mod routing;
 mod streaming;
+mod tls;
 mod wires;
