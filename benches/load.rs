@@ -11,61 +11,18 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+#[path = "support/process.rs"]
+mod process;
+use process::{UPSTREAM_KEY, cpu_model, env_u64, rss_kib, start, start_gateway};
+
 const GATEWAY_KEY: &str = "sk-bench-gateway";
-const UPSTREAM_KEY: &str = "sk-upstream-test";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start the binary and wait for its `... listening on http://ADDR` line.
-fn start(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("start switchboard");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("ready line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (Proc(child), addr)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[derive(Clone)]
 struct Target {
@@ -248,13 +205,6 @@ fn chat_body(model: &str, stream: bool) -> Bytes {
     )
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     switchboard::install_crypto_provider();
     let seconds = env_u64("LOAD_SECONDS", 10);
@@ -271,20 +221,7 @@ fn main() {
         ),
     )
     .unwrap();
-    let (gateway, gateway_addr) = start(
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[
-            ("OPENAI_BASE_URL", format!("http://{upstream_addr}/v1")),
-            ("OPENAI_API_KEY", UPSTREAM_KEY.to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-        ],
-    );
+    let (gateway, gateway_addr) = start_gateway(&config, upstream_addr, "info");
     std::thread::sleep(Duration::from_millis(300));
     let idle_rss = rss_kib(gateway.0.id());
 
@@ -401,16 +338,4 @@ fn added_latency_table(title: &str, d: &Result, g: &Result) -> String {
         added(g.p50_us, d.p50_us),
         added(g.p99_us, d.p99_us),
     )
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
