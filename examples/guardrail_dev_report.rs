@@ -18,25 +18,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use switchboard::guardrails::evaluation::{self, LABELS};
+use switchboard::guardrails::evaluation::{self, LABELS, Score};
 use switchboard::guardrails::pack::decode_and_check;
 use switchboard::guardrails::{Engine, Overrides, Phase};
-
-#[derive(Default, Clone, Copy)]
-struct Score {
-    tp: u32,
-    fp: u32,
-    fn_: u32,
-}
-
-impl Score {
-    fn precision(self) -> f64 {
-        f64::from(self.tp) / f64::from((self.tp + self.fp).max(1))
-    }
-    fn recall(self) -> f64 {
-        f64::from(self.tp) / f64::from((self.tp + self.fn_).max(1))
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -24,6 +24,8 @@ pub mod seams;
 pub mod server;
 pub mod shared_redis;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod test_support;
 pub mod tls;
 pub mod tokens;
 

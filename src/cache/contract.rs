@@ -11,6 +11,7 @@ use super::qdrant::QdrantVectorStore;
 use super::redis_store::RedisCacheStore;
 use crate::seams::cache::{CacheStore, InMemoryCache};
 use crate::seams::vector::{InMemoryVectorStore, Point, Scope, VectorStore};
+use crate::test_support::{flag, missing_dependency};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,37 +34,6 @@ pub async fn redis_store() -> Option<RedisCacheStore> {
             );
             None
         }
-    }
-}
-
-/// Whether `var` is set to something other than empty, `0` or `false`.
-fn flag(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
-/// dependency fails a test instead of skipping it.
-fn in_ci() -> bool {
-    flag("CI")
-}
-
-/// Says plainly that the running test is skipped because `what` is missing
-/// (and appends it to `SWITCHBOARD_SKIP_LOG`, which `scripts/test` prints at
-/// the end); under CI it fails the test instead.
-fn missing_dependency(what: &str, how: &str) {
-    use std::io::Write;
-    assert!(
-        !in_ci(),
-        "{what} is missing under CI ({how}): this test must not skip"
-    );
-    let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    eprintln!("SKIPPED {test}: {what} is missing ({how}); under CI this fails");
-    if let Some(path) = std::env::var_os("SWITCHBOARD_SKIP_LOG") {
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| writeln!(file, "{test}: {what} is missing ({how})"));
     }
 }
 

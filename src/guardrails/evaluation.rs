@@ -21,6 +21,24 @@ pub struct Case {
     pub text: String,
 }
 
+/// True and false positives and misses of one label (or pack).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Score {
+    pub tp: u32,
+    pub fp: u32,
+    pub fn_: u32,
+}
+
+impl Score {
+    pub fn precision(self) -> f64 {
+        f64::from(self.tp) / f64::from((self.tp + self.fp).max(1))
+    }
+
+    pub fn recall(self) -> f64 {
+        f64::from(self.tp) / f64::from((self.tp + self.fn_).max(1))
+    }
+}
+
 /// The labels and the pack that should catch each.
 pub const LABELS: &[(&str, &str)] = &[
     ("pii", "pii"),

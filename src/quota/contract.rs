@@ -7,36 +7,11 @@ use super::redis_store::RedisQuotaStore;
 use crate::seams::quota::{
     Adjustment, Charge, Entrant, MemoryQuotaStore, QuotaStore, Refused, Tripped,
 };
+use crate::test_support::missing_dependency;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
-
-/// Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
-/// dependency fails a test instead of skipping it.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// Says plainly that the running test is skipped because `what` is missing
-/// (and appends it to `SWITCHBOARD_SKIP_LOG`, which `scripts/test` prints at
-/// the end); under CI it fails the test instead.
-fn missing_dependency(what: &str, how: &str) {
-    use std::io::Write;
-    assert!(
-        !in_ci(),
-        "{what} is missing under CI ({how}): this test must not skip"
-    );
-    let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    eprintln!("SKIPPED {test}: {what} is missing ({how}); under CI this fails");
-    if let Some(path) = std::env::var_os("SWITCHBOARD_SKIP_LOG") {
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| writeln!(file, "{test}: {what} is missing ({how})"));
-    }
-}
 
 /// A Redis store under a fresh prefix, or `None` (with a message) when Redis
 /// is unreachable outside CI.

@@ -5,6 +5,7 @@
 
 use crate::harness::*;
 use crate::processes::{ConfigDir, GatewayProcess};
+use crate::quota_processes::redis_up;
 use serde_json::Value;
 use std::time::Duration;
 use switchboard::config::hash_key;
@@ -18,29 +19,6 @@ fn admin_section() -> String {
         "[admin]\nhash = \"sha256:{}\"\n",
         hex::encode(hash_key(ADMIN_KEY))
     )
-}
-
-/// Whether Redis answers; when it does not, the test says it is skipped
-/// (and fails under CI).
-async fn redis_up() -> bool {
-    let reachable = match redis::Client::open(REDIS_URL) {
-        Ok(client) => client
-            .get_multiplexed_async_connection()
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    match reachable {
-        Ok(()) => true,
-        Err(error) => {
-            missing_dependency(
-                &format!("Redis at {REDIS_URL}"),
-                &format!("unreachable: {error}; scripts/test starts it"),
-            );
-            false
-        }
-    }
 }
 
 async fn ask(

@@ -9,11 +9,10 @@
 //! goal, recall 0.80 with at most 2% of benign texts flagged, is not met).
 //! Under CI a missing model is a failure, not a skip.
 
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 use switchboard::cache::embed::{EmbedService, LocalEmbedder};
-use switchboard::guardrails::evaluation::{self, Case, LABELS};
+use switchboard::guardrails::evaluation::{self, Case, LABELS, Score};
 use switchboard::guardrails::{Engine, Overrides, load_packs};
 
 const TEST_HALF: &str = include_str!("../eval/guardrails/test.jsonl");
@@ -22,33 +21,12 @@ const TEST_HASH: &str = include_str!("../eval/guardrails/test.sha256");
 
 #[test]
 fn the_test_half_is_the_frozen_one() {
-    let digest = hex::encode(Sha256::digest(TEST_HALF.as_bytes()));
-    let frozen = TEST_HASH.split_whitespace().next().unwrap_or_default();
-    assert_eq!(
-        digest, frozen,
-        "tests/eval/guardrails/test.jsonl changed after it was frozen"
-    );
+    crate::harness::assert_frozen(TEST_HALF, TEST_HASH, "tests/eval/guardrails/test.jsonl");
     let cases = evaluation::parse(TEST_HALF).unwrap();
     assert!(
         cases.len() >= 750,
         "the test half holds half of 1,500+ texts"
     );
-}
-
-#[derive(Default, Debug, Clone, Copy)]
-struct Score {
-    tp: u32,
-    fp: u32,
-    fn_: u32,
-}
-
-impl Score {
-    fn precision(self) -> f64 {
-        f64::from(self.tp) / f64::from((self.tp + self.fp).max(1))
-    }
-    fn recall(self) -> f64 {
-        f64::from(self.tp) / f64::from((self.tp + self.fn_).max(1))
-    }
 }
 
 /// Which packs fire on each case.

@@ -196,44 +196,8 @@ pub fn sse_payloads(body: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether this run is CI's (`CI` set and not `false`/`0`), where a missing
-/// dependency is a failure rather than a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// A test's external dependency is missing: under CI this fails the test;
-/// elsewhere it says plainly that the test was skipped, and why, on stderr
-/// and (when `scripts/test` set `SWITCHBOARD_SKIP_LOG`) in the list of
-/// skips it prints at the end of the run.
-pub fn missing_dependency(what: &str, how: &str) {
-    assert!(
-        !in_ci(),
-        "{what} is missing under CI ({how}): this test must not skip"
-    );
-    let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    eprintln!("SKIPPED {test}: {what} is missing ({how}); under CI this fails");
-    log_skip(&format!("{test}: {what} is missing ({how})"));
-}
-
-/// Appends `line` to the file named by `SWITCHBOARD_SKIP_LOG`, if any.
-pub fn log_skip(line: &str) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("SWITCHBOARD_SKIP_LOG") else {
-        return;
-    };
-    let appended = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut file| writeln!(file, "{line}"));
-    if let Err(error) = appended {
-        eprintln!(
-            "cannot record the skip in {}: {error}",
-            path.to_string_lossy()
-        );
-    }
-}
+/// The rule for a missing dependency (fail under CI, say so elsewhere).
+pub use switchboard::test_support::missing_dependency;
 
 /// The value of `var`, or `None` after `missing_dependency` (which fails
 /// under CI).
@@ -251,4 +215,13 @@ pub fn require_env(var: &str, how: &str) -> Option<String> {
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     let response = client.get(url).send().await.expect("the server answers");
     response.text().await.expect("a text body")
+}
+
+/// Fails unless `half` hashes (SHA-256) to what `frozen` (a `sha256sum`
+/// line) recorded when the evaluation's test half was frozen.
+pub fn assert_frozen(half: &str, frozen: &str, path: &str) {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(half.as_bytes()));
+    let recorded = frozen.split_whitespace().next().unwrap_or_default();
+    assert_eq!(digest, recorded, "{path} changed after it was frozen");
 }
