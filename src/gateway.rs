@@ -1,5 +1,9 @@
 //! The gateway's shared state, built from a validated config: keys, routes,
-//! stores, metrics. Built once; request handlers only read it.
+//! stores, metrics. Built once; request handlers only read it. The parts a
+//! config reload changes (the config itself, routes and providers,
+//! guardrails, teams and keys) are swapped whole (`reload.rs`): a request
+//! reads each once and finishes on what it read; the stateful parts
+//! (quota counters, cache, MCP servers, metrics) live on across reloads.
 
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
@@ -15,23 +19,30 @@ use arc_swap::ArcSwap;
 use std::sync::Arc;
 
 pub struct Gateway {
-    pub config: Config,
+    /// The config in force: swapped by a reload, restart-only sections kept.
+    pub config: ArcSwap<Config>,
     /// Teams and keys; swapped whole by the admin API.
     pub keys: ArcSwap<KeyStore>,
-    pub router: Router,
+    /// Routes and providers; rebuilt by a reload.
+    pub router: ArcSwap<Router>,
     pub metrics: Metrics,
     /// Budgets and rate limits: reserve before the upstream call, settle after.
     pub quota: Arc<Quota>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
-    /// Guardrail bindings, compiled from `[guardrails]`; none until configured.
-    pub guardrails: Guardrails,
+    /// Guardrail bindings, compiled from `[guardrails]`; none until
+    /// configured; rebuilt by a reload.
+    pub guardrails: ArcSwap<Guardrails>,
+    /// The embedding model semantic guardrail rules use, kept across reloads.
+    pub(crate) guardrail_embedder: Option<crate::cache::embed::EmbedService>,
     /// The admin API's view of teams and keys.
     pub admin: crate::admin::quota::AdminState,
     /// MCP upstream servers and the merged tool catalog.
     pub mcp: Arc<McpHub>,
     /// What `/readyz` checks, and whether the process is draining.
     pub readiness: crate::readiness::Readiness,
+    /// Config reloads applied and refused.
+    pub reloads: crate::reload::Counters,
 }
 
 impl Gateway {
@@ -44,31 +55,7 @@ impl Gateway {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, Vec<ConfigError>> {
-        let catalog = Catalog::load(config.providers_dir.as_deref())?;
-        let client = build_client(&config.upstream).map_err(|error| {
-            vec![ConfigError::single(
-                "upstream",
-                "",
-                format!("cannot build the HTTP client: {error}"),
-            )]
-        })?;
-        let providers = Providers::build(&catalog, &config, &client, env).map_err(|e| vec![e])?;
-        // Routes with their own connect timeout get their own client.
-        let with_connect = |connect_timeout| {
-            let settings = UpstreamSettings {
-                connect_timeout,
-                ..config.upstream.clone()
-            };
-            let client = build_client(&settings).map_err(|error| {
-                ConfigError::single(
-                    "routes",
-                    "",
-                    format!("cannot build an HTTP client: {error}"),
-                )
-            })?;
-            Providers::build(&catalog, &config, &client, env).map(Some)
-        };
-        let router = Router::new_with(&config, providers, &with_connect).map_err(|e| vec![e])?;
+        let (router, client) = build_router(&config, env)?;
         let quota = Quota::build(&config.quota, Clock::System)
             .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
         // Teams and keys changed through the admin API come back on top of the config.
@@ -125,23 +112,28 @@ impl Gateway {
             response_cache.as_deref(),
             config.cache.model_dir.as_deref(),
         );
-        let guardrails = Guardrails::build(&config.guardrails, &config.teams, &client, embedder)?;
+        let guardrails =
+            Guardrails::build(&config.guardrails, &config.teams, &client, embedder.clone())?;
         let mcp = McpHub::new(mcp_settings, metrics.mcp.clone());
         // Before any upstream is contacted: a changed tool is never trusted
         // on first sight after a restart.
         mcp.pins.seed(saved_pins);
         let readiness = crate::readiness::Readiness::new(&config);
+        let reloads = crate::reload::Counters::default();
+        reloads.register(&mut metrics);
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),
             admin,
-            router,
+            router: ArcSwap::from_pointee(router),
             metrics,
             response_cache,
             quota: Arc::new(quota),
             mcp,
-            guardrails,
+            guardrails: ArcSwap::from_pointee(guardrails),
+            guardrail_embedder: embedder,
             readiness,
-            config,
+            reloads,
+            config: ArcSwap::from_pointee(config),
         });
         crate::admin::quota::AdminState::follow_shared_changes(
             &gateway,
@@ -150,4 +142,38 @@ impl Gateway {
         crate::admin::pins::keep_saved(&gateway);
         Ok(gateway)
     }
+}
+
+/// Routes and providers for `config` (the catalog read from its
+/// `providers_dir`), and the HTTP client built from `[upstream]`.
+pub(crate) fn build_router(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Router, reqwest::Client), Vec<ConfigError>> {
+    let catalog = Catalog::load(config.providers_dir.as_deref())?;
+    let client = build_client(&config.upstream).map_err(|error| {
+        vec![ConfigError::single(
+            "upstream",
+            "",
+            format!("cannot build the HTTP client: {error}"),
+        )]
+    })?;
+    let providers = Providers::build(&catalog, config, &client, env).map_err(|e| vec![e])?;
+    // Routes with their own connect timeout get their own client.
+    let with_connect = |connect_timeout| {
+        let settings = UpstreamSettings {
+            connect_timeout,
+            ..config.upstream.clone()
+        };
+        let client = build_client(&settings).map_err(|error| {
+            ConfigError::single(
+                "routes",
+                "",
+                format!("cannot build an HTTP client: {error}"),
+            )
+        })?;
+        Providers::build(&catalog, config, &client, env).map(Some)
+    };
+    let router = Router::new_with(config, providers, &with_connect).map_err(|e| vec![e])?;
+    Ok((router, client))
 }

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod provider;
 pub mod quota;
 pub mod readiness;
+pub mod reload;
 pub mod routing;
 pub mod seams;
 pub mod server;

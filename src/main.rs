@@ -126,8 +126,8 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let serving: Vec<&str> = gateway
-        .router
+    let router = gateway.router.load();
+    let serving: Vec<&str> = router
         .providers()
         .entries
         .iter()
@@ -135,7 +135,10 @@ fn serve(
         .map(|(id, _)| id.as_str())
         .collect();
     tracing::info!(providers = ?serving, "providers serving");
-    match runtime.block_on(switchboard::server::run(gateway)) {
+    // SIGHUP reads the same file with the same overrides.
+    let source: switchboard::reload::ConfigSource =
+        Box::new(move || config::load(config_path.as_deref(), listen.as_deref()));
+    match runtime.block_on(switchboard::server::run(gateway, Some(source))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("switchboard: {error}");

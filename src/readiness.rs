@@ -142,6 +142,7 @@ impl Readiness {
         }];
         let serving = gateway
             .router
+            .load()
             .providers()
             .entries
             .values()
@@ -208,7 +209,8 @@ impl Readiness {
 /// Without one configured, the semantic layer is documented to stay off (the
 /// exact layer serves), which is no reason to hold traffic back.
 fn embedding_check(gateway: &Gateway) -> Option<Check> {
-    let settings = &gateway.config.cache;
+    let config = gateway.config.load();
+    let settings = &config.cache;
     let configured = matches!(
         settings.embedding,
         crate::cache::config::EmbeddingSource::Provider { .. }

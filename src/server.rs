@@ -56,22 +56,26 @@ fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut Tc
     axum::serve::ListenerExt::tap_io(listener, set as fn(&mut TcpStream))
 }
 
-/// Serve until SIGINT or SIGTERM, then let in-flight requests finish within the grace period.
-pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
-    let listen = gateway.config.listen;
+/// Serve until SIGINT or SIGTERM, then let in-flight requests finish
+/// within the grace period. With a config source, SIGHUP reloads the config
+/// from it (see `reload.rs`).
+pub async fn run(
+    gateway: Arc<Gateway>,
+    reload_from: Option<crate::reload::ConfigSource>,
+) -> std::io::Result<()> {
+    if let Some(source) = reload_from {
+        reload_on_hangup(gateway.clone(), source);
+    }
+    let config = gateway.config.load_full();
+    let listen = config.listen;
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let tls = match gateway.config.tls.clone() {
+    let tls = match config.tls.clone() {
         Some(files) => Some(crate::tls::acceptor(files).map_err(std::io::Error::other)?),
         None => None,
     };
     if !addr.ip().is_loopback() {
-        let dev_keys = gateway
-            .config
-            .keys
-            .iter()
-            .filter(|k| k.loopback_only)
-            .count();
+        let dev_keys = config.keys.iter().filter(|k| k.loopback_only).count();
         if dev_keys > 0 {
             tracing::warn!(
                 dev_keys,
@@ -85,8 +89,8 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "switchboard listening on {scheme}://{addr}")?;
     stdout.flush()?;
-    let grace = gateway.config.shutdown_grace;
-    let drain_delay = gateway.config.drain_delay;
+    let grace = config.shutdown_grace;
+    let drain_delay = config.drain_delay;
     let quota = gateway.quota.clone();
     let cache = gateway.response_cache.clone();
     let draining = gateway.clone();
@@ -151,6 +155,27 @@ pub async fn run(gateway: Arc<Gateway>) -> std::io::Result<()> {
         cache.flush_at_shutdown().await;
     }
     served
+}
+
+/// Reload the config on every SIGHUP, one reload at a time.
+fn reload_on_hangup(gateway: Arc<Gateway>, source: crate::reload::ConfigSource) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP: config reload is off");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            crate::reload::reload(&gateway, &source).await;
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (gateway, source);
 }
 
 async fn shutdown_signal() {

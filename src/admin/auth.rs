@@ -19,7 +19,8 @@ pub struct AdminCaller;
 /// Checks the presented key (`Authorization: Bearer`, `api-key` or
 /// `x-api-key`) against the configured admin key.
 pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCaller, GatewayError> {
-    let Some(admin) = &gateway.config.admin else {
+    let config = gateway.config.load();
+    let Some(admin) = &config.admin else {
         return Err(GatewayError::Forbidden {
             message: "the admin API is off: configure `[admin]` to use it".to_owned(),
         });

@@ -159,7 +159,7 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
     };
     let doc = doc.to_owned();
     let mut directory = gateway.admin.directory.lock().await;
-    let next = Directory::restore(&gateway.config, Some(&doc));
+    let next = Directory::restore(&gateway.config.load(), Some(&doc));
     let (keys, book) = next.build()?;
     gateway.keys.store(Arc::new(keys));
     gateway.quota.update_book(|current| *current = book.clone());
@@ -167,7 +167,7 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
         &gateway.mcp,
         directory.mcp_servers(),
         next.mcp_servers(),
-        &gateway.config.mcp.admin_commands,
+        &gateway.config.load().mcp.admin_commands,
     );
     gateway
         .mcp
@@ -329,6 +329,25 @@ fn valid_id(id: &str, param: &str) -> Result<(), GatewayError> {
             Some(param),
         ))
     }
+}
+
+/// A reloaded config under the admin API's changes: the directory is
+/// rebuilt from `config` with the same changes on top, and `commit` runs
+/// with its key store and limit book while the directory's lock is held,
+/// so no admin change interleaves with a reload. Nothing is committed if
+/// the result does not build.
+pub async fn rebase(
+    gateway: &Gateway,
+    config: &crate::config::Config,
+    commit: impl FnOnce(KeyStore, LimitBook),
+) -> Result<(), String> {
+    let mut directory = gateway.admin.directory.lock().await;
+    let doc = serde_json::to_string(&directory.overlay).map_err(|e| e.to_string())?;
+    let next = Directory::restore(config, Some(&doc));
+    let (keys, book) = next.build()?;
+    commit(keys, book);
+    *directory = next;
+    Ok(())
 }
 
 /// Apply a change to the directory; it takes effect only if the result builds.

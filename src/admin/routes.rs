@@ -14,7 +14,8 @@ pub async fn list(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> J
     let now = Instant::now();
     let routes: Vec<Value> = gateway
         .router
-        .configured_routes(&gateway.config)
+        .load()
+        .configured_routes(&gateway.config.load())
         .into_iter()
         .map(|route| route_json(route, now))
         .collect();

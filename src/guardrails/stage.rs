@@ -139,7 +139,7 @@ impl RequestGuard {
     /// it, or any name another front door binds by (e.g. an MCP tool).
     pub fn for_route(gateway: &Gateway, team: &str, route: &str) -> Self {
         Self {
-            bindings: gateway.guardrails.select(team, route),
+            bindings: gateway.guardrails.load().select(team, route),
             ..Self::default()
         }
     }

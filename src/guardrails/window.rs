@@ -147,8 +147,9 @@ impl StreamGuard {
             return None;
         }
         let restore = (guard.restore && !guard.redactions.is_empty()).then_some(guard.redactions);
-        let window = gateway.guardrails.stream_window_bytes;
-        let max_hold = gateway.guardrails.stream_max_hold;
+        let guardrails = gateway.guardrails.load();
+        let window = guardrails.stream_window_bytes;
+        let max_hold = guardrails.stream_max_hold;
         Some(Self {
             gateway,
             request_id: request_id.to_owned(),

@@ -36,7 +36,7 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
         .map(|c| c.0);
     let mut cx = RequestCx::new(Endpoint::Messages, request_id, peer);
     gateway.metrics.in_flight.inc();
-    let result = match read_limited(body, gateway.config.max_body_bytes).await {
+    let result = match read_limited(body, gateway.config.load().max_body_bytes).await {
         Ok(body) if count => messages::count_tokens(&gateway, &mut cx, &parts.headers, body).await,
         Ok(body) => messages::handle(&gateway, &mut cx, &parts.headers, body).await,
         Err(error) => Err(error),

@@ -41,6 +41,7 @@ pub async fn list(State(gateway): State<Arc<Gateway>>, parts: Parts) -> Response
     };
     let data: Vec<Value> = gateway
         .router
+        .load()
         .visible_models(&team)
         .into_iter()
         .map(|(name, target)| model_object(name, target))
@@ -59,6 +60,7 @@ pub async fn retrieve(
     };
     match gateway
         .router
+        .load()
         .visible_models(&team)
         .into_iter()
         .find(|(name, _)| *name == model)

@@ -36,7 +36,7 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
         .map(|c| c.0);
     let mut cx = RequestCx::new(endpoint, request_id, peer);
     gateway.metrics.in_flight.inc();
-    let result = match read_limited(body, gateway.config.max_body_bytes).await {
+    let result = match read_limited(body, gateway.config.load().max_body_bytes).await {
         Ok(body) => match endpoint {
             // `/v1/messages` has its own handler (`http/messages.rs`).
             Endpoint::ChatCompletions | Endpoint::Messages => {

@@ -395,7 +395,7 @@ impl ServerHandler for FrontDoor {
                 if hub.settings.audit_redacted_arguments {
                     audited.arguments = redacted.as_deref().or(Some(&argument_text)).filter(|_| {
                         // Without guardrails nothing was redacted: log names only.
-                        !self.gateway.guardrails.is_empty()
+                        !self.gateway.guardrails.load().is_empty()
                     });
                 }
                 audited.outcome = if result.is_error == Some(true) {

@@ -131,7 +131,7 @@ pub(super) async fn add(
     State(gateway): State<Arc<Gateway>>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body, &gateway.config.mcp.admin_commands)?;
+    let (raw, settings) = server_of(&body, &gateway.config.load().mcp.admin_commands)?;
     let hub = &gateway.mcp;
     let exists = || {
         if hub.upstream(&raw.name).is_some() {
@@ -155,7 +155,7 @@ pub(super) async fn replace(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body, &gateway.config.mcp.admin_commands)?;
+    let (raw, settings) = server_of(&body, &gateway.config.load().mcp.admin_commands)?;
     if raw.name != name {
         return Err(GatewayError::invalid(
             format!("`name` is `{}` but the path names `{name}`", raw.name),

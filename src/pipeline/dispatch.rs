@@ -36,7 +36,8 @@ pub struct Limits {
 
 impl Limits {
     pub fn of(gateway: &Gateway, route: &Route, stream: bool) -> Self {
-        let upstream = &gateway.config.upstream;
+        let config = gateway.config.load();
+        let upstream = &config.upstream;
         let default_attempt = if stream {
             upstream.first_byte_timeout
         } else {

@@ -41,6 +41,7 @@ pub fn resolve(
     cx.requested_model = Some(model.to_owned());
     let route = gateway
         .router
+        .load()
         .resolve_route(model, team(gateway, caller), kind)?;
     let target = route.primary().clone();
     cx.target = Some(target.clone());

@@ -26,6 +26,7 @@ mod quota_processes;
 mod quota_redis;
 mod quota_stream;
 mod readiness;
+mod reload;
 mod routing;
 mod streaming;
 mod tls;

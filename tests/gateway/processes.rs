@@ -76,6 +76,10 @@ impl GatewayProcess {
     }
 
     /// Everything the gateway has logged so far.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the gateway is running")
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().clone()
     }
@@ -92,9 +96,8 @@ impl GatewayProcess {
 
     /// SIGTERM, without waiting: the graceful shutdown starts.
     pub fn send_sigterm(&self) {
-        let pid = self.child.id().expect("the gateway is running");
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args(["-TERM", &self.pid().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM is sent");

@@ -50,6 +50,7 @@ async fn relay(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String
     let team = gateway.keys.load().teams()[0].clone();
     let target = gateway
         .router
+        .load()
         .resolve("fast", &team, ModelKind::Chat)
         .unwrap();
     let messages: Vec<Message> =
