@@ -135,9 +135,11 @@ fn serve(
         .map(|(id, _)| id.as_str())
         .collect();
     tracing::info!(providers = ?serving, "providers serving");
-    // SIGHUP reads the same file with the same overrides.
-    let source: switchboard::reload::ConfigSource =
-        Box::new(move || config::load(config_path.as_deref(), listen.as_deref()));
+    // A reload reads the same file with the same overrides.
+    let source = switchboard::reload::ConfigSource {
+        path: config_path.clone(),
+        read: Box::new(move || config::load(config_path.as_deref(), listen.as_deref())),
+    };
     match runtime.block_on(switchboard::server::run(gateway, Some(source))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

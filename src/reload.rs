@@ -1,5 +1,6 @@
 //! Reloading the config and the data files it names (provider catalogs,
-//! guardrail packs) without a restart, on SIGHUP.
+//! guardrail packs) without a restart: on SIGHUP, and when the config file
+//! or a file under those folders changes (checked every `WATCH_EVERY`).
 //!
 //! A reload is all or nothing: the new config is read and validated, then
 //! routes, providers and guardrails are built from it and the teams and keys
@@ -18,7 +19,9 @@ use crate::config::{Config, ConfigError};
 use crate::gateway::Gateway;
 use crate::guardrails::Guardrails;
 use prometheus_client::metrics::counter::Counter;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// Sections a reload never changes, and why: the listener and TLS files are
 /// bound at start; the stores, cache, MCP servers and admin credential hold
@@ -46,24 +49,132 @@ impl Counters {
     pub fn register(&self, metrics: &mut crate::metrics::Metrics) {
         metrics.register_counter(
             "config_reloads_applied",
-            "Config reloads (SIGHUP) that took effect",
+            "Config reloads (SIGHUP or a changed file) that took effect",
             self.applied.clone(),
         );
         metrics.register_counter(
             "config_reloads_refused",
-            "Config reloads (SIGHUP) refused because the new config or a data file it names did not validate; the gateway kept the config it had",
+            "Config reloads (SIGHUP or a changed file) refused because the new config or a data file it names did not validate; the gateway kept the config it had",
             self.refused.clone(),
         );
     }
 }
 
-/// Where a reload reads the config from: the file and overrides the process
-/// started with.
-pub type ConfigSource = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+/// Where a reload reads the config from: the file and overrides the
+/// process started with.
+pub struct ConfigSource {
+    /// The config file, watched for changes; `None` for the built-in default.
+    pub path: Option<PathBuf>,
+    pub read: Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>,
+}
+
+/// How often the watched files are compared with what was last loaded.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// At most this many files are compared per data folder: the folders are
+/// the operator's, small by nature; a bound keeps a check cheap whatever
+/// lands there.
+const MAX_WATCHED_FILES: usize = 4096;
+
+/// Reload on every SIGHUP and whenever the watched files change, one
+/// reload at a time, for as long as the process serves.
+pub fn follow(gateway: Arc<Gateway>, source: ConfigSource) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hangups =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(hangups) => Some(hangups),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGHUP: reload on file changes only");
+                    None
+                }
+            };
+        let mut seen = fingerprint(source.path.as_deref(), &gateway.config.load());
+        let mut ticks = tokio::time::interval(WATCH_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(signals) => signals.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                signal = hangup => {
+                    if signal.is_none() {
+                        return;
+                    }
+                    tracing::info!("SIGHUP: reloading the config");
+                }
+                _ = ticks.tick() => {
+                    let now = fingerprint(source.path.as_deref(), &gateway.config.load());
+                    if now == seen {
+                        continue;
+                    }
+                    tracing::info!("the config or a data file changed: reloading");
+                }
+            }
+            reload(&gateway, &source).await;
+            // What was read now is what the next change is compared with,
+            // whether it loaded or not (a refused file is not retried until
+            // it changes again).
+            seen = fingerprint(source.path.as_deref(), &gateway.config.load());
+        }
+    });
+}
+
+/// Modification time and length of the config file and of every file under
+/// the data folders the config names (provider catalogs, guardrail packs).
+type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn fingerprint(config_path: Option<&Path>, config: &Config) -> Fingerprint {
+    let stat = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    };
+    let mut files: Fingerprint = Vec::new();
+    if let Some(path) = config_path {
+        files.push((path.to_owned(), stat(path)));
+    }
+    for dir in [
+        config.providers_dir.as_deref(),
+        config.guardrails.dir.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut pending = vec![dir.to_owned()];
+        let mut listed = 0;
+        while let Some(folder) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                listed += 1;
+                if listed > MAX_WATCHED_FILES {
+                    break;
+                }
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(path);
+                } else {
+                    let stat = stat(&path);
+                    files.push((path, stat));
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
 
 /// Reload from `source` and log the outcome; never fails the process.
 pub async fn reload(gateway: &Gateway, source: &ConfigSource) {
-    let outcome = match source() {
+    let outcome = match (source.read)() {
         Ok(next) => apply(gateway, next).await,
         Err(error) => Err(vec![error]),
     };
@@ -172,4 +283,27 @@ fn keep_restart_only(current: &Config, next: &mut Config) -> Vec<&'static str> {
     keep(RESTART_ONLY[8], differ(&current.mcp, &next.mcp));
     next.mcp = current.mcp.clone();
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_data_file_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = dir.path().join("packs");
+        std::fs::create_dir_all(packs.join("nested")).unwrap();
+        let config_path = dir.path().join("gateway.toml");
+        let text = "[guardrails]\ndir = \"packs\"\n";
+        std::fs::write(&config_path, text).unwrap();
+        let config = crate::config::load_str("gateway.toml", text, None, dir.path()).unwrap();
+        let before = fingerprint(Some(&config_path), &config);
+        assert_eq!(before, fingerprint(Some(&config_path), &config));
+        std::fs::write(packs.join("nested/team.toml"), "id = \"x\"").unwrap();
+        let after = fingerprint(Some(&config_path), &config);
+        assert_ne!(before, after, "a file added under the guardrail packs");
+        std::fs::write(packs.join("nested/team.toml"), "id = \"x\"\n# longer").unwrap();
+        assert_ne!(after, fingerprint(Some(&config_path), &config));
+    }
 }

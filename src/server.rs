@@ -57,14 +57,14 @@ fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut Tc
 }
 
 /// Serve until SIGINT or SIGTERM, then let in-flight requests finish
-/// within the grace period. With a config source, SIGHUP reloads the config
-/// from it (see `reload.rs`).
+/// within the grace period. With a config source, the config is reloaded
+/// from it on SIGHUP and when its files change (see `reload.rs`).
 pub async fn run(
     gateway: Arc<Gateway>,
     reload_from: Option<crate::reload::ConfigSource>,
 ) -> std::io::Result<()> {
     if let Some(source) = reload_from {
-        reload_on_hangup(gateway.clone(), source);
+        crate::reload::follow(gateway.clone(), source);
     }
     let config = gateway.config.load_full();
     let listen = config.listen;
@@ -155,27 +155,6 @@ pub async fn run(
         cache.flush_at_shutdown().await;
     }
     served
-}
-
-/// Reload the config on every SIGHUP, one reload at a time.
-fn reload_on_hangup(gateway: Arc<Gateway>, source: crate::reload::ConfigSource) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGHUP: config reload is off");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the config");
-            crate::reload::reload(&gateway, &source).await;
-        }
-    });
-    #[cfg(not(unix))]
-    let _ = (gateway, source);
 }
 
 async fn shutdown_signal() {

@@ -1,8 +1,8 @@
-//! Config reload on SIGHUP, through the real binary: a new key works and a
-//! removed one stops working without a restart, a request in flight
-//! finishes on the config it started with, a restart-only change is kept
-//! as it was and named, and a broken config is refused with the gateway
-//! left as it was.
+//! Config reload on SIGHUP and on a changed file, through the real binary:
+//! a new key works and a removed one stops working without a restart, a
+//! request in flight finishes on the config it started with, a
+//! restart-only change is kept as it was and named, and a broken config is
+//! refused with the gateway left as it was.
 
 use crate::harness::*;
 use crate::processes::{ConfigDir, GatewayProcess};
@@ -53,7 +53,7 @@ async fn status_with(client: &reqwest::Client, gateway: &GatewayProcess, key: &s
 }
 
 #[tokio::test]
-async fn sighup_reloads_the_config_and_keeps_requests_in_flight() {
+async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight() {
     switchboard::install_crypto_provider();
     let upstream = mock_upstream::spawn(MockOptions {
         slow_first_byte: Duration::from_secs(5),
@@ -154,5 +154,23 @@ async fn sighup_reloads_the_config_and_keeps_requests_in_flight() {
     .await;
     assert_eq!(status_with(&client, &gateway, GAMMA_KEY).await, 200);
     assert!(gateway.logs().contains("config reload refused"));
+
+    // No signal needed: a changed file is noticed and reloaded.
+    let applied = counter(
+        &client,
+        &gateway,
+        "switchboard_config_reloads_applied_total",
+    )
+    .await;
+    std::fs::write(&path, &original).unwrap();
+    wait_for_counter(
+        &client,
+        &gateway,
+        "switchboard_config_reloads_applied_total",
+        applied + 1,
+    )
+    .await;
+    assert_eq!(status_with(&client, &gateway, ALPHA_KEY).await, 200);
+    assert_eq!(status_with(&client, &gateway, GAMMA_KEY).await, 401);
     gateway.terminate().await;
 }
