@@ -89,7 +89,7 @@ pub fn follow(gateway: Arc<Gateway>, source: ConfigSource) {
                     None
                 }
             };
-        let mut seen = fingerprint(source.path.as_deref(), &gateway.config.load());
+        let mut seen = fingerprint_off_thread(&source, &gateway).await;
         let mut ticks = tokio::time::interval(WATCH_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -110,7 +110,7 @@ pub fn follow(gateway: Arc<Gateway>, source: ConfigSource) {
                     tracing::info!("SIGHUP: reloading the config");
                 }
                 _ = ticks.tick() => {
-                    let now = fingerprint(source.path.as_deref(), &gateway.config.load());
+                    let now = fingerprint_off_thread(&source, &gateway).await;
                     if now == seen {
                         continue;
                     }
@@ -121,9 +121,18 @@ pub fn follow(gateway: Arc<Gateway>, source: ConfigSource) {
             // What was read now is what the next change is compared with,
             // whether it loaded or not (a refused file is not retried until
             // it changes again).
-            seen = fingerprint(source.path.as_deref(), &gateway.config.load());
+            seen = fingerprint_off_thread(&source, &gateway).await;
         }
     });
+}
+
+/// The fingerprint of the files the gateway's config was read from, taken
+/// on a blocking thread (it reads directories).
+async fn fingerprint_off_thread(source: &ConfigSource, gateway: &Gateway) -> Fingerprint {
+    let (path, config) = (source.path.clone(), gateway.config.load_full());
+    tokio::task::spawn_blocking(move || fingerprint(path.as_deref(), &config))
+        .await
+        .unwrap_or_default()
 }
 
 /// Modification time and length of the config file and of every file under

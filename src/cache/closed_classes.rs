@@ -5,7 +5,7 @@
 //! grammar, not grown from examples; what a prompt is *about* (its content
 //! words) is never listed here but compared through the embedding model.
 
-/// Cardinal number words and their values (composed in `verify.rs`:
+/// Cardinal number words and their values (composed in `verify/analysis.rs`:
 /// "twenty five" = 25, "three hundred" = 300). Words that double as
 /// something else far more often are left out: "one" ("quick one", "which
 /// one"), and the articles `un`, `ein`, `una`.
@@ -131,7 +131,7 @@ pub const NUMBER_WORDS: &[(&str, u32)] = &[
 ];
 
 /// Ordinals, stored as `#n` so "third" never equals "3" ("3rd" is read as
-/// `#3` in `verify.rs`).
+/// `#3` in `verify/analysis.rs`).
 pub const ORDINALS: &[(&str, u32)] = &[
     ("first", 1),
     ("second", 2),
@@ -191,7 +191,7 @@ pub const NEGATING_PREFIXES: &[&str] =
     &["un", "de", "des", "dés", "dis", "non", "in", "im", "anti"];
 
 /// Suffixes that negate: "sugarfree", "sugarless", "alkoholfrei" (the
-/// hyphenated "gluten-free" is read in `verify.rs`).
+/// hyphenated "gluten-free" is read in `verify/analysis.rs`).
 pub const NEGATING_SUFFIXES: &[&str] = &["free", "less", "frei", "los"];
 
 /// Prepositions that give the word after them a role in a direction or a

@@ -3,7 +3,7 @@
 //! Policies are data: rule packs in `guardrails/*.toml` (`pack.rs`), bound to
 //! teams and routes in the config (`binding.rs`). Each binding compiles its
 //! rules once into an [`Engine`] (`engine.rs`): regex and keyword rules in one
-//! pass, confirmed by validators (`validators.rs`); semantic rules by meaning
+//! pass, confirmed by validators (`validators/`); semantic rules by meaning
 //! (`semantic.rs`); webhook rules by an external service (`webhook.rs`).
 //!
 //! The API other front doors use (e.g. MCP for tool arguments and results):
