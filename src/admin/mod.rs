@@ -3,6 +3,7 @@
 //! the admin credential.
 
 pub mod auth;
+mod directory;
 pub mod pins;
 pub mod quota;
 mod routes;
