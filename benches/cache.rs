@@ -116,7 +116,7 @@ fn search(c: &mut Criterion) {
 /// turns the semantic layer on. Returns the chat URL.
 fn cached_gateway(runtime: &tokio::runtime::Runtime, model_dir: Option<&str>) -> String {
     runtime.block_on(async {
-        let upstream = switchboard::mock_upstream::spawn(Default::default())
+        let upstream = switchboard_mock_upstream::spawn(Default::default())
             .await
             .expect("mock upstream");
         let base_url = upstream.base_url();

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 #[path = "support/process.rs"]
 mod process;
-use process::{UPSTREAM_KEY, cpu_model, env_u64, rss_kib, start, start_gateway};
+use process::{UPSTREAM_KEY, cpu_model, env_u64, rss_kib, start_gateway, start_mock_upstream};
 
 const GATEWAY_KEY: &str = "sk-bench-gateway";
 
@@ -209,7 +209,7 @@ fn main() {
     switchboard::install_crypto_provider();
     let seconds = env_u64("LOAD_SECONDS", 10);
     let connections = env_u64("LOAD_CONNECTIONS", 64) as usize;
-    let (upstream, upstream_addr) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    let (upstream, upstream_addr) = start_mock_upstream();
     let config =
         std::env::temp_dir().join(format!("switchboard-bench-{}.toml", std::process::id()));
     let hash = hex::encode(switchboard::config::hash_key(GATEWAY_KEY));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/process.rs"]
 mod process;
-use process::{cpu_model, env_u64, open_files, rss_kib, start, start_gateway};
+use process::{cpu_model, env_u64, open_files, rss_kib, start_gateway, start_mock_upstream};
 
 const KEY: &str = "sk-soak-gateway-0123456789";
 
@@ -69,7 +69,7 @@ fn main() {
     let seconds = env_u64("SOAK_SECONDS", 1800);
     let connections = env_u64("SOAK_CONNECTIONS", 16);
     let sample_every = Duration::from_secs((seconds / 10).clamp(1, 60));
-    let (_upstream, upstream_addr) = start(&["mock-upstream", "--listen", "127.0.0.1:0"], &[]);
+    let (_upstream, upstream_addr) = start_mock_upstream();
     let dir = std::env::temp_dir().join(format!("switchboard-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gateway.toml");

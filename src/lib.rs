@@ -14,7 +14,6 @@ pub mod guardrails;
 pub mod http;
 pub mod mcp;
 pub mod metrics;
-pub mod mock_upstream;
 pub mod pipeline;
 pub mod provider;
 pub mod quota;

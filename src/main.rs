@@ -1,4 +1,4 @@
-//! The `switchboard` binary: `serve`, `validate`, `hash-key`, `mock-upstream`.
+//! The `switchboard` binary: `serve`, `validate`, `hash-key`.
 
 use clap::{Parser, Subcommand};
 
@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 /// thread-local free lists measured clearly faster than glibc malloc here.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard::config::{self, LogFormat};
@@ -46,14 +45,6 @@ enum Command {
         /// The key; read from stdin when omitted.
         key: Option<String>,
     },
-    /// A mock OpenAI-wire upstream for tests and benchmarks.
-    #[command(hide = true)]
-    MockUpstream {
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        #[arg(long, default_value = "sk-upstream-test")]
-        api_key: String,
-    },
 }
 
 fn main() -> ExitCode {
@@ -67,20 +58,6 @@ fn main() -> ExitCode {
         } => serve(config, listen, log_format),
         Command::Validate { config, data_dir } => validate(config, &data_dir),
         Command::HashKey { key } => hash_key(key),
-        Command::MockUpstream { listen, api_key } => {
-            let runtime = runtime();
-            let options = switchboard::mock_upstream::MockOptions {
-                api_key,
-                ..Default::default()
-            };
-            match runtime.block_on(switchboard::mock_upstream::run(listen, options)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("mock-upstream: {error}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
     }
 }
 

@@ -19,9 +19,34 @@ impl Drop for Proc {
     }
 }
 
-/// Start the binary and wait for its `... listening on http://ADDR` line.
+/// Start the gateway binary and wait for its `... listening on http://ADDR`
+/// line.
 pub fn start(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    start_program(Path::new(env!("CARGO_BIN_EXE_switchboard")), args, env)
+}
+
+/// The mock upstream as its own process on a free loopback port. Its binary
+/// belongs to another workspace member, so it is built here (a no-op when
+/// fresh) beside the gateway's.
+pub fn start_mock_upstream() -> (Proc, SocketAddr) {
+    let gateway = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "switchboard-mock-upstream",
+        ])
+        .status()
+        .expect("run cargo to build the mock upstream");
+    assert!(status.success(), "building the mock upstream failed");
+    let mock = gateway.with_file_name("mock-upstream");
+    start_program(&mock, &["--listen", "127.0.0.1:0"], &[])
+}
+
+fn start_program(program: &Path, args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
+    let mut command = Command::new(program);
     command
         .args(args)
         .stdout(Stdio::piped())
@@ -29,7 +54,9 @@ pub fn start(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().expect("start switchboard");
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {}: {error}", program.display()));
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -44,7 +71,7 @@ pub fn start(args: &[&str], env: &[(&str, String)]) -> (Proc, SocketAddr) {
     (Proc(child), addr)
 }
 
-/// The mock upstream's key (`switchboard mock-upstream`'s default).
+/// The mock upstream's key (`mock-upstream`'s default).
 pub const UPSTREAM_KEY: &str = "sk-upstream-test";
 
 /// `switchboard serve --config <config>` on a free loopback port, in front

@@ -1,7 +1,8 @@
 """Session fixtures: a real mock upstream and a real gateway, as processes.
 
-Both come from the binary at $SWITCHBOARD_BIN (default target/debug/switchboard)
-and announce their address on stdout, which is how the tests find them.
+The gateway comes from $SWITCHBOARD_BIN (default target/debug/switchboard), the mock
+upstream from $SWITCHBOARD_MOCK_BIN (default target/debug/mock-upstream); both
+announce their address on stdout, which is how the tests find them.
 """
 
 from __future__ import annotations
@@ -27,13 +28,22 @@ HERE = Path(__file__).resolve().parent
 STARTUP_TIMEOUT_S = 30
 
 
-def binary() -> Path:
-    path = Path(os.environ.get("SWITCHBOARD_BIN", ROOT / "target" / "debug" / "switchboard"))
+def built(variable: str, name: str) -> Path:
+    """A binary of the workspace: $variable, or target/debug/<name>."""
+    path = Path(os.environ.get(variable, ROOT / "target" / "debug" / name))
     if not path.is_absolute():
         path = ROOT / path
     if not path.exists():
-        pytest.fail(f"switchboard binary not found at {path}; run `cargo build --bins`", pytrace=False)
+        pytest.fail(f"{name} binary not found at {path}; run `cargo build --bins`", pytrace=False)
     return path
+
+
+def binary() -> Path:
+    return built("SWITCHBOARD_BIN", "switchboard")
+
+
+def mock_binary() -> Path:
+    return built("SWITCHBOARD_MOCK_BIN", "mock-upstream")
 
 
 class Process:
@@ -117,7 +127,7 @@ def mock_url():
     """Root URL (no /v1) of the mock upstream process."""
     proc = Process(
         "mock-upstream",
-        [str(binary()), "mock-upstream", "--listen", "127.0.0.1:0", "--api-key", UPSTREAM_KEY],
+        [str(mock_binary()), "--listen", "127.0.0.1:0", "--api-key", UPSTREAM_KEY],
         dict(os.environ),
     )
     url = proc.wait_for_line(rf"mock-upstream listening on {ADDRESS}").group(1)

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use serde_json::{Value, json};
 use switchboard::config::hash_key;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 const ADMIN_KEY: &str = "sk-admin-test";
 

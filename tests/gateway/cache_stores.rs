@@ -9,7 +9,7 @@ use crate::quota_processes::redis_up;
 use serde_json::Value;
 use std::time::Duration;
 use switchboard::config::hash_key;
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 const ADMIN_KEY: &str = "sk-admin-test";

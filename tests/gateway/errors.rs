@@ -3,7 +3,7 @@
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 /// Send `body` as alpha and expect `status`, with `param` (when given) naming the field.
 async fn check(
@@ -316,7 +316,7 @@ async fn gateway_with_env(
 /// wrong"), and none of the provider's body (OpenAI's echoes part of the key).
 #[tokio::test]
 async fn a_provider_refusing_the_gateways_key_is_a_502_naming_it() {
-    let upstream = switchboard::mock_upstream::spawn(MockOptions::default())
+    let upstream = switchboard_mock_upstream::spawn(MockOptions::default())
         .await
         .unwrap();
     let openai = upstream.base_url();

@@ -18,8 +18,8 @@ use switchboard::api::anthropic::events::EventTranslator;
 use switchboard::api::chat::ChatRequest;
 use switchboard::api::decode_json;
 use switchboard::error::GatewayError;
-use switchboard::mock_upstream::MockOptions;
 use switchboard::provider::{anthropic, bedrock, gemini};
+use switchboard_mock_upstream::MockOptions;
 
 const KNOWN: &[&str] = &[
     "model",

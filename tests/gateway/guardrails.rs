@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use serde_json::json;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 /// alpha: secrets and injection everywhere, PII redacted and restored; on
 /// `openai/gpt-4o` codenames are blocked in output only; on

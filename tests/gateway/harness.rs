@@ -3,8 +3,8 @@
 use std::time::Duration;
 use switchboard::config::{Config, hash_key, load_str};
 use switchboard::gateway::Gateway;
-use switchboard::mock_upstream::{self, MockOptions, MockUpstream};
 use switchboard::server::{self, RunningServer};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 
 pub const ALPHA_KEY: &str = "sk-alpha-test";
 pub const BETA_KEY: &str = "sk-beta-test";

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 use switchboard::mcp::upstream::Health;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 /// Commands of the real MCP servers, installed by `scripts/mcp-peers`.
 pub fn peers() -> &'static HashMap<String, String> {

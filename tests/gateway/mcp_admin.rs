@@ -6,7 +6,7 @@ use crate::mcp_fixture::{FixtureServer, call, connect, tool, tool_names, wait_fo
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard::config::hash_key;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 pub const ADMIN_KEY: &str = "sk-admin-mcp-0123456789";
 

@@ -22,7 +22,7 @@ use rmcp::{
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 /// A URI server-everything serves through its dynamic text template.
 const DYNAMIC: &str = "demo://resource/dynamic/text/7";

@@ -3,7 +3,7 @@
 
 use crate::harness::{ALPHA_KEY, Harness};
 use crate::mcp_fixture::{FixtureServer, tool};
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 const ACCEPT: &str = "application/json, text/event-stream";
 

@@ -4,7 +4,7 @@
 use super::harness::{ALPHA_KEY, BETA_KEY, Harness, JsonBody, chat_body, error_of};
 use serde_json::{Value, json};
 use switchboard::config::hash_key;
-use switchboard::mock_upstream::MockOptions;
+use switchboard_mock_upstream::MockOptions;
 
 const ADMIN_TOKEN: &str = "sk-admin-test";
 
@@ -297,7 +297,7 @@ async fn admin_changes_reach_every_replica_sharing_redis() {
             hex::encode(hash_key(ADMIN_TOKEN))
         ),
     );
-    let upstream = switchboard::mock_upstream::spawn(MockOptions::default())
+    let upstream = switchboard_mock_upstream::spawn(MockOptions::default())
         .await
         .unwrap();
     let base_url = upstream.base_url();

@@ -5,7 +5,7 @@ use super::harness::{ALPHA_KEY, JsonBody, config_text};
 use super::processes::{ConfigDir, GatewayProcess};
 use futures::future::join_all;
 use serde_json::{Value, json};
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 

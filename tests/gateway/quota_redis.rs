@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::Duration;
 use switchboard::config::hash_key;
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 use tokio::process::{Child, Command};
 
 const ADMIN_TOKEN: &str = "sk-admin-quota-redis";

@@ -8,7 +8,7 @@ use super::processes::{ConfigDir, GatewayProcess};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 /// Status and JSON body of `GET path` on `base` (`http://host:port`).
 async fn get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {

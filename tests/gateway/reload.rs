@@ -7,7 +7,7 @@
 use crate::harness::*;
 use crate::processes::{ConfigDir, GatewayProcess};
 use std::time::{Duration, Instant};
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 const GAMMA_KEY: &str = "sk-gamma-test";
 

@@ -6,7 +6,7 @@ use crate::harness::*;
 use crate::processes::{ConfigDir, GatewayProcess};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use switchboard::mock_upstream::{self, MockOptions};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 /// A fresh self-signed certificate for 127.0.0.1, as (certificate, key) PEM.
 fn certificate() -> (String, String) {

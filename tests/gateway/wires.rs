@@ -6,8 +6,8 @@ use crate::harness::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard::gateway::Gateway;
-use switchboard::mock_upstream::{self, MockOptions, MockUpstream};
 use switchboard::server::{self, RunningServer};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 
 pub struct Wires {
     pub upstream: MockUpstream,

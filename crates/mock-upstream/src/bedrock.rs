@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::wire_common::{self, Reply, echo_words, text_tokens};
 use super::{MockState, json_response, read_body};
-use crate::provider::bedrock::sigv4::{SERVICE, parse_amz_date, sign_request};
+use crate::sigv4::{SERVICE, expected_signature, parse_amz_date};
 
 const TOP_LEVEL: &[&str] = &[
     "messages",
@@ -214,15 +214,14 @@ fn verify_signature(
     let host = text("host").unwrap_or("");
     let url = format!("http://{host}{path}");
     if !url
-        .parse::<http::Uri>()
+        .parse::<axum::http::Uri>()
         .is_ok_and(|u| u.authority().is_some())
     {
         return Err(invalid("Host header is not valid"));
     }
     let token = text("x-amz-security-token").map(str::to_owned);
     let credentials = Credentials::new(key, key, token, None, "mock");
-    let expected = sign_request(&url, &signed, body, &credentials, region, time)
-        .map(|signed| signed.signature)
+    let expected = expected_signature(&url, &signed, body, credentials, region, time)
         .map_err(|_| incomplete())?;
     if expected != signature {
         return Err(forbidden(

@@ -1,4 +1,5 @@
-//! A mock upstream that speaks the OpenAI wire protocol.
+//! Mock upstreams for the gateway's tests and benchmarks: OpenAI, Anthropic,
+//! Gemini, Bedrock and Azure wires on one server.
 //!
 //! No real provider is reachable from tests, benchmarks or CI, so this server
 //! stands in for one. It enforces OpenAI's documented request rules, answers
@@ -21,6 +22,7 @@ mod error;
 mod faults;
 mod gemini;
 mod json;
+mod sigv4;
 mod state;
 mod stream;
 mod wire_common;
