@@ -130,7 +130,7 @@ fn cached_gateway(runtime: &tokio::runtime::Runtime, model_dir: Option<&str>) ->
             "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
              [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{}\"\n\
              [aliases]\nfast = \"openai/gpt-4o-mini\"\n[cache]\nenabled = true\n{semantic}",
-            hex::encode(switchboard::config::hash_key(KEY))
+            hex::encode(switchboard::auth::hash_key(KEY))
         );
         let config =
             switchboard::config::load_str("bench.toml", &config, None, std::path::Path::new("."))

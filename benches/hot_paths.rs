@@ -6,12 +6,12 @@ use std::hint::black_box;
 use switchboard::api::chat::ChatRequest;
 use switchboard::api::decode_json;
 use switchboard::auth::KeyStore;
+use switchboard::auth::{KeyEntry, Team, hash_key};
 use switchboard::catalog::{Price, Tokenizer};
-use switchboard::config::{KeyEntry, Team, hash_key};
 use switchboard::cost::{PriceTable, Usage};
-use switchboard::pipeline::relay::sse_event;
 use switchboard::provider::ChatCall;
 use switchboard::provider::openai_chat_body;
+use switchboard::shapes::sse_event;
 
 fn chat_json() -> String {
     let filler = "The quick brown fox jumps over the lazy dog. ".repeat(18);

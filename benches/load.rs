@@ -212,7 +212,7 @@ fn main() {
     let (upstream, upstream_addr) = start_mock_upstream();
     let config =
         std::env::temp_dir().join(format!("switchboard-bench-{}.toml", std::process::id()));
-    let hash = hex::encode(switchboard::config::hash_key(GATEWAY_KEY));
+    let hash = hex::encode(switchboard::auth::hash_key(GATEWAY_KEY));
     let extra = std::env::var("LOAD_EXTRA_CONFIG").unwrap_or_default();
     std::fs::write(
         &config,

@@ -114,7 +114,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let url = upstream().await;
-        let hash = hex::encode(switchboard::config::hash_key(KEY));
+        let hash = hex::encode(switchboard::auth::hash_key(KEY));
         let text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
              [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\

@@ -106,7 +106,7 @@ fn embedded(c: &mut Criterion) {
 fn redis(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = StoreKind::Redis {
-        url: switchboard::config::Secret::new(REDIS_URL.into()),
+        url: switchboard::shapes::Secret::new(REDIS_URL.into()),
         prefix: format!("sbbench:{}", uuid::Uuid::new_v4()),
         timeout: std::time::Duration::from_secs(1),
         hold_ttl: switchboard::quota::settings::DEFAULT_HOLD_TTL,

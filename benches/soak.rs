@@ -73,7 +73,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("switchboard-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gateway.toml");
-    let hash = hex::encode(switchboard::config::hash_key(KEY));
+    let hash = hex::encode(switchboard::auth::hash_key(KEY));
     std::fs::write(
         &config,
         format!(

@@ -2,7 +2,7 @@
 //! config: `providers/`, `guardrails/` (schema in `guardrails::pack`) and `prompts/`.
 
 use crate::catalog::{Catalog, read_toml_dir};
-use crate::config::{ConfigError, load_decode};
+use crate::shapes::{ConfigError, decode_toml as load_decode};
 use serde::Deserialize;
 use std::path::Path;
 

@@ -9,6 +9,22 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
+/// What a refused budget or rate limit tells the client. The quota area
+/// defines the refusal; the error only renders it, so it needs no quota type.
+pub trait LimitRefusal: std::fmt::Debug + Send + Sync + 'static {
+    fn message(&self) -> String;
+    /// OpenAI's error `type`.
+    fn openai_type(&self) -> &'static str;
+    /// OpenAI's error `code`.
+    fn code(&self) -> &'static str;
+    /// Extra members of the error object that name the limit.
+    fn fields(&self) -> serde_json::Value;
+    /// `Retry-After` and the rate headers.
+    fn headers(&self, headers: &mut axum::http::HeaderMap);
+    /// The refusal itself, for code that knows its type.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The body is not valid JSON, not UTF-8, or a field has the wrong type.
@@ -85,7 +101,7 @@ pub enum GatewayError {
     NotCached,
     /// A budget or rate limit would be passed; the refusal names which.
     #[error("{}", .0.message())]
-    QuotaExceeded(Box<crate::quota::refusal::Refusal>),
+    QuotaExceeded(Box<dyn LimitRefusal>),
     /// The shared quota store is unreachable and the policy is to fail closed.
     #[error("the quota store is unavailable; try again shortly")]
     QuotaUnavailable,

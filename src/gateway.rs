@@ -7,7 +7,7 @@
 
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError, UpstreamSettings};
+use crate::config::{Config, UpstreamSettings};
 use crate::guardrails::Guardrails;
 use crate::mcp::McpHub;
 use crate::metrics::Metrics;
@@ -15,6 +15,7 @@ use crate::provider::{Providers, build_client};
 use crate::quota::Quota;
 use crate::quota::window::Clock;
 use crate::routing::Router;
+use crate::shapes::ConfigError;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -42,7 +43,7 @@ pub struct Gateway {
     /// What `/readyz` checks, and whether the process is draining.
     pub readiness: crate::readiness::Readiness,
     /// Config reloads applied and refused.
-    pub reloads: crate::reload::Counters,
+    pub reloads: crate::metrics::ReloadCounters,
 }
 
 impl Gateway {
@@ -102,9 +103,14 @@ impl Gateway {
             );
         }
         router.attach_metrics(&metrics);
+        // The cache and MCP keep their metrics' types; they show with the rest.
+        let cache_metrics = crate::cache::stats::CacheMetrics::default();
+        cache_metrics.register(metrics.registry_mut());
+        let mcp_metrics = std::sync::Arc::new(crate::mcp::metrics::McpMetrics::default());
+        mcp_metrics.register(metrics.registry_mut());
         let response_cache = crate::cache::ResponseCache::from_settings(
             &config.cache,
-            metrics.cache.clone(),
+            cache_metrics,
             router.providers(),
         );
         let embedder = crate::guardrails::semantic::embedding_service(
@@ -114,12 +120,12 @@ impl Gateway {
         );
         let guardrails =
             Guardrails::build(&config.guardrails, &config.teams, &client, embedder.clone())?;
-        let mcp = McpHub::new(mcp_settings, metrics.mcp.clone());
+        let mcp = McpHub::new(mcp_settings, mcp_metrics);
         // Before any upstream is contacted: a changed tool is never trusted
         // on first sight after a restart.
         mcp.pins.seed(saved_pins);
         let readiness = crate::readiness::Readiness::new(&config);
-        let reloads = crate::reload::Counters::default();
+        let reloads = crate::metrics::ReloadCounters::default();
         reloads.register(&mut metrics);
         let gateway = Arc::new(Self {
             keys: ArcSwap::from_pointee(keys),

@@ -22,6 +22,7 @@ pub mod reload;
 pub mod routing;
 pub mod seams;
 pub mod server;
+pub mod shapes;
 pub mod shared_redis;
 pub mod telemetry;
 #[doc(hidden)]

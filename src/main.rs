@@ -169,6 +169,6 @@ fn hash_key(key: Option<String>) -> ExitCode {
         eprintln!("the key is empty");
         return ExitCode::FAILURE;
     }
-    println!("sha256:{}", hex::encode(config::hash_key(&key)));
+    println!("sha256:{}", hex::encode(switchboard::auth::hash_key(&key)));
     ExitCode::SUCCESS
 }

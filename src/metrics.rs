@@ -77,6 +77,9 @@ fn overhead_histogram() -> Histogram {
     ))
 }
 
+/// Guardrail rule matches, counted by the guard stages wherever they run.
+pub type GuardrailDecisions = Family<GuardrailLabels, Counter>;
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -94,10 +97,7 @@ pub struct Metrics {
     pub fallbacks: Family<TargetLabels, Counter>,
     /// Circuit breaker per target: 0 closed, 1 half-open, 2 open.
     pub breaker_state: Family<TargetLabels, Gauge>,
-    /// The response cache's counters (see `cache::stats`).
-    pub cache: crate::cache::stats::CacheMetrics,
-    pub guardrail_decisions: Family<GuardrailLabels, Counter>,
-    pub mcp: std::sync::Arc<crate::mcp::metrics::McpMetrics>,
+    pub guardrail_decisions: GuardrailDecisions,
 }
 
 impl Default for Metrics {
@@ -116,9 +116,7 @@ impl Default for Metrics {
             retries: Family::default(),
             fallbacks: Family::default(),
             breaker_state: Family::default(),
-            cache: Default::default(),
             guardrail_decisions: Family::default(),
-            mcp: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -181,13 +179,11 @@ impl Default for Metrics {
             "Circuit breaker per target: 0 closed, 1 half-open, 2 open",
             metrics.breaker_state.clone(),
         );
-        metrics.cache.register(&mut registry);
         registry.register(
             "guardrail_decisions",
             "Guardrail rule matches by pack, rule, action and phase",
             metrics.guardrail_decisions.clone(),
         );
-        metrics.mcp.register(&mut registry);
         Self {
             registry,
             ..metrics
@@ -201,12 +197,40 @@ impl Metrics {
         self.registry.register(name, help, counter);
     }
 
+    /// Where an area's own metrics (the cache's, MCP's) register, so they are
+    /// exposed with the rest while the area keeps their types.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Reloads applied and refused, for `/metrics`.
+#[derive(Clone, Default)]
+pub struct ReloadCounters {
+    pub applied: Counter,
+    pub refused: Counter,
+}
+
+impl ReloadCounters {
+    pub fn register(&self, metrics: &mut Metrics) {
+        metrics.register_counter(
+            "config_reloads_applied",
+            "Config reloads (SIGHUP or a changed file) that took effect",
+            self.applied.clone(),
+        );
+        metrics.register_counter(
+            "config_reloads_refused",
+            "Config reloads (SIGHUP or a changed file) refused because the new config or a data file it names did not validate; the gateway kept the config it had",
+            self.refused.clone(),
+        );
     }
 }
 

@@ -49,7 +49,7 @@ enum ProbeTarget {
     },
     Qdrant {
         url: String,
-        api_key: Option<crate::config::Secret>,
+        api_key: Option<crate::shapes::Secret>,
         client: OnceCell<qdrant_client::Qdrant>,
     },
 }

@@ -15,10 +15,10 @@
 //! those, or the listener, need a restart: a reload keeps them as they are
 //! and names them in a warning (`RESTART_ONLY`).
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::guardrails::Guardrails;
-use prometheus_client::metrics::counter::Counter;
+use crate::shapes::ConfigError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -37,28 +37,6 @@ pub const RESTART_ONLY: &[&str] = &[
     "quota (store, ledger and settings; budgets and limits reload)",
     "mcp",
 ];
-
-/// Reloads applied and refused, for `/metrics`.
-#[derive(Clone, Default)]
-pub struct Counters {
-    pub applied: Counter,
-    pub refused: Counter,
-}
-
-impl Counters {
-    pub fn register(&self, metrics: &mut crate::metrics::Metrics) {
-        metrics.register_counter(
-            "config_reloads_applied",
-            "Config reloads (SIGHUP or a changed file) that took effect",
-            self.applied.clone(),
-        );
-        metrics.register_counter(
-            "config_reloads_refused",
-            "Config reloads (SIGHUP or a changed file) refused because the new config or a data file it names did not validate; the gateway kept the config it had",
-            self.refused.clone(),
-        );
-    }
-}
 
 /// Where a reload reads the config from: the file and overrides the
 /// process started with.

@@ -2,7 +2,7 @@
 //! key. Held as a SHA-256 hash and compared in constant time.
 
 use crate::auth::KeyStore;
-use crate::config::hash_key;
+use crate::auth::hash_key;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use axum::extract::FromRequestParts;

@@ -3,7 +3,7 @@
 //! the key store and limit book it builds.
 
 use crate::auth::KeyStore;
-use crate::config::{KeyEntry, Team, parse_key_hash};
+use crate::auth::{KeyEntry, Team, parse_key_hash};
 use crate::mcp::config::RawServer;
 use crate::quota::book::LimitBook;
 use crate::quota::limits::RawLimits;

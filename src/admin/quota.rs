@@ -18,7 +18,7 @@ use super::directory::Overlay;
 pub use super::directory::{Directory, KeyDoc, TeamDoc};
 use crate::api::decode_json;
 use crate::auth::KeyStore;
-use crate::config::hash_key;
+use crate::auth::hash_key;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::mcp::config::RawServer;

@@ -1,7 +1,7 @@
 //! The `[cache]` section: raw shape (the doc comments are the reference) and
 //! its validation into typed settings.
 
-use crate::config::Secret;
+use crate::shapes::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

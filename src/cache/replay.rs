@@ -3,7 +3,7 @@
 //! hit, and the complete response assembled from a streamed miss.
 
 use super::exact::now_ms;
-use crate::pipeline::relay::{DONE_EVENT, sse_event};
+use crate::shapes::{DONE_EVENT, sse_event};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 

@@ -9,7 +9,6 @@ use crate::api::chat::ChatRequest;
 use crate::auth::Caller;
 use crate::cost::{PriceTable, Usage};
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use crate::routing::Target;
 use axum::body::Body;
 use axum::response::Response;
@@ -48,14 +47,14 @@ struct Pending {
 }
 
 pub async fn lookup(
-    gateway: &Gateway,
+    cache: Option<&Arc<ResponseCache>>,
     caller: &Caller,
     target: &Target,
     request: &ChatRequest,
     headers: &HeaderMap,
 ) -> Result<Step, GatewayError> {
     let control = control::parse(headers);
-    let Some(cache) = &gateway.response_cache else {
+    let Some(cache) = cache else {
         // Nothing is cached, so only-if-cached can only fail.
         if control.only_if_cached {
             return Err(not_cached());
@@ -102,7 +101,7 @@ pub async fn lookup(
                         request.wants_stream_usage(),
                     ))
                 } else {
-                    crate::pipeline::chat::json_response(Bytes::from(
+                    crate::shapes::json_response(Bytes::from(
                         replay::fresh(&hit.response).to_string(),
                     ))
                 };

@@ -6,7 +6,7 @@ mod spec;
 
 pub use spec::{AuthScheme, ModelKind, ModelSpec, Price, ProviderSpec, Tokenizer, Wire};
 
-use crate::config::ConfigError;
+use crate::shapes::ConfigError;
 use include_dir::{Dir, include_dir};
 use std::collections::BTreeMap;
 use std::path::Path;

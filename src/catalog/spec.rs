@@ -1,7 +1,7 @@
 //! The schema of one provider file, and its checks.
 
-use crate::config::ConfigError;
-use crate::config::load_decode as decode_toml;
+use crate::shapes::ConfigError;
+use crate::shapes::decode_toml;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -2,61 +2,13 @@
 
 use super::RawConfig;
 use super::validate::{Config, validate};
-use std::fmt;
+use crate::shapes::{ConfigError, decode_toml};
 use std::path::Path;
 
 /// The configuration the binary runs with when none is given: loopback only,
 /// the built-in mock provider, a well-known development key that is accepted
 /// only from loopback clients, and any real provider whose key env var is set.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
-
-/// Everything wrong with one configuration source, each with its key path.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub source_name: String,
-    pub problems: Vec<(String, String)>,
-}
-
-impl ConfigError {
-    pub fn single(source_name: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            source_name: source_name.to_owned(),
-            problems: vec![(path.into(), message.into())],
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, (path, message)) in self.problems.iter().enumerate() {
-            if index > 0 {
-                writeln!(f)?;
-            }
-            if path.is_empty() || path == "." {
-                write!(f, "{}: {message}", self.source_name)?;
-            } else {
-                write!(f, "{}: {path}: {message}", self.source_name)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Decode TOML into `T`, naming the key path of the first problem.
-pub fn decode_toml<T: serde::de::DeserializeOwned>(
-    source_name: &str,
-    text: &str,
-) -> Result<T, ConfigError> {
-    let deserializer = toml::de::Deserializer::parse(text)
-        .map_err(|error| ConfigError::single(source_name, "", error.to_string().trim()))?;
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let message = error.into_inner().message().trim().to_owned();
-        ConfigError::single(source_name, path, message)
-    })
-}
 
 /// Load from a file, or the embedded default when `path` is `None`.
 /// `listen_override` (from `SWITCHBOARD_LISTEN`) replaces `server.listen`.

@@ -6,18 +6,14 @@
 
 mod load;
 mod routes;
-mod secret;
 mod validate;
 
-pub use load::{ConfigError, DEFAULT_CONFIG, decode_toml as load_decode, load, load_str};
+pub use load::{DEFAULT_CONFIG, load, load_str};
 pub use routes::{
     AdminSettings, BreakerSettings, RawAdmin, RawBreaker, RawRoute, RetrySettings, RouteSettings,
     RouteTargetSettings, Strategy,
 };
-pub use secret::Secret;
-pub use validate::{
-    Config, KeyEntry, LogFormat, ProviderSettings, Team, UpstreamSettings, hash_key, parse_key_hash,
-};
+pub use validate::{Config, LogFormat, ProviderSettings, UpstreamSettings};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

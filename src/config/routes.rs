@@ -2,7 +2,7 @@
 //! their pure validation into typed settings. Cross-references (does the
 //! target exist, do the kinds match) are checked when the router is built.
 
-use super::validate::{hash_key, parse_key_hash};
+use crate::auth::{hash_key, parse_key_hash};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,8 +6,8 @@ use super::routes::{
     validate_routes,
 };
 use super::{RawConfig, RawKey, RawProviderOverride, RawTeam};
+use crate::auth::{KeyEntry, Team, hash_key, parse_key_hash};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,48 +66,9 @@ pub struct UpstreamSettings {
     pub pool_max_idle_per_host: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct Team {
-    pub id: Arc<str>,
-    pub model_patterns: Vec<String>,
-    pub models: GlobSet,
-}
-
-impl Team {
-    /// Whether the team may use a model, by its public name.
-    pub fn allows(&self, model: &str) -> bool {
-        self.models.is_match(model)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct KeyEntry {
-    pub id: Arc<str>,
-    /// Index into `Config::teams`.
-    pub team: usize,
-    pub hash: [u8; 32],
-    pub loopback_only: bool,
-}
-
 /// Per-provider overrides, unchanged from the file (checked against the
 /// provider data when the gateway is built).
 pub type ProviderSettings = RawProviderOverride;
-
-/// The SHA-256 of a key, the only form in which keys are kept.
-pub fn hash_key(plaintext: &str) -> [u8; 32] {
-    Sha256::digest(plaintext.as_bytes()).into()
-}
-
-/// Parse `sha256:<64 hex>`.
-pub fn parse_key_hash(text: &str) -> Result<[u8; 32], String> {
-    let hex_digits = text
-        .strip_prefix("sha256:")
-        .ok_or_else(|| "must start with `sha256:`".to_owned())?;
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_digits, &mut out)
-        .map_err(|_| "must be `sha256:` followed by 64 hex digits".to_owned())?;
-    Ok(out)
-}
 
 type Problems = Vec<(String, String)>;
 
@@ -374,8 +335,8 @@ fn validate_keys(
 
 #[cfg(test)]
 mod tests {
-    use super::super::load::decode_toml;
     use super::*;
+    use crate::shapes::decode_toml;
 
     fn check(text: &str, expected: &[&str]) {
         let raw: RawConfig = decode_toml("test.toml", text).expect("decodes");

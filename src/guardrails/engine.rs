@@ -10,7 +10,7 @@ use super::validators::Validator;
 use super::webhook::WebhookRule;
 use super::{Decision, Finding};
 use crate::cache::embed::EmbedService;
-use crate::seams::guardrail::Phase;
+use crate::guardrails::Phase;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use std::collections::HashMap;

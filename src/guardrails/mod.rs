@@ -30,10 +30,11 @@ pub mod validators;
 pub mod webhook;
 pub mod window;
 
-pub use crate::seams::guardrail::Phase;
+mod phase;
 pub use binding::{Guardrails, RawGuardrails};
 pub use engine::{Engine, Overrides, Phases};
 pub use pack::{Action, RulePack, load_packs, phase_label};
+pub use phase::Phase;
 pub use redact::Redactions;
 pub use stage::{RequestGuard, record as record_decision};
 

@@ -4,8 +4,8 @@
 
 use super::validators::Validator;
 use crate::catalog::read_toml_dir;
-use crate::config::{ConfigError, load_decode};
-use crate::seams::guardrail::Phase;
+use crate::guardrails::Phase;
+use crate::shapes::{ConfigError, decode_toml as load_decode};
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use std::collections::BTreeMap;

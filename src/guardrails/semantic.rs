@@ -242,7 +242,7 @@ mod tests {
     use crate::seams::embedding::HashingEmbedder;
 
     fn pack() -> RulePack {
-        crate::config::load_decode(
+        crate::shapes::decode_toml(
             "t.toml",
             r#"id = "t"
 description = "d"

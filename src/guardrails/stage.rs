@@ -8,7 +8,8 @@ use super::pack::phase_label;
 use super::{Action, Decision, Phase, Redactions};
 use crate::api::chat::{ChatRequest, Message, Role};
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
+use crate::guardrails::Guardrails;
+use crate::metrics::GuardrailDecisions;
 use crate::metrics::GuardrailLabels;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -78,12 +79,16 @@ fn texts_mut(messages: &mut [Message]) -> Vec<(Phase, Place, &mut String)> {
 }
 
 /// Log and count every finding; never the matched text.
-pub fn record(gateway: &Gateway, request_id: &str, team: &str, phase: Phase, decision: &Decision) {
+pub fn record(
+    decisions: &GuardrailDecisions,
+    request_id: &str,
+    team: &str,
+    phase: Phase,
+    decision: &Decision,
+) {
     for finding in &decision.findings {
         let phase = phase_label(phase);
-        gateway
-            .metrics
-            .guardrail_decisions
+        decisions
             .get_or_create(&GuardrailLabels {
                 pack: finding.pack.to_string(),
                 rule: finding.rule.to_string(),
@@ -108,18 +113,19 @@ impl RequestGuard {
     /// Stage 3: runs the bindings for this team and route over every text
     /// of the request; blocks, redacts in place, or flags.
     pub async fn check_request(
-        gateway: &Gateway,
+        guardrails: &Guardrails,
+        decisions: &GuardrailDecisions,
         request_id: &str,
         team: &str,
         request: &mut ChatRequest,
     ) -> Result<Self, GatewayError> {
-        let mut guard = Self::for_route(gateway, team, &request.model);
+        let mut guard = Self::for_route(guardrails, team, &request.model);
         if guard.bindings.is_empty() {
             return Ok(guard);
         }
         for (phase, place, text) in texts_mut(&mut request.messages) {
             guard
-                .guard_text(gateway, request_id, team, phase, text)
+                .guard_text(decisions, request_id, team, phase, text)
                 .await
                 .map_err(|error| match error {
                     GatewayError::ContentPolicy { rule, phase, .. } => {
@@ -137,9 +143,9 @@ impl RequestGuard {
 
     /// The guard for a team on a route: the model name as the client sent
     /// it, or any name another front door binds by (e.g. an MCP tool).
-    pub fn for_route(gateway: &Gateway, team: &str, route: &str) -> Self {
+    pub fn for_route(guardrails: &Guardrails, team: &str, route: &str) -> Self {
         Self {
-            bindings: gateway.guardrails.load().select(team, route),
+            bindings: guardrails.select(team, route),
             ..Self::default()
         }
     }
@@ -151,7 +157,7 @@ impl RequestGuard {
     /// arguments and results from other front doors.
     pub async fn guard_text(
         &mut self,
-        gateway: &Gateway,
+        decisions: &GuardrailDecisions,
         request_id: &str,
         team: &str,
         phase: Phase,
@@ -167,7 +173,7 @@ impl RequestGuard {
             if decision.is_clean() {
                 continue;
             }
-            record(gateway, request_id, team, phase, &decision);
+            record(decisions, request_id, team, phase, &decision);
             if let Some(finding) = decision.blocking() {
                 return Err(GatewayError::ContentPolicy {
                     rule: finding.rule.to_string(),
@@ -227,7 +233,7 @@ impl RequestGuard {
     /// body is rewritten only when something changed.
     pub async fn check_response(
         &mut self,
-        gateway: &Gateway,
+        decisions: &GuardrailDecisions,
         request_id: &str,
         team: &str,
         body: Bytes,
@@ -263,7 +269,7 @@ impl RequestGuard {
                     if decision.is_clean() {
                         continue;
                     }
-                    record(gateway, request_id, team, phase, &decision);
+                    record(decisions, request_id, team, phase, &decision);
                     if let Some(finding) = decision.blocking() {
                         return Err(GatewayError::ContentPolicy {
                             rule: finding.rule.to_string(),

@@ -153,7 +153,7 @@ mod tests {
         let text = format!(
             "id = \"w\"\ndescription = \"d\"\n[[rules]]\nid = \"w.svc\"\nengine = \"webhook\"\nphases = [\"tool_result\"]\naction = \"flag\"\nurl = \"http://{addr}/check\"\ntimeout = \"200ms\"\non_error = \"{on_error}\"\n"
         );
-        let pack: RulePack = crate::config::load_decode("w.toml", &text).unwrap();
+        let pack: RulePack = crate::shapes::decode_toml("w.toml", &text).unwrap();
         Engine::build(&[&pack], &Overrides::default(), None, Some(&test_client())).unwrap()
     }
 

@@ -30,7 +30,8 @@ use super::pack::phase_label;
 use super::stage::{RequestGuard, record};
 use super::{Action, Phase, Redactions};
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
+use crate::guardrails::Guardrails;
+use crate::metrics::GuardrailDecisions;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -80,7 +81,7 @@ struct Held {
 }
 
 pub struct StreamGuard {
-    gateway: Arc<Gateway>,
+    decisions: GuardrailDecisions,
     request_id: String,
     team: String,
     bindings: Vec<Arc<Binding>>,
@@ -138,7 +139,8 @@ fn texts_of(json: &[u8]) -> Vec<(LaneKey, String, String)> {
 impl StreamGuard {
     /// A guard for this request's stream, if it needs one.
     pub fn new(
-        gateway: Arc<Gateway>,
+        guardrails: &Guardrails,
+        decisions: &GuardrailDecisions,
         request_id: &str,
         team: &str,
         guard: RequestGuard,
@@ -147,11 +149,10 @@ impl StreamGuard {
             return None;
         }
         let restore = (guard.restore && !guard.redactions.is_empty()).then_some(guard.redactions);
-        let guardrails = gateway.guardrails.load();
         let window = guardrails.stream_window_bytes;
         let max_hold = guardrails.stream_max_hold;
         Some(Self {
-            gateway,
+            decisions: decisions.clone(),
             request_id: request_id.to_owned(),
             team: team.to_owned(),
             bindings: guard.bindings,
@@ -313,7 +314,7 @@ impl StreamGuard {
                 continue;
             }
             record(
-                &self.gateway,
+                &self.decisions,
                 &self.request_id,
                 &self.team,
                 phase,
@@ -418,19 +419,27 @@ mod tests {
         );
         let config =
             crate::config::load_str("t.toml", &text, None, std::path::Path::new(".")).unwrap();
-        let gateway = Gateway::build_with_env(config, &|_| None).unwrap();
+        let guardrails = Guardrails::build(
+            &config.guardrails,
+            &config.teams,
+            &crate::provider::build_client(&config.upstream).unwrap(),
+            None,
+        )
+        .unwrap();
+        let decisions = GuardrailDecisions::default();
         let mut request: ChatRequest = serde_json::from_value(serde_json::json!({
             "model": "m", "messages": [{"role": "user", "content": prompt}]
         }))
         .unwrap();
         let request_guard = futures::executor::block_on(RequestGuard::check_request(
-            &gateway,
+            &guardrails,
+            &decisions,
             "r",
             "t",
             &mut request,
         ))
         .unwrap();
-        StreamGuard::new(gateway, "r", "t", request_guard).unwrap()
+        StreamGuard::new(&guardrails, &decisions, "r", "t", request_guard).unwrap()
     }
 
     fn chunk(text: &str) -> Bytes {

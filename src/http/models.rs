@@ -1,6 +1,6 @@
 //! `GET /v1/models`: only the models the caller's team may use and that can serve now.
 
-use crate::config::Team;
+use crate::auth::Team;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::routing::Target;

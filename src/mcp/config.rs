@@ -2,7 +2,7 @@
 //! every field is the reference) and their validation into typed settings.
 
 use super::policy::{Condition, RateRule, TeamPolicy};
-use crate::config::Team;
+use crate::auth::Team;
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -280,7 +280,7 @@ pub enum Transport {
     Http {
         url: String,
         /// Header name → value; values may be credentials and are never logged.
-        headers: Vec<(String, crate::config::Secret)>,
+        headers: Vec<(String, crate::shapes::Secret)>,
     },
 }
 
@@ -508,12 +508,12 @@ pub(crate) fn validate_server(
             }
             let mut headers = Vec::new();
             for (name, value) in &server.headers {
-                headers.push((name.clone(), crate::config::Secret::new(value.clone())));
+                headers.push((name.clone(), crate::shapes::Secret::new(value.clone())));
             }
             for (name, var) in &server.headers_env {
                 match env(var) {
                     Some(value) => {
-                        headers.push((name.clone(), crate::config::Secret::new(value)));
+                        headers.push((name.clone(), crate::shapes::Secret::new(value)));
                     }
                     None => problem(
                         path(&format!("headers_env.{name}")),
@@ -578,15 +578,16 @@ fn matcher(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{RawConfig, load_decode};
+    use crate::config::RawConfig;
+    use crate::shapes::decode_toml as load_decode;
 
     fn check(text: &str, expected: &[&str]) {
         let raw: RawConfig = load_decode("test.toml", text).expect("decodes");
         let env = |name: &str| (name == "SET_VAR").then(|| "value".to_owned());
-        let teams: Vec<crate::config::Team> = raw
+        let teams: Vec<crate::auth::Team> = raw
             .teams
             .iter()
-            .map(|team| crate::config::Team {
+            .map(|team| crate::auth::Team {
                 id: team.id.as_str().into(),
                 model_patterns: Vec::new(),
                 models: globset::GlobSet::empty(),

@@ -5,8 +5,8 @@
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::guardrails::Phase;
 use crate::guardrails::stage::RequestGuard;
-use crate::seams::guardrail::Phase;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 
 /// The guardrail route name of one tool.
@@ -31,10 +31,16 @@ pub async fn arguments(
     arguments: Option<JsonObject>,
     text: &str,
 ) -> Result<(Option<JsonObject>, Option<String>), String> {
-    let mut guard = RequestGuard::for_route(gateway, team, route);
+    let mut guard = RequestGuard::for_route(&gateway.guardrails.load(), team, route);
     let mut checked = text.to_owned();
     guard
-        .guard_text(gateway, "-", team, Phase::ToolArguments, &mut checked)
+        .guard_text(
+            &gateway.metrics.guardrail_decisions,
+            "-",
+            team,
+            Phase::ToolArguments,
+            &mut checked,
+        )
         .await
         .map_err(rule_of)?;
     if checked == text {
@@ -53,11 +59,17 @@ pub async fn result(
     route: &str,
     result: &mut CallToolResult,
 ) -> Option<String> {
-    let mut guard = RequestGuard::for_route(gateway, team, route);
+    let mut guard = RequestGuard::for_route(&gateway.guardrails.load(), team, route);
     for block in &mut result.content {
         if let ContentBlock::Text(content) = block
             && let Err(error) = guard
-                .guard_text(gateway, "-", team, Phase::ToolResult, &mut content.text)
+                .guard_text(
+                    &gateway.metrics.guardrail_decisions,
+                    "-",
+                    team,
+                    Phase::ToolResult,
+                    &mut content.text,
+                )
                 .await
         {
             return Some(rule_of(error));
@@ -66,7 +78,13 @@ pub async fn result(
     if let Some(structured) = &result.structured_content {
         let mut text = structured.to_string();
         if let Err(error) = guard
-            .guard_text(gateway, "-", team, Phase::ToolResult, &mut text)
+            .guard_text(
+                &gateway.metrics.guardrail_decisions,
+                "-",
+                team,
+                Phase::ToolResult,
+                &mut text,
+            )
             .await
         {
             return Some(rule_of(error));

@@ -14,10 +14,11 @@ use crate::guardrails::stage::RequestGuard;
 use crate::guardrails::window::StreamGuard;
 use crate::provider::ChatReply;
 use crate::quota::estimate;
+use crate::shapes::json_response;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 use std::sync::Arc;
 
 /// Runs the stages in order. Errors returned here happened before any byte
@@ -54,7 +55,15 @@ pub async fn handle(
     let cache_fill = if guard.redacted() {
         None
     } else {
-        match crate::cache::stage::lookup(gateway, &caller, &target, &request, headers).await {
+        match crate::cache::stage::lookup(
+            gateway.response_cache.as_ref(),
+            &caller,
+            &target,
+            &request,
+            headers,
+        )
+        .await
+        {
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
                 let record_cx = cx.take();
                 add_headers(&mut response, &record_cx);
@@ -95,7 +104,12 @@ pub async fn handle(
             // Only answers that passed the output guard are cached, as the upstream sent them.
             let cache_body = cache_fill.as_ref().map(|_| complete.body.clone());
             let checked = guard
-                .check_response(gateway, &request_id, &caller.team, complete.body)
+                .check_response(
+                    &gateway.metrics.guardrail_decisions,
+                    &request_id,
+                    &caller.team,
+                    complete.body,
+                )
                 .await;
             let record_cx = cx.take();
             let mut response = match checked {
@@ -153,7 +167,13 @@ pub async fn handle(
             let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
             // Flags from the prompt are known now; those from the stream are logged and counted.
             add_guard_header(&mut response, &guard);
-            let stream_guard = StreamGuard::new(gateway.clone(), &request_id, &caller.team, guard);
+            let stream_guard = StreamGuard::new(
+                &gateway.guardrails.load(),
+                &gateway.metrics.guardrail_decisions,
+                &request_id,
+                &caller.team,
+                guard,
+            );
             reservation.headers.apply(response.headers_mut());
             let settlement = Settlement {
                 gateway: gateway.clone(),
@@ -186,16 +206,6 @@ fn add_guard_header(response: &mut Response, guard: &RequestGuard) {
             .headers_mut()
             .insert("x-switchboard-guardrails", value);
     }
-}
-
-pub fn json_response(body: Bytes) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 /// Which provider and model served the request, and the gateway's own time.

@@ -1,6 +1,6 @@
 //! `POST /v1/embeddings` through the pipeline.
 
-use super::chat::{add_headers, json_response};
+use super::chat::add_headers;
 use super::context::RequestCx;
 use super::dispatch;
 use super::finish::{Outcome, settle_and_record};
@@ -10,6 +10,7 @@ use crate::api::embeddings::EmbeddingsRequest;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::shapes::json_response;
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;

@@ -8,7 +8,7 @@ use crate::gateway::Gateway;
 use crate::metrics::{
     EndpointLabels, ErrorLabels, ModelLabels, ProviderLabels, RequestLabels, TokenLabels,
 };
-use crate::seams::quota::Reservation;
+use crate::quota::Hold as Reservation;
 use std::sync::Arc;
 
 /// How a request ended, for the log.

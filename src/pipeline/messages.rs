@@ -85,7 +85,7 @@ pub async fn count_tokens(
     if let Some(tools) = chat_request.extra.get("tools") {
         count += tokens::count_text(target.model.tokenizer, &tools.to_string());
     }
-    let mut response = chat::json_response(Bytes::from(
+    let mut response = crate::shapes::json_response(Bytes::from(
         serde_json::json!({"input_tokens": count}).to_string(),
     ));
     chat::add_headers(&mut response, cx);

@@ -13,12 +13,13 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::guardrails::window::StreamGuard;
 use crate::provider::{ChunkStream, StreamItem};
+use crate::quota::Hold as Reservation;
 use crate::quota::meter::StreamMeter;
 use crate::quota::refusal::{Measure, Refusal};
 use crate::quota::window::Window;
-use crate::seams::quota::Reservation;
+use crate::shapes::{DONE_EVENT, sse_event};
 use crate::tokens;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -261,22 +262,11 @@ struct DeltaView<'a> {
     content: Option<Cow<'a, str>>,
 }
 
-/// `data: <payload>\n\n`
-pub fn sse_event(payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 8);
-    out.put_slice(b"data: ");
-    out.put_slice(payload);
-    out.put_slice(b"\n\n");
-    out.freeze()
-}
-
 /// The event that tells an OpenAI SDK the stream failed: it raises on a
 /// `data:` payload with an `error` key.
 pub fn error_event(error: &GatewayError) -> Bytes {
     sse_event(&error.body())
 }
-
-pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 
 /// Most bytes of already-arrived events sent as one body frame.
 const FRAME_BYTES: usize = 16 * 1024;

@@ -3,15 +3,15 @@
 use super::context::RequestCx;
 use crate::api::chat::ChatRequest;
 use crate::auth::Caller;
+use crate::auth::Team;
 use crate::catalog::ModelKind;
-use crate::config::Team;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::guardrails::stage::RequestGuard;
 use crate::quota::Ask;
+use crate::quota::Hold as Reservation;
 use crate::quota::estimate::Estimate;
 use crate::routing::Target;
-use crate::seams::quota::Reservation;
 use http::HeaderMap;
 
 /// Stage 1, authenticate: nothing else runs for an unknown caller.
@@ -58,7 +58,14 @@ pub async fn guard_input(
     request: &mut ChatRequest,
 ) -> Result<RequestGuard, GatewayError> {
     let request_id = cx.request_id.to_str().unwrap_or("-");
-    RequestGuard::check_request(gateway, request_id, &caller.team, request).await
+    RequestGuard::check_request(
+        &gateway.guardrails.load(),
+        &gateway.metrics.guardrail_decisions,
+        request_id,
+        &caller.team,
+        request,
+    )
+    .await
 }
 
 /// Stage 4, reserve budget: hold the worst case before any upstream call, so

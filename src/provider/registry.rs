@@ -5,7 +5,8 @@
 use super::Provider;
 use super::adapters::{AdapterSettings, build_adapter};
 use crate::catalog::{AuthScheme, Catalog, ProviderSpec, Wire};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::shapes::ConfigError;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -76,7 +76,28 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub fn message(&self) -> String {
+    fn retry_after_ms(&self) -> u64 {
+        self.resets_at_ms
+            .map_or(1000, |at| at.saturating_sub(self.now_ms))
+    }
+}
+
+impl crate::error::LimitRefusal for Refusal {
+    /// Extra members of the error object that name the limit.
+    fn fields(&self) -> Value {
+        json!({
+            "scope": self.scope,
+            "limit_kind": self.measure.tag(),
+            "window": self.measure.window().map(Window::name),
+            "window_alignment": self.measure.window().map(|_| "calendar_utc"),
+            "limit": self.measure.amount(self.limit),
+            "current": self.measure.amount(self.current),
+            "requested": self.measure.amount(self.requested),
+            "resets_at_ms": self.resets_at_ms,
+        })
+    }
+
+    fn message(&self) -> String {
         if self.measure == Measure::EndUsers {
             let frees = match self.resets_at_ms {
                 Some(_) => format!(
@@ -119,11 +140,11 @@ impl Refusal {
         )
     }
 
-    pub fn openai_type(&self) -> &'static str {
+    fn openai_type(&self) -> &'static str {
         self.measure.kind()
     }
 
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self.measure {
             Measure::Usd(_) => "insufficient_quota",
             Measure::EndUsers => "too_many_end_users",
@@ -131,27 +152,8 @@ impl Refusal {
         }
     }
 
-    fn retry_after_ms(&self) -> u64 {
-        self.resets_at_ms
-            .map_or(1000, |at| at.saturating_sub(self.now_ms))
-    }
-
-    /// Extra members of the error object that name the limit.
-    pub fn fields(&self) -> Value {
-        json!({
-            "scope": self.scope,
-            "limit_kind": self.measure.tag(),
-            "window": self.measure.window().map(Window::name),
-            "window_alignment": self.measure.window().map(|_| "calendar_utc"),
-            "limit": self.measure.amount(self.limit),
-            "current": self.measure.amount(self.current),
-            "requested": self.measure.amount(self.requested),
-            "resets_at_ms": self.resets_at_ms,
-        })
-    }
-
     /// `Retry-After` in whole seconds (at least 1), and the rate headers.
-    pub fn headers(&self, headers: &mut HeaderMap) {
+    fn headers(&self, headers: &mut HeaderMap) {
         let seconds = self.retry_after_ms().div_ceil(1000).max(1);
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
         let rate = RateHeader {
@@ -166,6 +168,10 @@ impl Refusal {
             Measure::TokensPerMinute => rate.apply(headers, &TOKEN_HEADERS),
             Measure::Usd(_) | Measure::EndUsers => {}
         }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -240,6 +246,7 @@ pub fn reset_text(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LimitRefusal;
 
     #[test]
     fn reset_texts() {

@@ -2,7 +2,8 @@
 //! into `QuotaConfig`.
 
 use super::limits::{Limits, RawLimits};
-use crate::config::{RawKey, RawTeam, Secret};
+use crate::config::{RawKey, RawTeam};
+use crate::shapes::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -87,7 +87,11 @@ async fn run(quota: &Quota, n: usize, tokens: u64, user: Option<&'static str>) -
 
 fn refusal(error: GatewayError) -> Refusal {
     match error {
-        GatewayError::QuotaExceeded(refusal) => *refusal,
+        GatewayError::QuotaExceeded(refusal) => refusal
+            .as_any()
+            .downcast_ref::<Refusal>()
+            .expect("a quota refusal")
+            .clone(),
         other => panic!("expected a 429, got {other:?}"),
     }
 }
@@ -235,7 +239,7 @@ fn unreachable_redis(policy: settings::OnStoreError) -> Quota {
     let config = QuotaConfig {
         store: settings::StoreKind::Redis {
             // Nothing listens on port 1.
-            url: crate::config::Secret::new("redis://127.0.0.1:1/0".into()),
+            url: crate::shapes::Secret::new("redis://127.0.0.1:1/0".into()),
             prefix: "sbtest:down".into(),
             timeout: Duration::from_millis(200),
             hold_ttl: settings::DEFAULT_HOLD_TTL,
@@ -422,7 +426,7 @@ async fn redis_expires_end_user_counters_and_caps_their_number() {
     let prefix = probe.prefix().to_owned();
     let config = QuotaConfig {
         store: settings::StoreKind::Redis {
-            url: crate::config::Secret::new(super::contract::REDIS_URL.into()),
+            url: crate::shapes::Secret::new(super::contract::REDIS_URL.into()),
             prefix: prefix.clone(),
             timeout: Duration::from_secs(2),
             hold_ttl: settings::DEFAULT_HOLD_TTL,

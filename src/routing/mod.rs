@@ -14,12 +14,14 @@ pub mod health;
 pub mod retry;
 pub mod strategy;
 
+use crate::auth::Team;
 use crate::catalog::{ModelKind, ModelSpec};
-use crate::config::{Config, ConfigError, RetrySettings, Strategy, Team};
+use crate::config::{Config, RetrySettings, Strategy};
 use crate::cost::{PriceTable, Usage};
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, TargetLabels};
 use crate::provider::{ProviderEntry, Providers};
+use crate::shapes::ConfigError;
 use health::{Health, TargetFamilies};
 use std::collections::HashMap;
 use std::sync::Arc;

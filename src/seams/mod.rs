@@ -4,6 +4,5 @@
 
 pub mod cache;
 pub mod embedding;
-pub mod guardrail;
 pub mod quota;
 pub mod vector;

@@ -8,8 +8,6 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
-pub use crate::quota::Hold as Reservation;
-
 /// One counter a reservation adds to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {

@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use serde_json::{Value, json};
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::MockOptions;
 
 const ADMIN_KEY: &str = "sk-admin-test";

@@ -8,7 +8,7 @@ use crate::processes::{ConfigDir, GatewayProcess};
 use crate::quota_processes::redis_up;
 use serde_json::Value;
 use std::time::Duration;
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/0";

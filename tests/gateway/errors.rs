@@ -432,7 +432,7 @@ async fn the_development_key_is_refused_through_a_proxy() {
     let dev = "sk-switchboard-dev-test";
     let extra = format!(
         "[[keys]]\nid = \"dev\"\nteam = \"alpha\"\nhash = \"sha256:{}\"\nloopback_only = true\n",
-        hex::encode(switchboard::config::hash_key(dev))
+        hex::encode(switchboard::auth::hash_key(dev))
     );
     let h = Harness::with(MockOptions::default(), &extra).await;
     let send = |header: Option<(&'static str, &'static str)>| {

@@ -1,7 +1,8 @@
 //! One gateway in front of one mock upstream, both on ephemeral ports.
 
 use std::time::Duration;
-use switchboard::config::{Config, hash_key, load_str};
+use switchboard::auth::hash_key;
+use switchboard::config::{Config, load_str};
 use switchboard::gateway::Gateway;
 use switchboard::server::{self, RunningServer};
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};

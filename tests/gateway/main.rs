@@ -12,6 +12,7 @@ mod fuzz;
 mod guardrails;
 mod guardrails_eval;
 mod harness;
+mod layers;
 mod mcp;
 mod mcp_admin;
 mod mcp_fixture;

@@ -5,7 +5,7 @@ use crate::harness::{ALPHA_KEY, Harness};
 use crate::mcp_fixture::{FixtureServer, call, connect, tool, tool_names, wait_for_tools};
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::MockOptions;
 
 pub const ADMIN_KEY: &str = "sk-admin-mcp-0123456789";

@@ -483,7 +483,7 @@ async fn a_document_written_to_redis_without_the_seal_is_refused() {
     let evil_key = "sk-written-straight-into-redis-0123";
     let forged = json!({
         "teams": {},
-        "keys": {"evil": {"team": "alpha", "hash": format!("sha256:{}", hex::encode(switchboard::config::hash_key(evil_key)))}},
+        "keys": {"evil": {"team": "alpha", "hash": format!("sha256:{}", hex::encode(switchboard::auth::hash_key(evil_key)))}},
         "mcp_servers": {},
     });
     let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();

@@ -3,7 +3,7 @@
 
 use super::harness::{ALPHA_KEY, BETA_KEY, Harness, JsonBody, chat_body, error_of};
 use serde_json::{Value, json};
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::MockOptions;
 
 const ADMIN_TOKEN: &str = "sk-admin-test";

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::Duration;
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 use tokio::process::{Child, Command};
 

@@ -96,11 +96,11 @@ async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight()
     // (restart-only: kept, and named in a warning).
     let gamma_hash = format!(
         "sha256:{}",
-        hex::encode(switchboard::config::hash_key(GAMMA_KEY))
+        hex::encode(switchboard::auth::hash_key(GAMMA_KEY))
     );
     let alpha_key = format!(
         "[[keys]]\nid = \"alpha-ci\"\nteam = \"alpha\"\nhash = \"sha256:{}\"\n",
-        hex::encode(switchboard::config::hash_key(ALPHA_KEY))
+        hex::encode(switchboard::auth::hash_key(ALPHA_KEY))
     );
     assert!(
         original.contains(&alpha_key),

@@ -6,7 +6,7 @@
 use crate::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use switchboard::config::hash_key;
+use switchboard::auth::hash_key;
 use switchboard_mock_upstream::MockOptions;
 
 const ADMIN_KEY: &str = "sk-admin-test-0123456789";

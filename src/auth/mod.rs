@@ -1,13 +1,15 @@
 //! Authentication: gateway key → `Caller`. Keys are held only as SHA-256
 //! hashes and compared in constant time.
 
-use crate::config::{KeyEntry, Team, hash_key};
+mod teams;
+
 use crate::error::GatewayError;
 use axum::http::HeaderMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+pub use teams::{KeyEntry, Team, hash_key, parse_key_hash};
 
 /// Who is calling: the team and key a request is charged to.
 #[derive(Debug, Clone)]

@@ -1,0 +1,10 @@
+//! Shapes every area shares, below all of them: configuration errors and
+//! secrets, and the framing of answers. Nothing here imports an area.
+
+mod config_error;
+mod response;
+mod secret;
+
+pub use config_error::{ConfigError, decode_toml};
+pub use response::{DONE_EVENT, json_response, sse_event};
+pub use secret::Secret;
