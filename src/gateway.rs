@@ -23,7 +23,7 @@ pub struct Gateway {
     /// The config in force: swapped by a reload, restart-only sections kept.
     pub config: ArcSwap<Config>,
     /// Teams and keys; swapped whole by the admin API.
-    pub keys: ArcSwap<KeyStore>,
+    pub keys: Arc<ArcSwap<KeyStore>>,
     /// Routes and providers; rebuilt by a reload.
     pub router: ArcSwap<Router>,
     pub metrics: Metrics,
@@ -33,7 +33,7 @@ pub struct Gateway {
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until
     /// configured; rebuilt by a reload.
-    pub guardrails: ArcSwap<Guardrails>,
+    pub guardrails: Arc<ArcSwap<Guardrails>>,
     /// The embedding model semantic guardrail rules use, kept across reloads.
     pub(crate) guardrail_embedder: Option<crate::cache::embed::EmbedService>,
     /// The admin API's view of teams and keys.
@@ -128,14 +128,14 @@ impl Gateway {
         let reloads = crate::metrics::ReloadCounters::default();
         reloads.register(&mut metrics);
         let gateway = Arc::new(Self {
-            keys: ArcSwap::from_pointee(keys),
+            keys: Arc::new(ArcSwap::from_pointee(keys)),
             admin,
             router: ArcSwap::from_pointee(router),
             metrics,
             response_cache,
             quota: Arc::new(quota),
             mcp,
-            guardrails: ArcSwap::from_pointee(guardrails),
+            guardrails: Arc::new(ArcSwap::from_pointee(guardrails)),
             guardrail_embedder: embedder,
             readiness,
             reloads,
@@ -147,6 +147,48 @@ impl Gateway {
         );
         crate::admin::pins::keep_saved(&gateway);
         Ok(gateway)
+    }
+
+    /// What the MCP front door uses of the gateway.
+    pub fn mcp_context(&self) -> crate::mcp::McpContext {
+        crate::mcp::McpContext {
+            mcp: self.mcp.clone(),
+            keys: self.keys.clone(),
+            guardrails: self.guardrails.clone(),
+            decisions: self.metrics.guardrail_decisions.clone(),
+            quota: self.quota.clone(),
+        }
+    }
+
+    /// What `/readyz` needs from the areas, gathered for `Readiness::report`.
+    pub fn readiness_facts(&self) -> crate::readiness::Facts {
+        let serving_providers = self
+            .router
+            .load()
+            .providers()
+            .entries
+            .values()
+            .filter(|entry| entry.adapter.is_some())
+            .count();
+        // Without a model configured, the semantic layer is documented to
+        // stay off (the exact layer serves): no reason to hold traffic back.
+        let config = self.config.load();
+        let settings = &config.cache;
+        let configured = matches!(
+            settings.embedding,
+            crate::cache::config::EmbeddingSource::Provider { .. }
+        ) || settings.model_dir.is_some();
+        let embedding_model_loaded =
+            (settings.enabled && settings.semantic && configured).then(|| {
+                self.response_cache
+                    .as_ref()
+                    .is_some_and(|cache| cache.semantic_enabled())
+            });
+        crate::readiness::Facts {
+            serving_providers,
+            embedding_model_loaded,
+            mcp_first_starts_pending: self.mcp.first_starts_pending(),
+        }
     }
 }
 

@@ -19,7 +19,6 @@
 //! `/healthz` stays a liveness check: the process answers.
 
 use crate::config::Config;
-use crate::gateway::Gateway;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,6 +51,17 @@ enum ProbeTarget {
         api_key: Option<crate::shapes::Secret>,
         client: OnceCell<qdrant_client::Qdrant>,
     },
+}
+
+/// What the rest of the gateway reports for a `/readyz` call; the gateway
+/// gathers these, so that this module needs none of its parts.
+pub struct Facts {
+    /// Providers with an adapter that can serve.
+    pub serving_providers: usize,
+    /// With the semantic cache configured on a model: whether it is loaded.
+    pub embedding_model_loaded: Option<bool>,
+    /// MCP servers registered at start whose first start attempt is pending.
+    pub mcp_first_starts_pending: Vec<std::sync::Arc<str>>,
 }
 
 /// One check's outcome.
@@ -130,7 +140,7 @@ impl Readiness {
     }
 
     /// Runs every check (the stores not yet answered, at once).
-    pub async fn report(&self, gateway: &Gateway) -> Report {
+    pub async fn report(&self, facts: Facts) -> Report {
         let mut checks = vec![Check {
             name: "draining",
             ready: !self.draining(),
@@ -140,14 +150,7 @@ impl Readiness {
                 "not shutting down".to_owned()
             },
         }];
-        let serving = gateway
-            .router
-            .load()
-            .providers()
-            .entries
-            .values()
-            .filter(|entry| entry.adapter.is_some())
-            .count();
+        let serving = facts.serving_providers;
         checks.push(Check {
             name: "providers",
             ready: serving > 0,
@@ -159,10 +162,10 @@ impl Readiness {
         });
         let probes = self.stores.iter().map(StoreProbe::check);
         checks.extend(futures::future::join_all(probes).await);
-        if let Some(check) = embedding_check(gateway) {
-            checks.push(check);
+        if let Some(loaded) = facts.embedding_model_loaded {
+            checks.push(embedding_check(loaded));
         }
-        let pending = gateway.mcp.first_starts_pending();
+        let pending = facts.mcp_first_starts_pending;
         checks.push(Check {
             name: "mcp_servers",
             ready: pending.is_empty(),
@@ -206,23 +209,8 @@ impl Readiness {
 }
 
 /// With the semantic cache configured on a model, that model must be loaded.
-/// Without one configured, the semantic layer is documented to stay off (the
-/// exact layer serves), which is no reason to hold traffic back.
-fn embedding_check(gateway: &Gateway) -> Option<Check> {
-    let config = gateway.config.load();
-    let settings = &config.cache;
-    let configured = matches!(
-        settings.embedding,
-        crate::cache::config::EmbeddingSource::Provider { .. }
-    ) || settings.model_dir.is_some();
-    if !(settings.enabled && settings.semantic && configured) {
-        return None;
-    }
-    let loaded = gateway
-        .response_cache
-        .as_ref()
-        .is_some_and(|cache| cache.semantic_enabled());
-    Some(Check {
+fn embedding_check(loaded: bool) -> Check {
+    Check {
         name: "embedding_model",
         ready: loaded,
         detail: if loaded {
@@ -231,7 +219,7 @@ fn embedding_check(gateway: &Gateway) -> Option<Check> {
             "the semantic cache is configured but its embedding model is not loaded (see the log)"
                 .to_owned()
         },
-    })
+    }
 }
 
 impl StoreProbe {

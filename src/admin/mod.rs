@@ -35,13 +35,36 @@ where
     });
 }
 
-/// The admin routes, to be nested under `/admin`.
-pub fn router() -> Router<Arc<Gateway>> {
+/// The admin routes, to be nested under `/admin`. The areas' own routes
+/// (the cache's, MCP's) know nothing of the admin key: they sit behind
+/// `require_admin` here.
+pub fn router(gateway: &Arc<Gateway>) -> Router<Arc<Gateway>> {
+    let areas = Router::new()
+        .merge(crate::cache::admin::routes(gateway.response_cache.clone()))
+        .merge(crate::mcp::admin::routes(crate::mcp::admin::McpAdmin {
+            mcp: gateway.mcp.clone(),
+            changes: Arc::new(quota::SavedServers(gateway.clone())),
+        }))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            require_admin,
+        ));
     Router::new()
         .route("/routes", get(routes::list))
-        .merge(crate::cache::admin::routes())
-        .merge(crate::mcp::admin::routes())
         .merge(quota_routes())
+        .merge(areas)
+}
+
+/// Lets a request through to an area's admin route only with the admin key.
+async fn require_admin(
+    axum::extract::State(gateway): axum::extract::State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match auth::authenticate(&gateway, request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(error) => axum::response::IntoResponse::into_response(error),
+    }
 }
 
 /// The quota half of the admin API: teams, keys, limits and spend.

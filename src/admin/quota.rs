@@ -225,24 +225,29 @@ pub(super) async fn save_mcp_pins(
     Ok(())
 }
 
-/// Change one MCP server through the admin API, in order under the
-/// directory lock: `check` may refuse (nothing changes), then the change is
-/// saved with the other admin changes, then `apply` makes it live.
-pub async fn change_mcp_server(
-    gateway: &Gateway,
-    name: &str,
-    doc: Option<RawServer>,
-    check: impl FnOnce() -> Result<(), GatewayError>,
-    apply: impl FnOnce(),
-) -> Result<(), GatewayError> {
-    let mut directory = gateway.admin.directory.lock().await;
-    check()?;
-    let mut overlay = directory.overlay.clone();
-    overlay.mcp_servers.insert(name.to_owned(), doc);
-    save(gateway, &overlay).await?;
-    directory.overlay = overlay;
-    apply();
-    Ok(())
+/// MCP server changes through the admin API, saved with the other admin
+/// changes under the directory lock.
+pub struct SavedServers(pub Arc<Gateway>);
+
+#[async_trait::async_trait]
+impl crate::mcp::admin::ServerChanges for SavedServers {
+    async fn change<'a>(
+        &'a self,
+        name: &'a str,
+        doc: Option<RawServer>,
+        check: Box<dyn FnOnce() -> Result<(), GatewayError> + Send + 'a>,
+        apply: Box<dyn FnOnce() + Send + 'a>,
+    ) -> Result<(), GatewayError> {
+        let gateway = &self.0;
+        let mut directory = gateway.admin.directory.lock().await;
+        check()?;
+        let mut overlay = directory.overlay.clone();
+        overlay.mcp_servers.insert(name.to_owned(), doc);
+        save(gateway, &overlay).await?;
+        directory.overlay = overlay;
+        apply();
+        Ok(())
+    }
 }
 
 fn team_json(id: &str, doc: &TeamDoc, directory: &Directory) -> Value {

@@ -6,14 +6,12 @@ use super::ResponseCache;
 use super::exact::Entry;
 use crate::api::decode_json;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -22,7 +20,10 @@ type Reply = Result<Json<Value>, GatewayError>;
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 
-pub fn routes() -> Router<Arc<Gateway>> {
+/// The routes over the cache (`None` when it is off: each answers 404).
+/// They do not check the admin key themselves: the admin router puts every
+/// area's routes behind it.
+pub fn routes<S: Clone + Send + Sync + 'static>(cache: Option<Arc<ResponseCache>>) -> Router<S> {
     Router::new()
         .route("/cache/entries", get(list))
         .route("/cache/entries/{id}", get(show).delete(delete))
@@ -31,7 +32,10 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/cache/stats", get(stats))
         .route("/cache/shadow", get(shadow))
         .route("/cache/shadow/report", get(shadow_report))
+        .with_state(cache)
 }
+
+type CacheState = State<Option<Arc<ResponseCache>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,14 +60,9 @@ impl Filter {
     }
 }
 
-/// Admin key first, then the cache (a 404 when it is off).
-fn guard<'a>(
-    gateway: &'a Gateway,
-    headers: &HeaderMap,
-) -> Result<&'a Arc<ResponseCache>, GatewayError> {
-    crate::admin::auth::authenticate(gateway, headers)?;
-    gateway
-        .response_cache
+/// The cache, or a 404 when it is off.
+fn guard(cache: &Option<Arc<ResponseCache>>) -> Result<&Arc<ResponseCache>, GatewayError> {
+    cache
         .as_ref()
         .ok_or_else(|| GatewayError::UnknownPath("/admin/cache (the cache is off)".into()))
 }
@@ -94,12 +93,8 @@ fn parse_id(id: &str) -> Result<u64, GatewayError> {
         .map_err(|_| GatewayError::invalid(format!("`{id}` is not a cache entry id"), Some("id")))
 }
 
-async fn list(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    found: Result<Query<Filter>, QueryRejection>,
-) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn list(State(cache): CacheState, found: Result<Query<Filter>, QueryRejection>) -> Reply {
+    let cache = guard(&cache)?;
     let filter = query(found)?;
     let mut entries: Vec<Value> = cache.with_table(|table| {
         let mut selected: Vec<&Entry> = table.iter().filter(|e| filter.selects(e)).collect();
@@ -114,12 +109,8 @@ async fn list(
     Ok(Json(json!({ "entries": entries })))
 }
 
-async fn show(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn show(State(cache): CacheState, Path(id): Path<String>) -> Reply {
+    let cache = guard(&cache)?;
     let id = parse_id(&id)?;
     cache
         .with_table(|table| {
@@ -136,12 +127,8 @@ async fn show(
         .ok_or_else(|| GatewayError::UnknownPath(format!("/admin/cache/entries/{id:016x}")))
 }
 
-async fn delete(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn delete(State(cache): CacheState, Path(id): Path<String>) -> Reply {
+    let cache = guard(&cache)?;
     let id = parse_id(&id)?;
     let removed = cache.purge_scope(&super::purge::PurgeScope {
         id: Some(id),
@@ -162,8 +149,8 @@ struct PurgeRequest {
     model: Option<String>,
 }
 
-async fn purge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn purge(State(cache): CacheState, body: Bytes) -> Reply {
+    let cache = guard(&cache)?;
     let request: PurgeRequest = decode_json(&body)?;
     if request.team.is_none() && request.model.is_none() {
         return Err(GatewayError::invalid(
@@ -182,12 +169,8 @@ async fn purge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: By
 /// Nearest entries to a text, with their similarity (brute force: an
 /// operator's query, not the hot path). Without a model: entries whose
 /// prompt contains the text.
-async fn search(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    found: Result<Query<Filter>, QueryRejection>,
-) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn search(State(cache): CacheState, found: Result<Query<Filter>, QueryRejection>) -> Reply {
+    let cache = guard(&cache)?;
     let filter = query(found)?;
     let Some(text) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) else {
         return Err(GatewayError::invalid("`q` is required", Some("q")));
@@ -225,8 +208,8 @@ async fn search(
     ))
 }
 
-async fn stats(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn stats(State(cache): CacheState) -> Reply {
+    let cache = guard(&cache)?;
     let metrics = &cache.metrics;
     let [exact, semantic, miss, bypass] =
         ["hit-exact", "hit-semantic", "miss", "bypass"].map(|o| metrics.count(o));
@@ -246,12 +229,8 @@ async fn stats(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Reply
     })))
 }
 
-async fn shadow(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    found: Result<Query<Filter>, QueryRejection>,
-) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn shadow(State(cache): CacheState, found: Result<Query<Filter>, QueryRejection>) -> Reply {
+    let cache = guard(&cache)?;
     let filter = query(found)?;
     Ok(Json(
         json!({ "records": cache.shadow_log.recent(filter.limit()) }),
@@ -261,7 +240,7 @@ async fn shadow(
 /// How often each confidence would have served an answer different from
 /// the fresh one, from the shadow records that were compared: an
 /// operator's check of the operating point on their own traffic.
-async fn shadow_report(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Reply {
-    let cache = guard(&gateway, &headers)?;
+async fn shadow_report(State(cache): CacheState) -> Reply {
+    let cache = guard(&cache)?;
     Ok(Json(cache.shadow_log.report()))
 }

@@ -16,7 +16,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// Readiness (`crate::readiness`): 200 when this replica should get traffic,
 /// else 503; either way a JSON body naming each check and what is not ready.
 pub async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
-    let report = gateway.readiness.report(&gateway).await;
+    let report = gateway.readiness.report(gateway.readiness_facts()).await;
     let status = if report.ready {
         StatusCode::OK
     } else {

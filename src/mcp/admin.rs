@@ -9,13 +9,13 @@
 //! - `POST /admin/mcp/approvals` `{"server": "...", "tool": "..."}`: accept
 //!   the tool's current definition, so a blocked tool is served again
 
+use super::McpHub;
+use super::config::RawServer;
 use super::config::Transport;
 use super::pinning::PendingChange;
 use super::upstream::Health;
-use crate::admin::AdminCaller;
 use crate::api::decode_json;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -25,8 +25,32 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The routes, to be merged into the `/admin` router.
-pub fn routes() -> Router<Arc<Gateway>> {
+/// Where the admin API's server changes are saved: with the rest of the
+/// admin changes, by the admin area. The registry decides and applies.
+#[async_trait::async_trait]
+pub trait ServerChanges: Send + Sync {
+    /// In order, under the saver's lock: `check` may refuse (nothing
+    /// changes), then `doc` is saved for `name` (`None`: removed), then
+    /// `apply` makes it live.
+    async fn change<'a>(
+        &'a self,
+        name: &'a str,
+        doc: Option<RawServer>,
+        check: Box<dyn FnOnce() -> Result<(), GatewayError> + Send + 'a>,
+        apply: Box<dyn FnOnce() + Send + 'a>,
+    ) -> Result<(), GatewayError>;
+}
+
+/// What the MCP admin routes work on.
+#[derive(Clone)]
+pub struct McpAdmin {
+    pub mcp: Arc<McpHub>,
+    pub changes: Arc<dyn ServerChanges>,
+}
+
+/// The routes, to be merged into the `/admin` router, which puts them
+/// behind the admin credential.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: McpAdmin) -> Router<S> {
     Router::new()
         .route("/mcp/servers", get(servers).post(super::registry::add))
         .route(
@@ -35,10 +59,11 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/mcp/tools", get(tools))
         .route("/mcp/approvals", get(approvals).post(approve))
+        .with_state(state)
 }
 
-async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let hub = &gateway.mcp;
+async fn servers(State(admin): State<McpAdmin>) -> Json<Value> {
+    let hub = &admin.mcp;
     let catalog = hub.catalog();
     let data: Vec<Value> = hub
         .servers()
@@ -78,8 +103,8 @@ async fn servers(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Js
     Json(json!({ "object": "list", "data": data }))
 }
 
-async fn tools(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let hub = &gateway.mcp;
+async fn tools(State(admin): State<McpAdmin>) -> Json<Value> {
+    let hub = &admin.mcp;
     let data: Vec<Value> = hub
         .catalog()
         .entries
@@ -107,8 +132,8 @@ fn change_json(change: &PendingChange) -> Value {
     })
 }
 
-async fn approvals(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let data: Vec<Value> = gateway
+async fn approvals(State(admin): State<McpAdmin>) -> Json<Value> {
+    let data: Vec<Value> = admin
         .mcp
         .pending_approvals()
         .iter()
@@ -128,17 +153,13 @@ struct Approval {
     current_hash: Option<String>,
 }
 
-async fn approve(
-    _admin: AdminCaller,
-    State(gateway): State<Arc<Gateway>>,
-    body: Bytes,
-) -> Result<Json<Value>, GatewayError> {
+async fn approve(State(admin): State<McpAdmin>, body: Bytes) -> Result<Json<Value>, GatewayError> {
     let Approval {
         server,
         tool,
         current_hash,
     } = decode_json(&body)?;
-    let hub = &gateway.mcp;
+    let hub = &admin.mcp;
     let pending = hub.pending_approvals();
     let Some(change) = pending
         .iter()

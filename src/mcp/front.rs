@@ -2,6 +2,7 @@
 //! Every request is authorised with the caller the HTTP layer attached
 //! (see `routes.rs`); a legacy session stays bound to the key that opened it.
 
+use super::McpContext;
 use super::audit::{self, CallRecord, Outcome};
 use super::catalog::Entry;
 use super::guard;
@@ -10,7 +11,6 @@ use super::policy::Refusal;
 use super::progress::ProgressTarget;
 use super::upstream::UpstreamError;
 use crate::auth::Caller;
-use crate::gateway::Gateway;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
@@ -44,7 +44,7 @@ pub struct McpRequest {
 }
 
 pub struct FrontDoor {
-    gateway: Arc<Gateway>,
+    cx: McpContext,
     /// The key that opened this (legacy) session.
     owner: OnceLock<Arc<str>>,
     /// This legacy session as a listener: its standing stream and the
@@ -56,20 +56,20 @@ impl Drop for FrontDoor {
     fn drop(&mut self) {
         // The session ended: its upstream subscriptions are given back.
         if let Some(listener) = self.listener.get() {
-            self.gateway.mcp.forget(listener);
+            self.cx.mcp.forget(listener);
         }
     }
 }
 
 /// Forgets a listen stream's listener however its request ends.
 struct Forget<'a> {
-    gateway: &'a Gateway,
+    cx: &'a McpContext,
     listener: Arc<Listener>,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.gateway.mcp.forget(&self.listener);
+        self.cx.mcp.forget(&self.listener);
     }
 }
 
@@ -81,9 +81,9 @@ fn not_subscribable(uri: &str) -> ErrorData {
 }
 
 impl FrontDoor {
-    pub fn new(gateway: Arc<Gateway>) -> Self {
+    pub fn new(cx: McpContext) -> Self {
         Self {
-            gateway,
+            cx,
             owner: OnceLock::new(),
             listener: OnceLock::new(),
         }
@@ -110,11 +110,11 @@ impl FrontDoor {
     /// This legacy session as a listener, registered on first use.
     fn session_listener(&self, peer: Peer<RoleServer>) -> &Arc<Listener> {
         self.listener
-            .get_or_init(|| self.gateway.mcp.listen(Target::Session(peer)))
+            .get_or_init(|| self.cx.mcp.listen(Target::Session(peer)))
     }
 
     fn visible(&self, request: &McpRequest, entry: &Entry) -> bool {
-        let hub = &self.gateway.mcp;
+        let hub = &self.cx.mcp;
         if request
             .scope
             .as_ref()
@@ -177,9 +177,9 @@ impl ServerHandler for FrontDoor {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let request = self.request(context.request_context())?;
-        let hub = &self.gateway.mcp;
+        let hub = &self.cx.mcp;
         let forget = Forget {
-            gateway: &self.gateway,
+            cx: &self.cx,
             listener: hub.listen(Target::Stream(context.sink().clone())),
         };
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
@@ -211,7 +211,7 @@ impl ServerHandler for FrontDoor {
         // A session restored on this replica (shared sessions) was
         // initialized elsewhere: it becomes a listener here on first use.
         let listener = self.session_listener(ctx.peer.clone());
-        let upstream = super::resources::owner(&self.gateway.mcp, &request, &params.uri).await?;
+        let upstream = super::resources::owner(&self.cx.mcp, &request, &params.uri).await?;
         if !upstream.can_subscribe() {
             return Err(not_subscribable(&params.uri));
         }
@@ -226,7 +226,7 @@ impl ServerHandler for FrontDoor {
     ) -> Result<(), ErrorData> {
         self.request(&ctx)?;
         if let Some(listener) = self.listener.get() {
-            let hub = &self.gateway.mcp;
+            let hub = &self.cx.mcp;
             listener.unsubscribe(&params.uri, |name| hub.upstream(name));
         }
         Ok(())
@@ -238,7 +238,7 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let request = self.request(&ctx)?;
-        let templates = super::resources::templates(&self.gateway.mcp, &request)
+        let templates = super::resources::templates(&self.cx.mcp, &request)
             .await
             .into_iter()
             .map(|(_, template)| template)
@@ -253,7 +253,7 @@ impl ServerHandler for FrontDoor {
     ) -> Result<ListPromptsResult, ErrorData> {
         let request = self.request(&ctx)?;
         let scoped = request.scope.is_some();
-        let prompts = super::prompts::visible(&self.gateway.mcp, &request)
+        let prompts = super::prompts::visible(&self.cx.mcp, &request)
             .await
             .into_iter()
             .map(|(_, exposed, mut prompt)| {
@@ -272,7 +272,7 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let request = self.request(&ctx)?;
-        super::prompts::get(&self.gateway.mcp, &request, params)
+        super::prompts::get(&self.cx.mcp, &request, params)
             .await
             .map(GetPromptResponse::Complete)
     }
@@ -283,7 +283,7 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let request = self.request(&ctx)?;
-        let resources = super::resources::visible(&self.gateway.mcp, &request)
+        let resources = super::resources::visible(&self.cx.mcp, &request)
             .await
             .into_iter()
             .map(|(_, resource)| resource)
@@ -297,7 +297,7 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let request = self.request(&ctx)?;
-        super::resources::read(&self.gateway.mcp, &request, &params.uri)
+        super::resources::read(&self.cx.mcp, &request, &params.uri)
             .await
             .map(ReadResourceResponse::Complete)
     }
@@ -308,7 +308,7 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let request = self.request(&ctx)?;
-        let catalog = self.gateway.mcp.catalog();
+        let catalog = self.cx.mcp.catalog();
         let scoped = request.scope.is_some();
         let tools = catalog
             .entries
@@ -326,7 +326,7 @@ impl ServerHandler for FrontDoor {
     ) -> Result<CallToolResponse, ErrorData> {
         let request = self.request(&ctx)?;
         let started = Instant::now();
-        let hub = &self.gateway.mcp;
+        let hub = &self.cx.mcp;
         let catalog = hub.catalog();
         let entry = match &request.scope {
             Some(scope) => catalog.by_key(scope, &params.name),
@@ -395,7 +395,7 @@ impl ServerHandler for FrontDoor {
                 if hub.settings.audit_redacted_arguments {
                     audited.arguments = redacted.as_deref().or(Some(&argument_text)).filter(|_| {
                         // Without guardrails nothing was redacted: log names only.
-                        !self.gateway.guardrails.load().is_empty()
+                        !self.cx.guardrails.load().is_empty()
                     });
                 }
                 audited.outcome = if result.is_error == Some(true) {
@@ -428,7 +428,7 @@ impl FrontDoor {
         argument_text: &str,
         progress: Option<ProgressTarget>,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
-        let hub = &self.gateway.mcp;
+        let hub = &self.cx.mcp;
         let team = &request.caller.team;
         let Some(entry) = entry else {
             return Err((
@@ -464,7 +464,7 @@ impl FrontDoor {
             ));
         }
         let checked = match policy.check_arguments(&entry.subject, arguments_value) {
-            Ok(()) => super::rate::take(&self.gateway, team, policy, &entry.subject).await,
+            Ok(()) => super::rate::take(&self.cx, team, policy, &entry.subject).await,
             refused => refused,
         };
         match checked {
@@ -509,7 +509,7 @@ impl FrontDoor {
         }
         let guard_route = guard::route(&entry.key.server, &entry.key.tool);
         let (arguments, redacted) =
-            guard::arguments(&self.gateway, team, &guard_route, arguments, argument_text)
+            guard::arguments(&self.cx, team, &guard_route, arguments, argument_text)
                 .await
                 .map_err(|rule| {
                     (
@@ -538,7 +538,7 @@ impl FrontDoor {
                 tracing::warn!(server = %entry.key.server, tool = %entry.key.tool, %error, "MCP tool call failed");
                 (Outcome::UpstreamError, data)
             })?;
-        if let Some(rule) = guard::result(&self.gateway, team, &guard_route, &mut result).await {
+        if let Some(rule) = guard::result(&self.cx, team, &guard_route, &mut result).await {
             // The tool ran; its output is withheld from the caller.
             return Err((
                 Outcome::GuardrailBlocked,

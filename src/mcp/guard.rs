@@ -3,8 +3,8 @@
 //! the team's for the route `mcp/<server>/<tool>`, so `[[guardrails.bindings]]`
 //! with `models = ["mcp/*"]` covers every tool.
 
+use super::McpContext;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use crate::guardrails::Phase;
 use crate::guardrails::stage::RequestGuard;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
@@ -25,22 +25,16 @@ fn rule_of(error: GatewayError) -> String {
 /// Guard a call's arguments. On redaction the redacted JSON is what goes
 /// upstream; a redaction that is no longer a JSON object blocks the call.
 pub async fn arguments(
-    gateway: &Gateway,
+    cx: &McpContext,
     team: &str,
     route: &str,
     arguments: Option<JsonObject>,
     text: &str,
 ) -> Result<(Option<JsonObject>, Option<String>), String> {
-    let mut guard = RequestGuard::for_route(&gateway.guardrails.load(), team, route);
+    let mut guard = RequestGuard::for_route(&cx.guardrails.load(), team, route);
     let mut checked = text.to_owned();
     guard
-        .guard_text(
-            &gateway.metrics.guardrail_decisions,
-            "-",
-            team,
-            Phase::ToolArguments,
-            &mut checked,
-        )
+        .guard_text(&cx.decisions, "-", team, Phase::ToolArguments, &mut checked)
         .await
         .map_err(rule_of)?;
     if checked == text {
@@ -54,17 +48,17 @@ pub async fn arguments(
 
 /// Guard a result's text blocks in place; returns the blocking rule, if any.
 pub async fn result(
-    gateway: &Gateway,
+    cx: &McpContext,
     team: &str,
     route: &str,
     result: &mut CallToolResult,
 ) -> Option<String> {
-    let mut guard = RequestGuard::for_route(&gateway.guardrails.load(), team, route);
+    let mut guard = RequestGuard::for_route(&cx.guardrails.load(), team, route);
     for block in &mut result.content {
         if let ContentBlock::Text(content) = block
             && let Err(error) = guard
                 .guard_text(
-                    &gateway.metrics.guardrail_decisions,
+                    &cx.decisions,
                     "-",
                     team,
                     Phase::ToolResult,
@@ -78,13 +72,7 @@ pub async fn result(
     if let Some(structured) = &result.structured_content {
         let mut text = structured.to_string();
         if let Err(error) = guard
-            .guard_text(
-                &gateway.metrics.guardrail_decisions,
-                "-",
-                team,
-                Phase::ToolResult,
-                &mut text,
-            )
+            .guard_text(&cx.decisions, "-", team, Phase::ToolResult, &mut text)
             .await
         {
             return Some(rule_of(error));

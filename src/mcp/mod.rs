@@ -29,6 +29,7 @@ pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod config;
+pub mod context;
 pub mod front;
 pub mod guard;
 pub mod hub;
@@ -50,5 +51,6 @@ pub mod upstream;
 pub mod uri_template;
 
 pub use config::{McpSettings, RawMcp};
+pub use context::McpContext;
 pub use hub::McpHub;
 pub use routes::routes;

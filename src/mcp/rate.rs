@@ -3,8 +3,8 @@
 //! per rule: GCRA on Redis's own clock, so replicas' clocks need not agree);
 //! embedded, each process counts its own (governor, in `policy.rs`).
 
+use super::McpContext;
 use super::policy::{RateRule, Refusal, TeamPolicy};
-use crate::gateway::Gateway;
 use crate::quota::redis_store::RedisQuotaStore;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -33,12 +33,12 @@ return 0
 /// Take one call from every rate limit of `policy` matching `subject`.
 /// Called only when the call passed every other check.
 pub async fn take(
-    gateway: &Gateway,
+    cx: &McpContext,
     team: &str,
     policy: &TeamPolicy,
     subject: &str,
 ) -> Result<(), Refusal> {
-    let Some(store) = gateway.quota.shared() else {
+    let Some(store) = cx.quota.shared() else {
         return policy.take_local(subject);
     };
     for rule in policy
@@ -57,7 +57,7 @@ pub async fn take(
             Err(error) => {
                 // Like the model API's counters: the local limiter stands in
                 // while Redis is unreachable, and the failure is counted.
-                gateway.quota.store_errors.inc();
+                cx.quota.store_errors.inc();
                 tracing::warn!(%error, "MCP rate limit store unavailable; counting locally");
                 rule.take_local(subject)?;
             }

@@ -10,19 +10,16 @@
 //! changes (`src/admin/quota.rs`), so they outlive a restart.
 
 use super::McpHub;
+use super::admin::McpAdmin;
 use super::config::{RawServer, ServerSettings, validate_server};
-use crate::admin::AdminCaller;
-use crate::admin::quota::change_mcp_server;
 use crate::api::decode_json;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Stdio programs and header values come from the gateway's environment,
 /// as when the config is loaded.
@@ -127,12 +124,11 @@ fn registered(raw: &RawServer, status: &'static str) -> Json<Value> {
 }
 
 pub(super) async fn add(
-    _admin: AdminCaller,
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<McpAdmin>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body, &gateway.config.load().mcp.admin_commands)?;
-    let hub = &gateway.mcp;
+    let (raw, settings) = server_of(&body, &admin.mcp.settings.admin_commands)?;
+    let hub = &admin.mcp;
     let exists = || {
         if hub.upstream(&raw.name).is_some() {
             return Err(GatewayError::Conflict {
@@ -142,38 +138,45 @@ pub(super) async fn add(
         }
         Ok(())
     };
-    change_mcp_server(&gateway, &raw.name, Some(raw.clone()), exists, || {
-        hub.put(settings);
-    })
-    .await?;
+    admin
+        .changes
+        .change(
+            &raw.name,
+            Some(raw.clone()),
+            Box::new(exists),
+            Box::new(|| {
+                hub.put(settings);
+            }),
+        )
+        .await?;
     Ok((StatusCode::CREATED, registered(&raw, "added")))
 }
 
 pub(super) async fn replace(
-    _admin: AdminCaller,
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<McpAdmin>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let (raw, settings) = server_of(&body, &gateway.config.load().mcp.admin_commands)?;
+    let (raw, settings) = server_of(&body, &admin.mcp.settings.admin_commands)?;
     if raw.name != name {
         return Err(GatewayError::invalid(
             format!("`name` is `{}` but the path names `{name}`", raw.name),
             Some("name"),
         ));
     }
-    let hub = &gateway.mcp;
+    let hub = &admin.mcp;
     let existed = hub.upstream(&name).is_some();
-    change_mcp_server(
-        &gateway,
-        &name,
-        Some(raw.clone()),
-        || Ok(()),
-        || {
-            hub.put(settings);
-        },
-    )
-    .await?;
+    admin
+        .changes
+        .change(
+            &name,
+            Some(raw.clone()),
+            Box::new(|| Ok(())),
+            Box::new(|| {
+                hub.put(settings);
+            }),
+        )
+        .await?;
     Ok(if existed {
         (StatusCode::OK, registered(&raw, "replaced"))
     } else {
@@ -182,11 +185,10 @@ pub(super) async fn replace(
 }
 
 pub(super) async fn remove(
-    _admin: AdminCaller,
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<McpAdmin>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, GatewayError> {
-    let hub = &gateway.mcp;
+    let hub = &admin.mcp;
     let known = || {
         hub.upstream(&name)
             .map(|_| ())
@@ -194,10 +196,17 @@ pub(super) async fn remove(
                 message: format!("no MCP server `{name}` is registered"),
             })
     };
-    change_mcp_server(&gateway, &name, None, known, || {
-        hub.remove(&name);
-    })
-    .await?;
+    admin
+        .changes
+        .change(
+            &name,
+            None,
+            Box::new(known),
+            Box::new(|| {
+                hub.remove(&name);
+            }),
+        )
+        .await?;
     Ok(Json(json!({ "name": name, "status": "removed" })))
 }
 

@@ -3,11 +3,11 @@
 //! gateway keys or, in OAuth resource-server mode, access tokens; and the
 //! Protected Resource Metadata (RFC 9728) of that mode.
 
+use super::McpContext;
 use super::front::{FrontDoor, McpRequest};
 use super::jwt::{TokenError, TokenVerifier};
 use crate::auth::{Caller, KeyStore};
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -20,14 +20,15 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    let settings = &gateway.mcp.settings;
+/// The `/mcp` front door over `cx`, mergeable into any router.
+pub fn routes<S: Clone + Send + Sync + 'static>(cx: McpContext) -> Router<S> {
+    let settings = &cx.mcp.settings;
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_legacy_session_mode(settings.legacy_sessions)
         .with_sse_keep_alive(Some(settings.sse_keep_alive))
         .with_max_request_body_bytes(settings.max_body_bytes)
-        .with_cancellation_token(gateway.mcp.stop_token());
+        .with_cancellation_token(cx.mcp.stop_token());
     if let Some(url) = &settings.session_store {
         match super::sessions::RedisSessionStore::new(url, settings.session_ttl) {
             Ok(store) => config.session_store = Some(Arc::new(store)),
@@ -40,7 +41,7 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     } else {
         config.with_allowed_origins(settings.allowed_origins.clone())
     };
-    let for_sessions = gateway.clone();
+    let for_sessions = cx.clone();
     let service = StreamableHttpService::new(
         move || Ok(FrontDoor::new(for_sessions.clone())),
         Arc::new(LocalSessionManager::default()),
@@ -49,24 +50,21 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     let mut router = Router::new()
         .route_service("/mcp", service.clone())
         .route_service("/mcp/{server}", service)
-        .route_layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            authenticate,
-        ));
-    if let Some(oauth) = &gateway.mcp.settings.oauth {
+        .route_layer(middleware::from_fn_with_state(cx.clone(), authenticate));
+    if let Some(oauth) = &cx.mcp.settings.oauth {
         // Public by design (RFC 9728): clients read it before they hold a token.
         router = router.route(&oauth.metadata_path, get(protected_resource_metadata));
         if oauth.metadata_path != WELL_KNOWN {
             router = router.route(WELL_KNOWN, get(protected_resource_metadata));
         }
     }
-    router
+    router.with_state(cx)
 }
 
 const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
-async fn protected_resource_metadata(State(gateway): State<Arc<Gateway>>) -> Response {
-    match &gateway.mcp.settings.oauth {
+async fn protected_resource_metadata(State(cx): State<McpContext>) -> Response {
+    match &cx.mcp.settings.oauth {
         Some(oauth) => axum::Json(oauth.metadata()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
@@ -85,9 +83,9 @@ fn rpc_error(status: StatusCode, code: i32, message: &str) -> Response {
 
 /// A 401 with its challenge: in OAuth mode it points at the Protected
 /// Resource Metadata and, for a refused token, says why.
-fn unauthorized(gateway: &Gateway, message: &str, invalid_token: Option<&str>) -> Response {
+fn unauthorized(cx: &McpContext, message: &str, invalid_token: Option<&str>) -> Response {
     let mut response = rpc_error(StatusCode::UNAUTHORIZED, -32001, message);
-    let challenge = match &gateway.mcp.settings.oauth {
+    let challenge = match &cx.mcp.settings.oauth {
         Some(oauth) => HeaderValue::try_from(oauth.challenge(invalid_token)).ok(),
         None => Some(HeaderValue::from_static("Bearer realm=\"switchboard\"")),
     };
@@ -101,17 +99,17 @@ fn unauthorized(gateway: &Gateway, message: &str, invalid_token: Option<&str>) -
 
 /// Who calls: the holder of an access token (OAuth mode) or of a gateway key.
 async fn caller_of(
-    gateway: &Gateway,
+    cx: &McpContext,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Caller, Response> {
-    let verifier = gateway.mcp.oauth.as_deref();
+    let verifier = cx.mcp.oauth.as_deref();
     let presented = KeyStore::presented_key(headers).filter(|key| !key.is_empty());
     if let (Some(verifier), Some(token)) = (verifier, presented)
         && TokenVerifier::looks_like_jwt(token)
     {
         let verified = verifier.verify(token).await.map_err(|error| match error {
-            TokenError::Invalid(reason) => unauthorized(gateway, &reason, Some(&reason)),
+            TokenError::Invalid(reason) => unauthorized(cx, &reason, Some(&reason)),
             TokenError::InsufficientScope(missing) => {
                 let mut response = rpc_error(
                     StatusCode::FORBIDDEN,
@@ -135,7 +133,7 @@ async fn caller_of(
                 )
             }
         })?;
-        let keys = gateway.keys.load();
+        let keys = cx.keys.load();
         let Some(team_index) = keys
             .teams()
             .iter()
@@ -160,23 +158,22 @@ async fn caller_of(
     }
     if verifier.is_some_and(|v| !v.settings().gateway_keys) {
         return Err(unauthorized(
-            gateway,
+            cx,
             "an OAuth access token is required: send `Authorization: Bearer <token>`",
             presented.map(|_| "not an access token"),
         ));
     }
-    gateway
-        .keys
+    cx.keys
         .load()
         .authenticate(headers, peer)
         .map_err(|error| match error {
-            GatewayError::Unauthenticated(message) => unauthorized(gateway, message, None),
-            _ => unauthorized(gateway, "unauthenticated", None),
+            GatewayError::Unauthenticated(message) => unauthorized(cx, message, None),
+            _ => unauthorized(cx, "unauthenticated", None),
         })
 }
 
 async fn authenticate(
-    State(gateway): State<Arc<Gateway>>,
+    State(cx): State<McpContext>,
     mut request: Request<Body>,
     next: Next,
 ) -> Response {
@@ -184,13 +181,13 @@ async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
-    let caller = match caller_of(&gateway, request.headers(), peer).await {
+    let caller = match caller_of(&cx, request.headers(), peer).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
     let scope = match request.uri().path().strip_prefix("/mcp/") {
         None => None,
-        Some(server) => match gateway.mcp.upstream(server) {
+        Some(server) => match cx.mcp.upstream(server) {
             Some(upstream) => Some(upstream.name().clone()),
             None => {
                 return rpc_error(
