@@ -7,10 +7,11 @@
 
 use crate::auth::KeyStore;
 use crate::catalog::Catalog;
-use crate::config::{Config, UpstreamSettings};
+use crate::config::Config;
 use crate::guardrails::Guardrails;
 use crate::mcp::McpHub;
 use crate::metrics::Metrics;
+use crate::provider::UpstreamSettings;
 use crate::provider::{Providers, build_client};
 use crate::quota::Quota;
 use crate::quota::window::Clock;
@@ -37,7 +38,7 @@ pub struct Gateway {
     /// The embedding model semantic guardrail rules use, kept across reloads.
     pub(crate) guardrail_embedder: Option<crate::cache::embed::EmbedService>,
     /// The admin API's view of teams and keys.
-    pub admin: crate::admin::quota::AdminState,
+    pub admin: crate::directory::AdminState,
     /// MCP upstream servers and the merged tool catalog.
     pub mcp: Arc<McpHub>,
     /// What `/readyz` checks, and whether the process is draining.
@@ -60,8 +61,7 @@ impl Gateway {
         let quota = Quota::build(&config.quota, Clock::System)
             .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
         // Teams and keys changed through the admin API come back on top of the config.
-        let directory =
-            crate::admin::quota::Directory::restore(&config, quota.saved_admin_overlay());
+        let directory = crate::directory::Directory::restore(&config, quota.saved_admin_overlay());
         let (keys, book) = directory
             .build()
             .map_err(|message| vec![ConfigError::single("admin changes", "", message)])?;
@@ -73,12 +73,12 @@ impl Gateway {
             directory.mcp_servers(),
             &mcp_settings.admin_commands,
         );
-        let saved_pins = crate::admin::pins::parse(directory.mcp_pins());
+        let saved_pins = crate::directory::pins::parse(directory.mcp_pins());
         let seal = config
             .admin
             .as_ref()
-            .map(|admin| crate::admin::sealed::Seal::new(&admin.key_hash));
-        let admin = crate::admin::quota::AdminState::new(directory, seal);
+            .map(|admin| crate::directory::Seal::new(&admin.key_hash));
+        let admin = crate::directory::AdminState::new(directory, seal);
         let mut metrics = Metrics::default();
         metrics.register_counter(
             "admin_shared_documents_refused",
@@ -141,11 +141,6 @@ impl Gateway {
             reloads,
             config: ArcSwap::from_pointee(config),
         });
-        crate::admin::quota::AdminState::follow_shared_changes(
-            &gateway,
-            std::time::Duration::from_secs(2),
-        );
-        crate::admin::pins::keep_saved(&gateway);
         Ok(gateway)
     }
 
@@ -206,7 +201,8 @@ pub(crate) fn build_router(
             format!("cannot build the HTTP client: {error}"),
         )]
     })?;
-    let providers = Providers::build(&catalog, config, &client, env).map_err(|e| vec![e])?;
+    let providers = Providers::build(&catalog, &config.providers, &config.upstream, &client, env)
+        .map_err(|e| vec![e])?;
     // Routes with their own connect timeout get their own client.
     let with_connect = |connect_timeout| {
         let settings = UpstreamSettings {
@@ -220,8 +216,9 @@ pub(crate) fn build_router(
                 format!("cannot build an HTTP client: {error}"),
             )
         })?;
-        Providers::build(&catalog, config, &client, env).map(Some)
+        Providers::build(&catalog, &config.providers, &config.upstream, &client, env).map(Some)
     };
-    let router = Router::new_with(config, providers, &with_connect).map_err(|e| vec![e])?;
+    let router =
+        Router::new_with(config.routing(), providers, &with_connect).map_err(|e| vec![e])?;
     Ok((router, client))
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 pub mod cost;
 pub mod data_files;
+pub mod directory;
 pub mod error;
 pub mod gateway;
 pub mod guardrails;

@@ -3,11 +3,9 @@
 //! the admin credential.
 
 pub mod auth;
-mod directory;
 pub mod pins;
 pub mod quota;
 mod routes;
-pub mod sealed;
 
 use crate::gateway::Gateway;
 use axum::Router;
@@ -33,6 +31,16 @@ where
             step(gateway).await;
         }
     });
+}
+
+/// Starts what the admin area keeps running for a gateway (once): with
+/// Redis, following the changes other replicas publish; saving new MCP tool
+/// pins as the hub sets them.
+pub fn start_followers(gateway: &Arc<Gateway>) {
+    if gateway.admin.start_followers_once() {
+        quota::follow_shared_changes(gateway, std::time::Duration::from_secs(2));
+        pins::keep_saved(gateway);
+    }
 }
 
 /// The admin routes, to be nested under `/admin`. The areas' own routes

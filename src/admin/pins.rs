@@ -6,10 +6,8 @@
 //! down is held for approval instead of being trusted on first sight; a
 //! replica adopts the pins another one saved when it applies that document.
 
+use crate::directory::pins::saved_key;
 use crate::gateway::Gateway;
-use crate::mcp::names::ToolKey;
-use crate::mcp::pinning::DefinitionHash;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,36 +15,6 @@ use std::time::Duration;
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often an idle saver checks whether its gateway is gone.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
-
-/// The saved form's key: server names never contain `/`.
-fn saved_key(key: &ToolKey) -> String {
-    format!("{}/{}", key.server, key.tool)
-}
-
-/// Saved pins as the hub takes them; damaged entries are skipped with a
-/// warning (the tool is then pinned again on first sight).
-pub fn parse(saved: &BTreeMap<String, String>) -> Vec<(ToolKey, DefinitionHash)> {
-    saved
-        .iter()
-        .filter_map(|(name, hex_hash)| {
-            let parsed = name.split_once('/').and_then(|(server, tool)| {
-                let mut hash = [0u8; 32];
-                hex::decode_to_slice(hex_hash, &mut hash).ok()?;
-                Some((
-                    ToolKey {
-                        server: Arc::from(server),
-                        tool: Arc::from(tool),
-                    },
-                    hash,
-                ))
-            });
-            if parsed.is_none() {
-                tracing::warn!(pin = %name, "skipping a damaged saved MCP tool pin");
-            }
-            parsed
-        })
-        .collect()
-}
 
 /// Save the hub's new pins as they come, for as long as the gateway lives.
 pub fn keep_saved(gateway: &Arc<Gateway>) {
@@ -71,23 +39,4 @@ pub fn keep_saved(gateway: &Arc<Gateway>) {
             tokio::time::sleep(RETRY_AFTER).await;
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn saved_pins_round_trip_and_damage_is_skipped() {
-        let key = ToolKey {
-            server: Arc::from("fx"),
-            tool: Arc::from("read/all"),
-        };
-        let saved = BTreeMap::from([
-            (saved_key(&key), hex::encode([7u8; 32])),
-            ("no-slash".to_owned(), hex::encode([1u8; 32])),
-            ("fx/short".to_owned(), "abcd".to_owned()),
-        ]);
-        assert_eq!(parse(&saved), vec![(key, [7u8; 32])]);
-    }
 }

@@ -14,11 +14,10 @@
 //! A new key's plaintext is in the creation response only; the gateway keeps
 //! its SHA-256. With several replicas, each applies the changes it is sent.
 
-use super::directory::Overlay;
-pub use super::directory::{Directory, KeyDoc, TeamDoc};
 use crate::api::decode_json;
 use crate::auth::KeyStore;
 use crate::auth::hash_key;
+use crate::directory::{Directory, KeyDoc, Overlay, TeamDoc};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::mcp::config::RawServer;
@@ -35,42 +34,20 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub struct AdminState {
-    directory: tokio::sync::Mutex<Directory>,
-    /// The last version of the shared (Redis) document applied (or refused) here.
-    seen_version: std::sync::atomic::AtomicU64,
-    /// Seals the shared document; `None` without an admin credential, and
-    /// then no shared document is applied.
-    seal: Option<super::sealed::Seal>,
-    /// Shared documents refused because their seal did not check out.
-    pub refused_documents: prometheus_client::metrics::counter::Counter,
-}
-
-impl AdminState {
-    pub fn new(directory: Directory, seal: Option<super::sealed::Seal>) -> Self {
-        Self {
-            directory: tokio::sync::Mutex::new(directory),
-            seen_version: std::sync::atomic::AtomicU64::new(0),
-            seal,
-            refused_documents: Default::default(),
-        }
+/// With Redis, replicas share the admin API's changes: each polls the
+/// published version and applies a newer document, so a change sent to
+/// one replica reaches all of them within `every`.
+pub fn follow_shared_changes(gateway: &Arc<Gateway>, every: std::time::Duration) {
+    if gateway.quota.shared().is_none() {
+        return;
     }
-
-    /// With Redis, replicas share the admin API's changes: each polls the
-    /// published version and applies a newer document, so a change sent to
-    /// one replica reaches all of them within `every`.
-    pub fn follow_shared_changes(gateway: &Arc<Gateway>, every: std::time::Duration) {
-        if gateway.quota.shared().is_none() {
-            return;
+    super::while_gateway_lives(gateway, move |gateway| async move {
+        if let Err(error) = pull_shared(&gateway).await {
+            tracing::debug!(%error, "could not read shared admin changes");
         }
-        super::while_gateway_lives(gateway, move |gateway| async move {
-            if let Err(error) = pull_shared(&gateway).await {
-                tracing::debug!(%error, "could not read shared admin changes");
-            }
-            drop(gateway);
-            tokio::time::sleep(every).await;
-        });
-    }
+        drop(gateway);
+        tokio::time::sleep(every).await;
+    });
 }
 
 /// Applies the shared document if it is newer than what this replica has.
@@ -119,7 +96,7 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
     );
     gateway
         .mcp
-        .adopt_pins(crate::admin::pins::parse(next.mcp_pins()));
+        .adopt_pins(crate::directory::pins::parse(next.mcp_pins()));
     *directory = next;
     gateway.admin.seen_version.store(version, Ordering::Release);
     // Kept locally too, for a restart while Redis is down.

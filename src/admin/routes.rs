@@ -15,7 +15,7 @@ pub async fn list(_admin: AdminCaller, State(gateway): State<Arc<Gateway>>) -> J
     let routes: Vec<Value> = gateway
         .router
         .load()
-        .configured_routes(&gateway.config.load())
+        .configured_routes(gateway.config.load().routing())
         .into_iter()
         .map(|route| route_json(route, now))
         .collect();

@@ -9,11 +9,8 @@ mod routes;
 mod validate;
 
 pub use load::{DEFAULT_CONFIG, load, load_str};
-pub use routes::{
-    AdminSettings, BreakerSettings, RawAdmin, RawBreaker, RawRoute, RetrySettings, RouteSettings,
-    RouteTargetSettings, Strategy,
-};
-pub use validate::{Config, LogFormat, ProviderSettings, UpstreamSettings};
+pub use routes::{AdminSettings, RawAdmin, RawBreaker, RawRoute};
+pub use validate::{Config, LogFormat};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -45,7 +42,7 @@ pub struct RawConfig {
     pub aliases: BTreeMap<String, String>,
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
-    pub providers: BTreeMap<String, RawProviderOverride>,
+    pub providers: BTreeMap<String, crate::provider::RawProviderOverride>,
     /// Public model names served by a group of targets, with a strategy,
     /// timeouts and retries. A route and an alias may not share a name.
     #[serde(default)]
@@ -199,24 +196,6 @@ pub struct RawKey {
     /// Budgets and rate limits of this key alone, on top of its team's.
     #[serde(default)]
     pub limits: Option<crate::quota::limits::RawLimits>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProviderOverride {
-    /// Force the provider on or off. Default: on when its key env var (or, for
-    /// providers without auth, its base-URL env var) is set.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Base URL, overriding the data file and its env var.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// Env var that holds the provider key, overriding the data file.
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// Pass through requests for models that the data file does not list.
-    #[serde(default)]
-    pub allow_unlisted_models: Option<bool>,
 }
 
 fn default_listen() -> String {

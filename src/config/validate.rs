@@ -1,12 +1,11 @@
 //! Pure validation: raw TOML shapes in, typed settings out, every problem
 //! reported with its key path. No network, no files.
 
-use super::routes::{
-    AdminSettings, BreakerSettings, RouteSettings, validate_admin, validate_breaker,
-    validate_routes,
-};
-use super::{RawConfig, RawKey, RawProviderOverride, RawTeam};
+use super::routes::{AdminSettings, validate_admin, validate_breaker, validate_routes};
+use super::{RawConfig, RawKey, RawTeam};
 use crate::auth::{KeyEntry, Team, hash_key, parse_key_hash};
+use crate::provider::{ProviderSettings, UpstreamSettings};
+use crate::routing::{BreakerSettings, RouteSettings};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -42,6 +41,18 @@ pub struct Config {
     pub mcp: crate::mcp::McpSettings,
 }
 
+impl Config {
+    /// The routing sections, as the router is built from them.
+    pub fn routing(&self) -> crate::routing::RoutingConfig<'_> {
+        crate::routing::RoutingConfig {
+            aliases: &self.aliases,
+            routes: &self.routes,
+            breaker: self.breaker,
+            connect_timeout: self.upstream.connect_timeout,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -58,17 +69,33 @@ impl LogFormat {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct UpstreamSettings {
-    pub connect_timeout: Duration,
-    pub first_byte_timeout: Duration,
-    pub total_timeout: Duration,
-    pub pool_max_idle_per_host: usize,
+/// `[quota]`, with each team's and key's limits as written beside them.
+fn validate_quota(
+    raw: &RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    problem: &mut dyn FnMut(String, String),
+) -> crate::quota::settings::QuotaConfig {
+    use crate::quota::settings::{RawKeyLimits, RawTeamLimits};
+    let teams: Vec<RawTeamLimits<'_>> = raw
+        .teams
+        .iter()
+        .map(|team| RawTeamLimits {
+            id: &team.id,
+            limits: team.limits.as_ref(),
+            user_limits: team.user_limits.as_ref(),
+            hard_cutoff: team.hard_cutoff,
+        })
+        .collect();
+    let keys: Vec<RawKeyLimits<'_>> = raw
+        .keys
+        .iter()
+        .map(|key| RawKeyLimits {
+            id: &key.id,
+            limits: key.limits.as_ref(),
+        })
+        .collect();
+    crate::quota::settings::validate(&raw.quota, &teams, &keys, env, problem)
 }
-
-/// Per-provider overrides, unchanged from the file (checked against the
-/// provider data when the gateway is built).
-pub type ProviderSettings = RawProviderOverride;
 
 type Problems = Vec<(String, String)>;
 
@@ -133,8 +160,7 @@ pub(super) fn validate(
 
     let teams = validate_teams(&raw.teams, &mut problem);
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
-    let quota =
-        crate::quota::settings::validate(&raw.quota, &raw.teams, &raw.keys, env, &mut problem);
+    let quota = validate_quota(&raw, env, &mut problem);
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
 
     for (alias, target) in &raw.aliases {

@@ -33,6 +33,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     ]);
     // Upstream MCP servers start with the first router (idempotent).
     gateway.mcp.start();
+    // So do the admin area's followers (shared changes, pin saving).
+    crate::admin::start_followers(&gateway);
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))

@@ -5,10 +5,10 @@
 use super::*;
 use crate::api::decode_json;
 use crate::catalog::{AuthScheme, ModelKind, ModelSpec, ProviderSpec, Wire};
-use crate::config::{BreakerSettings, RetrySettings, Strategy};
 use crate::pipeline::context::Endpoint;
 use crate::provider::{EmbeddingsCall, ProviderEntry};
 use crate::routing::health::Health;
+use crate::routing::{BreakerSettings, RetrySettings, Strategy};
 use crate::routing::{RouteTarget, Target};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};

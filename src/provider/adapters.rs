@@ -1,6 +1,7 @@
 //! One adapter per wire, built from the provider data, the configuration and
 //! the environment.
 
+use super::UpstreamSettings;
 use super::anthropic::{self, AnthropicProvider};
 use super::bedrock::BedrockProvider;
 use super::gemini::GeminiProvider;
@@ -8,7 +9,6 @@ use super::openai::OpenAiProvider;
 use super::upstream::{ErrorBody, Upstream};
 use super::{MockProvider, Provider};
 use crate::catalog::{ProviderSpec, Wire};
-use crate::config::Config;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ pub struct AdapterSettings<'a> {
     pub base_url: String,
     pub auth: Option<(HeaderName, HeaderValue)>,
     pub client: &'a reqwest::Client,
-    pub config: &'a Config,
+    pub upstream: &'a UpstreamSettings,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The provider key (for Bedrock, the access key id).
     pub key: Option<&'a str>,
@@ -35,8 +35,8 @@ impl AdapterSettings<'_> {
             id: Arc::from(self.id),
             client: self.client.clone(),
             headers: self.auth.clone().into_iter().chain(extra).collect(),
-            first_byte_timeout: self.config.upstream.first_byte_timeout,
-            total_timeout: self.config.upstream.total_timeout,
+            first_byte_timeout: self.upstream.first_byte_timeout,
+            total_timeout: self.upstream.total_timeout,
             error_body,
         }
     }

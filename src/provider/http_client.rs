@@ -1,6 +1,6 @@
 //! The one HTTP client all adapters share: pooled, rustls, timeouts from config.
 
-use crate::config::UpstreamSettings;
+use super::UpstreamSettings;
 
 pub fn build_client(settings: &UpstreamSettings) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()

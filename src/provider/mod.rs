@@ -13,12 +13,14 @@ mod http_client;
 mod mock;
 mod openai;
 mod registry;
+mod settings;
 mod upstream;
 
 pub use http_client::build_client;
 pub use mock::MockProvider;
 pub use openai::{OpenAiProvider, chat_body as openai_chat_body};
 pub use registry::{ProviderEntry, Providers};
+pub use settings::{ProviderSettings, RawProviderOverride, UpstreamSettings};
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;

@@ -4,8 +4,8 @@
 
 use super::Provider;
 use super::adapters::{AdapterSettings, build_adapter};
+use super::{ProviderSettings, UpstreamSettings};
 use crate::catalog::{AuthScheme, Catalog, ProviderSpec, Wire};
-use crate::config::Config;
 use crate::shapes::ConfigError;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
@@ -28,12 +28,13 @@ pub struct Providers {
 impl Providers {
     pub fn build(
         catalog: &Catalog,
-        config: &Config,
+        configured: &BTreeMap<String, ProviderSettings>,
+        upstream: &UpstreamSettings,
         client: &reqwest::Client,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        for id in config.providers.keys() {
+        for id in configured.keys() {
             if catalog.get(id).is_none() {
                 problems.push((
                     format!("providers.{id}"),
@@ -43,7 +44,7 @@ impl Providers {
         }
         let mut entries = BTreeMap::new();
         for (id, spec) in &catalog.providers {
-            let overrides = config.providers.get(id).cloned().unwrap_or_default();
+            let overrides = configured.get(id).cloned().unwrap_or_default();
             let key_env = overrides.api_key_env.as_ref().or(spec.api_key_env.as_ref());
             let key = key_env
                 .into_iter()
@@ -87,7 +88,7 @@ impl Providers {
                     base_url,
                     auth,
                     client,
-                    config,
+                    upstream,
                     env,
                     key: key.as_deref(),
                 };

@@ -2,7 +2,6 @@
 //! into `QuotaConfig`.
 
 use super::limits::{Limits, RawLimits};
-use crate::config::{RawKey, RawTeam};
 use crate::shapes::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -146,10 +145,24 @@ impl Default for QuotaConfig {
     }
 }
 
+/// A team's limits as written in its `[[teams]]` entry.
+pub struct RawTeamLimits<'a> {
+    pub id: &'a str,
+    pub limits: Option<&'a RawLimits>,
+    pub user_limits: Option<&'a RawLimits>,
+    pub hard_cutoff: bool,
+}
+
+/// A key's limits as written in its `[[keys]]` entry.
+pub struct RawKeyLimits<'a> {
+    pub id: &'a str,
+    pub limits: Option<&'a RawLimits>,
+}
+
 pub fn validate(
     raw: &RawQuota,
-    teams: &[RawTeam],
-    keys: &[RawKey],
+    teams: &[RawTeamLimits<'_>],
+    keys: &[RawKeyLimits<'_>],
     env: &dyn Fn(&str) -> Option<String>,
     problem: &mut dyn FnMut(String, String),
 ) -> QuotaConfig {
@@ -291,16 +304,14 @@ pub fn validate(
         .map(|(index, team)| {
             let limits = team
                 .limits
-                .as_ref()
                 .map(|raw| raw.validate(&format!("teams[{index}].limits"), problem))
                 .unwrap_or_default();
             let user_limits = team
                 .user_limits
-                .as_ref()
                 .map(|raw| raw.validate(&format!("teams[{index}].user_limits"), problem))
                 .unwrap_or_default();
             (
-                team.id.clone(),
+                team.id.to_owned(),
                 TeamLimits {
                     limits,
                     user_limits,
@@ -313,9 +324,9 @@ pub fn validate(
         .iter()
         .enumerate()
         .filter_map(|(index, key)| {
-            let raw: &RawLimits = key.limits.as_ref()?;
+            let raw: &RawLimits = key.limits?;
             Some((
-                key.id.clone(),
+                key.id.to_owned(),
                 raw.validate(&format!("keys[{index}].limits"), problem),
             ))
         })

@@ -5,7 +5,7 @@
 //!
 //! Time comes in as `tokio::time::Instant`, so tests run on paused time.
 
-use crate::config::BreakerSettings;
+use super::BreakerSettings;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 

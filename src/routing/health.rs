@@ -2,8 +2,8 @@
 //! breaker and the moving average of its time to first token. Shared by every
 //! route that uses the target.
 
+use super::BreakerSettings;
 use super::breaker::{Breaker, BreakerState};
-use crate::config::BreakerSettings;
 use crate::metrics::TargetLabels;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

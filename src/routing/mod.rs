@@ -12,11 +12,15 @@
 pub mod breaker;
 pub mod health;
 pub mod retry;
+mod settings;
 pub mod strategy;
+
+pub use settings::{
+    BreakerSettings, RetrySettings, RouteSettings, RouteTargetSettings, RoutingConfig, Strategy,
+};
 
 use crate::auth::Team;
 use crate::catalog::{ModelKind, ModelSpec};
-use crate::config::{Config, RetrySettings, Strategy};
 use crate::cost::{PriceTable, Usage};
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, TargetLabels};
@@ -115,12 +119,12 @@ pub struct Router {
     /// Health per `provider/model`, for every target known at start-up.
     health: HashMap<String, Arc<Health>>,
     providers: Providers,
-    breaker: crate::config::BreakerSettings,
+    breaker: BreakerSettings,
 }
 
 impl Router {
     /// A router whose routes all use the gateway-wide connect timeout.
-    pub fn new(config: &Config, providers: Providers) -> Result<Self, ConfigError> {
+    pub fn new(config: RoutingConfig<'_>, providers: Providers) -> Result<Self, ConfigError> {
         Self::new_with(config, providers, &|_| Ok(None))
     }
 
@@ -128,7 +132,7 @@ impl Router {
     /// another connect timeout, for routes that set `timeouts.connect`
     /// (reqwest sets connect timeouts per client, not per request).
     pub fn new_with(
-        config: &Config,
+        config: RoutingConfig<'_>,
         providers: Providers,
         with_connect: &dyn Fn(Duration) -> Result<Option<Providers>, ConfigError>,
     ) -> Result<Self, ConfigError> {
@@ -158,7 +162,7 @@ impl Router {
             );
         }
         let mut problems = Vec::new();
-        for (alias, canonical) in &config.aliases {
+        for (alias, canonical) in config.aliases {
             match router.configured_target(canonical) {
                 Some(mut target) => {
                     target.public_name = Arc::from(alias.as_str());
@@ -173,9 +177,9 @@ impl Router {
             }
         }
         let mut by_connect: HashMap<Duration, Option<Providers>> = HashMap::new();
-        for (name, settings) in &config.routes {
+        for (name, settings) in config.routes {
             let reconnected = match settings.connect {
-                Some(connect) if connect != config.upstream.connect_timeout => {
+                Some(connect) if connect != config.connect_timeout => {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
                         by_connect.entry(connect)
                     {
@@ -416,7 +420,7 @@ impl Router {
     }
 
     /// Every configured route (from `[routes]` and `[aliases]`), sorted by name.
-    pub fn configured_routes<'a>(&'a self, config: &'a Config) -> Vec<&'a Arc<Route>> {
+    pub fn configured_routes(&self, config: RoutingConfig<'_>) -> Vec<&Arc<Route>> {
         let mut names: Vec<&String> = config.routes.keys().chain(config.aliases.keys()).collect();
         names.sort();
         names

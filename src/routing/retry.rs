@@ -2,7 +2,7 @@
 //! exponential backoff (at least what `Retry-After` asks, within a cap), fall
 //! back to the next target, fall back to a larger context window, or stop.
 
-use crate::config::RetrySettings;
+use super::RetrySettings;
 use crate::error::GatewayError;
 use std::time::Duration;
 

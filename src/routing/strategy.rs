@@ -2,7 +2,7 @@
 //! rest are fallbacks. Randomness comes from the caller's generator, so tests
 //! seed it and get the same order every run.
 
-use crate::config::Strategy;
+use super::Strategy;
 use std::time::Duration;
 
 /// What a strategy may look at for one target.

@@ -28,8 +28,10 @@ fn build(extra: &str) -> Result<Router, Vec<String>> {
     crate::install_crypto_provider();
     let client = reqwest::Client::new();
     let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
-    let providers = Providers::build(&catalog, &config, &client, &env).expect("providers");
-    Router::new(&config, providers).map_err(|e| e.problems.into_iter().map(|(p, _)| p).collect())
+    let providers = Providers::build(&catalog, &config.providers, &config.upstream, &client, &env)
+        .expect("providers");
+    Router::new(config.routing(), providers)
+        .map_err(|e| e.problems.into_iter().map(|(p, _)| p).collect())
 }
 
 fn team(router_config: &str, id: &str) -> Team {
@@ -183,13 +185,14 @@ fn a_route_connect_timeout_gets_providers_over_its_own_client() {
     crate::install_crypto_provider();
     let client = reqwest::Client::new();
     let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
-    let providers = Providers::build(&catalog, &config, &client, &env).unwrap();
+    let providers =
+        Providers::build(&catalog, &config.providers, &config.upstream, &client, &env).unwrap();
     let asked = std::cell::RefCell::new(Vec::new());
     let with_connect = |connect: Duration| {
         asked.borrow_mut().push(connect);
-        Providers::build(&catalog, &config, &client, &env).map(Some)
+        Providers::build(&catalog, &config.providers, &config.upstream, &client, &env).map(Some)
     };
-    let router = Router::new_with(&config, providers, &with_connect).unwrap();
+    let router = Router::new_with(config.routing(), providers, &with_connect).unwrap();
     assert_eq!(
         *asked.borrow(),
         [Duration::from_secs(1)],

@@ -23,24 +23,12 @@ const LAYERS: &[&[&str]] = &[
     &["mcp"],
     // What composes the areas.
     &["config"],
-    &["data_files", "readiness", "telemetry"],
-    &["admin"],
+    &["data_files", "directory", "readiness", "telemetry"],
     &["gateway"],
+    &["admin"],
     &["reload", "pipeline"],
     &["http"],
     &["server"],
-];
-
-/// Imports that still run upward: knots not yet untied. The list may only
-/// shrink: an entry that is no longer needed fails the test until removed.
-const KNOWN_UPWARD: &[(&str, &str)] = &[
-    // The admin handlers take the whole `Gateway` as their state, and the
-    // gateway builds the admin directory.
-    ("admin", "gateway"),
-    // Areas that still read their settings from the aggregate config.
-    ("provider", "config"),
-    ("quota", "config"),
-    ("routing", "config"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
@@ -126,7 +114,6 @@ fn imports(src: &Path) -> BTreeMap<(String, String), BTreeSet<String>> {
 fn imports_run_only_downward() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut problems = Vec::new();
-    let mut upward = BTreeSet::new();
     for ((from, to), files) in imports(&src) {
         let (Some(lower), Some(upper)) = (layer_of(&to), layer_of(&from)) else {
             problems.push(format!(
@@ -134,21 +121,9 @@ fn imports_run_only_downward() {
             ));
             continue;
         };
-        if lower < upper {
-            continue;
-        }
-        if KNOWN_UPWARD.contains(&(from.as_str(), to.as_str())) {
-            upward.insert((from.clone(), to.clone()));
-        } else {
+        if lower >= upper {
             problems.push(format!(
                 "`{from}` imports `{to}`, which is not below it: {files:?}"
-            ));
-        }
-    }
-    for (from, to) in KNOWN_UPWARD {
-        if !upward.contains(&((*from).to_owned(), (*to).to_owned())) {
-            problems.push(format!(
-                "`{from}` no longer imports `{to}`: remove it from KNOWN_UPWARD"
             ));
         }
     }

@@ -2,6 +2,13 @@
 //! teams and keys with the admin's saved changes (the overlay) on top, and
 //! the key store and limit book it builds.
 
+pub mod pins;
+pub mod sealed;
+mod state;
+
+pub use sealed::Seal;
+pub use state::AdminState;
+
 use crate::auth::KeyStore;
 use crate::auth::{KeyEntry, Team, parse_key_hash};
 use crate::mcp::config::RawServer;
