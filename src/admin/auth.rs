@@ -5,20 +5,12 @@ use crate::auth::KeyStore;
 use crate::auth::hash_key;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use axum::extract::FromRequestParts;
 use http::HeaderMap;
-use http::request::Parts;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
-
-/// Proof that a request presented the admin key. Take it as the first
-/// argument of an admin handler.
-#[derive(Debug, Clone, Copy)]
-pub struct AdminCaller;
 
 /// Checks the presented key (`Authorization: Bearer`, `api-key` or
 /// `x-api-key`) against the configured admin key.
-pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCaller, GatewayError> {
+pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
     let config = gateway.config.load();
     let Some(admin) = &config.admin else {
         return Err(GatewayError::Forbidden {
@@ -31,7 +23,7 @@ pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCalle
             "missing admin key: send `Authorization: Bearer <admin key>`",
         ))?;
     if bool::from(hash_key(presented).ct_eq(&admin.key_hash)) {
-        Ok(AdminCaller)
+        Ok(())
     } else if gateway.keys.load().find(presented).is_some() {
         // A known caller without the right to administer: 403, not 401, so
         // clients do not keep retrying a key that will never be accepted here.
@@ -40,16 +32,5 @@ pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<AdminCalle
         })
     } else {
         Err(GatewayError::Unauthenticated("invalid admin key"))
-    }
-}
-
-impl FromRequestParts<Arc<Gateway>> for AdminCaller {
-    type Rejection = GatewayError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        gateway: &Arc<Gateway>,
-    ) -> Result<Self, Self::Rejection> {
-        authenticate(gateway, &parts.headers)
     }
 }

@@ -1,6 +1,6 @@
 //! The admin API under `/admin`: operator views of the running gateway.
-//! Every handler takes an `AdminCaller` (see `auth.rs`), so none runs without
-//! the admin credential.
+//! One layer (`require_admin`, over `auth.rs`) stands before every route, so
+//! no handler runs without the admin credential and none checks it itself.
 
 pub mod auth;
 pub mod pins;
@@ -11,8 +11,6 @@ use crate::gateway::Gateway;
 use axum::Router;
 use axum::routing::get;
 use std::sync::Arc;
-
-pub use auth::AdminCaller;
 
 /// Run `step` again and again on the current runtime for as long as the
 /// gateway lives. Each step owns the gateway and should drop it before it
@@ -43,11 +41,12 @@ pub fn start_followers(gateway: &Arc<Gateway>) {
     }
 }
 
-/// The admin routes, to be nested under `/admin`. The areas' own routes
-/// (the cache's, MCP's) know nothing of the admin key: they sit behind
-/// `require_admin` here.
+/// The admin routes, to be nested under `/admin`: its own, and the routes
+/// the cache and MCP expose over their state, all behind the admin key.
 pub fn router(gateway: &Arc<Gateway>) -> Router<Arc<Gateway>> {
-    let areas = Router::new()
+    Router::new()
+        .route("/routes", get(routes::list))
+        .merge(quota_routes())
         .merge(crate::cache::admin::routes(gateway.response_cache.clone()))
         .merge(crate::mcp::admin::routes(crate::mcp::admin::McpAdmin {
             mcp: gateway.mcp.clone(),
@@ -56,14 +55,10 @@ pub fn router(gateway: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             require_admin,
-        ));
-    Router::new()
-        .route("/routes", get(routes::list))
-        .merge(quota_routes())
-        .merge(areas)
+        ))
 }
 
-/// Lets a request through to an area's admin route only with the admin key.
+/// Lets a request through to an admin route only with the admin key.
 async fn require_admin(
     axum::extract::State(gateway): axum::extract::State<Arc<Gateway>>,
     request: axum::extract::Request,

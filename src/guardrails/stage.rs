@@ -164,31 +164,18 @@ impl RequestGuard {
         text: &mut String,
     ) -> Result<(), GatewayError> {
         let bindings = self.bindings.clone();
-        for binding in &bindings {
-            let engine = &binding.engine;
-            let mut decision = engine.check(phase, text);
-            if engine.has_async_rules(phase) {
-                decision.merge(engine.check_async(phase, text).await);
-            }
-            if decision.is_clean() {
-                continue;
-            }
-            record(decisions, request_id, team, phase, &decision);
-            if let Some(finding) = decision.blocking() {
-                return Err(GatewayError::ContentPolicy {
-                    rule: finding.rule.to_string(),
-                    phase: phase_label(phase),
-                    param: None,
-                });
-            }
-            self.note_flags(&decision);
-            if decision.redacts() {
-                let before = self.redactions.len();
-                *text = self.redactions.redact(text, &decision.findings);
-                self.redacted += self.redactions.len() - before;
-                self.restore |= binding.restore;
-            }
-        }
+        let before = self.redactions.len();
+        let pass = apply_bindings(
+            &bindings,
+            (decisions, request_id, team),
+            phase,
+            text,
+            &mut self.redactions,
+            &mut self.flagged,
+        )
+        .await?;
+        self.redacted += self.redactions.len() - before;
+        self.restore |= pass.restore;
         Ok(())
     }
 
@@ -205,18 +192,6 @@ impl RequestGuard {
     /// Rule ids that flagged so far, in order.
     pub fn flagged(&self) -> &[Arc<str>] {
         &self.flagged
-    }
-
-    fn note_flags(&mut self, decision: &Decision) {
-        for finding in decision
-            .findings
-            .iter()
-            .filter(|f| f.action == Action::Flag)
-        {
-            if !self.flagged.contains(&finding.rule) {
-                self.flagged.push(finding.rule.clone());
-            }
-        }
     }
 
     /// Whether the response needs looking at: output rules, or originals to put back.
@@ -260,29 +235,16 @@ impl RequestGuard {
             }
             texts.extend(calls.into_iter().map(|t| (Phase::ToolArguments, t)));
             for (phase, text) in texts {
-                for binding in &bindings {
-                    let engine = &binding.engine;
-                    let mut decision = engine.check(phase, text);
-                    if engine.has_async_rules(phase) {
-                        decision.merge(engine.check_async(phase, text).await);
-                    }
-                    if decision.is_clean() {
-                        continue;
-                    }
-                    record(decisions, request_id, team, phase, &decision);
-                    if let Some(finding) = decision.blocking() {
-                        return Err(GatewayError::ContentPolicy {
-                            rule: finding.rule.to_string(),
-                            phase: phase_label(phase),
-                            param: None,
-                        });
-                    }
-                    self.note_flags(&decision);
-                    if decision.redacts() {
-                        *text = output_redactions.redact(text, &decision.findings);
-                        changed = true;
-                    }
-                }
+                let pass = apply_bindings(
+                    &bindings,
+                    (decisions, request_id, team),
+                    phase,
+                    text,
+                    &mut output_redactions,
+                    &mut self.flagged,
+                )
+                .await?;
+                changed |= pass.redacted;
                 if self.restore
                     && let std::borrow::Cow::Owned(restored) = self.redactions.restore(text)
                 {
@@ -338,4 +300,62 @@ fn split_message(message: &mut Value) -> (Option<&mut String>, Vec<&mut String>)
         }
     }
     (content, calls)
+}
+
+/// What one pass of the bindings over a text did.
+struct Pass {
+    /// Some binding replaced part of the text with placeholders.
+    redacted: bool,
+    /// A binding that redacted asks for the originals back in the answer.
+    restore: bool,
+}
+
+/// Every binding over one text in `phase`: each decision logged and
+/// counted, a block returned as a `ContentPolicy` error (param unset), flags
+/// remembered in `flagged`, redactions made in place into `redactions`.
+async fn apply_bindings(
+    bindings: &[Arc<Binding>],
+    (decisions, request_id, team): (&GuardrailDecisions, &str, &str),
+    phase: Phase,
+    text: &mut String,
+    redactions: &mut Redactions,
+    flagged: &mut Vec<Arc<str>>,
+) -> Result<Pass, GatewayError> {
+    let mut pass = Pass {
+        redacted: false,
+        restore: false,
+    };
+    for binding in bindings {
+        let engine = &binding.engine;
+        let mut decision = engine.check(phase, text);
+        if engine.has_async_rules(phase) {
+            decision.merge(engine.check_async(phase, text).await);
+        }
+        if decision.is_clean() {
+            continue;
+        }
+        record(decisions, request_id, team, phase, &decision);
+        if let Some(finding) = decision.blocking() {
+            return Err(GatewayError::ContentPolicy {
+                rule: finding.rule.to_string(),
+                phase: phase_label(phase),
+                param: None,
+            });
+        }
+        for finding in decision
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Flag)
+        {
+            if !flagged.contains(&finding.rule) {
+                flagged.push(finding.rule.clone());
+            }
+        }
+        if decision.redacts() {
+            *text = redactions.redact(text, &decision.findings);
+            pass.redacted = true;
+            pass.restore |= binding.restore;
+        }
+    }
+    Ok(pass)
 }

@@ -7,8 +7,9 @@ use crate::provider::StreamItem;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// `(case name, input text, expected output text)` for every case of a kind.
-pub fn cases(wire: &str, kind: &str) -> Vec<(String, String, String)> {
+/// `(case name, input text, expected output)` for every case of a kind; a
+/// `.out.jsonl` file is read as an array of its lines.
+fn cases(wire: &str, kind: &str) -> Vec<(String, String, Value)> {
     let dir: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "src",
@@ -31,14 +32,20 @@ pub fn cases(wire: &str, kind: &str) -> Vec<(String, String, String)> {
             .map(|ext| dir.join(format!("{case}.out.{ext}")))
             .find(|p| p.exists())
             .unwrap_or_else(|| panic!("{case}: no .out.json(l) next to {name}"));
+        let want_text = std::fs::read_to_string(&out).unwrap();
+        let want = if out.extension().is_some_and(|ext| ext == "jsonl") {
+            Value::Array(parse_lines(&want_text))
+        } else {
+            serde_json::from_str(&want_text).unwrap_or_else(|e| panic!("{case}: {e}"))
+        };
         cases.push((
             case.to_owned(),
             std::fs::read_to_string(&path).unwrap(),
-            std::fs::read_to_string(out).unwrap(),
+            want,
         ));
     }
     assert!(!cases.is_empty(), "no golden cases in {}", dir.display());
-    cases.sort();
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
     cases
 }
 
@@ -88,22 +95,25 @@ pub fn parse_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Asserts every case, reporting all failures at once.
-pub fn check_all(failures: Vec<String>) {
+/// Every case of `wire`'s `kind` through `translate`, all mismatches
+/// reported at once.
+pub fn run(wire: &str, kind: &str, translate: impl Fn(&str) -> Value) {
+    let failures: Vec<String> = cases(wire, kind)
+        .into_iter()
+        .filter_map(|(case, input, want)| {
+            let got = translate(&input);
+            (got != want).then(|| {
+                format!(
+                    "{case}:\n  got:  {}\n  want: {}",
+                    serde_json::to_string(&got).unwrap(),
+                    serde_json::to_string(&want).unwrap()
+                )
+            })
+        })
+        .collect();
     assert!(
         failures.is_empty(),
         "golden mismatches:\n{}",
         failures.join("\n")
     );
-}
-
-/// Records a mismatch between `got` and `want` for `case`.
-pub fn compare(failures: &mut Vec<String>, case: &str, got: &Value, want: &Value) {
-    if got != want {
-        failures.push(format!(
-            "{case}:\n  got:  {}\n  want: {}",
-            serde_json::to_string(got).unwrap(),
-            serde_json::to_string(want).unwrap()
-        ));
-    }
 }

@@ -14,6 +14,7 @@ mod mock;
 mod openai;
 mod registry;
 mod settings;
+mod turns;
 mod upstream;
 
 pub use http_client::build_client;

@@ -4,7 +4,7 @@ use super::request::translate;
 use super::response::{StreamTranslator, complete};
 use crate::api::chat::ChatRequest;
 use crate::api::decode_json;
-use crate::provider::golden::{self, cases, compare, outcome, parse_lines, sse_data, stream_lines};
+use crate::provider::golden::{self, outcome, sse_data, stream_lines};
 use serde_json::Value;
 
 const CREATED: u64 = 1_700_000_000;
@@ -40,37 +40,19 @@ fn check_stream(input: &str) -> Vec<Value> {
 
 #[test]
 fn requests() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("anthropic", "request") {
-        let want: Value = serde_json::from_str(&want).unwrap();
-        compare(&mut failures, &case, &check_request(&input), &want);
-    }
-    golden::check_all(failures);
+    golden::run("anthropic", "request", check_request);
 }
 
 #[test]
 fn responses() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("anthropic", "response") {
-        let want: Value = serde_json::from_str(&want).unwrap();
-        compare(&mut failures, &case, &check_response(&input), &want);
-    }
-    golden::check_all(failures);
+    golden::run("anthropic", "response", check_response);
 }
 
 #[test]
 fn streams() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("anthropic", "stream") {
-        let got = Value::Array(check_stream(&input));
-        compare(
-            &mut failures,
-            &case,
-            &got,
-            &Value::Array(parse_lines(&want)),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("anthropic", "stream", |input| {
+        Value::Array(check_stream(input))
+    });
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::FrameReader;
 use super::translate::{StreamTranslator, complete, request};
 use crate::api::chat::ChatRequest;
 use crate::api::decode_json;
-use crate::provider::golden::{self, cases, compare, outcome, parse_lines, stream_lines};
+use crate::provider::golden::{self, outcome, parse_lines, stream_lines};
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use serde_json::Value;
@@ -82,45 +82,19 @@ fn check_stream(input: &str) -> Vec<Value> {
 
 #[test]
 fn requests() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("bedrock", "request") {
-        compare(
-            &mut failures,
-            &case,
-            &check_request(&input),
-            &serde_json::from_str(&want).unwrap(),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("bedrock", "request", check_request);
 }
 
 #[test]
 fn responses() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("bedrock", "response") {
-        compare(
-            &mut failures,
-            &case,
-            &check_response(&input),
-            &serde_json::from_str(&want).unwrap(),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("bedrock", "response", check_response);
 }
 
 #[test]
 fn streams() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("bedrock", "stream") {
-        let got = Value::Array(check_stream(&input));
-        compare(
-            &mut failures,
-            &case,
-            &got,
-            &Value::Array(parse_lines(&want)),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("bedrock", "stream", |input| {
+        Value::Array(check_stream(input))
+    });
 }
 
 #[test]

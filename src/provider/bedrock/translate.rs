@@ -10,7 +10,8 @@
 //! - fields in `RULES` are dropped with a warning or rejected with a 400.
 
 use super::super::fields::{self, Rule, invalid};
-use crate::api::chat::{ChatRequest, Message, Role};
+use super::super::turns::{self, TurnWire};
+use crate::api::chat::{ChatRequest, Message};
 use crate::cost::Usage;
 use crate::error::GatewayError;
 use crate::provider::StreamItem;
@@ -54,35 +55,17 @@ pub fn request(request: &ChatRequest) -> Result<Value, GatewayError> {
             "`n` above 1 is not supported by the bedrock wire format",
         ));
     }
-    let mut system = Vec::new();
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for (index, message) in request.messages.iter().enumerate() {
-        let (role, blocks) = match message.role {
-            Role::System | Role::Developer => {
-                let text = fields::content_text(message.content.as_ref());
-                if !text.is_empty() {
-                    system.push(json!({"text": text}));
-                }
-                continue;
-            }
-            Role::User => ("user", user_blocks(index, message.content.as_ref())?),
-            Role::Assistant => ("assistant", assistant_blocks(index, message)?),
-            Role::Tool => ("user", vec![tool_result(index, message)?]),
-            Role::Function => {
-                return Err(invalid(
-                    format!("messages[{index}].role"),
-                    "the deprecated `function` role is not supported by the bedrock wire format; use `tool`",
-                ));
-            }
-        };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
+    let (system, turns) = turns::fold(
+        &request.messages,
+        &TurnWire {
+            name: "the bedrock wire format",
+            assistant_role: "assistant",
+            system: |text| json!({"text": text}),
+            user: &user_blocks,
+            assistant: &assistant_blocks,
+            tool: &tool_result,
+        },
+    )?;
     match turns.first() {
         Some(("user", _)) => {}
         Some(_) => {

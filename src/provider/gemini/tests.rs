@@ -3,7 +3,7 @@
 use super::translate::{StreamTranslator, complete, request};
 use crate::api::chat::ChatRequest;
 use crate::api::decode_json;
-use crate::provider::golden::{self, cases, compare, outcome, parse_lines, sse_data, stream_lines};
+use crate::provider::golden::{self, outcome, sse_data, stream_lines};
 use serde_json::Value;
 
 const CREATED: u64 = 1_700_000_000;
@@ -42,43 +42,17 @@ fn check_stream(input: &str) -> Vec<Value> {
 
 #[test]
 fn requests() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("gemini", "request") {
-        compare(
-            &mut failures,
-            &case,
-            &check_request(&input),
-            &serde_json::from_str(&want).unwrap(),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("gemini", "request", check_request);
 }
 
 #[test]
 fn responses() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("gemini", "response") {
-        compare(
-            &mut failures,
-            &case,
-            &check_response(&input),
-            &serde_json::from_str(&want).unwrap(),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("gemini", "response", check_response);
 }
 
 #[test]
 fn streams() {
-    let mut failures = Vec::new();
-    for (case, input, want) in cases("gemini", "stream") {
-        let got = Value::Array(check_stream(&input));
-        compare(
-            &mut failures,
-            &case,
-            &got,
-            &Value::Array(parse_lines(&want)),
-        );
-    }
-    golden::check_all(failures);
+    golden::run("gemini", "stream", |input| {
+        Value::Array(check_stream(input))
+    });
 }

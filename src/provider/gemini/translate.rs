@@ -11,7 +11,8 @@
 //! - Gemini gives function calls no ids; they are numbered `call_<n>`.
 
 use super::super::fields::{self, Rule, invalid};
-use crate::api::chat::{ChatRequest, Message, Role};
+use super::super::turns::{self, TurnWire};
+use crate::api::chat::{ChatRequest, Message};
 use crate::cost::Usage;
 use crate::error::GatewayError;
 use crate::provider::StreamItem;
@@ -60,38 +61,19 @@ const BLOCKED: &[&str] = &[
 pub fn request(request: &ChatRequest) -> Result<Value, GatewayError> {
     fields::apply("the gemini wire format", &request.extra, TRANSLATED, RULES)?;
     let mut body = Map::new();
-    let mut system = Vec::new();
-    let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
-    for (index, message) in request.messages.iter().enumerate() {
-        let (role, parts) = match message.role {
-            Role::System | Role::Developer => {
-                let text = fields::content_text(message.content.as_ref());
-                if !text.is_empty() {
-                    system.push(json!({"text": text}));
-                }
-                continue;
-            }
-            Role::User => ("user", user_parts(index, message.content.as_ref())?),
-            Role::Assistant => ("model", model_parts(index, message)?),
-            Role::Tool => (
-                "user",
-                vec![function_response(index, message, &request.messages)?],
-            ),
-            Role::Function => {
-                return Err(invalid(
-                    format!("messages[{index}].role"),
-                    "the deprecated `function` role is not supported by the gemini wire format; use `tool`",
-                ));
-            }
-        };
-        if parts.is_empty() {
-            continue;
-        }
-        match contents.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(parts),
-            _ => contents.push((role, parts)),
-        }
-    }
+    let tool =
+        |index: usize, message: &Message| function_response(index, message, &request.messages);
+    let (system, contents) = turns::fold(
+        &request.messages,
+        &TurnWire {
+            name: "the gemini wire format",
+            assistant_role: "model",
+            system: |text| json!({"text": text}),
+            user: &user_parts,
+            assistant: &model_parts,
+            tool: &tool,
+        },
+    )?;
     if contents.is_empty() {
         return Err(invalid("messages", "no user or assistant message to send"));
     }
