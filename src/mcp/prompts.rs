@@ -6,9 +6,12 @@
 use super::front::{McpRequest, codes};
 use super::hub::McpHub;
 use super::names::{NameMap, ToolKey};
-use super::upstream::UpstreamError;
+use super::upstream::{Upstream, UpstreamError};
 use rmcp::ErrorData;
-use rmcp::model::{GetPromptRequestParams, GetPromptResult, JsonObject, Prompt};
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult, JsonObject,
+    Prompt, Reference,
+};
 use std::sync::Arc;
 
 /// The prompts the caller may use: (server, prompt, exposed name).
@@ -48,35 +51,77 @@ pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(ToolKey, Arc<st
         .collect()
 }
 
-pub async fn get(
+/// The server behind a prompt the caller may use, and the prompt's name
+/// there. Unknown and not allowed look the same: a prompt the team may not
+/// use is not listed either.
+pub async fn owner(
     hub: &McpHub,
     request: &McpRequest,
-    params: GetPromptRequestParams,
-) -> Result<GetPromptResult, ErrorData> {
+    name: &str,
+) -> Result<(Arc<Upstream>, Arc<str>), ErrorData> {
     let visible = visible(hub, request).await;
     let found = visible
         .iter()
         .find(|(key, exposed, _)| match &request.scope {
-            Some(_) => *key.tool == *params.name,
-            None => **exposed == *params.name,
+            Some(_) => *key.tool == *name,
+            None => **exposed == *name,
         });
     let Some((key, _, _)) = found else {
-        // Unknown and not allowed look the same: a prompt the team may not
-        // use is not listed either.
         return Err(ErrorData::invalid_params(
-            format!("unknown prompt `{}`", params.name),
+            format!("unknown prompt `{name}`"),
             None,
         ));
     };
     let upstream = hub.upstream(&key.server).ok_or_else(|| {
         ErrorData::new(codes::UPSTREAM_UNAVAILABLE, "server not registered", None)
     })?;
+    Ok((upstream, key.tool.clone()))
+}
+
+pub async fn get(
+    hub: &McpHub,
+    request: &McpRequest,
+    params: GetPromptRequestParams,
+) -> Result<GetPromptResult, ErrorData> {
+    let (upstream, name) = owner(hub, request, &params.name).await?;
     let arguments: Option<JsonObject> = params.arguments;
     upstream
-        .get_prompt(&key.tool, arguments)
+        .get_prompt(&name, arguments)
         .await
-        .map_err(|error| match error {
-            UpstreamError::Rpc { error, .. } => error,
-            other => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, other.to_string(), None),
-        })
+        .map_err(rpc_error)
+}
+
+/// Completions for an argument of a prompt (by its exposed name) or of a
+/// resource template (by its URI template), from the server that owns it.
+pub async fn complete(
+    hub: &McpHub,
+    request: &McpRequest,
+    mut params: CompleteRequestParams,
+) -> Result<CompleteResult, ErrorData> {
+    let upstream = match &mut params.r#ref {
+        Reference::Prompt(prompt) => {
+            let (upstream, name) = owner(hub, request, &prompt.name).await?;
+            prompt.name = name.to_string();
+            upstream
+        }
+        Reference::Resource(template) => {
+            super::resources::template_owner(hub, request, &template.uri).await?
+        }
+        _ => {
+            return Err(ErrorData::invalid_params(
+                "`ref` must be a `ref/prompt` or a `ref/resource`",
+                None,
+            ));
+        }
+    };
+    upstream.complete(params).await.map_err(rpc_error)
+}
+
+/// An upstream's own JSON-RPC error as it sent it; any other failure as the
+/// gateway's "upstream unavailable".
+fn rpc_error(error: UpstreamError) -> ErrorData {
+    match error {
+        UpstreamError::Rpc { error, .. } => error,
+        other => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, other.to_string(), None),
+    }
 }

@@ -99,6 +99,26 @@ pub async fn owner(
         .ok_or_else(|| ErrorData::resource_not_found(format!("unknown resource `{uri}`"), None))
 }
 
+/// The server whose resource template is `uri_template`, as the caller
+/// sees it listed.
+pub async fn template_owner(
+    hub: &McpHub,
+    request: &McpRequest,
+    uri_template: &str,
+) -> Result<Arc<Upstream>, ErrorData> {
+    templates(hub, request)
+        .await
+        .into_iter()
+        .find(|(_, template)| template.uri_template == uri_template)
+        .map(|(upstream, _)| upstream)
+        .ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!("unknown resource template `{uri_template}`"),
+                None,
+            )
+        })
+}
+
 pub async fn read(
     hub: &McpHub,
     request: &McpRequest,

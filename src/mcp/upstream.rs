@@ -11,10 +11,11 @@ use super::progress::{ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientConfig, ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation,
-    JsonObject, ProgressNotificationParam, Prompt, ReadResourceRequestParams, ReadResourceResult,
-    RequestId, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ResultType,
-    ServerCapabilities, ServerResult, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    ClientConfig, ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
+    GetPromptResult, Implementation, JsonObject, ProgressNotificationParam, Prompt,
+    ReadResourceRequestParams, ReadResourceResult, RequestId, Resource, ResourceTemplate,
+    ResourceUpdatedNotificationParam, ResultType, ServerCapabilities, ServerResult,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -422,6 +423,25 @@ impl Upstream {
         let peer = self.peer()?;
         let params = ReadResourceRequestParams::new(uri.to_owned());
         let mut result = self.request(server, peer.read_resource(params)).await?;
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    /// Completions for a prompt's or a resource template's argument; none
+    /// when the server does not offer completions.
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+    ) -> Result<CompleteResult, UpstreamError> {
+        let server = self.settings.name.clone();
+        let peer = self.peer()?;
+        if !peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.completions.is_some())
+        {
+            return Ok(CompleteResult::default());
+        }
+        let mut result = self.request(server, peer.complete(params)).await?;
         result.result_type = Some(ResultType::COMPLETE);
         Ok(result)
     }

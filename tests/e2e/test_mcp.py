@@ -18,6 +18,7 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference, ResourceTemplateReference
 
 from conftest import ADDRESS, ROOT, Process, binary
 
@@ -296,6 +297,33 @@ async def test_prompts_are_merged_and_fetched(mcp_gateway, mode):
     async with Session(mcp_gateway, BETA, mode) as client:
         # Beta may use time/* only; the time server has no prompts.
         assert (await client.list_prompts()).prompts == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_completions_come_from_the_server_that_owns_the_prompt_or_template(mcp_gateway, mode):
+    department = {"name": "department", "value": "E"}
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        await names(client)
+        prompt = PromptReference(type="ref/prompt", name="everything__completable-prompt")
+        assert (await client.complete(prompt, department)).completion.values == ["Engineering"]
+        # The context reaches the server: the department narrows the names.
+        leader = await client.complete(prompt, {"name": "name", "value": ""}, context_arguments={"department": "Sales"})
+        assert leader.completion.values == ["David", "Eve", "Frank"]
+        template = ResourceTemplateReference(type="ref/resource", uri="demo://resource/dynamic/text/{resourceId}")
+        assert (await client.complete(template, {"name": "resourceId", "value": "7"})).completion.values == ["7"]
+        with pytest.raises(MCPError):
+            await client.complete(PromptReference(type="ref/prompt", name="nobody__completable-prompt"), department)
+        with pytest.raises(MCPError):
+            await client.complete(ResourceTemplateReference(type="ref/resource", uri="nowhere://{x}"), department)
+    # One server's endpoint names the prompt as the server does.
+    async with Session(mcp_gateway, ALPHA, mode, path="/mcp/everything") as client:
+        prompt = PromptReference(type="ref/prompt", name="completable-prompt")
+        assert (await client.complete(prompt, department)).completion.values == ["Engineering"]
+    # Beta may use time/* only: everything's prompts are not Beta's to complete.
+    async with Session(mcp_gateway, BETA, mode) as client:
+        with pytest.raises(MCPError):
+            await client.complete(PromptReference(type="ref/prompt", name="everything__completable-prompt"), department)
 
 
 @pytest.mark.anyio
