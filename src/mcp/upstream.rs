@@ -435,10 +435,10 @@ impl Upstream {
     ) -> Result<CompleteResult, UpstreamError> {
         let server = self.settings.name.clone();
         let peer = self.peer()?;
-        if !peer
+        let offers = peer
             .peer_info()
-            .is_some_and(|info| info.capabilities.completions.is_some())
-        {
+            .is_some_and(|info| info.capabilities.completions.is_some());
+        if !offers {
             return Ok(CompleteResult::default());
         }
         let mut result = self.request(server, peer.complete(params)).await?;
