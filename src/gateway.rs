@@ -57,7 +57,7 @@ impl Gateway {
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, Vec<ConfigError>> {
-        let (router, client) = build_router(&config, env)?;
+        let (router, client) = build_router(&config, env, None)?;
         let quota = Quota::build(&config.quota, Clock::System)
             .map_err(|message| vec![ConfigError::single("quota", "quota", message)])?;
         // Teams and keys changed through the admin API come back on top of the config.
@@ -188,10 +188,12 @@ impl Gateway {
 }
 
 /// Routes and providers for `config` (the catalog read from its
-/// `providers_dir`), and the HTTP client built from `[upstream]`.
+/// `providers_dir`), and the HTTP client built from `[upstream]`. On a
+/// reload, `previous` hands its targets' breakers and latency on.
 pub(crate) fn build_router(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
+    previous: Option<&Router>,
 ) -> Result<(Router, reqwest::Client), Vec<ConfigError>> {
     let catalog = Catalog::load(config.providers_dir.as_deref())?;
     let client = build_client(&config.upstream).map_err(|error| {
@@ -218,7 +220,12 @@ pub(crate) fn build_router(
         })?;
         Providers::build(&catalog, &config.providers, &config.upstream, &client, env).map(Some)
     };
-    let router =
-        Router::new_with(config.routing(), providers, &with_connect).map_err(|e| vec![e])?;
+    let router = match previous {
+        Some(previous) => {
+            Router::carrying_health(config.routing(), providers, &with_connect, previous)
+        }
+        None => Router::new_with(config.routing(), providers, &with_connect),
+    }
+    .map_err(|e| vec![e])?;
     Ok((router, client))
 }

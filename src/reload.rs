@@ -196,7 +196,11 @@ pub async fn apply(
 ) -> Result<Vec<&'static str>, Vec<ConfigError>> {
     let current = gateway.config.load_full();
     let kept = keep_restart_only(&current, &mut next);
-    let (router, client) = crate::gateway::build_router(&next, &|name| std::env::var(name).ok())?;
+    let (router, client) = crate::gateway::build_router(
+        &next,
+        &|name| std::env::var(name).ok(),
+        Some(&gateway.router.load()),
+    )?;
     let embedder = gateway.guardrail_embedder.clone().or_else(|| {
         crate::guardrails::semantic::embedding_service(
             &next.guardrails.semantic_rules(),

@@ -136,9 +136,36 @@ impl Router {
         providers: Providers,
         with_connect: &dyn Fn(Duration) -> Result<Option<Providers>, ConfigError>,
     ) -> Result<Self, ConfigError> {
+        Self::build(config, providers, with_connect, HashMap::new())
+    }
+
+    /// `new_with` for a reloaded config: every target it shares with
+    /// `previous` keeps its circuit breaker and latency estimate (when the
+    /// breaker settings are unchanged), so a reload neither closes an open
+    /// breaker nor forgets what was measured.
+    pub fn carrying_health(
+        config: RoutingConfig<'_>,
+        providers: Providers,
+        with_connect: &dyn Fn(Duration) -> Result<Option<Providers>, ConfigError>,
+        previous: &Router,
+    ) -> Result<Self, ConfigError> {
+        let carried = if previous.breaker == config.breaker {
+            previous.health.clone()
+        } else {
+            HashMap::new()
+        };
+        Self::build(config, providers, with_connect, carried)
+    }
+
+    fn build(
+        config: RoutingConfig<'_>,
+        providers: Providers,
+        with_connect: &dyn Fn(Duration) -> Result<Option<Providers>, ConfigError>,
+        carried: HashMap<String, Arc<Health>>,
+    ) -> Result<Self, ConfigError> {
         let mut router = Self {
             routes: HashMap::new(),
-            health: HashMap::new(),
+            health: carried,
             providers,
             breaker: config.breaker,
         };
@@ -249,6 +276,14 @@ impl Router {
                 problems,
             });
         }
+        // Carried targets the new config no longer names are let go.
+        let used: std::collections::HashSet<Arc<str>> = router
+            .routes
+            .values()
+            .flat_map(|route| route.targets.iter())
+            .map(|target| target.target.canonical.clone())
+            .collect();
+        router.health.retain(|name, _| used.contains(name.as_str()));
         Ok(router)
     }
 

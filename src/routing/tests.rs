@@ -1,9 +1,11 @@
 //! Resolution and the cross-checks made when the router is built.
 
+use super::breaker::BreakerState;
 use super::*;
 use crate::catalog::Catalog;
 use crate::config::load_str;
 use std::path::Path;
+use tokio::time::Instant;
 
 const TEAMS: &str = r#"
 [[teams]]
@@ -211,4 +213,52 @@ fn a_route_connect_timeout_gets_providers_over_its_own_client() {
         Arc::ptr_eq(&routed.health, &direct.health),
         "health stays per target"
     );
+}
+
+#[test]
+fn a_rebuilt_router_keeps_each_shared_targets_breaker() {
+    let config = |breaker: &str| {
+        let text = format!(
+            "{TEAMS}\n[providers.openai]\nallow_unlisted_models = true\n[breaker]\nconsecutive_failures = 2\n{breaker}"
+        );
+        load_str("t.toml", &text, None, Path::new(".")).unwrap()
+    };
+    let router_for = |config: &crate::config::Config, previous: Option<&Router>| {
+        let catalog = Catalog::load(None).expect("catalog");
+        crate::install_crypto_provider();
+        let client = reqwest::Client::new();
+        let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+        let providers =
+            Providers::build(&catalog, &config.providers, &config.upstream, &client, &env).unwrap();
+        match previous {
+            Some(previous) => {
+                Router::carrying_health(config.routing(), providers, &|_| Ok(None), previous)
+            }
+            None => Router::new(config.routing(), providers),
+        }
+        .unwrap()
+    };
+    let all = team("", "all");
+    let breaker = |router: &Router| {
+        router
+            .resolve("openai/gpt-4o-mini", &all, ModelKind::Chat)
+            .unwrap()
+            .health
+            .breaker
+            .state(Instant::now())
+    };
+    let first = router_for(&config(""), None);
+    let health = first
+        .resolve("openai/gpt-4o-mini", &all, ModelKind::Chat)
+        .unwrap()
+        .health;
+    health.breaker.on_failure(Instant::now());
+    health.breaker.on_failure(Instant::now());
+    assert_eq!(breaker(&first), BreakerState::Open);
+    // Same breaker settings: the open breaker survives the rebuild.
+    let second = router_for(&config(""), Some(&first));
+    assert_eq!(breaker(&second), BreakerState::Open);
+    // Other breaker settings: every target starts afresh under them.
+    let third = router_for(&config("cool_down = \"5s\""), Some(&second));
+    assert_eq!(breaker(&third), BreakerState::Closed);
 }
