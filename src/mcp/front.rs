@@ -7,8 +7,9 @@ use super::audit::{self, CallRecord, Outcome};
 use super::catalog::Entry;
 use super::guard;
 use super::listeners::{Listener, Target};
+use super::logs::LogTarget;
 use super::policy::Refusal;
-use super::progress::ProgressTarget;
+use super::progress::{CallListeners, ProgressTarget};
 use super::upstream::UpstreamError;
 use crate::auth::Caller;
 use rmcp::model::{
@@ -50,6 +51,9 @@ pub struct FrontDoor {
     /// This legacy session as a listener: its standing stream and the
     /// resources it subscribed to.
     listener: OnceLock<Arc<Listener>>,
+    /// The log level this (legacy) session set with `logging/setLevel`.
+    #[allow(deprecated)]
+    log_level: parking_lot::Mutex<Option<rmcp::model::LoggingLevel>>,
 }
 
 impl Drop for FrontDoor {
@@ -86,6 +90,7 @@ impl FrontDoor {
             cx,
             owner: OnceLock::new(),
             listener: OnceLock::new(),
+            log_level: parking_lot::Mutex::new(None),
         }
     }
 
@@ -140,6 +145,7 @@ fn present(entry: &Entry, scoped: bool) -> Tool {
 }
 
 impl ServerHandler for FrontDoor {
+    #[allow(deprecated)] // `logging`: deprecated by the 2026-07-28 revision, still used by its clients
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -151,6 +157,7 @@ impl ServerHandler for FrontDoor {
                 .enable_resources_list_changed()
                 .enable_resources_subscribe()
                 .enable_completions()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -278,6 +285,34 @@ impl ServerHandler for FrontDoor {
             .map(GetPromptResponse::Complete)
     }
 
+    /// The session's level is kept (and applied as messages are passed
+    /// on); the servers in the caller's scope are asked for that much.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        params: rmcp::model::SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let request = self.request(&ctx)?;
+        *self.log_level.lock() = Some(params.level);
+        let hub = &self.cx.mcp;
+        let catalog = hub.catalog();
+        let mut servers: Vec<&Arc<str>> = catalog
+            .entries
+            .iter()
+            .filter(|entry| self.visible(&request, entry))
+            .map(|entry| &entry.key.server)
+            .collect();
+        servers.sort();
+        servers.dedup();
+        for server in servers {
+            if let Some(upstream) = hub.upstream(server) {
+                upstream.want_logs(params.level).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn complete(
         &self,
         params: CompleteRequestParams,
@@ -381,6 +416,10 @@ impl ServerHandler for FrontDoor {
                 peer: ctx.peer.clone(),
                 token,
             });
+        let listeners = CallListeners {
+            progress,
+            log: self.log_target(&ctx, &request),
+        };
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
         let outcome = tokio::select! {
@@ -390,7 +429,7 @@ impl ServerHandler for FrontDoor {
                 params.arguments,
                 &arguments_value,
                 &argument_text,
-                progress,
+                listeners,
             ) => outcome,
             () = ctx.ct.cancelled() => Err((
                 Outcome::Cancelled,
@@ -429,6 +468,30 @@ impl ServerHandler for FrontDoor {
 type Refused = (Outcome, ErrorData);
 
 impl FrontDoor {
+    /// Who hears the upstream's log messages during this call: the caller,
+    /// at the level its request carries (2026-07-28) or its session set; a
+    /// 2026-07-28 request without a level hears none, a session that set
+    /// none hears what the server sends.
+    #[allow(deprecated)]
+    fn log_target(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        request: &McpRequest,
+    ) -> Option<LogTarget> {
+        let level = ctx.meta.log_level().or(*self.log_level.lock());
+        let stateless = ctx
+            .protocol_version()
+            .is_some_and(|version| !version.has_initialize());
+        if level.is_none() && stateless {
+            return None;
+        }
+        Some(LogTarget {
+            peer: ctx.peer.clone(),
+            team: request.caller.team.clone(),
+            level,
+        })
+    }
+
     async fn call_checked(
         &self,
         request: &McpRequest,
@@ -436,7 +499,7 @@ impl FrontDoor {
         arguments: Option<rmcp::model::JsonObject>,
         arguments_value: &serde_json::Value,
         argument_text: &str,
-        progress: Option<ProgressTarget>,
+        listeners: CallListeners,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
         let hub = &self.cx.mcp;
         let team = &request.caller.team;
@@ -538,7 +601,7 @@ impl FrontDoor {
             ));
         };
         let mut result = upstream
-            .call_tool(&entry.key.tool, arguments, progress)
+            .call_tool(&entry.key.tool, arguments, listeners)
             .await
             .map_err(|error| {
                 let data = match &error {

@@ -35,6 +35,7 @@ pub mod guard;
 pub mod hub;
 pub mod jwt;
 pub mod listeners;
+pub mod logs;
 pub mod metrics;
 pub mod names;
 pub mod oauth;

@@ -57,16 +57,31 @@ impl Route {
     /// may still be on its way when the answer is already here; a client
     /// drops progress that comes after the answer.
     pub async fn settle(self) {
-        let started = tokio::time::Instant::now();
-        // Handler tasks spawned before the answer was delivered run first.
-        for _ in 0..3 {
-            tokio::task::yield_now().await;
-        }
-        while self.state.forwarding.load(Ordering::Acquire) > 0 && started.elapsed() < SETTLE_LIMIT
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        wait_for_forwards(&self.state.forwarding).await;
     }
+}
+
+/// Wait (briefly) until notifications an upstream sent before its answer
+/// have been passed on: rmcp reads messages in order but handles each
+/// notification in a task of its own, so the last one may still be on its
+/// way when the answer is already here, and a client drops what comes after
+/// the answer.
+pub async fn wait_for_forwards(forwarding: &AtomicUsize) {
+    let started = tokio::time::Instant::now();
+    // Handler tasks spawned before the answer was delivered run first.
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    while forwarding.load(Ordering::Acquire) > 0 && started.elapsed() < SETTLE_LIMIT {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Who hears about a call while it runs: its progress, and log messages.
+#[derive(Default)]
+pub struct CallListeners {
+    pub progress: Option<ProgressTarget>,
+    pub log: Option<super::logs::LogTarget>,
 }
 
 impl ProgressRelay {

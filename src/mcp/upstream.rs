@@ -6,8 +6,9 @@
 
 use super::config::{ServerSettings, Transport};
 use super::listeners::Change;
+use super::logs::LogRelay;
 use super::metrics::McpMetrics;
-use super::progress::{ProgressRelay, ProgressTarget};
+use super::progress::{CallListeners, ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
@@ -107,6 +108,13 @@ pub struct Upstream {
     /// Asks the supervisor to list the server's tools again.
     refresh: Notify,
     progress: Arc<ProgressRelay>,
+    /// Clients hearing this server's log messages while their calls run.
+    logs: Arc<LogRelay>,
+    /// The most verbose log level a client asked of this server (sent as
+    /// `logging/setLevel`, again after a restart); each client's own level
+    /// is applied as messages are passed on.
+    #[allow(deprecated)]
+    log_level: parking_lot::Mutex<Option<rmcp::model::LoggingLevel>>,
     /// Resource URIs clients subscribed to → how many clients. The server
     /// gets one `resources/subscribe` per URI, sent again after a restart.
     subscriptions: parking_lot::Mutex<HashMap<String, usize>>,
@@ -120,6 +128,7 @@ struct UpstreamClient {
     server: Arc<str>,
     list_changed: mpsc::Sender<()>,
     progress: Arc<ProgressRelay>,
+    logs: Arc<LogRelay>,
     changes: mpsc::Sender<Change>,
 }
 
@@ -162,6 +171,15 @@ impl ClientHandler for UpstreamClient {
         self.progress.forward(params).await;
     }
 
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.logs.forward(params).await;
+    }
+
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
@@ -180,6 +198,8 @@ impl Upstream {
             pid: std::sync::atomic::AtomicU32::new(0),
             refresh: Notify::new(),
             progress: Arc::default(),
+            logs: Arc::default(),
+            log_level: parking_lot::Mutex::new(None),
             subscriptions: parking_lot::Mutex::new(HashMap::new()),
         })
     }
@@ -220,30 +240,69 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    /// Call a tool. With `progress`, the upstream's progress notifications
-    /// for this call reach that client under its own token.
+    /// Call a tool. The upstream's progress notifications for this call
+    /// reach `listeners.progress` under its own token, and its log messages
+    /// meanwhile reach `listeners.log` (see `logs.rs`).
     pub async fn call_tool(
         &self,
         tool: &str,
         arguments: Option<JsonObject>,
-        progress: Option<ProgressTarget>,
+        listeners: CallListeners,
     ) -> Result<CallToolResult, UpstreamError> {
         let server = self.settings.name.clone();
         let peer = self.peer()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
-        let mut result = match progress {
-            None => self.request(server, peer.call_tool(params)).await?,
+        let listening = listeners.log.map(|target| self.logs.open(target));
+        let answer = match listeners.progress {
+            None => self.request(server, peer.call_tool(params)).await,
             Some(target) => {
                 let call = self.call_with_progress(&peer, params, target);
-                self.request(server, call).await?
+                self.request(server, call).await
             }
         };
+        if let Some(listening) = listening {
+            listening.settle().await;
+        }
+        let mut result = answer?;
         // Results from servers on older revisions carry no result type;
         // 2026-07-28 clients require one. rmcp drops it again for clients on
         // older revisions.
         result.result_type = Some(ResultType::COMPLETE);
         Ok(result)
+    }
+
+    /// Ask the server for log messages down to `level`, when a client asks
+    /// for more than it was sent so far and the server offers logging.
+    #[allow(deprecated)]
+    pub async fn want_logs(&self, level: rmcp::model::LoggingLevel) {
+        {
+            let mut current = self.log_level.lock();
+            if current.is_some_and(|current| {
+                super::logs::severity(current) <= super::logs::severity(level)
+            }) {
+                return;
+            }
+            *current = Some(level);
+        }
+        if let Ok(peer) = self.peer() {
+            self.send_log_level(&peer, level).await;
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn send_log_level(&self, peer: &Peer<RoleClient>, level: rmcp::model::LoggingLevel) {
+        let offers = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.logging.is_some());
+        if !offers {
+            return;
+        }
+        let server = self.settings.name.clone();
+        let params = rmcp::model::SetLevelRequestParams::new(level);
+        if let Err(error) = self.request(server, peer.set_level(params)).await {
+            tracing::warn!(server = %self.settings.name, %error, "logging/setLevel failed");
+        }
     }
 
     /// `tools/call` with a progress route open while it runs. rmcp gives every
@@ -411,10 +470,15 @@ impl Upstream {
         }
     }
 
-    /// Subscribe a restarted server to what clients still want.
+    /// Subscribe a restarted server to what clients still want, and ask it
+    /// again for the log level they asked for.
     async fn resubscribe(&self, peer: &Peer<RoleClient>) {
         for uri in self.subscribed_resources() {
             self.send_subscribe(peer, &uri).await;
+        }
+        let level = *self.log_level.lock();
+        if let Some(level) = level {
+            self.send_log_level(peer, level).await;
         }
     }
 
@@ -496,6 +560,7 @@ impl Upstream {
                 server: name.clone(),
                 list_changed: list_tx,
                 progress: self.progress.clone(),
+                logs: self.logs.clone(),
                 changes: changes.clone(),
             };
             let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));

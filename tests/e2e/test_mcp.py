@@ -147,10 +147,13 @@ allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-
 class Session:
     """An SDK client on /mcp with a gateway key, in one protocol era."""
 
-    def __init__(self, url: str, key: str, mode: str, path: str = "/mcp", message_handler=None):
+    def __init__(self, url: str, key: str, mode: str, path: str = "/mcp", message_handler=None, **options):
         self.http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
         self.client = Client(
-            streamable_http_client(url + path, http_client=self.http), mode=mode, message_handler=message_handler
+            streamable_http_client(url + path, http_client=self.http),
+            mode=mode,
+            message_handler=message_handler,
+            **options,
         )
 
     async def __aenter__(self) -> Client:
@@ -324,6 +327,37 @@ async def test_completions_come_from_the_server_that_owns_the_prompt_or_template
     async with Session(mcp_gateway, BETA, mode) as client:
         with pytest.raises(MCPError):
             await client.complete(PromptReference(type="ref/prompt", name="everything__completable-prompt"), department)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
+async def test_log_messages_sent_during_a_call_reach_the_caller(mcp_gateway, mode):
+    logs = []
+
+    async def on_log(params) -> None:
+        logs.append(params)
+
+    # A session sets its level with logging/setLevel; a 2026-07-28 request
+    # carries it in _meta, and without one hears nothing.
+    options = {"logging_callback": on_log}
+    if mode == "auto":
+        options["log_level"] = "debug"
+    async with Session(mcp_gateway, ALPHA, mode, **options) as client:
+        await names(client)
+        if mode == "legacy":
+            await client.set_logging_level("debug")
+        # server-everything sends one log message at once when simulated
+        # logging starts, then more every 5 s (between calls: not passed on).
+        await client.call_tool("everything__toggle-simulated-logging", {})
+        try:
+            with anyio.fail_after(10):
+                while not logs:
+                    await anyio.sleep(0.05)
+        finally:
+            await client.call_tool("everything__toggle-simulated-logging", {})
+    levels = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+    assert logs[0].level in levels and "message" in str(logs[0].data), logs[0]
 
 
 @pytest.mark.anyio
