@@ -12,6 +12,7 @@ pub use load::{DEFAULT_CONFIG, load, load_str};
 pub use routes::{AdminSettings, RawAdmin, RawBreaker, RawRoute};
 pub use validate::{Config, LogFormat};
 
+use crate::provider::RawProviderOverride;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ pub struct RawConfig {
     pub aliases: BTreeMap<String, String>,
     /// Per-provider overrides of the data in `providers/`, keyed by provider id.
     #[serde(default)]
-    pub providers: BTreeMap<String, crate::provider::RawProviderOverride>,
+    pub providers: BTreeMap<String, RawProviderOverride>,
     /// Public model names served by a group of targets, with a strategy,
     /// timeouts and retries. A route and an alias may not share a name.
     #[serde(default)]

@@ -162,6 +162,15 @@ pub struct RawTeamPolicy {
     /// `[quota] store = "redis"`.
     #[serde(default)]
     pub rate_limits: Vec<RawRateLimit>,
+    /// Whether servers may ask this team's clients for a model completion
+    /// (`sampling/createMessage`) during a call. Default: yes (a client
+    /// takes it only if it declared the capability).
+    #[serde(default = "yes")]
+    pub sampling: bool,
+    /// Whether servers may ask this team's users for input
+    /// (`elicitation/create`) during a call. Default: yes.
+    #[serde(default = "yes")]
+    pub elicitation: bool,
 }
 
 /// `[[mcp.teams.conditions]]`.
@@ -437,6 +446,8 @@ pub(crate) fn validate(
             deny,
             conditions,
             rate_limits,
+            sampling: raw_policy.sampling,
+            elicitation: raw_policy.elicitation,
         }));
     }
 

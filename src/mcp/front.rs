@@ -4,10 +4,10 @@
 
 use super::McpContext;
 use super::audit::{self, CallRecord, Outcome};
+use super::callers::CallOwner;
 use super::catalog::Entry;
 use super::guard;
 use super::listeners::{Listener, Target};
-use super::logs::LogTarget;
 use super::policy::Refusal;
 use super::progress::{CallListeners, ProgressTarget};
 use super::upstream::UpstreamError;
@@ -418,7 +418,7 @@ impl ServerHandler for FrontDoor {
             });
         let listeners = CallListeners {
             progress,
-            log: self.log_target(&ctx, &request),
+            owner: Some(self.call_owner(&ctx, &request)),
         };
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
@@ -468,28 +468,25 @@ impl ServerHandler for FrontDoor {
 type Refused = (Outcome, ErrorData);
 
 impl FrontDoor {
-    /// Who hears the upstream's log messages during this call: the caller,
-    /// at the level its request carries (2026-07-28) or its session set; a
-    /// 2026-07-28 request without a level hears none, a session that set
-    /// none hears what the server sends.
+    /// The client this call runs for, as the upstream's log messages and
+    /// requests during the call will find it: logs at the level its request
+    /// carries (2026-07-28) or its session set (a 2026-07-28 request without
+    /// a level hears none, a session that set none hears what the server
+    /// sends), and what its team's policy lets servers ask of it.
     #[allow(deprecated)]
-    fn log_target(
-        &self,
-        ctx: &RequestContext<RoleServer>,
-        request: &McpRequest,
-    ) -> Option<LogTarget> {
+    fn call_owner(&self, ctx: &RequestContext<RoleServer>, request: &McpRequest) -> CallOwner {
         let level = ctx.meta.log_level().or(*self.log_level.lock());
         let stateless = ctx
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
-        if level.is_none() && stateless {
-            return None;
-        }
-        Some(LogTarget {
+        let policy = self.cx.mcp.settings.policy(&request.caller.team);
+        CallOwner {
             peer: ctx.peer.clone(),
             team: request.caller.team.clone(),
-            level,
-        })
+            logs: (level.is_some() || !stateless).then_some(level),
+            may_sample: policy.is_some_and(|p| p.sampling),
+            may_elicit: policy.is_some_and(|p| p.elicitation),
+        }
     }
 
     async fn call_checked(

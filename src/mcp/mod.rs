@@ -27,6 +27,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod callers;
 pub mod catalog;
 pub mod config;
 pub mod context;
@@ -35,7 +36,6 @@ pub mod guard;
 pub mod hub;
 pub mod jwt;
 pub mod listeners;
-pub mod logs;
 pub mod metrics;
 pub mod names;
 pub mod oauth;

@@ -30,6 +30,12 @@ pub struct TeamPolicy {
     pub deny: GlobSet,
     pub conditions: Vec<Condition>,
     pub rate_limits: Vec<RateRule>,
+    /// Whether servers may ask the team's clients for a model completion
+    /// (`sampling/createMessage`) during a call.
+    pub sampling: bool,
+    /// Whether servers may ask the team's users for input
+    /// (`elicitation/create`) during a call.
+    pub elicitation: bool,
 }
 
 impl std::fmt::Debug for TeamPolicy {
@@ -219,6 +225,8 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            sampling: true,
+            elicitation: true,
         }
     }
 

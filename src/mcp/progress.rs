@@ -77,11 +77,12 @@ pub async fn wait_for_forwards(forwarding: &AtomicUsize) {
     }
 }
 
-/// Who hears about a call while it runs: its progress, and log messages.
+/// Who hears about a call while it runs: the client it runs for (log
+/// messages, requests from the server), and its progress.
 #[derive(Default)]
 pub struct CallListeners {
     pub progress: Option<ProgressTarget>,
-    pub log: Option<super::logs::LogTarget>,
+    pub owner: Option<super::callers::CallOwner>,
 }
 
 impl ProgressRelay {

@@ -4,9 +4,9 @@
 //! Each upstream runs its own supervisor task, so a dead or slow server only
 //! ever affects its own tools.
 
+use super::callers::{CallOwner, InFlight};
 use super::config::{ServerSettings, Transport};
 use super::listeners::Change;
-use super::logs::LogRelay;
 use super::metrics::McpMetrics;
 use super::progress::{CallListeners, ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
@@ -21,7 +21,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
+use rmcp::{ClientHandler, ErrorData, Peer, RoleClient, ServiceError, ServiceExt};
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -108,8 +108,8 @@ pub struct Upstream {
     /// Asks the supervisor to list the server's tools again.
     refresh: Notify,
     progress: Arc<ProgressRelay>,
-    /// Clients hearing this server's log messages while their calls run.
-    logs: Arc<LogRelay>,
+    /// The clients whose calls run on this server (see `callers.rs`).
+    calls: Arc<InFlight>,
     /// The most verbose log level a client asked of this server (sent as
     /// `logging/setLevel`, again after a restart); each client's own level
     /// is applied as messages are passed on.
@@ -128,11 +128,65 @@ struct UpstreamClient {
     server: Arc<str>,
     list_changed: mpsc::Sender<()>,
     progress: Arc<ProgressRelay>,
-    logs: Arc<LogRelay>,
+    calls: Arc<InFlight>,
+    call_timeout: Duration,
     changes: mpsc::Sender<Change>,
 }
 
 impl UpstreamClient {
+    /// The client a request from the server goes to: the one caller in
+    /// flight, when its team's policy allows the request.
+    fn owner_for(
+        &self,
+        method: &str,
+        allowed: impl Fn(&CallOwner) -> bool,
+    ) -> Result<CallOwner, ErrorData> {
+        let owner = self.calls.sole_owner().map_err(|why| {
+            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, method, outcome = "refused", reason = why, "server request");
+            ErrorData::invalid_request(format!("{method} refused by the gateway: {why}"), None)
+        })?;
+        if !allowed(&owner) {
+            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team = %owner.team, method, outcome = "refused", reason = "policy", "server request");
+            return Err(ErrorData::invalid_request(
+                format!("{method} refused by the gateway: the team's policy does not allow it"),
+                None,
+            ));
+        }
+        Ok(owner)
+    }
+
+    /// Wait for the client's answer under the server's call timeout; a client
+    /// that cannot take the request (no such capability, or a 2026-07-28
+    /// client, which takes none) answers with an error, never a hang.
+    async fn relay<T>(
+        &self,
+        method: &str,
+        owner: &CallOwner,
+        asked: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ErrorData> {
+        let outcome = match tokio::time::timeout(self.call_timeout, asked).await {
+            Err(_) => Err(ErrorData::internal_error(
+                format!("{method}: the client did not answer in time"),
+                None,
+            )),
+            Ok(Err(ServiceError::McpError(error))) => Err(error),
+            Ok(Err(error)) => Err(ErrorData::internal_error(
+                format!("{method}: the client could not take it: {error}"),
+                None,
+            )),
+            Ok(Ok(answer)) => Ok(answer),
+        };
+        tracing::info!(
+            target: "switchboard::mcp::audit",
+            server = %self.server,
+            team = %owner.team,
+            method,
+            outcome = if outcome.is_ok() { "ok" } else { "error" },
+            "server request"
+        );
+        outcome
+    }
+
     fn tell(&self, change: Change) {
         // Notifications are hints: with the hub behind, one more is dropped.
         let _ = self.changes.try_send(change);
@@ -177,12 +231,53 @@ impl ClientHandler for UpstreamClient {
         params: rmcp::model::LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        self.logs.forward(params).await;
+        self.calls.forward(params).await;
+    }
+
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, ErrorData> {
+        let owner = self.owner_for("sampling/createMessage", |owner| owner.may_sample)?;
+        let asked = owner.peer.create_message(params);
+        self.relay("sampling/createMessage", &owner, asked).await
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, ErrorData> {
+        let owner = self.owner_for("elicitation/create", |owner| owner.may_elicit)?;
+        let asked = owner.peer.create_elicitation(params);
+        self.relay("elicitation/create", &owner, asked).await
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, ErrorData> {
+        let owner = self.owner_for("roots/list", |_| true)?;
+        let asked = owner.peer.list_roots();
+        self.relay("roots/list", &owner, asked).await
     }
 
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
+        // The gateway passes these requests on to the client whose call
+        // caused them (see `callers.rs`), so it offers what clients may.
+        #[allow(deprecated)]
+        {
+            info.capabilities = rmcp::model::ClientCapabilities::builder()
+                .enable_roots()
+                .enable_sampling()
+                .enable_elicitation()
+                .build();
+        }
         info
     }
 }
@@ -198,7 +293,7 @@ impl Upstream {
             pid: std::sync::atomic::AtomicU32::new(0),
             refresh: Notify::new(),
             progress: Arc::default(),
-            logs: Arc::default(),
+            calls: Arc::default(),
             log_level: parking_lot::Mutex::new(None),
             subscriptions: parking_lot::Mutex::new(HashMap::new()),
         })
@@ -241,8 +336,8 @@ impl Upstream {
     }
 
     /// Call a tool. The upstream's progress notifications for this call
-    /// reach `listeners.progress` under its own token, and its log messages
-    /// meanwhile reach `listeners.log` (see `logs.rs`).
+    /// reach `listeners.progress` under its own token; its log messages and
+    /// requests meanwhile reach `listeners.owner` (see `callers.rs`).
     pub async fn call_tool(
         &self,
         tool: &str,
@@ -253,7 +348,7 @@ impl Upstream {
         let peer = self.peer()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
-        let listening = listeners.log.map(|target| self.logs.open(target));
+        let listening = listeners.owner.map(|owner| self.calls.open(owner));
         let answer = match listeners.progress {
             None => self.request(server, peer.call_tool(params)).await,
             Some(target) => {
@@ -261,7 +356,7 @@ impl Upstream {
                 self.request(server, call).await
             }
         };
-        if let Some(listening) = listening {
+        if let Some(listening) = &listening {
             listening.settle().await;
         }
         let mut result = answer?;
@@ -279,7 +374,7 @@ impl Upstream {
         {
             let mut current = self.log_level.lock();
             if current.is_some_and(|current| {
-                super::logs::severity(current) <= super::logs::severity(level)
+                super::callers::severity(current) <= super::callers::severity(level)
             }) {
                 return;
             }
@@ -560,7 +655,8 @@ impl Upstream {
                 server: name.clone(),
                 list_changed: list_tx,
                 progress: self.progress.clone(),
-                logs: self.logs.clone(),
+                calls: self.calls.clone(),
+                call_timeout: self.settings.call_timeout,
                 changes: changes.clone(),
             };
             let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));

@@ -18,13 +18,21 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp.shared.exceptions import MCPError
-from mcp.types import PromptReference, ResourceTemplateReference
+from mcp.types import (
+    CreateMessageResult,
+    ElicitResult,
+    PromptReference,
+    ResourceTemplateReference,
+    TextContent,
+)
 
 from conftest import ADDRESS, ROOT, Process, binary
 
 ALPHA = "sk-mcp-alpha"
 BETA = "sk-mcp-beta"
 GAMMA = "sk-mcp-gamma"
+DELTA = "sk-mcp-delta"
+EPSILON = "sk-mcp-epsilon"
 ADMIN = "sk-mcp-admin-0123456789"
 TIME_TOOLS = {"time__get_current_time", "time__convert_time"}
 # "legacy": the initialize handshake and Mcp-Session-Id sessions (2025-11-25);
@@ -104,6 +112,18 @@ id = "gamma"
 id = "gamma-mcp"
 team = "gamma"
 value_env = "SB_MCP_GAMMA"
+[[teams]]
+id = "delta"
+[[keys]]
+id = "delta-mcp"
+team = "delta"
+value_env = "SB_MCP_DELTA"
+[[teams]]
+id = "epsilon"
+[[keys]]
+id = "epsilon-mcp"
+team = "epsilon"
+value_env = "SB_MCP_EPSILON"
 
 [mcp]
 # What the admin API may start over stdio (none by default).
@@ -133,10 +153,26 @@ allow = ["time/*"]
 [[mcp.teams]]
 team = "gamma"
 allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-operation"]
+
+[[mcp.teams]]
+team = "delta"
+allow = ["everything/trigger-sampling-request", "everything/trigger-elicitation-request"]
+
+[[mcp.teams]]
+team = "epsilon"
+allow = ["everything/trigger-sampling-request", "everything/trigger-elicitation-request"]
+sampling = false
+elicitation = false
 """
     )
     env = dict(
-        os.environ, SWITCHBOARD_LISTEN="127.0.0.1:0", SB_MCP_ALPHA=ALPHA, SB_MCP_BETA=BETA, SB_MCP_GAMMA=GAMMA
+        os.environ,
+        SWITCHBOARD_LISTEN="127.0.0.1:0",
+        SB_MCP_ALPHA=ALPHA,
+        SB_MCP_BETA=BETA,
+        SB_MCP_GAMMA=GAMMA,
+        SB_MCP_DELTA=DELTA,
+        SB_MCP_EPSILON=EPSILON,
     )
     proc = Process("gateway (mcp)", [str(binary()), "serve", "--config", str(config)], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
@@ -358,6 +394,71 @@ async def test_log_messages_sent_during_a_call_reach_the_caller(mcp_gateway, mod
             await client.call_tool("everything__toggle-simulated-logging", {})
     levels = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
     assert logs[0].level in levels and "message" in str(logs[0].data), logs[0]
+
+
+async def sample_by_client(context, params) -> CreateMessageResult:
+    return CreateMessageResult(
+        role="assistant", content=TextContent(type="text", text="sampled by the client's model"), model="client-model"
+    )
+
+
+def elicit_answer(action: str):
+    async def answer(context, params) -> ElicitResult:
+        return ElicitResult(action=action, content={"name": "Ada"} if action == "accept" else None)
+
+    return answer
+
+
+async def call_text(client: Client, tool: str, arguments: dict) -> tuple[bool, str]:
+    """A tool's text and whether it failed, within a deadline: never a hang."""
+    with anyio.fail_after(20):
+        while tool not in await names_of(client):
+            await anyio.sleep(0.25)
+        result = await client.call_tool(tool, arguments)
+    return bool(result.is_error), " ".join(block.text for block in result.content if hasattr(block, "text"))
+
+
+async def names_of(client: Client) -> set[str]:
+    return {tool.name for tool in (await client.list_tools()).tools}
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway):
+    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
+        failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+    assert not failed and "sampled by the client's model" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("action", ["accept", "decline", "cancel"])
+async def test_a_servers_elicitation_reaches_the_calling_client(mcp_gateway, action):
+    async with Session(mcp_gateway, DELTA, "legacy", elicitation_callback=elicit_answer(action)) as client:
+        failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
+    assert not failed and action in text.lower(), text
+    if action == "accept":
+        assert "Ada" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_client_without_the_capability_gets_an_error_not_a_hang(mcp_gateway):
+    # No elicitation callback: the client does not declare the capability.
+    async with Session(mcp_gateway, DELTA, "legacy") as client:
+        failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
+    assert failed, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_team_policy_refuses_sampling_and_elicitation(mcp_gateway):
+    options = {"sampling_callback": sample_by_client, "elicitation_callback": elicit_answer("accept")}
+    async with Session(mcp_gateway, EPSILON, "legacy", **options) as client:
+        failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+        assert failed and "policy" in text, text
+        failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
+        assert failed and "policy" in text, text
 
 
 @pytest.mark.anyio
