@@ -178,12 +178,12 @@ pub async fn reload(gateway: &Gateway, source: &ConfigSource) {
             }
         }
         Err(errors) => {
-            gateway.reloads.refused.inc();
             let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
             tracing::error!(
                 ?errors,
                 "config reload refused; the gateway keeps the config it had"
             );
+            gateway.reloads.refused.inc();
         }
     }
 }
