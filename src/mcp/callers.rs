@@ -39,6 +39,9 @@ pub struct CallOwner {
     pub may_sample: bool,
     /// Whether the team's policy lets servers ask its user for input.
     pub may_elicit: bool,
+    /// The call's guardrail route (`mcp/<server>/<tool>`) and what guards
+    /// it: a sampling request's texts pass the team's guardrails there.
+    pub guard: Option<(super::McpContext, String)>,
 }
 
 /// The calls in flight on one upstream.

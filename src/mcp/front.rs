@@ -418,7 +418,7 @@ impl ServerHandler for FrontDoor {
             });
         let listeners = CallListeners {
             progress,
-            owner: Some(self.call_owner(&ctx, &request)),
+            owner: Some(self.call_owner(&ctx, &request, entry)),
         };
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
@@ -474,7 +474,12 @@ impl FrontDoor {
     /// a level hears none, a session that set none hears what the server
     /// sends), and what its team's policy lets servers ask of it.
     #[allow(deprecated)]
-    fn call_owner(&self, ctx: &RequestContext<RoleServer>, request: &McpRequest) -> CallOwner {
+    fn call_owner(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        request: &McpRequest,
+        entry: Option<&Entry>,
+    ) -> CallOwner {
         let level = ctx.meta.log_level().or(*self.log_level.lock());
         let stateless = ctx
             .protocol_version()
@@ -486,6 +491,12 @@ impl FrontDoor {
             logs: (level.is_some() || !stateless).then_some(level),
             may_sample: policy.is_some_and(|p| p.sampling),
             may_elicit: policy.is_some_and(|p| p.elicitation),
+            guard: entry.map(|entry| {
+                (
+                    self.cx.clone(),
+                    guard::route(&entry.key.server, &entry.key.tool),
+                )
+            }),
         }
     }
 

@@ -83,3 +83,41 @@ pub async fn result(
     }
     None
 }
+
+/// Guard the texts of a server's sampling request before they reach the
+/// client's model (a server must not carry data out, or instructions in,
+/// through one): the system prompt and every text block, as tool results of
+/// the call that caused it. Redactions stay in what the client sees;
+/// returns the blocking rule, if any.
+#[allow(deprecated)] // sampling: deprecated by the 2026-07-28 revision
+pub async fn sampling(
+    cx: &McpContext,
+    team: &str,
+    route: &str,
+    params: &mut rmcp::model::CreateMessageRequestParams,
+) -> Result<(), String> {
+    use rmcp::model::{SamplingContent, SamplingMessageContentBlock};
+    let mut guard = RequestGuard::for_route(&cx.guardrails.load(), team, route);
+    let decisions = &cx.decisions;
+    if let Some(system) = &mut params.system_prompt {
+        guard
+            .guard_text(decisions, "-", team, Phase::ToolResult, system)
+            .await
+            .map_err(rule_of)?;
+    }
+    for message in &mut params.messages {
+        let blocks = match &mut message.content {
+            SamplingContent::Single(block) => std::slice::from_mut(block),
+            SamplingContent::Multiple(blocks) => blocks.as_mut_slice(),
+        };
+        for block in blocks {
+            if let SamplingMessageContentBlock::Text(content) = block {
+                guard
+                    .guard_text(decisions, "-", team, Phase::ToolResult, &mut content.text)
+                    .await
+                    .map_err(rule_of)?;
+            }
+        }
+    }
+    Ok(())
+}

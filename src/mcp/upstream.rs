@@ -241,6 +241,16 @@ impl ClientHandler for UpstreamClient {
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::CreateMessageResult, ErrorData> {
         let owner = self.owner_for("sampling/createMessage", |owner| owner.may_sample)?;
+        let mut params = params;
+        if let Some((cx, route)) = &owner.guard
+            && let Err(rule) = super::guard::sampling(cx, &owner.team, route, &mut params).await
+        {
+            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team = %owner.team, method = "sampling/createMessage", outcome = "refused", reason = "guardrail", rule = %rule, "server request");
+            return Err(ErrorData::invalid_request(
+                format!("sampling/createMessage refused by the gateway: guardrail rule `{rule}`"),
+                None,
+            ));
+        }
         let asked = owner.peer.create_message(params);
         self.relay("sampling/createMessage", &owner, asked).await
     }

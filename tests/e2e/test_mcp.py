@@ -163,6 +163,14 @@ team = "epsilon"
 allow = ["everything/trigger-sampling-request", "everything/trigger-elicitation-request"]
 sampling = false
 elicitation = false
+
+# A server's sampling request passes the team's guardrails on its way out.
+[[guardrails.bindings]]
+team = "delta"
+models = ["mcp/*"]
+packs = ["secrets"]
+action = "block"
+phases = ["tool_result"]
 """
     )
     env = dict(
@@ -428,6 +436,22 @@ async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway
     async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
     assert not failed and "sampled by the client's model" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_sampling_request_carrying_a_secret_is_stopped_by_the_teams_guardrails(mcp_gateway):
+    asked = []
+
+    async def sample(context, params):
+        asked.append(params)
+        return await sample_by_client(context, params)
+
+    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample) as client:
+        secret = "ghp_R7n2Kq9Lw4Xz8Vb3Mt6Yc1Hd5Fj0Gs2Pa4Ue"
+        failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": secret, "maxTokens": 5})
+    assert failed and "guardrail" in text, text
+    assert asked == [], "the request never reached the client"
 
 
 @pytest.mark.anyio
