@@ -138,6 +138,12 @@ pub struct RawServer {
     /// Time allowed for one request to the server (a tool call, a listing), e.g. `"60s"`.
     #[serde(default = "default_call_timeout")]
     pub call_timeout: String,
+    /// Whether the server may ask clients, during a call, for a model
+    /// completion, for the user's input or for roots (the gateway then
+    /// offers those capabilities to it and passes the requests on). Default:
+    /// yes; each team's `sampling` and `elicitation` still apply.
+    #[serde(default = "yes")]
+    pub client_requests: bool,
 }
 
 /// `[[mcp.teams]]`: what one team may do with tools. Tool patterns are globs
@@ -277,6 +283,8 @@ pub struct ServerSettings {
     pub transport: Transport,
     pub connect_timeout: Duration,
     pub call_timeout: Duration,
+    /// Whether the server may send requests to clients during calls.
+    pub client_requests: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -556,6 +564,7 @@ pub(crate) fn validate_server(
         transport: transport?,
         connect_timeout,
         call_timeout,
+        client_requests: server.client_requests,
     })
 }
 

@@ -29,6 +29,15 @@ pub struct ToolLabels {
     pub tool: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerRequestLabels {
+    pub server: String,
+    /// `sampling/createMessage`, `elicitation/create` or `roots/list`.
+    pub method: &'static str,
+    /// `ok`, `error`, or `refused` with its reason.
+    pub outcome: &'static str,
+}
+
 fn call_histogram() -> Histogram {
     // 100 µs .. ~100 s.
     Histogram::new(exponential_buckets(0.000_1, 2.0, 20))
@@ -46,6 +55,7 @@ pub struct McpMetrics {
     pub server_up: Family<ServerLabels, Gauge>,
     pub server_restarts: Family<ServerLabels, Counter>,
     pub tool_changes: Family<ToolLabels, Counter>,
+    pub server_requests: Family<ServerRequestLabels, Counter>,
 }
 
 impl Default for McpMetrics {
@@ -57,6 +67,7 @@ impl Default for McpMetrics {
             server_up: Family::default(),
             server_restarts: Family::default(),
             tool_changes: Family::default(),
+            server_requests: Family::default(),
         }
     }
 }
@@ -72,6 +83,11 @@ impl McpMetrics {
             "mcp_tool_call_duration_seconds",
             "Time of MCP tools/call requests through the gateway",
             self.call_duration.clone(),
+        );
+        registry.register(
+            "mcp_server_requests",
+            "Requests from MCP servers to clients (sampling, elicitation, roots) by server, method and outcome",
+            self.server_requests.clone(),
         );
         registry.register(
             "mcp_tool_result_bytes",

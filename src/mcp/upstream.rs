@@ -7,7 +7,7 @@
 use super::callers::{CallOwner, InFlight};
 use super::config::{ServerSettings, Transport};
 use super::listeners::Change;
-use super::metrics::McpMetrics;
+use super::metrics::{McpMetrics, ServerRequestLabels};
 use super::progress::{CallListeners, ProgressRelay, ProgressTarget};
 use parking_lot::RwLock;
 use rmcp::model::{
@@ -130,6 +130,9 @@ struct UpstreamClient {
     progress: Arc<ProgressRelay>,
     calls: Arc<InFlight>,
     call_timeout: Duration,
+    /// `client_requests` of the server's settings.
+    client_requests: bool,
+    metrics: Arc<McpMetrics>,
     changes: mpsc::Sender<Change>,
 }
 
@@ -138,21 +141,44 @@ impl UpstreamClient {
     /// flight, when its team's policy allows the request.
     fn owner_for(
         &self,
-        method: &str,
+        method: &'static str,
         allowed: impl Fn(&CallOwner) -> bool,
     ) -> Result<CallOwner, ErrorData> {
-        let owner = self.calls.sole_owner().map_err(|why| {
-            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, method, outcome = "refused", reason = why, "server request");
+        let refuse = |team: &str, reason: &'static str, why: &str| {
+            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team, method, outcome = "refused", reason, "server request");
+            self.count(method, reason);
             ErrorData::invalid_request(format!("{method} refused by the gateway: {why}"), None)
-        })?;
+        };
+        if !self.client_requests {
+            return Err(refuse(
+                "-",
+                "refused_server",
+                "this server may not send requests to clients",
+            ));
+        }
+        let owner = self
+            .calls
+            .sole_owner()
+            .map_err(|why| refuse("-", "refused_no_caller", why))?;
         if !allowed(&owner) {
-            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team = %owner.team, method, outcome = "refused", reason = "policy", "server request");
-            return Err(ErrorData::invalid_request(
-                format!("{method} refused by the gateway: the team's policy does not allow it"),
-                None,
+            return Err(refuse(
+                &owner.team,
+                "refused_policy",
+                "the team's policy does not allow it",
             ));
         }
         Ok(owner)
+    }
+
+    fn count(&self, method: &'static str, outcome: &'static str) {
+        self.metrics
+            .server_requests
+            .get_or_create(&ServerRequestLabels {
+                server: self.server.to_string(),
+                method,
+                outcome,
+            })
+            .inc();
     }
 
     /// Wait for the client's answer under the server's call timeout; a client
@@ -160,7 +186,7 @@ impl UpstreamClient {
     /// client, which takes none) answers with an error, never a hang.
     async fn relay<T>(
         &self,
-        method: &str,
+        method: &'static str,
         owner: &CallOwner,
         asked: impl std::future::Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, ErrorData> {
@@ -184,6 +210,7 @@ impl UpstreamClient {
             outcome = if outcome.is_ok() { "ok" } else { "error" },
             "server request"
         );
+        self.count(method, if outcome.is_ok() { "ok" } else { "error" });
         outcome
     }
 
@@ -246,6 +273,7 @@ impl ClientHandler for UpstreamClient {
             && let Err(rule) = super::guard::sampling(cx, &owner.team, route, &mut params).await
         {
             tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team = %owner.team, method = "sampling/createMessage", outcome = "refused", reason = "guardrail", rule = %rule, "server request");
+            self.count("sampling/createMessage", "refused_guardrail");
             return Err(ErrorData::invalid_request(
                 format!("sampling/createMessage refused by the gateway: guardrail rule `{rule}`"),
                 None,
@@ -279,9 +307,10 @@ impl ClientHandler for UpstreamClient {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
         // The gateway passes these requests on to the client whose call
-        // caused them (see `callers.rs`), so it offers what clients may.
+        // caused them (see `callers.rs`), so it offers what clients may,
+        // unless the server may send none.
         #[allow(deprecated)]
-        {
+        if self.client_requests {
             info.capabilities = rmcp::model::ClientCapabilities::builder()
                 .enable_roots()
                 .enable_sampling()
@@ -667,6 +696,8 @@ impl Upstream {
                 progress: self.progress.clone(),
                 calls: self.calls.clone(),
                 call_timeout: self.settings.call_timeout,
+                client_requests: self.settings.client_requests,
+                metrics: metrics.clone(),
                 changes: changes.clone(),
             };
             let connect = tokio::time::timeout(self.settings.connect_timeout, self.connect(client));

@@ -141,6 +141,8 @@ args = ["stdio"]
 [[mcp.servers]]
 name = "web"
 url = {toml_string(everything_http)}
+# Offered no client capabilities: it may ask clients for nothing.
+client_requests = false
 
 [[mcp.teams]]
 team = "alpha"
@@ -156,7 +158,10 @@ allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-
 
 [[mcp.teams]]
 team = "delta"
-allow = ["everything/trigger-sampling-request", "everything/trigger-elicitation-request"]
+allow = [
+  "everything/trigger-sampling-request", "everything/trigger-elicitation-request",
+  "web/echo", "web/trigger-sampling-request",
+]
 
 [[mcp.teams]]
 team = "epsilon"
@@ -436,6 +441,37 @@ async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway
     async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
     assert not failed and "sampled by the client's model" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_server_without_client_requests_is_offered_no_client_capabilities(mcp_gateway):
+    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
+        with anyio.fail_after(30):
+            while "web__echo" not in (tools := await names_of(client)):
+                await anyio.sleep(0.25)
+    # server-everything registers its sampling tool only for a client that
+    # offers sampling; the gateway offered `web` none.
+    assert "web__trigger-sampling-request" not in tools, tools
+    assert "everything__trigger-sampling-request" in tools, tools
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_server_requests_are_counted_by_server_method_and_outcome(mcp_gateway):
+    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
+        failed, _ = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+    assert not failed
+    metrics = httpx2.get(mcp_gateway + "/metrics").text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("switchboard_mcp_server_requests_total")
+        and 'server="everything"' in line
+        and 'method="sampling/createMessage"' in line
+        and 'outcome="ok"' in line
+    ]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1, metrics
 
 
 @pytest.mark.anyio
