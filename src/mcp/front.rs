@@ -36,6 +36,15 @@ pub mod codes {
     pub const CANCELLED: ErrorCode = ErrorCode(-32046);
 }
 
+/// An upstream's failure as the client sees it: the server's own JSON-RPC
+/// error as it sent it; any other failure as "upstream unavailable".
+pub fn upstream_error(error: super::upstream::UpstreamError) -> ErrorData {
+    match error {
+        super::upstream::UpstreamError::Rpc { error, .. } => error,
+        other => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, other.to_string(), None),
+    }
+}
+
 /// What the HTTP layer learnt about a request: who calls, and which part of
 /// the catalog the URL selects (`/mcp/{server}`), if any.
 #[derive(Debug, Clone)]

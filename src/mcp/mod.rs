@@ -49,6 +49,7 @@ pub mod resources;
 pub mod routes;
 pub mod sessions;
 pub mod upstream;
+mod upstream_client;
 pub mod uri_template;
 
 pub use config::{McpSettings, RawMcp};

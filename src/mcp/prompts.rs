@@ -3,7 +3,7 @@
 //! apply to prompts as to tools, over `<server>/<prompt>`. Listings are
 //! fetched on demand; a server that fails or is slow is left out and logged.
 
-use super::front::{McpRequest, codes};
+use super::front::{McpRequest, codes, upstream_error};
 use super::hub::McpHub;
 use super::names::{NameMap, ToolKey};
 use super::upstream::{Upstream, UpstreamError};
@@ -88,7 +88,7 @@ pub async fn get(
     upstream
         .get_prompt(&name, arguments)
         .await
-        .map_err(rpc_error)
+        .map_err(upstream_error)
 }
 
 /// Completions for an argument of a prompt (by its exposed name) or of a
@@ -114,14 +114,5 @@ pub async fn complete(
             ));
         }
     };
-    upstream.complete(params).await.map_err(rpc_error)
-}
-
-/// An upstream's own JSON-RPC error as it sent it; any other failure as the
-/// gateway's "upstream unavailable".
-fn rpc_error(error: UpstreamError) -> ErrorData {
-    match error {
-        UpstreamError::Rpc { error, .. } => error,
-        other => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, other.to_string(), None),
-    }
+    upstream.complete(params).await.map_err(upstream_error)
 }

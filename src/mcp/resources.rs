@@ -5,7 +5,7 @@
 //! server name, should two qualify). The team's allow and deny globs apply
 //! over `<server>/<uri>` (and `<server>/<uri template>` for listing templates).
 
-use super::front::{McpRequest, codes};
+use super::front::{McpRequest, upstream_error};
 use super::hub::McpHub;
 use super::upstream::{Upstream, UpstreamError};
 use super::uri_template::UriTemplate;
@@ -125,11 +125,5 @@ pub async fn read(
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
     let upstream = owner(hub, request, uri).await?;
-    upstream
-        .read_resource(uri)
-        .await
-        .map_err(|error| match error {
-            UpstreamError::Rpc { error, .. } => error,
-            other => ErrorData::new(codes::UPSTREAM_UNAVAILABLE, other.to_string(), None),
-        })
+    upstream.read_resource(uri).await.map_err(upstream_error)
 }

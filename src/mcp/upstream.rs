@@ -4,24 +4,24 @@
 //! Each upstream runs its own supervisor task, so a dead or slow server only
 //! ever affects its own tools.
 
-use super::callers::{CallOwner, InFlight};
+use super::callers::InFlight;
 use super::config::{ServerSettings, Transport};
 use super::listeners::Change;
-use super::metrics::{McpMetrics, ServerRequestLabels};
+use super::metrics::McpMetrics;
 use super::progress::{CallListeners, ProgressRelay, ProgressTarget};
+use super::upstream_client::UpstreamClient;
 use parking_lot::RwLock;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientConfig, ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
-    GetPromptResult, Implementation, JsonObject, ProgressNotificationParam, Prompt,
-    ReadResourceRequestParams, ReadResourceResult, RequestId, Resource, ResourceTemplate,
-    ResourceUpdatedNotificationParam, ResultType, ServerCapabilities, ServerResult,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
+    JsonObject, Prompt, ReadResourceRequestParams, ReadResourceResult, RequestId, Resource,
+    ResourceTemplate, ResultType, ServerCapabilities, ServerResult, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::service::{PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, ErrorData, Peer, RoleClient, ServiceError, ServiceExt};
+use rmcp::{Peer, RoleClient, ServiceError, ServiceExt};
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -118,207 +118,6 @@ pub struct Upstream {
     /// Resource URIs clients subscribed to → how many clients. The server
     /// gets one `resources/subscribe` per URI, sent again after a restart.
     subscriptions: parking_lot::Mutex<HashMap<String, usize>>,
-}
-
-/// The client side the gateway presents to an upstream: it asks for nothing,
-/// passes `tools/list_changed` on to the supervisor, progress on to the
-/// clients that asked for it, and the other changes on to the hub.
-#[derive(Clone)]
-struct UpstreamClient {
-    server: Arc<str>,
-    list_changed: mpsc::Sender<()>,
-    progress: Arc<ProgressRelay>,
-    calls: Arc<InFlight>,
-    call_timeout: Duration,
-    /// `client_requests` of the server's settings.
-    client_requests: bool,
-    metrics: Arc<McpMetrics>,
-    changes: mpsc::Sender<Change>,
-}
-
-impl UpstreamClient {
-    /// The client a request from the server goes to: the one caller in
-    /// flight, when its team's policy allows the request.
-    fn owner_for(
-        &self,
-        method: &'static str,
-        allowed: impl Fn(&CallOwner) -> bool,
-    ) -> Result<CallOwner, ErrorData> {
-        let refuse = |team: &str, reason: &'static str, why: &str| {
-            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team, method, outcome = "refused", reason, "server request");
-            self.count(method, reason);
-            ErrorData::invalid_request(format!("{method} refused by the gateway: {why}"), None)
-        };
-        if !self.client_requests {
-            return Err(refuse(
-                "-",
-                "refused_server",
-                "this server may not send requests to clients",
-            ));
-        }
-        let owner = self
-            .calls
-            .sole_owner()
-            .map_err(|why| refuse("-", "refused_no_caller", why))?;
-        if !allowed(&owner) {
-            return Err(refuse(
-                &owner.team,
-                "refused_policy",
-                "the team's policy does not allow it",
-            ));
-        }
-        Ok(owner)
-    }
-
-    fn count(&self, method: &'static str, outcome: &'static str) {
-        self.metrics
-            .server_requests
-            .get_or_create(&ServerRequestLabels {
-                server: self.server.to_string(),
-                method,
-                outcome,
-            })
-            .inc();
-    }
-
-    /// Wait for the client's answer under the server's call timeout; a client
-    /// that cannot take the request (no such capability, or a 2026-07-28
-    /// client, which takes none) answers with an error, never a hang.
-    async fn relay<T>(
-        &self,
-        method: &'static str,
-        owner: &CallOwner,
-        asked: impl std::future::Future<Output = Result<T, ServiceError>>,
-    ) -> Result<T, ErrorData> {
-        let outcome = match tokio::time::timeout(self.call_timeout, asked).await {
-            Err(_) => Err(ErrorData::internal_error(
-                format!("{method}: the client did not answer in time"),
-                None,
-            )),
-            Ok(Err(ServiceError::McpError(error))) => Err(error),
-            Ok(Err(error)) => Err(ErrorData::internal_error(
-                format!("{method}: the client could not take it: {error}"),
-                None,
-            )),
-            Ok(Ok(answer)) => Ok(answer),
-        };
-        tracing::info!(
-            target: "switchboard::mcp::audit",
-            server = %self.server,
-            team = %owner.team,
-            method,
-            outcome = if outcome.is_ok() { "ok" } else { "error" },
-            "server request"
-        );
-        self.count(method, if outcome.is_ok() { "ok" } else { "error" });
-        outcome
-    }
-
-    fn tell(&self, change: Change) {
-        // Notifications are hints: with the hub behind, one more is dropped.
-        let _ = self.changes.try_send(change);
-    }
-}
-
-impl ClientHandler for UpstreamClient {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.list_changed.try_send(());
-    }
-
-    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.tell(Change::Prompts);
-    }
-
-    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.tell(Change::Resources);
-    }
-
-    async fn on_resource_updated(
-        &self,
-        params: ResourceUpdatedNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.tell(Change::ResourceUpdated {
-            server: self.server.clone(),
-            uri: params.uri,
-        });
-    }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.progress.forward(params).await;
-    }
-
-    #[allow(deprecated)]
-    async fn on_logging_message(
-        &self,
-        params: rmcp::model::LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.calls.forward(params).await;
-    }
-
-    #[allow(deprecated)]
-    async fn create_message(
-        &self,
-        params: rmcp::model::CreateMessageRequestParams,
-        _context: rmcp::service::RequestContext<RoleClient>,
-    ) -> Result<rmcp::model::CreateMessageResult, ErrorData> {
-        let owner = self.owner_for("sampling/createMessage", |owner| owner.may_sample)?;
-        let mut params = params;
-        if let Some((cx, route)) = &owner.guard
-            && let Err(rule) = super::guard::sampling(cx, &owner.team, route, &mut params).await
-        {
-            tracing::info!(target: "switchboard::mcp::audit", server = %self.server, team = %owner.team, method = "sampling/createMessage", outcome = "refused", reason = "guardrail", rule = %rule, "server request");
-            self.count("sampling/createMessage", "refused_guardrail");
-            return Err(ErrorData::invalid_request(
-                format!("sampling/createMessage refused by the gateway: guardrail rule `{rule}`"),
-                None,
-            ));
-        }
-        let asked = owner.peer.create_message(params);
-        self.relay("sampling/createMessage", &owner, asked).await
-    }
-
-    async fn create_elicitation(
-        &self,
-        params: rmcp::model::ElicitRequestParams,
-        _context: rmcp::service::RequestContext<RoleClient>,
-    ) -> Result<rmcp::model::ElicitResult, ErrorData> {
-        let owner = self.owner_for("elicitation/create", |owner| owner.may_elicit)?;
-        let asked = owner.peer.create_elicitation(params);
-        self.relay("elicitation/create", &owner, asked).await
-    }
-
-    #[allow(deprecated)]
-    async fn list_roots(
-        &self,
-        _context: rmcp::service::RequestContext<RoleClient>,
-    ) -> Result<rmcp::model::ListRootsResult, ErrorData> {
-        let owner = self.owner_for("roots/list", |_| true)?;
-        let asked = owner.peer.list_roots();
-        self.relay("roots/list", &owner, asked).await
-    }
-
-    fn get_info(&self) -> ClientConfig {
-        let mut info = ClientConfig::default();
-        info.client_info = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
-        // The gateway passes these requests on to the client whose call
-        // caused them (see `callers.rs`), so it offers what clients may,
-        // unless the server may send none.
-        #[allow(deprecated)]
-        if self.client_requests {
-            info.capabilities = rmcp::model::ClientCapabilities::builder()
-                .enable_roots()
-                .enable_sampling()
-                .enable_elicitation()
-                .build();
-        }
-        info
-    }
 }
 
 impl Upstream {
