@@ -5,6 +5,9 @@
 //!
 //! `cargo bench --bench mcp_call` (env: MCP_CALLS, default 2000).
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use hdrhistogram::Histogram;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
@@ -134,19 +137,12 @@ fn main() {
         let through = client(&format!("http://{}/mcp", server.addr), Some(KEY)).await;
         let direct = measure(&direct, "echo", calls).await;
         let through = measure(&through, "echo__echo", calls).await;
-        let row = |name: &str, h: &Histogram<u64>| {
-            format!(
-                "| {name} | {} | {} | {} |",
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.9),
-                h.value_at_quantile(0.99)
-            )
-        };
-        println!("tools/call, {calls} sequential calls, µs");
-        println!("| path | p50 | p90 | p99 |\n| --- | --- | --- | --- |");
-        println!("{}", row("direct to upstream", &direct));
-        println!("{}", row("through the gateway", &through));
-        let added = through.value_at_quantile(0.5) as i64 - direct.value_at_quantile(0.5) as i64;
-        println!("added at p50: {added} µs");
+        latency::print_table(
+            &format!("tools/call, {calls} sequential calls, µs"),
+            &[
+                ("direct to upstream", &direct),
+                ("through the gateway", &through),
+            ],
+        );
     });
 }

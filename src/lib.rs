@@ -15,6 +15,7 @@ pub mod guardrails;
 pub mod http;
 pub mod mcp;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod provider;
 pub mod quota;

@@ -11,7 +11,6 @@
 
 use super::McpHub;
 use super::config::RawServer;
-use super::config::Transport;
 use super::pinning::PendingChange;
 use super::upstream::Health;
 use crate::api::decode_json;
@@ -76,10 +75,7 @@ async fn servers(State(admin): State<McpAdmin>) -> Json<Value> {
                 .filter(|entry| entry.key.server == *name)
                 .filter(|entry| entry.changed && hub.settings.block_changed_tools)
                 .count();
-            let (transport, target) = match &upstream.settings.transport {
-                Transport::Stdio { command, .. } => ("stdio", command.as_str()),
-                Transport::Http { url, .. } => ("http", url.as_str()),
-            };
+            let (transport, target) = upstream.settings.transport.describe();
             let health = upstream.health();
             let reason = match &health {
                 Health::Down { reason } => Some(reason.as_str()),

@@ -144,6 +144,54 @@ pub struct RawServer {
     /// yes; each team's `sampling` and `elicitation` still apply.
     #[serde(default = "yes")]
     pub client_requests: bool,
+    /// REST: the API's OpenAPI 3.0/3.1 description (JSON), a file path or
+    /// an http(s) URL; each operation becomes a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<String>,
+    /// REST: where the API is served, e.g. `"https://api.example.com/v1"`.
+    /// Default: the description's first `servers` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// REST: the credential the gateway sends with every call (the client's
+    /// own token is never passed on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RawApiAuth>,
+    /// REST: only operations with one of these tags (default: every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_tags: Vec<String>,
+    /// REST: operations with one of these tags are left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tags: Vec<String>,
+    /// REST: only operations whose path matches one of these globs, e.g. `"/pets/*"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_paths: Vec<String>,
+    /// REST: only these operations, by `operationId` or tool name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_operations: Vec<String>,
+    /// REST: operations left out, by `operationId` or tool name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_operations: Vec<String>,
+    /// REST: longest answer body passed on to the client; longer ones are
+    /// cut, with a note saying so.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+/// `auth` of a REST server: `type` is `"bearer"`, `"basic"` (the secret is
+/// `user:password`), `"header"` or `"query"` (both need `name`); the secret
+/// is read from the environment variable `env` at startup.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiAuth {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub env: String,
+}
+
+fn default_max_response_bytes() -> usize {
+    1 << 20
 }
 
 /// `[[mcp.teams]]`: what one team may do with tools. Tool patterns are globs
@@ -299,6 +347,32 @@ pub enum Transport {
         /// Header name → value; values may be credentials and are never logged.
         headers: Vec<(String, crate::shapes::Secret)>,
     },
+    /// A REST API served as tools by the gateway itself.
+    OpenApi(Arc<RestApi>),
+}
+
+/// A REST server's settings, checked.
+#[derive(Debug, Clone)]
+pub struct RestApi {
+    /// Where the description is: a file path or an http(s) URL.
+    pub source: String,
+    /// The description, when it was read from a file at validation.
+    pub document: Option<serde_json::Value>,
+    pub base_url: Option<String>,
+    pub auth: Option<crate::openapi::ApiAuth>,
+    pub filter: crate::openapi::Filter,
+    pub max_response_bytes: usize,
+}
+
+impl Transport {
+    /// The transport's kind and target, for listings.
+    pub fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Self::Stdio { command, .. } => ("stdio", command),
+            Self::Http { url, .. } => ("http", url),
+            Self::OpenApi(api) => ("openapi", &api.source),
+        }
+    }
 }
 
 /// A server name is also a path segment and a tool-name prefix.
@@ -503,6 +577,7 @@ pub(crate) fn validate_server(
         );
     }
     let transport = match (&server.command, &server.url) {
+        (None, None) if server.openapi.is_some() => rest_api(server, &path, env, problem),
         (Some(command), None) => {
             let mut vars = BTreeMap::new();
             for name in ["PATH", "HOME", "LANG"]
@@ -553,10 +628,19 @@ pub(crate) fn validate_server(
             })
         }
         _ => {
-            problem(path("command"), "set either `command` or `url`".into());
+            problem(
+                path("command"),
+                "set one of `command`, `url` or `openapi`".into(),
+            );
             None
         }
     };
+    if server.openapi.is_some() && (server.command.is_some() || server.url.is_some()) {
+        problem(
+            path("openapi"),
+            "set one of `command`, `url` or `openapi`".into(),
+        );
+    }
     let connect_timeout = duration(&path("connect_timeout"), &server.connect_timeout, problem);
     let call_timeout = duration(&path("call_timeout"), &server.call_timeout, problem);
     Some(ServerSettings {
@@ -566,6 +650,106 @@ pub(crate) fn validate_server(
         call_timeout,
         client_requests: server.client_requests,
     })
+}
+
+/// A REST server's settings: the description read (when it is a file) and
+/// checked, the credential found, the filters compiled.
+fn rest_api(
+    server: &RawServer,
+    path: &dyn Fn(&str) -> String,
+    env: &dyn Fn(&str) -> Option<String>,
+    problem: &mut dyn FnMut(String, String),
+) -> Option<Transport> {
+    use crate::openapi::{ApiAuth, AuthPlacement, Filter};
+    let source = server.openapi.clone()?;
+    let remote = source.starts_with("http://") || source.starts_with("https://");
+    let document = if remote {
+        None
+    } else {
+        match std::fs::read_to_string(&source) {
+            Ok(text) => match crate::openapi::parse_document(&text) {
+                Ok(document) => Some(document),
+                Err(error) => {
+                    problem(path("openapi"), format!("{source}: {error}"));
+                    None
+                }
+            },
+            Err(error) => {
+                problem(path("openapi"), format!("cannot read {source}: {error}"));
+                None
+            }
+        }
+    };
+    if let Some(base) = &server.base_url
+        && !(base.starts_with("http://") || base.starts_with("https://"))
+    {
+        problem(path("base_url"), format!("`{base}` is not an http(s) URL"));
+    }
+    let auth = server.auth.as_ref().and_then(|auth| {
+        let mut named = |kind: &str| match &auth.name {
+            Some(name) if http::HeaderName::try_from(name.as_str()).is_ok() => Some(name.clone()),
+            _ => {
+                problem(
+                    path("auth.name"),
+                    format!("`{kind}` auth needs a valid `name`"),
+                );
+                None
+            }
+        };
+        let placement = match auth.kind.as_str() {
+            "bearer" => Some(AuthPlacement::Bearer),
+            "basic" => Some(AuthPlacement::Basic),
+            "header" => named("header").map(AuthPlacement::Header),
+            "query" => named("query").map(AuthPlacement::Query),
+            other => {
+                problem(
+                    path("auth.type"),
+                    format!("`{other}`: use bearer, basic, header or query"),
+                );
+                None
+            }
+        };
+        let secret = env(&auth.env);
+        if secret.is_none() {
+            problem(
+                path("auth.env"),
+                format!("environment variable `{}` is not set", auth.env),
+            );
+        }
+        Some(ApiAuth {
+            placement: placement?,
+            secret: crate::shapes::Secret::new(secret?),
+        })
+    });
+    let filter = Filter {
+        include_tags: server.include_tags.clone(),
+        exclude_tags: server.exclude_tags.clone(),
+        include_paths: Some(glob_set(
+            &server.include_paths,
+            &path("include_paths"),
+            problem,
+        )),
+        include_operations: server.include_operations.clone(),
+        exclude_operations: server.exclude_operations.clone(),
+    };
+    if let Some(document) = &document {
+        match crate::openapi::operations(document, &filter) {
+            Ok((operations, _)) if operations.is_empty() => problem(
+                path("openapi"),
+                format!("{source}: no operation can be served as a tool"),
+            ),
+            Ok(_) => {}
+            Err(error) => problem(path("openapi"), format!("{source}: {error}")),
+        }
+    }
+    Some(Transport::OpenApi(Arc::new(RestApi {
+        source,
+        document,
+        base_url: server.base_url.clone(),
+        auth,
+        filter,
+        max_response_bytes: server.max_response_bytes,
+    })))
 }
 
 fn glob(pattern: &str) -> Result<Glob, globset::Error> {

@@ -84,6 +84,23 @@ fn admissible(raw: &RawServer, admin_commands: &[String]) -> Result<(), GatewayE
              holds its provider keys; set it on a server in the config file",
         );
     }
+    if raw.auth.is_some() {
+        return refuse(
+            "auth",
+            "`auth` is not accepted through the admin API: its secret is read from the \
+             gateway's environment, which holds its provider keys; set it on a server in the \
+             config file",
+        );
+    }
+    if let Some(source) = &raw.openapi
+        && !(source.starts_with("http://") || source.starts_with("https://"))
+    {
+        return refuse(
+            "openapi",
+            "through the admin API, `openapi` must be an http(s) URL: the gateway's files are \
+             not read on a request's behalf",
+        );
+    }
     if let Some(command) = &raw.command
         && !admin_commands.contains(command)
     {
@@ -263,7 +280,6 @@ pub fn apply_saved_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::config::Transport;
 
     fn raw(body: Value) -> RawServer {
         serde_json::from_value(body).expect("a server body")
@@ -298,9 +314,9 @@ mod tests {
         let allowed = ["/bin/cat".to_owned()];
         let servers: Vec<(String, String)> = with_saved(config, &saved, &allowed)
             .into_iter()
-            .map(|server| match server.transport {
-                Transport::Http { url, .. } => (server.name.to_string(), url),
-                Transport::Stdio { command, .. } => (server.name.to_string(), command),
+            .map(|server| {
+                let (_, target) = server.transport.describe();
+                (server.name.to_string(), target.to_owned())
             })
             .collect();
         assert_eq!(

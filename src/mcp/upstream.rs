@@ -653,6 +653,83 @@ impl Upstream {
                     .await
                     .map_err(|error| format!("handshake failed: {error}"))
             }
+            Transport::OpenApi(api) => {
+                let server = rest_server(&self.settings.name, api, &self.settings).await?;
+                // The REST server runs in this process; the hub talks MCP to
+                // it over an in-memory pipe, as to any other upstream.
+                let (ours, theirs) = tokio::io::duplex(64 * 1024);
+                let name = self.settings.name.clone();
+                tokio::spawn(async move {
+                    match rmcp::ServiceExt::serve(server, theirs).await {
+                        Ok(running) => {
+                            let _ = running.waiting().await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(server = %name, %error, "REST API server ended");
+                        }
+                    }
+                });
+                client
+                    .serve(ours)
+                    .await
+                    .map_err(|error| format!("handshake failed: {error}"))
+            }
         }
     }
+}
+
+/// The in-process MCP server of a REST API: its description read (fetched
+/// when it is a URL), its operations mapped, the HTTP client built.
+async fn rest_server(
+    name: &str,
+    api: &super::config::RestApi,
+    settings: &ServerSettings,
+) -> Result<crate::openapi::OpenApiServer, String> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+    let document = match &api.document {
+        Some(document) => document.clone(),
+        None => {
+            let text = client
+                .get(&api.source)
+                .timeout(settings.connect_timeout)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|error| format!("cannot fetch the OpenAPI description: {error}"))?
+                .text()
+                .await
+                .map_err(|error| format!("cannot read the OpenAPI description: {error}"))?;
+            crate::openapi::parse_document(&text).map_err(|error| error.to_string())?
+        }
+    };
+    let (operations, mut warnings) =
+        crate::openapi::operations(&document, &api.filter).map_err(|error| error.to_string())?;
+    let base_url = api
+        .base_url
+        .clone()
+        .or_else(|| {
+            document
+                .pointer("/servers/0/url")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+        .ok_or("no `base_url` and no absolute `servers` URL in the description")?;
+    let rest = crate::openapi::Api {
+        base_url,
+        auth: api.auth.clone(),
+        client,
+        timeout: settings.call_timeout,
+        max_response_bytes: api.max_response_bytes,
+    };
+    let (server, more) = crate::openapi::OpenApiServer::new(name, rest, operations);
+    warnings.extend(more);
+    for warning in warnings {
+        tracing::warn!(server = %name, "{warning}");
+    }
+    Ok(server)
 }

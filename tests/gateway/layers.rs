@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["quota"],
     &["cache"],
     &["guardrails"],
+    &["openapi"],
     &["mcp"],
     // What composes the areas.
     &["config"],

@@ -21,6 +21,7 @@ mod mcp_listen;
 mod mcp_oauth;
 mod mcp_registry;
 mod mcp_replicas;
+mod openapi;
 mod processes;
 mod quota_http;
 mod quota_processes;

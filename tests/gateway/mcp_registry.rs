@@ -119,6 +119,14 @@ async fn admin_api_adds_replaces_and_removes_servers_live() {
             "inherit_env",
         ),
         (json!({"name": "shell", "command": "/bin/sh"}), "command"),
+        // A REST API's credential would come from that environment too, and
+        // the gateway's own files are not read on a request's behalf.
+        (
+            json!({"name": "rest", "openapi": "http://127.0.0.1:9/openapi.json",
+                   "auth": {"type": "bearer", "env": "OPENAI_API_KEY"}}),
+            "auth",
+        ),
+        (json!({"name": "rest", "openapi": "/etc/passwd"}), "openapi"),
         // Literal values may be secrets: only variable names are taken.
         (
             json!({"name": "clock", "command": time, "env": {"TOKEN": "s3cret"}}),
