@@ -144,7 +144,7 @@ pub struct RawServer {
     /// yes; each team's `sampling` and `elicitation` still apply.
     #[serde(default = "yes")]
     pub client_requests: bool,
-    /// REST: the API's OpenAPI 3.0/3.1 description (JSON), a file path or
+    /// REST: the API's OpenAPI 3.0/3.1 description (JSON or YAML), a file path or
     /// an http(s) URL; each operation becomes a tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<String>,

@@ -1,4 +1,4 @@
-//! Reading an OpenAPI document: JSON text in, `$ref`s resolved within the
+//! Reading an OpenAPI document: JSON or YAML text in, `$ref`s resolved within the
 //! document, recursion cut at a fixed depth.
 
 use serde_json::{Map, Value};
@@ -32,11 +32,44 @@ fn error(pointer: &str, message: impl Into<String>) -> DocumentError {
     }
 }
 
-/// Parse an OpenAPI 3.x document (JSON) and check the parts the gateway
-/// relies on: the version and the `paths` object.
+/// A YAML value as JSON: keys that YAML reads as numbers or booleans
+/// (`200:` under `responses`) become the strings OpenAPI means.
+fn yaml_to_json(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(b),
+        Yaml::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
+        Yaml::String(s) => Value::String(s),
+        Yaml::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Yaml::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        Yaml::String(s) => s,
+                        other => serde_norway::to_string(&other)
+                            .map(|s| s.trim_end().to_owned())
+                            .unwrap_or_default(),
+                    };
+                    (key, yaml_to_json(value))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => yaml_to_json(tagged.value),
+    }
+}
+
+/// Parse an OpenAPI 3.x document (JSON, or YAML) and check the parts the
+/// gateway relies on: the version and the `paths` object.
 pub fn parse_document(text: &str) -> Result<Value, DocumentError> {
-    let document: Value = serde_json::from_str(text)
-        .map_err(|e| error("", format!("not a JSON OpenAPI document: {e}")))?;
+    let document: Value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text)
+            .map_err(|e| error("", format!("not a JSON OpenAPI document: {e}")))?
+    } else {
+        serde_norway::from_str::<serde_norway::Value>(text)
+            .map(yaml_to_json)
+            .map_err(|e| error("", format!("not a YAML OpenAPI document: {e}")))?
+    };
     let version = document
         .get("openapi")
         .and_then(Value::as_str)

@@ -178,3 +178,17 @@ fn names_are_valid_for_function_calling() {
         64
     );
 }
+
+#[test]
+fn yaml_descriptions_read_like_json() {
+    let yaml = "openapi: 3.0.3\npaths:\n  /pets/{id}:\n    get:\n      operationId: getPet\n      parameters:\n        - {name: id, in: path, required: true, schema: {type: integer}}\n      responses:\n        200:\n          description: ok\n          content:\n            application/json:\n              schema: {type: object, properties: {id: {type: integer}}}\n";
+    let document = parse_document(yaml).unwrap();
+    let (ops, warnings) = operations(&document, &Filter::default()).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(ops[0].name, "getPet");
+    assert!(
+        ops[0].output_schema.is_some(),
+        "the integer key 200 is a status"
+    );
+    assert!(parse_document("openapi: [").is_err());
+}
