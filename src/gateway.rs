@@ -20,6 +20,11 @@ use crate::shapes::ConfigError;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
+/// How many responses are kept in this process for `previous_response_id`,
+/// and for how long.
+const STORED_RESPONSES: usize = 10_000;
+const STORED_RESPONSES_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 pub struct Gateway {
     /// The config in force: swapped by a reload, restart-only sections kept.
     pub config: ArcSwap<Config>,
@@ -32,6 +37,8 @@ pub struct Gateway {
     pub quota: Arc<Quota>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// Responses kept for `previous_response_id` and `/v1/responses/{id}`.
+    pub responses: Arc<crate::stored_responses::ResponseStore>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until
     /// configured; rebuilt by a reload.
     pub guardrails: Arc<ArcSwap<Guardrails>>,
@@ -133,6 +140,10 @@ impl Gateway {
             router: ArcSwap::from_pointee(router),
             metrics,
             response_cache,
+            responses: Arc::new(crate::stored_responses::ResponseStore::new(
+                STORED_RESPONSES,
+                STORED_RESPONSES_TTL,
+            )),
             quota: Arc::new(quota),
             mcp,
             guardrails: Arc::new(ArcSwap::from_pointee(guardrails)),

@@ -26,6 +26,7 @@ pub mod seams;
 pub mod server;
 pub mod shapes;
 pub mod shared_redis;
+pub mod stored_responses;
 pub mod telemetry;
 #[doc(hidden)]
 pub mod test_support;

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod embeddings;
+pub mod responses;
 
 use crate::error::GatewayError;
 use serde::de::DeserializeOwned;

@@ -38,6 +38,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
+        .route("/v1/responses", post(v1::responses))
+        .route(
+            "/v1/responses/{*path}",
+            get(v1::stored_response).delete(v1::stored_response),
+        )
         .route("/v1/messages", post(messages::create))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))

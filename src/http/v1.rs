@@ -4,7 +4,7 @@ use super::REQUEST_ID;
 use super::body::read_limited;
 use crate::gateway::Gateway;
 use crate::pipeline::finish::{Outcome, record};
-use crate::pipeline::{Endpoint, RequestCx, chat, embeddings};
+use crate::pipeline::{Endpoint, RequestCx, chat, embeddings, responses};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,43 @@ pub async fn chat_completions(
 
 pub async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
     serve(gateway, Endpoint::Embeddings, request).await
+}
+
+pub async fn responses(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    serve(gateway, Endpoint::Responses, request).await
+}
+
+/// `GET /v1/responses/{id}`, `GET .../input_items` and `DELETE`: answered from
+/// the responses this process keeps, for the caller's team only.
+pub async fn stored_response(
+    State(gateway): State<Arc<Gateway>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    request: Request<Body>,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("-"));
+    let mut cx = RequestCx::new(Endpoint::Responses, request_id, None);
+    let headers = &parts.headers;
+    let result = match (parts.method.as_str(), path.split_once('/')) {
+        ("GET", None) => responses::get(&gateway, &mut cx, headers, &path),
+        ("GET", Some((id, "input_items"))) => {
+            let ascending = query.as_deref().is_some_and(|q| q.contains("order=asc"));
+            responses::input_items(&gateway, &mut cx, headers, id, ascending)
+        }
+        ("DELETE", None) => responses::delete(&gateway, &mut cx, headers, &path),
+        _ => Err(crate::error::GatewayError::UnknownPath(format!(
+            "/v1/responses/{path}"
+        ))),
+    };
+    match result {
+        Ok(value) => crate::shapes::json_response(bytes::Bytes::from(value.to_string())),
+        Err(error) => error.into_response(),
+    }
 }
 
 async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>) -> Response {
@@ -42,6 +79,7 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
             Endpoint::ChatCompletions | Endpoint::Messages => {
                 chat::handle(&gateway, &mut cx, &parts.headers, body).await
             }
+            Endpoint::Responses => responses::handle(&gateway, &mut cx, &parts.headers, body).await,
             Endpoint::Embeddings => {
                 embeddings::handle(&gateway, &mut cx, &parts.headers, body).await
             }

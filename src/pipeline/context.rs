@@ -16,6 +16,8 @@ pub enum Endpoint {
     Embeddings,
     /// The Anthropic-compatible `/v1/messages` (and `count_tokens`).
     Messages,
+    /// `/v1/responses`.
+    Responses,
 }
 
 impl Endpoint {
@@ -24,6 +26,7 @@ impl Endpoint {
             Self::ChatCompletions => "chat_completions",
             Self::Embeddings => "embeddings",
             Self::Messages => "messages",
+            Self::Responses => "responses",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod embeddings;
 pub mod finish;
 pub mod messages;
 pub mod relay;
+pub mod responses;
 mod stages;
 
 pub use context::{Endpoint, RequestCx};

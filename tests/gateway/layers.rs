@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth", "provider"],
     &["routing"],
     &["quota"],
-    &["cache"],
+    &["cache", "stored_responses"],
     &["guardrails"],
     &["openapi"],
     &["mcp"],

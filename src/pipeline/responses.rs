@@ -1,0 +1,217 @@
+//! `POST /v1/responses` through the pipeline: the request is translated to
+//! a chat request and runs the same stages as `/v1/chat/completions`
+//! (`chat::handle`), so routing, budgets, guardrails, the cache and
+//! settlement behave the same on both doors. The chat answer is translated
+//! back into a response object, or event by event into the Responses
+//! stream; a response is kept (unless `store: false`) for
+//! `previous_response_id` and `GET`/`DELETE /v1/responses/{id}`.
+
+use super::chat;
+use super::context::RequestCx;
+use super::stages;
+use crate::api::decode_json;
+use crate::api::responses::events::EventTranslator;
+use crate::api::responses::request::items_to_messages;
+use crate::api::responses::{ResponsesRequest, new_id, reply};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Largest non-streaming chat answer read back to translate.
+const MAX_COMPLETE_BODY: usize = 64 * 1024 * 1024;
+
+fn not_found(id: &str) -> GatewayError {
+    GatewayError::NotFound {
+        message: format!("Response with id '{id}' not found."),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub async fn handle(
+    gateway: &Arc<Gateway>,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    // Authenticate before parsing, as every door does.
+    let caller = stages::authenticate(gateway, cx, headers)?;
+    let request: ResponsesRequest = decode_json(&body)?;
+    request.check()?;
+    let history = match &request.previous_response_id {
+        Some(id) => gateway
+            .responses
+            .get(id, &caller.team)
+            .ok_or_else(|| GatewayError::InvalidRequest {
+                message: format!("Previous response with id '{id}' not found."),
+                param: Some("previous_response_id".into()),
+            })?
+            .messages
+            .clone(),
+        None => Vec::new(),
+    };
+    let translated = request.to_chat(&history)?;
+    let chat_body = serde_json::to_vec(&translated.chat)
+        .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
+    let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;
+    let id = new_id("resp");
+    let created_at = now();
+    // What a continuation reads: the conversation without instructions.
+    let mut conversation = history;
+    conversation.extend(items_to_messages(&translated.input_items)?);
+    let store = request
+        .store
+        .unwrap_or(true)
+        .then(|| (gateway.clone(), caller.team.clone(), translated.input_items));
+    let (mut parts, body) = response.into_parts();
+    if !request.is_stream() {
+        let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
+            .await
+            .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
+        let completion: Value =
+            serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
+                message: "the provider answered with invalid JSON".to_owned(),
+            })?;
+        let object = reply::from_completion(&request, &id, created_at, &completion);
+        if let Some((gateway, team, input_items)) = store {
+            keep(&gateway, &id, team, &object, input_items, conversation);
+        }
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Ok(Response::from_parts(parts, Body::from(object.to_string())));
+    }
+    let mut translator = EventTranslator::new(request, id.clone(), created_at);
+    let mut store = store;
+    let events = body
+        .into_data_stream()
+        .eventsource()
+        .map(Some)
+        .chain(futures::stream::once(std::future::ready(None)))
+        .flat_map(move |event| {
+            let out = match event {
+                _ if translator.finished.is_some() => Vec::new(),
+                Some(Ok(event)) => translator.data(&event.data),
+                Some(Err(_)) | None => translator.ended_early(),
+            };
+            if let Some(finished) = &translator.finished
+                && let Some((gateway, team, input_items)) = store.take()
+            {
+                keep(
+                    &gateway,
+                    &id,
+                    team,
+                    finished,
+                    input_items,
+                    conversation.clone(),
+                );
+            }
+            futures::stream::iter(out.into_iter().map(Ok::<_, std::convert::Infallible>))
+        });
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(Response::from_parts(parts, Body::from_stream(events)))
+}
+
+/// Store a finished response with the conversation it ends.
+fn keep(
+    gateway: &Gateway,
+    id: &str,
+    team: Arc<str>,
+    response: &Value,
+    input_items: Vec<Value>,
+    mut conversation: Vec<Value>,
+) {
+    if response["status"] == "failed" {
+        return;
+    }
+    let output = response["output"].as_array().cloned().unwrap_or_default();
+    if let Ok(messages) = items_to_messages(&output) {
+        conversation.extend(messages);
+    }
+    gateway.responses.put(
+        id.to_owned(),
+        team,
+        response.clone(),
+        input_items,
+        conversation,
+    );
+}
+
+/// `GET /v1/responses/{id}`.
+pub fn get(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Value, GatewayError> {
+    let caller = stages::authenticate(gateway, cx, headers)?;
+    let stored = gateway
+        .responses
+        .get(id, &caller.team)
+        .ok_or_else(|| not_found(id))?;
+    Ok(stored.response.clone())
+}
+
+/// `GET /v1/responses/{id}/input_items`: the request's input, newest first
+/// as OpenAI lists them by default (`order=asc` for oldest first).
+pub fn input_items(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    id: &str,
+    ascending: bool,
+) -> Result<Value, GatewayError> {
+    let caller = stages::authenticate(gateway, cx, headers)?;
+    let stored = gateway
+        .responses
+        .get(id, &caller.team)
+        .ok_or_else(|| not_found(id))?;
+    let mut items: Vec<Value> = stored
+        .input_items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut item = item.clone();
+            if item.get("id").is_none() {
+                item["id"] = Value::String(format!("{id}_in_{i}"));
+            }
+            item
+        })
+        .collect();
+    if !ascending {
+        items.reverse();
+    }
+    Ok(serde_json::json!({
+        "object": "list",
+        "data": items,
+        "first_id": items.first().and_then(|i| i.get("id")),
+        "last_id": items.last().and_then(|i| i.get("id")),
+        "has_more": false,
+    }))
+}
+
+/// `DELETE /v1/responses/{id}`.
+pub fn delete(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Value, GatewayError> {
+    let caller = stages::authenticate(gateway, cx, headers)?;
+    if !gateway.responses.delete(id, &caller.team) {
+        return Err(not_found(id));
+    }
+    Ok(serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}))
+}
