@@ -20,11 +20,6 @@ use crate::shapes::ConfigError;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
-/// How many responses are kept in this process for `previous_response_id`,
-/// and for how long.
-const STORED_RESPONSES: usize = 10_000;
-const STORED_RESPONSES_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 pub struct Gateway {
     /// The config in force: swapped by a reload, restart-only sections kept.
     pub config: ArcSwap<Config>,
@@ -134,16 +129,17 @@ impl Gateway {
         let readiness = crate::readiness::Readiness::new(&config);
         let reloads = crate::metrics::ReloadCounters::default();
         reloads.register(&mut metrics);
+        let responses = Arc::new(
+            crate::stored_responses::ResponseStore::open(&config.responses)
+                .map_err(|error| vec![ConfigError::single("config", "responses", error)])?,
+        );
         let gateway = Arc::new(Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             admin,
             router: ArcSwap::from_pointee(router),
             metrics,
             response_cache,
-            responses: Arc::new(crate::stored_responses::ResponseStore::new(
-                STORED_RESPONSES,
-                STORED_RESPONSES_TTL,
-            )),
+            responses,
             quota: Arc::new(quota),
             mcp,
             guardrails: Arc::new(ArcSwap::from_pointee(guardrails)),

@@ -36,6 +36,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "cache",
     "quota (store, ledger and settings; budgets and limits reload)",
     "mcp",
+    "responses",
 ];
 
 /// Where a reload reads the config from: the file and overrides the
@@ -273,6 +274,8 @@ fn keep_restart_only(current: &Config, next: &mut Config) -> Vec<&'static str> {
     };
     keep(RESTART_ONLY[8], differ(&current.mcp, &next.mcp));
     next.mcp = current.mcp.clone();
+    keep(RESTART_ONLY[9], differ(&current.responses, &next.responses));
+    next.responses = current.responses.clone();
     kept
 }
 

@@ -1,17 +1,121 @@
 //! Responses kept for `previous_response_id`, `GET /v1/responses/{id}`,
-//! its input items and `DELETE`: in this process, bounded in count and
-//! age, and partitioned by team (another team's id is "not found").
+//! its input items and `DELETE`, partitioned by team (another team's id is
+//! "not found") and kept for `[responses] ttl`: in an embedded SQLite file
+//! by default, which survives restarts, or in Redis (`store = "redis"`,
+//! with `[quota]`'s Redis), which every replica reads.
 
+use crate::quota::settings::StoreKind;
+use crate::shapes::Secret;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One stored response.
-#[derive(Debug)]
+/// `[responses]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    /// Where kept responses live: `"embedded"` (SQLite, the default) or
+    /// `"redis"` (shared by replicas; uses `[quota]`'s Redis, so it needs
+    /// `[quota] store = "redis"`).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The SQLite file of the embedded store; relative to the config file.
+    /// Default: `switchboard-responses.sqlite` beside the quota ledger (in
+    /// memory when the ledger is).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// How long a response is kept, e.g. `"30d"` (the default).
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// The most responses the embedded store keeps; the oldest go first.
+    /// Default 100,000.
+    #[serde(default)]
+    pub max_entries: Option<u64>,
+}
+
+/// `[responses]`, checked.
+#[derive(Debug, Clone)]
+pub struct ResponsesSettings {
+    pub backend: Backend,
+    pub ttl: Duration,
+    pub max_entries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Redis {
+        url: Secret,
+        prefix: String,
+        timeout: Duration,
+    },
+}
+
+pub fn validate(
+    raw: &RawResponses,
+    quota: &StoreKind,
+    problem: &mut dyn FnMut(String, String),
+) -> ResponsesSettings {
+    let ttl = match raw.ttl.as_deref().map(humantime::parse_duration) {
+        None => Duration::from_secs(30 * 24 * 3600),
+        Some(Ok(ttl)) if !ttl.is_zero() => ttl,
+        Some(_) => {
+            problem(
+                "responses.ttl".into(),
+                "must be a duration longer than zero, like \"30d\"".into(),
+            );
+            Duration::from_secs(1)
+        }
+    };
+    let path = raw
+        .path
+        .clone()
+        .unwrap_or_else(|| "switchboard-responses.sqlite".into());
+    let backend = match (raw.store.as_deref(), quota) {
+        (None | Some("embedded"), _) => Backend::Sqlite(path),
+        (
+            Some("redis"),
+            StoreKind::Redis {
+                url,
+                prefix,
+                timeout,
+                ..
+            },
+        ) => Backend::Redis {
+            url: url.clone(),
+            prefix: prefix.clone(),
+            timeout: *timeout,
+        },
+        (Some("redis"), _) => {
+            problem(
+                "responses.store".into(),
+                "`redis` uses [quota]'s Redis: set `[quota] store = \"redis\"`".into(),
+            );
+            Backend::Sqlite(path)
+        }
+        (Some(other), _) => {
+            problem(
+                "responses.store".into(),
+                format!("`{other}`: use \"embedded\" or \"redis\""),
+            );
+            Backend::Sqlite(path)
+        }
+    };
+    ResponsesSettings {
+        backend,
+        ttl,
+        max_entries: raw.max_entries.unwrap_or(100_000).max(1),
+    }
+}
+
+/// One kept response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredResponse {
-    pub team: Arc<str>,
+    pub team: String,
     /// The response object as the client received it.
     pub response: Value,
     /// The request's input, as items.
@@ -19,80 +123,182 @@ pub struct StoredResponse {
     /// The conversation so far as chat messages (without instructions,
     /// which a continuation does not inherit), this response's output last.
     pub messages: Vec<Value>,
-    stored_at: Instant,
 }
 
-/// Responses by id, and their ids oldest first (for eviction).
-type Entries = (HashMap<String, Arc<StoredResponse>>, VecDeque<String>);
+enum Store {
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Redis {
+        connection: redis::aio::ConnectionManager,
+        prefix: String,
+    },
+}
 
 pub struct ResponseStore {
-    max_entries: usize,
+    store: Store,
     ttl: Duration,
-    entries: Mutex<Entries>,
+    max_entries: u64,
+    puts: AtomicU64,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl ResponseStore {
-    pub fn new(max_entries: usize, ttl: Duration) -> Self {
-        Self {
-            max_entries: max_entries.max(1),
-            ttl,
-            entries: Mutex::new((HashMap::new(), VecDeque::new())),
-        }
+    /// Open the store (the SQLite file is created if missing; Redis is
+    /// connected lazily).
+    pub fn open(settings: &ResponsesSettings) -> Result<Self, String> {
+        let store = match &settings.backend {
+            Backend::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path)
+                    .map_err(|error| format!("{}: {error}", path.display()))?;
+                connection
+                    .execute_batch(
+                        "PRAGMA journal_mode = WAL;
+                         PRAGMA synchronous = NORMAL;
+                         CREATE TABLE IF NOT EXISTS responses (
+                             id TEXT PRIMARY KEY, team TEXT NOT NULL,
+                             expires INTEGER NOT NULL, body TEXT NOT NULL);
+                         CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);",
+                    )
+                    .map_err(|error| format!("{}: {error}", path.display()))?;
+                Store::Sqlite(Arc::new(Mutex::new(connection)))
+            }
+            Backend::Redis {
+                url,
+                prefix,
+                timeout,
+            } => {
+                let client = redis::Client::open(url.expose()).map_err(|e| e.to_string())?;
+                Store::Redis {
+                    connection: crate::shared_redis::lazy_connection(&client, *timeout)
+                        .map_err(|e| e.to_string())?,
+                    prefix: prefix.clone(),
+                }
+            }
+        };
+        Ok(Self {
+            store,
+            ttl: settings.ttl,
+            max_entries: settings.max_entries,
+            puts: AtomicU64::new(0),
+        })
     }
 
-    /// Keep a response; the oldest goes when the store is full.
-    pub fn put(
-        &self,
-        id: String,
-        team: Arc<str>,
-        response: Value,
-        input_items: Vec<Value>,
-        messages: Vec<Value>,
-    ) {
-        let stored = Arc::new(StoredResponse {
-            team,
-            response,
-            input_items,
-            messages,
-            stored_at: Instant::now(),
-        });
-        let mut guard = self.entries.lock();
-        let (map, order) = &mut *guard;
-        if map.insert(id.clone(), stored).is_none() {
-            order.push_back(id);
-        }
-        while map.len() > self.max_entries {
-            match order.pop_front() {
-                Some(oldest) => {
-                    map.remove(&oldest);
-                }
-                None => break,
+    async fn sqlite<T: Send + 'static>(
+        connection: &Arc<Mutex<rusqlite::Connection>>,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let connection = connection.clone();
+        tokio::task::spawn_blocking(move || work(&connection.lock()))
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| error.to_string())
+    }
+
+    /// Keep a response.
+    pub async fn put(&self, id: &str, stored: &StoredResponse) -> Result<(), String> {
+        let body = serde_json::to_string(stored).map_err(|e| e.to_string())?;
+        match &self.store {
+            Store::Sqlite(connection) => {
+                let (id, team) = (id.to_owned(), stored.team.clone());
+                let expires = unix_now() + self.ttl.as_secs() as i64;
+                // Every so often, the expired and the oldest beyond the cap go.
+                let sweep = self
+                    .puts
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(256);
+                let cap = self.max_entries as i64;
+                Self::sqlite(connection, move |db| {
+                    db.execute(
+                        "INSERT OR REPLACE INTO responses (id, team, expires, body) VALUES (?1, ?2, ?3, ?4)",
+                        rusqlite::params![id, team, expires, body],
+                    )?;
+                    if sweep {
+                        db.execute("DELETE FROM responses WHERE expires < ?1", [unix_now()])?;
+                        db.execute(
+                            "DELETE FROM responses WHERE id IN (SELECT id FROM responses \
+                             ORDER BY expires DESC LIMIT -1 OFFSET ?1)",
+                            [cap],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            Store::Redis { connection, prefix } => {
+                let mut connection = connection.clone();
+                redis::cmd("SET")
+                    .arg(format!("{prefix}:response:{id}"))
+                    .arg(body)
+                    .arg("EX")
+                    .arg(self.ttl.as_secs().max(1))
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }
 
-    /// The response `id` of `team`, unless it expired.
-    pub fn get(&self, id: &str, team: &str) -> Option<Arc<StoredResponse>> {
-        let mut guard = self.entries.lock();
-        let (map, order) = &mut *guard;
-        let stored = map.get(id)?;
-        if stored.stored_at.elapsed() > self.ttl {
-            map.remove(id);
-            order.retain(|other| other != id);
-            return None;
-        }
-        (*stored.team == *team).then(|| stored.clone())
+    /// The response `id` of `team`, if it is kept.
+    pub async fn get(&self, id: &str, team: &str) -> Result<Option<StoredResponse>, String> {
+        let body: Option<String> = match &self.store {
+            Store::Sqlite(connection) => {
+                let id = id.to_owned();
+                Self::sqlite(connection, move |db| {
+                    use rusqlite::OptionalExtension;
+                    db.query_row(
+                        "SELECT body FROM responses WHERE id = ?1 AND expires >= ?2",
+                        rusqlite::params![id, unix_now()],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                })
+                .await?
+            }
+            Store::Redis { connection, prefix } => {
+                let mut connection = connection.clone();
+                redis::cmd("GET")
+                    .arg(format!("{prefix}:response:{id}"))
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let Some(body) = body else { return Ok(None) };
+        let stored: StoredResponse = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        Ok((stored.team == team).then_some(stored))
     }
 
     /// Forget the response `id` of `team`; whether there was one.
-    pub fn delete(&self, id: &str, team: &str) -> bool {
-        if self.get(id, team).is_none() {
-            return false;
+    pub async fn delete(&self, id: &str, team: &str) -> Result<bool, String> {
+        if self.get(id, team).await?.is_none() {
+            return Ok(false);
         }
-        let mut guard = self.entries.lock();
-        let (map, order) = &mut *guard;
-        order.retain(|other| other != id);
-        map.remove(id).is_some()
+        match &self.store {
+            Store::Sqlite(connection) => {
+                let (id, team) = (id.to_owned(), team.to_owned());
+                Self::sqlite(connection, move |db| {
+                    db.execute(
+                        "DELETE FROM responses WHERE id = ?1 AND team = ?2",
+                        rusqlite::params![id, team],
+                    )
+                })
+                .await
+                .map(|rows| rows > 0)
+            }
+            Store::Redis { connection, prefix } => {
+                let mut connection = connection.clone();
+                redis::cmd("DEL")
+                    .arg(format!("{prefix}:response:{id}"))
+                    .query_async::<u64>(&mut connection)
+                    .await
+                    .map(|n| n > 0)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 }
 
@@ -100,28 +306,66 @@ impl ResponseStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn teams_see_only_their_responses_and_the_store_stays_bounded() {
-        let store = ResponseStore::new(2, Duration::from_secs(60));
-        let put = |id: &str, team: &str| {
-            store.put(id.into(), Arc::from(team), Value::Null, vec![], vec![]);
-        };
-        put("a", "alpha");
-        put("b", "beta");
-        assert!(store.get("a", "alpha").is_some());
-        assert!(store.get("a", "beta").is_none());
-        assert!(!store.delete("a", "beta"));
-        put("c", "alpha");
-        assert!(store.get("a", "alpha").is_none(), "the oldest went");
-        assert!(store.delete("c", "alpha"));
-        assert!(store.get("c", "alpha").is_none());
+    fn stored(team: &str) -> StoredResponse {
+        StoredResponse {
+            team: team.into(),
+            response: serde_json::json!({"id": "x"}),
+            input_items: vec![],
+            messages: vec![],
+        }
     }
 
-    #[test]
-    fn expired_responses_are_gone() {
-        let store = ResponseStore::new(10, Duration::ZERO);
-        store.put("a".into(), Arc::from("t"), Value::Null, vec![], vec![]);
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(store.get("a", "t").is_none());
+    fn embedded(ttl: Duration, max_entries: u64) -> ResponseStore {
+        ResponseStore::open(&ResponsesSettings {
+            backend: Backend::Sqlite(":memory:".into()),
+            ttl,
+            max_entries,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn teams_see_only_their_responses() {
+        let store = embedded(Duration::from_secs(60), 10);
+        store.put("a", &stored("alpha")).await.unwrap();
+        assert!(store.get("a", "alpha").await.unwrap().is_some());
+        assert!(store.get("a", "beta").await.unwrap().is_none());
+        assert!(!store.delete("a", "beta").await.unwrap());
+        assert!(store.delete("a", "alpha").await.unwrap());
+        assert!(store.get("a", "alpha").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_embedded_store_stays_bounded() {
+        let store = embedded(Duration::from_secs(60), 2);
+        for id in ["a", "b", "c"] {
+            store.put(id, &stored("t")).await.unwrap();
+        }
+        // The sweep runs on the first put of every 256: force one.
+        store.puts.store(0, Ordering::Relaxed);
+        store.put("d", &stored("t")).await.unwrap();
+        let Store::Sqlite(db) = &store.store else {
+            unreachable!()
+        };
+        let count: i64 = db
+            .lock()
+            .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn expired_responses_are_gone() {
+        let store = embedded(Duration::from_secs(1), 10);
+        let Store::Sqlite(db) = &store.store else {
+            unreachable!()
+        };
+        db.lock()
+            .execute(
+                "INSERT INTO responses VALUES ('old', 't', ?1, ?2)",
+                rusqlite::params![unix_now() - 5, serde_json::to_string(&stored("t")).unwrap()],
+            )
+            .unwrap();
+        assert!(store.get("old", "t").await.unwrap().is_none());
     }
 }

@@ -71,6 +71,18 @@ pub fn load_str(
             ledger
         },
     );
+    // Kept responses live with the ledger: beside its file, or in memory
+    // when it is, unless their own path says otherwise.
+    let responses = match raw.responses.path.take() {
+        Some(path) if path.is_relative() && path.as_os_str() != ":memory:" => base_dir.join(path),
+        Some(path) => path,
+        None => match raw.quota.ledger.as_deref() {
+            Some(ledger) if ledger.as_os_str() == ":memory:" => ":memory:".into(),
+            Some(ledger) => ledger.with_file_name("switchboard-responses.sqlite"),
+            None => base_dir.join("switchboard-responses.sqlite"),
+        },
+    };
+    raw.responses.path = Some(responses);
     validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
         source_name: source_name.to_owned(),
         problems,

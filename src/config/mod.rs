@@ -66,6 +66,9 @@ pub struct RawConfig {
     /// The MCP gateway: tool servers, and each team's tool policy.
     #[serde(default)]
     pub mcp: crate::mcp::RawMcp,
+    /// Where the Responses API keeps responses (`crate::stored_responses::RawResponses`).
+    #[serde(default)]
+    pub responses: crate::stored_responses::RawResponses,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,6 +39,7 @@ pub struct Config {
     pub guardrails: crate::guardrails::RawGuardrails,
     pub quota: crate::quota::settings::QuotaConfig,
     pub mcp: crate::mcp::McpSettings,
+    pub responses: crate::stored_responses::ResponsesSettings,
 }
 
 impl Config {
@@ -162,6 +163,7 @@ pub(super) fn validate(
     let keys = validate_keys(&raw.keys, &teams, env, &mut problem);
     let quota = validate_quota(&raw, env, &mut problem);
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
+    let responses = crate::stored_responses::validate(&raw.responses, &quota.store, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -241,6 +243,7 @@ pub(super) fn validate(
             guardrails: raw.guardrails,
             quota,
             mcp,
+            responses,
         });
     }
     Err(problems)

@@ -44,12 +44,12 @@ pub async fn stored_response(
     let mut cx = RequestCx::new(Endpoint::Responses, request_id, None);
     let headers = &parts.headers;
     let result = match (parts.method.as_str(), path.split_once('/')) {
-        ("GET", None) => responses::get(&gateway, &mut cx, headers, &path),
+        ("GET", None) => responses::get(&gateway, &mut cx, headers, &path).await,
         ("GET", Some((id, "input_items"))) => {
             let ascending = query.as_deref().is_some_and(|q| q.contains("order=asc"));
-            responses::input_items(&gateway, &mut cx, headers, id, ascending)
+            responses::input_items(&gateway, &mut cx, headers, id, ascending).await
         }
-        ("DELETE", None) => responses::delete(&gateway, &mut cx, headers, &path),
+        ("DELETE", None) => responses::delete(&gateway, &mut cx, headers, &path).await,
         _ => Err(crate::error::GatewayError::UnknownPath(format!(
             "/v1/responses/{path}"
         ))),

@@ -15,6 +15,7 @@ use crate::api::responses::request::items_to_messages;
 use crate::api::responses::{ResponsesRequest, new_id, reply};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::stored_responses::StoredResponse;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -50,15 +51,15 @@ pub async fn handle(
     let request: ResponsesRequest = decode_json(&body)?;
     request.check()?;
     let history = match &request.previous_response_id {
-        Some(id) => gateway
-            .responses
-            .get(id, &caller.team)
-            .ok_or_else(|| GatewayError::InvalidRequest {
-                message: format!("Previous response with id '{id}' not found."),
-                param: Some("previous_response_id".into()),
-            })?
-            .messages
-            .clone(),
+        Some(id) => {
+            lookup(gateway, id, &caller.team)
+                .await?
+                .ok_or_else(|| GatewayError::InvalidRequest {
+                    message: format!("Previous response with id '{id}' not found."),
+                    param: Some("previous_response_id".into()),
+                })?
+                .messages
+        }
         None => Vec::new(),
     };
     let translated = request.to_chat(&history)?;
@@ -70,10 +71,13 @@ pub async fn handle(
     // What a continuation reads: the conversation without instructions.
     let mut conversation = history;
     conversation.extend(items_to_messages(&translated.input_items)?);
-    let store = request
-        .store
-        .unwrap_or(true)
-        .then(|| (gateway.clone(), caller.team.clone(), translated.input_items));
+    let store = request.store.unwrap_or(true).then(|| {
+        (
+            gateway.clone(),
+            caller.team.to_string(),
+            translated.input_items,
+        )
+    });
     let (mut parts, body) = response.into_parts();
     if !request.is_stream() {
         let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
@@ -85,7 +89,7 @@ pub async fn handle(
             })?;
         let object = reply::from_completion(&request, &id, created_at, &completion);
         if let Some((gateway, team, input_items)) = store {
-            keep(&gateway, &id, team, &object, input_items, conversation);
+            keep(&gateway, &id, &team, &object, input_items, conversation).await;
         }
         parts.headers.remove(header::CONTENT_LENGTH);
         return Ok(Response::from_parts(parts, Body::from(object.to_string())));
@@ -97,26 +101,35 @@ pub async fn handle(
         .eventsource()
         .map(Some)
         .chain(futures::stream::once(std::future::ready(None)))
-        .flat_map(move |event| {
+        .then(move |event| {
             let out = match event {
                 _ if translator.finished.is_some() => Vec::new(),
                 Some(Ok(event)) => translator.data(&event.data),
                 Some(Err(_)) | None => translator.ended_early(),
             };
-            if let Some(finished) = &translator.finished
-                && let Some((gateway, team, input_items)) = store.take()
-            {
-                keep(
-                    &gateway,
-                    &id,
-                    team,
-                    finished,
-                    input_items,
-                    conversation.clone(),
-                );
+            // The response is kept before its last event leaves, so a client
+            // that reads it back right after the stream finds it.
+            let kept = match (&translator.finished, store.take()) {
+                (Some(finished), Some((gateway, team, input_items))) => {
+                    let (id, finished) = (id.clone(), finished.clone());
+                    let conversation = std::mem::take(&mut conversation);
+                    Some(async move {
+                        keep(&gateway, &id, &team, &finished, input_items, conversation).await;
+                    })
+                }
+                (_, store_left) => {
+                    store = store_left;
+                    None
+                }
+            };
+            async move {
+                if let Some(kept) = kept {
+                    kept.await;
+                }
+                futures::stream::iter(out.into_iter().map(Ok::<_, std::convert::Infallible>))
             }
-            futures::stream::iter(out.into_iter().map(Ok::<_, std::convert::Infallible>))
-        });
+        })
+        .flatten();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
@@ -124,11 +137,12 @@ pub async fn handle(
     Ok(Response::from_parts(parts, Body::from_stream(events)))
 }
 
-/// Store a finished response with the conversation it ends.
-fn keep(
+/// Store a finished response with the conversation it ends. A store that
+/// fails is logged: the client has its answer either way.
+async fn keep(
     gateway: &Gateway,
     id: &str,
-    team: Arc<str>,
+    team: &str,
     response: &Value,
     input_items: Vec<Value>,
     mut conversation: Vec<Value>,
@@ -140,33 +154,52 @@ fn keep(
     if let Ok(messages) = items_to_messages(&output) {
         conversation.extend(messages);
     }
-    gateway.responses.put(
-        id.to_owned(),
-        team,
-        response.clone(),
+    let stored = StoredResponse {
+        team: team.to_owned(),
+        response: response.clone(),
         input_items,
-        conversation,
-    );
+        messages: conversation,
+    };
+    if let Err(error) = gateway.responses.put(id, &stored).await {
+        tracing::warn!(response = id, %error, "could not keep a response");
+    }
+}
+
+fn store_failed(id: &str, error: String) -> GatewayError {
+    tracing::warn!(response = id, %error, "the response store did not answer");
+    GatewayError::Internal("the response store did not answer".into())
+}
+
+/// A kept response of `team`.
+async fn lookup(
+    gateway: &Gateway,
+    id: &str,
+    team: &str,
+) -> Result<Option<StoredResponse>, GatewayError> {
+    gateway
+        .responses
+        .get(id, team)
+        .await
+        .map_err(|error| store_failed(id, error))
 }
 
 /// `GET /v1/responses/{id}`.
-pub fn get(
+pub async fn get(
     gateway: &Gateway,
     cx: &mut RequestCx,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Value, GatewayError> {
     let caller = stages::authenticate(gateway, cx, headers)?;
-    let stored = gateway
-        .responses
-        .get(id, &caller.team)
+    let stored = lookup(gateway, id, &caller.team)
+        .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(stored.response.clone())
+    Ok(stored.response)
 }
 
 /// `GET /v1/responses/{id}/input_items`: the request's input, newest first
 /// as OpenAI lists them by default (`order=asc` for oldest first).
-pub fn input_items(
+pub async fn input_items(
     gateway: &Gateway,
     cx: &mut RequestCx,
     headers: &HeaderMap,
@@ -174,9 +207,8 @@ pub fn input_items(
     ascending: bool,
 ) -> Result<Value, GatewayError> {
     let caller = stages::authenticate(gateway, cx, headers)?;
-    let stored = gateway
-        .responses
-        .get(id, &caller.team)
+    let stored = lookup(gateway, id, &caller.team)
+        .await?
         .ok_or_else(|| not_found(id))?;
     let mut items: Vec<Value> = stored
         .input_items
@@ -203,14 +235,19 @@ pub fn input_items(
 }
 
 /// `DELETE /v1/responses/{id}`.
-pub fn delete(
+pub async fn delete(
     gateway: &Gateway,
     cx: &mut RequestCx,
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Value, GatewayError> {
     let caller = stages::authenticate(gateway, cx, headers)?;
-    if !gateway.responses.delete(id, &caller.team) {
+    let deleted = gateway
+        .responses
+        .delete(id, &caller.team)
+        .await
+        .map_err(|error| store_failed(id, error))?;
+    if !deleted {
         return Err(not_found(id));
     }
     Ok(serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}))
