@@ -32,6 +32,8 @@ pub struct Gateway {
     pub quota: Arc<Quota>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// Prompt templates (`prompts/` and `[server] prompts_dir`).
+    pub prompts: Arc<crate::prompts::Prompts>,
     /// Responses kept for `previous_response_id` and `/v1/responses/{id}`.
     pub responses: Arc<crate::stored_responses::ResponseStore>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until
@@ -133,6 +135,9 @@ impl Gateway {
             crate::stored_responses::ResponseStore::open(&config.responses)
                 .map_err(|error| vec![ConfigError::single("config", "responses", error)])?,
         );
+        let prompts = Arc::new(crate::prompts::Prompts::load(
+            config.prompts_dir.as_deref(),
+        )?);
         let gateway = Arc::new(Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             admin,
@@ -140,6 +145,7 @@ impl Gateway {
             metrics,
             response_cache,
             responses,
+            prompts,
             quota: Arc::new(quota),
             mcp,
             guardrails: Arc::new(ArcSwap::from_pointee(guardrails)),

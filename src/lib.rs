@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
+pub mod prompts;
 pub mod provider;
 pub mod quota;
 pub mod readiness;

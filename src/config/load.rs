@@ -41,6 +41,11 @@ pub fn load_str(
     if let Some(listen) = listen_override {
         raw.server.listen = listen.to_owned();
     }
+    if let Some(dir) = raw.server.prompts_dir.as_mut()
+        && dir.is_relative()
+    {
+        *dir = base_dir.join(&*dir);
+    }
     if let Some(dir) = &raw.server.providers_dir
         && dir.is_relative()
     {

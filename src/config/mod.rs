@@ -83,6 +83,10 @@ pub struct RawServer {
     /// Extra provider data files; a file here replaces the built-in one with the same id.
     #[serde(default)]
     pub providers_dir: Option<PathBuf>,
+    /// Extra prompt templates; a file here adds to the built-in ones in
+    /// `prompts/` (or replaces one of the same name and version).
+    #[serde(default)]
+    pub prompts_dir: Option<PathBuf>,
     /// How long in-flight requests may take to finish after a shutdown signal, e.g. `"10s"`.
     #[serde(default = "default_grace")]
     pub shutdown_grace: String,
@@ -109,6 +113,7 @@ impl Default for RawServer {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
             providers_dir: None,
+            prompts_dir: None,
             shutdown_grace: default_grace(),
             drain_delay: default_drain_delay(),
             tls_cert: None,

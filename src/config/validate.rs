@@ -24,6 +24,7 @@ pub struct Config {
     /// TLS on the front door, when configured.
     pub tls: Option<crate::tls::TlsFiles>,
     pub providers_dir: Option<PathBuf>,
+    pub prompts_dir: Option<PathBuf>,
     pub upstream: UpstreamSettings,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
@@ -229,6 +230,7 @@ pub(super) fn validate(
             drain_delay,
             tls,
             providers_dir: raw.server.providers_dir,
+            prompts_dir: raw.server.prompts_dir,
             upstream,
             log_format,
             log_level: raw.log.level,

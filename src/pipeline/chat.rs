@@ -33,6 +33,13 @@ pub async fn handle(
     let caller = stages::authenticate(gateway, cx, headers)?;
     // 2. normalize: parse and check the body, then resolve the model name.
     let mut request: ChatRequest = decode_json(&body)?;
+    // The `prompt` extension: a template rendered into the first message.
+    if let Some(parameter) = request.extra.remove("prompt") {
+        let message = stages::render_prompt(gateway, cx, &parameter)?;
+        let message = serde_json::from_value(message)
+            .map_err(|error| GatewayError::Internal(format!("rendered prompt: {error}")))?;
+        request.messages.insert(0, message);
+    }
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;

@@ -50,6 +50,8 @@ pub struct RequestCx {
     pub upstream_elapsed: Duration,
     pub usage: Option<Usage>,
     pub cost: Option<Cost>,
+    /// The prompt template rendered for this request, as `name@version`.
+    pub prompt: Option<String>,
 }
 
 impl RequestCx {
@@ -68,6 +70,7 @@ impl RequestCx {
             upstream_elapsed: Duration::ZERO,
             usage: None,
             cost: None,
+            prompt: None,
         }
     }
 

@@ -147,6 +147,7 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
         team = cx.caller.as_ref().map_or("-", |c| &*c.team),
         key = cx.caller.as_ref().map_or("-", |c| &*c.key_id),
         requested_model = cx.requested_model.as_deref().unwrap_or("-"),
+        prompt = cx.prompt.as_deref().unwrap_or("-"),
         model = %model,
         provider = %provider,
         stream = cx.stream,

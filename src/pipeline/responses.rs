@@ -62,7 +62,11 @@ pub async fn handle(
         }
         None => Vec::new(),
     };
-    let translated = request.to_chat(&history)?;
+    let prompt = match &request.prompt {
+        Some(parameter) => Some(stages::render_prompt(gateway, cx, parameter)?),
+        None => None,
+    };
+    let translated = request.to_chat(prompt, &history)?;
     let chat_body = serde_json::to_vec(&translated.chat)
         .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
     let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;

@@ -106,3 +106,25 @@ pub async fn reserve(
         .reserve(ask, || crate::quota::estimate::worst_of(&targets, estimate))
         .await
 }
+
+/// A request's `prompt` parameter (`{"id", "version", "variables"}`)
+/// rendered into the chat message it stands for; an unknown prompt or
+/// version is a 404, a missing, unknown or mistyped variable a 400 naming it.
+pub fn render_prompt(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    parameter: &serde_json::Value,
+) -> Result<serde_json::Value, GatewayError> {
+    use crate::prompts::RenderError;
+    match gateway.prompts.message(parameter) {
+        Ok((message, label)) => {
+            cx.prompt = Some(label);
+            Ok(message)
+        }
+        Err(RenderError::NotFound(message)) => Err(GatewayError::NotFound { message }),
+        Err(RenderError::Invalid { message, param }) => Err(GatewayError::InvalidRequest {
+            message,
+            param: Some(param),
+        }),
+    }
+}

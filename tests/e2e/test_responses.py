@@ -144,3 +144,39 @@ def test_bad_requests_are_typed_errors_naming_the_field(alpha):
         openai.OpenAI(base_url=str(alpha.base_url), api_key="sk-wrong", max_retries=0).responses.create(
             model=MODEL, input="x"
         )
+
+
+def test_a_prompt_template_with_its_variables(alpha):
+    response = alpha.responses.create(
+        model=MODEL, prompt={"id": "summarize", "variables": {"text": "The sky is blue."}}
+    )
+    # The mock echoes the last user message: the rendered template.
+    assert response.output_text.startswith("Echo: Summarize the following text in 3 bullet points.")
+    assert response.output_text.endswith("The sky is blue.")
+    pinned = alpha.responses.create(
+        model=MODEL,
+        prompt={"id": "summarize", "version": "1", "variables": {"text": "x", "bullets": 5}},
+    )
+    assert "in 5 bullet points" in pinned.output_text
+
+
+def test_prompt_templates_in_chat_completions(alpha):
+    completion = alpha.chat.completions.create(
+        model=MODEL, messages=[], extra_body={"prompt": {"id": "summarize", "variables": {"text": "Short."}}}
+    )
+    assert completion.choices[0].message.content.startswith("Echo: Summarize the following text")
+
+
+def test_bad_prompt_parameters_are_named(alpha):
+    with pytest.raises(openai.BadRequestError) as refused:
+        alpha.responses.create(model=MODEL, prompt={"id": "summarize", "variables": {}})
+    assert refused.value.body["param"] == "prompt.variables.text"
+    with pytest.raises(openai.BadRequestError) as refused:
+        alpha.responses.create(
+            model=MODEL, prompt={"id": "summarize", "variables": {"text": "x", "bullets": "five"}}
+        )
+    assert refused.value.body["param"] == "prompt.variables.bullets"
+    with pytest.raises(openai.NotFoundError):
+        alpha.responses.create(model=MODEL, prompt={"id": "no-such-prompt"})
+    with pytest.raises(openai.NotFoundError):
+        alpha.responses.create(model=MODEL, prompt={"id": "summarize", "version": "9", "variables": {"text": "x"}})

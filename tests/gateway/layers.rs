@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth", "provider"],
     &["routing"],
     &["quota"],
-    &["cache", "stored_responses"],
+    &["cache", "stored_responses", "prompts"],
     &["guardrails"],
     &["openapi"],
     &["mcp"],

@@ -37,6 +37,9 @@ pub struct ResponsesRequest {
     pub parallel_tool_calls: Option<bool>,
     #[serde(default)]
     pub user: Option<String>,
+    /// A prompt template: `{"id", "version", "variables"}`.
+    #[serde(default)]
+    pub prompt: Option<Value>,
     /// Accepted and not acted on: what these ask for does not change a chat
     /// completion (`include` extras, server-side truncation, tiers, cache keys).
     #[serde(default)]
@@ -82,7 +85,7 @@ impl ResponsesRequest {
         if self.model.is_empty() {
             return Err(invalid("`model` must not be empty", "model"));
         }
-        if self.input.is_none() && self.previous_response_id.is_none() {
+        if self.input.is_none() && self.previous_response_id.is_none() && self.prompt.is_none() {
             return Err(invalid("Missing required parameter: 'input'.", "input"));
         }
         if self.max_output_tokens == Some(0) {
@@ -114,16 +117,21 @@ impl ResponsesRequest {
         }
     }
 
-    /// The chat request: `instructions` as the system message, then the
-    /// earlier conversation (`history`, chat messages of the responses this
+    /// The chat request: `instructions` as the system message, the rendered
+    /// prompt template (`prompt`), then the earlier conversation (`history`, chat messages of the responses this
     /// one continues), then this input; tools, tool choice, text format and
     /// limits translated to their chat names.
-    pub fn to_chat(&self, history: &[Value]) -> Result<Translated, GatewayError> {
+    pub fn to_chat(
+        &self,
+        prompt: Option<Value>,
+        history: &[Value],
+    ) -> Result<Translated, GatewayError> {
         let input_items = self.input_items()?;
         let mut messages = Vec::new();
         if let Some(instructions) = &self.instructions {
             messages.push(json!({"role": "system", "content": instructions}));
         }
+        messages.extend(prompt);
         messages.extend(history.iter().cloned());
         messages.extend(items_to_messages(&input_items)?);
         let mut chat = Map::new();

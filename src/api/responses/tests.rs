@@ -22,7 +22,7 @@ fn a_request_becomes_a_chat_request() {
     }));
     r.check().unwrap();
     let t = r
-        .to_chat(&[json!({"role": "user", "content": "earlier"})])
+        .to_chat(None, &[json!({"role": "user", "content": "earlier"})])
         .unwrap();
     let chat = &t.chat;
     assert_eq!(
@@ -57,7 +57,7 @@ fn bad_requests_name_their_field() {
         let r = request(body);
         let error = r
             .check()
-            .and_then(|()| r.to_chat(&[]).map(|_| ()))
+            .and_then(|()| r.to_chat(None, &[]).map(|_| ()))
             .unwrap_err();
         match error {
             crate::error::GatewayError::InvalidRequest { param, .. } => param.unwrap_or_default(),
