@@ -125,8 +125,42 @@ pub struct StoredResponse {
     pub messages: Vec<Value>,
 }
 
+/// The embedded store's file, opened on first use: `validate` and a
+/// gateway that never serves `/v1/responses` create no file.
+struct Sqlite {
+    path: PathBuf,
+    connection: Mutex<Option<rusqlite::Connection>>,
+}
+
+impl Sqlite {
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
+        let mut guard = self.connection.lock();
+        if guard.is_none() {
+            let connection = rusqlite::Connection::open(&self.path)
+                .and_then(|connection| {
+                    connection.execute_batch(
+                        "PRAGMA journal_mode = WAL;
+                         PRAGMA synchronous = NORMAL;
+                         CREATE TABLE IF NOT EXISTS responses (
+                             id TEXT PRIMARY KEY, team TEXT NOT NULL,
+                             expires INTEGER NOT NULL, body TEXT NOT NULL);
+                         CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);",
+                    )?;
+                    Ok(connection)
+                })
+                .map_err(|error| format!("{}: {error}", self.path.display()))?;
+            *guard = Some(connection);
+        }
+        let connection = guard.as_ref().ok_or("the store is not open")?;
+        work(connection).map_err(|error| error.to_string())
+    }
+}
+
 enum Store {
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Sqlite(Arc<Sqlite>),
     Redis {
         connection: redis::aio::ConnectionManager,
         prefix: String,
@@ -147,25 +181,14 @@ fn unix_now() -> i64 {
 }
 
 impl ResponseStore {
-    /// Open the store (the SQLite file is created if missing; Redis is
-    /// connected lazily).
+    /// The store as configured; the SQLite file is opened (and created) on
+    /// first use, Redis connected lazily.
     pub fn open(settings: &ResponsesSettings) -> Result<Self, String> {
         let store = match &settings.backend {
-            Backend::Sqlite(path) => {
-                let connection = rusqlite::Connection::open(path)
-                    .map_err(|error| format!("{}: {error}", path.display()))?;
-                connection
-                    .execute_batch(
-                        "PRAGMA journal_mode = WAL;
-                         PRAGMA synchronous = NORMAL;
-                         CREATE TABLE IF NOT EXISTS responses (
-                             id TEXT PRIMARY KEY, team TEXT NOT NULL,
-                             expires INTEGER NOT NULL, body TEXT NOT NULL);
-                         CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);",
-                    )
-                    .map_err(|error| format!("{}: {error}", path.display()))?;
-                Store::Sqlite(Arc::new(Mutex::new(connection)))
-            }
+            Backend::Sqlite(path) => Store::Sqlite(Arc::new(Sqlite {
+                path: path.clone(),
+                connection: Mutex::new(None),
+            })),
             Backend::Redis {
                 url,
                 prefix,
@@ -188,14 +211,13 @@ impl ResponseStore {
     }
 
     async fn sqlite<T: Send + 'static>(
-        connection: &Arc<Mutex<rusqlite::Connection>>,
+        store: &Arc<Sqlite>,
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
-        let connection = connection.clone();
-        tokio::task::spawn_blocking(move || work(&connection.lock()))
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.with(work))
             .await
             .map_err(|error| error.to_string())?
-            .map_err(|error| error.to_string())
     }
 
     /// Keep a response.
@@ -348,8 +370,7 @@ mod tests {
             unreachable!()
         };
         let count: i64 = db
-            .lock()
-            .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+            .with(|db| db.query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(count, 2);
     }
@@ -360,12 +381,14 @@ mod tests {
         let Store::Sqlite(db) = &store.store else {
             unreachable!()
         };
-        db.lock()
-            .execute(
+        let body = serde_json::to_string(&stored("t")).unwrap();
+        db.with(move |db| {
+            db.execute(
                 "INSERT INTO responses VALUES ('old', 't', ?1, ?2)",
-                rusqlite::params![unix_now() - 5, serde_json::to_string(&stored("t")).unwrap()],
+                rusqlite::params![unix_now() - 5, body],
             )
-            .unwrap();
+        })
+        .unwrap();
         assert!(store.get("old", "t").await.unwrap().is_none());
     }
 }

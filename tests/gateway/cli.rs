@@ -81,4 +81,10 @@ fn validate_creates_no_files() {
     let (ok, _, stderr) = switchboard(&["validate", "--config", config.to_str().unwrap()]);
     assert!(ok, "{stderr}");
     assert!(!ledger.exists(), "validate created the ledger file");
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name())
+        .collect();
+    assert_eq!(files, ["switchboard.toml"], "validate created files");
 }
