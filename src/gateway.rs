@@ -138,6 +138,7 @@ impl Gateway {
         let prompts = Arc::new(crate::prompts::Prompts::load(
             config.prompts_dir.as_deref(),
         )?);
+        mcp.templates.store(prompts.clone());
         let gateway = Arc::new(Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             admin,

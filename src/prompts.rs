@@ -272,6 +272,39 @@ impl Prompts {
         Ok((prompt.clone(), text.trim().to_owned()))
     }
 
+    /// The highest version of every prompt, by name.
+    pub fn latest(&self) -> impl Iterator<Item = &Arc<Prompt>> {
+        self.by_name
+            .values()
+            .filter_map(|versions| versions.values().next_back())
+    }
+
+    /// Render the highest version of `id` with MCP's string arguments, each
+    /// read as its variable's type (`"5"` for an integer).
+    pub fn render_strings(
+        &self,
+        id: &str,
+        arguments: &Map<String, Value>,
+    ) -> Result<(Arc<Prompt>, String), RenderError> {
+        let declared = self.by_name.get(id).and_then(|v| v.values().next_back());
+        let typed: Map<String, Value> = arguments
+            .iter()
+            .map(|(name, value)| {
+                let kind = declared
+                    .and_then(|p| p.variables.iter().find(|v| &v.name == name))
+                    .map_or("string", |v| v.kind.as_str());
+                let parsed = match (kind, value.as_str()) {
+                    ("integer" | "number" | "boolean", Some(text)) => {
+                        serde_json::from_str(text).unwrap_or_else(|_| value.clone())
+                    }
+                    _ => value.clone(),
+                };
+                (name.clone(), parsed)
+            })
+            .collect();
+        self.render(id, None, &typed)
+    }
+
     /// The `{"id", "version", "variables"}` parameter of a request, rendered
     /// into the chat message it stands for.
     pub fn message(&self, parameter: &Value) -> Result<(Value, String), RenderError> {

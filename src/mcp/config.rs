@@ -375,9 +375,15 @@ impl Transport {
     }
 }
 
+/// The reserved server name under which the gateway serves its own prompt
+/// templates at `/mcp` (`switchboard__<prompt>`; policy globs see
+/// `switchboard/<prompt>`).
+pub const TEMPLATES_SERVER: &str = "switchboard";
+
 /// A server name is also a path segment and a tool-name prefix.
 pub fn valid_server_name(name: &str) -> bool {
-    !name.is_empty()
+    name != TEMPLATES_SERVER
+        && !name.is_empty()
         && name.len() <= 32
         && name
             .bytes()
@@ -822,6 +828,11 @@ mod tests {
             &["mcp.servers[0].name"],
         );
         check("[[mcp.servers]]\nname = \"a\"", &["mcp.servers[0].command"]);
+        // Reserved for the gateway's own prompt templates.
+        check(
+            "[[mcp.servers]]\nname = \"switchboard\"\ncommand = \"x\"",
+            &["mcp.servers[0].name"],
+        );
         check(
             "[[mcp.servers]]\nname = \"a\"\ncommand = \"x\"\nurl = \"http://h\"",
             &["mcp.servers[0].command"],

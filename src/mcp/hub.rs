@@ -27,6 +27,9 @@ pub struct McpHub {
     pub pins: PinStore,
     /// Checks access tokens when `[mcp.oauth]` is configured.
     pub oauth: Option<Arc<TokenVerifier>>,
+    /// The gateway's own prompt templates, served as the prompts of the
+    /// reserved server `switchboard`.
+    pub templates: arc_swap::ArcSwap<crate::prompts::Prompts>,
     /// Swapped whole on every change, so readers never wait for a writer.
     upstreams: ArcSwap<BTreeMap<Arc<str>, Arc<Upstream>>>,
     /// The stop token of each running supervisor. Its lock also orders
@@ -77,6 +80,7 @@ impl McpHub {
         let (changes, changes_rx) = mpsc::channel(CHANGE_BACKLOG);
         Arc::new(Self {
             oauth,
+            templates: arc_swap::ArcSwap::from_pointee(crate::prompts::Prompts::default()),
             settings,
             metrics,
             pins: PinStore::default(),

@@ -2,7 +2,10 @@
 //! shortened with a hash suffix when needed). The team's allow and deny globs
 //! apply to prompts as to tools, over `<server>/<prompt>`. Listings are
 //! fetched on demand; a server that fails or is slow is left out and logged.
+//! The gateway's own templates (`prompts/`) are the prompts of the reserved
+//! server `switchboard`, rendered here.
 
+use super::config::TEMPLATES_SERVER;
 use super::front::{McpRequest, codes, upstream_error};
 use super::hub::McpHub;
 use super::names::{NameMap, ToolKey};
@@ -10,7 +13,7 @@ use super::upstream::{Upstream, UpstreamError};
 use rmcp::ErrorData;
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult, JsonObject,
-    Prompt, Reference,
+    Prompt, PromptArgument, PromptMessage, Reference, Role,
 };
 use std::sync::Arc;
 
@@ -26,6 +29,29 @@ pub async fn visible(hub: &McpHub, request: &McpRequest) -> Vec<(ToolKey, Arc<st
         .collect();
     let listings = futures::future::join_all(servers.iter().map(|u| u.list_prompts())).await;
     let mut all = Vec::new();
+    if request.scope.is_none() {
+        for template in hub.templates.load().latest() {
+            let arguments = template
+                .variables
+                .iter()
+                .map(|v| {
+                    PromptArgument::new(&v.name)
+                        .with_description(format!("{} ({})", v.description, v.kind))
+                        .with_required(v.default.is_none())
+                })
+                .collect();
+            let key = ToolKey {
+                server: Arc::from(TEMPLATES_SERVER),
+                tool: Arc::from(template.name.as_str()),
+            };
+            let prompt = Prompt::new(
+                template.name.clone(),
+                Some(template.description.clone()),
+                Some(arguments),
+            );
+            all.push((key, prompt));
+        }
+    }
     for (upstream, listing) in servers.iter().zip(listings) {
         match listing {
             Ok(prompts) => {
@@ -83,12 +109,44 @@ pub async fn get(
     request: &McpRequest,
     params: GetPromptRequestParams,
 ) -> Result<GetPromptResult, ErrorData> {
+    if let Some(name) = template(hub, request, &params.name).await {
+        return render(hub, &name, params.arguments.unwrap_or_default());
+    }
     let (upstream, name) = owner(hub, request, &params.name).await?;
     let arguments: Option<JsonObject> = params.arguments;
     upstream
         .get_prompt(&name, arguments)
         .await
         .map_err(upstream_error)
+}
+
+/// The template a visible prompt name stands for, if it is one of the
+/// gateway's own.
+async fn template(hub: &McpHub, request: &McpRequest, name: &str) -> Option<Arc<str>> {
+    visible(hub, request)
+        .await
+        .into_iter()
+        .find(|(key, exposed, _)| *key.server == *TEMPLATES_SERVER && **exposed == *name)
+        .map(|(key, _, _)| key.tool)
+}
+
+/// A template rendered as one message (MCP prompt messages are the user's
+/// or the assistant's: a system template is the user's here).
+fn render(hub: &McpHub, name: &str, arguments: JsonObject) -> Result<GetPromptResult, ErrorData> {
+    let templates = hub.templates.load();
+    match templates.render_strings(name, &arguments) {
+        Ok((template, text)) => Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            text,
+        )])
+        .with_description(template.description.clone())),
+        Err(crate::prompts::RenderError::NotFound(message)) => {
+            Err(ErrorData::invalid_params(message, None))
+        }
+        Err(crate::prompts::RenderError::Invalid { message, param }) => Err(
+            ErrorData::invalid_params(message, Some(serde_json::json!({"param": param}))),
+        ),
+    }
 }
 
 /// Completions for an argument of a prompt (by its exposed name) or of a
@@ -100,6 +158,10 @@ pub async fn complete(
 ) -> Result<CompleteResult, ErrorData> {
     let upstream = match &mut params.r#ref {
         Reference::Prompt(prompt) => {
+            // The gateway's templates offer no completions.
+            if template(hub, request, &prompt.name).await.is_some() {
+                return Ok(CompleteResult::default());
+            }
             let (upstream, name) = owner(hub, request, &prompt.name).await?;
             prompt.name = name.to_string();
             upstream

@@ -347,8 +347,26 @@ async def test_prompts_are_merged_and_fetched(mcp_gateway, mode):
         with pytest.raises(MCPError):
             await client.get_prompt("nobody__simple-prompt")
     async with Session(mcp_gateway, BETA, mode) as client:
-        # Beta may use time/* only; the time server has no prompts.
+        # Beta may use time/* only; the time server has no prompts (and the
+        # gateway's own templates are `switchboard/*`).
         assert (await client.list_prompts()).prompts == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_gateways_prompt_templates_are_mcp_prompts(mcp_gateway, mode):
+    async with Session(mcp_gateway, ALPHA, mode) as client:
+        listed = {p.name: p for p in (await client.list_prompts()).prompts}
+        summarize = listed["switchboard__summarize"]
+        arguments = {a.name: a.required for a in summarize.arguments}
+        assert arguments == {"text": True, "bullets": False}
+        result = await client.get_prompt("switchboard__summarize", {"text": "The sky is blue.", "bullets": "2"})
+        text = result.messages[0].content.text
+        assert "in 2 bullet points" in text and text.endswith("The sky is blue.")
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt("switchboard__summarize", {"bullets": "2"})
+        assert refused.value.error.code == -32602
+        assert "text" in refused.value.error.message
 
 
 @pytest.mark.anyio
