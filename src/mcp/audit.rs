@@ -73,7 +73,12 @@ pub fn record(metrics: &McpMetrics, call: &CallRecord<'_>) {
         .get_or_create(&CallLabels {
             team: call.team.to_owned(),
             server: call.server.to_owned(),
-            tool: call.tool.to_owned(),
+            // A name no server has is the client's: one series for all of them.
+            tool: if call.server.is_empty() {
+                "unknown".to_owned()
+            } else {
+                call.tool.to_owned()
+            },
             outcome: call.outcome.label(),
         })
         .inc();

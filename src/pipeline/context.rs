@@ -88,7 +88,7 @@ impl RequestCx {
 
     pub fn model_label(&self) -> String {
         match &self.target {
-            Some(target) => target.canonical.to_string(),
+            Some(target) => target.metric_name.to_string(),
             None => "none".to_owned(),
         }
     }

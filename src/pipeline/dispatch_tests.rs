@@ -128,6 +128,7 @@ fn target(id: &str, provider: &Arc<Scripted>, context_window: u32, priority: u32
     RouteTarget {
         target: Target {
             public_name: Arc::from("r"),
+            metric_name: canonical.clone(),
             canonical,
             provider: entry,
             upstream_model: Arc::from("m"),

@@ -38,6 +38,10 @@ pub struct Target {
     pub public_name: Arc<str>,
     /// `provider/model`.
     pub canonical: Arc<str>,
+    /// The name metrics use: `canonical`, except for a model a client named
+    /// that no data file or config lists (`<provider>/unlisted`), so clients
+    /// cannot create series without bound.
+    pub metric_name: Arc<str>,
     pub provider: Arc<ProviderEntry>,
     pub upstream_model: Arc<str>,
     pub model: Arc<ModelSpec>,
@@ -426,13 +430,14 @@ impl Router {
             .get(name)
             .cloned()
             .unwrap_or_else(|| Arc::new(Health::new(self.breaker)));
-        let target = make_target(
+        let mut target = make_target(
             name,
             entry,
             model,
             Arc::new(ModelSpec::unlisted(ModelKind::Chat)),
             health,
         );
+        target.metric_name = Arc::from(format!("{provider}/unlisted"));
         Ok(Arc::new(Route::single(name, target)))
     }
 
@@ -476,9 +481,11 @@ fn make_target(
     spec: Arc<ModelSpec>,
     health: Arc<Health>,
 ) -> Target {
+    let canonical: Arc<str> = Arc::from(canonical);
     Target {
-        public_name: Arc::from(canonical),
-        canonical: Arc::from(canonical),
+        public_name: canonical.clone(),
+        metric_name: canonical.clone(),
+        canonical,
         provider: entry.clone(),
         upstream_model: Arc::from(model),
         price: spec.price.as_ref().map(PriceTable::from_price),

@@ -473,3 +473,21 @@ async fn the_development_key_is_refused_through_a_proxy() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn model_names_clients_invent_share_one_metric_series() {
+    let h = Harness::start().await;
+    for model in ["openai/made-up-one", "openai/made-up-two"] {
+        let response = h.chat(chat_body(model, "hi")).await;
+        assert_eq!(response.status(), 200, "{model}");
+    }
+    let metrics = crate::harness::get_text(&reqwest::Client::new(), &h.url("/metrics")).await;
+    assert!(
+        !metrics.contains("made-up"),
+        "a client's model name became a label"
+    );
+    assert!(
+        metrics.contains(r#"model="openai/unlisted""#),
+        "unlisted models are counted under one name"
+    );
+}

@@ -199,6 +199,15 @@ async fn changed_tool_definition_is_flagged_and_blocked_until_approved() {
     call(&client, "fx__read", serde_json::json!({}))
         .await
         .expect("pinned tool works");
+    // Names no server has are the client's: one series for all of them.
+    for invented in ["fx__made_up_1", "made_up_2"] {
+        call(&client, invented, serde_json::json!({}))
+            .await
+            .expect_err("no such tool");
+    }
+    let metrics = harness.gateway.gateway.metrics.render();
+    assert!(!metrics.contains("made_up"), "{metrics}");
+    assert!(metrics.contains("tool=\"unknown\""), "{metrics}");
 
     // The upstream rewrites the description (a "rug pull") and says so.
     fx.set_tools(vec![
