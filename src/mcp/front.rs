@@ -379,13 +379,95 @@ impl ServerHandler for FrontDoor {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let request = self.request(&ctx)?;
-        let started = Instant::now();
-        let hub = &self.cx.mcp;
-        let catalog = hub.catalog();
+        let catalog = self.cx.mcp.catalog();
         let entry = match &request.scope {
             Some(scope) => catalog.by_key(scope, &params.name),
             None => catalog.by_exposed(&params.name),
         };
+        // rmcp moves the request's `_meta` into the context.
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .or_else(|| {
+                params
+                    .meta
+                    .as_ref()
+                    .and_then(|meta| meta.get_progress_token())
+            })
+            .map(|token| ProgressTarget {
+                peer: ctx.peer.clone(),
+                token,
+            });
+        let listeners = CallListeners {
+            progress,
+            owner: Some(self.call_owner(&ctx, &request, entry)),
+        };
+        // A client's `notifications/cancelled` ends the wait; dropping the
+        // upstream request sends the cancellation on to the upstream server.
+        self.governed_call(&request, entry, params, listeners, ctx.ct.cancelled())
+            .await
+            .map(CallToolResponse::Complete)
+    }
+}
+
+impl FrontDoor {
+    /// The tools `request`'s caller may use, as `tools/list` shows them
+    /// (for the gateway's own tool loop): each with its server and its
+    /// name there.
+    pub fn tools_for(&self, request: &McpRequest) -> Vec<(Tool, Arc<str>, Arc<str>)> {
+        let catalog = self.cx.mcp.catalog();
+        let scoped = request.scope.is_some();
+        catalog
+            .entries
+            .iter()
+            .filter(|entry| self.visible(request, entry))
+            .map(|entry| {
+                (
+                    present(entry, scoped),
+                    entry.key.server.clone(),
+                    entry.key.tool.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// A tool call made by the gateway on the caller's behalf (the Responses
+    /// API's tool loop): the same policy, conditions, rate limits, pinning,
+    /// guardrails and audit as a client's call. No progress is relayed, and
+    /// a server's requests to a client during the call are refused: there is
+    /// no client to ask.
+    pub async fn call_for(
+        &self,
+        request: &McpRequest,
+        name: &str,
+        arguments: Option<rmcp::model::JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let catalog = self.cx.mcp.catalog();
+        let entry = match &request.scope {
+            Some(scope) => catalog.by_key(scope, name),
+            None => catalog.by_exposed(name),
+        };
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        params.arguments = arguments;
+        let listeners = CallListeners {
+            progress: None,
+            owner: None,
+        };
+        self.governed_call(request, entry, params, listeners, std::future::pending())
+            .await
+    }
+
+    /// A checked tool call, audited, until it ends or `cancelled` resolves.
+    async fn governed_call(
+        &self,
+        request: &McpRequest,
+        entry: Option<&Entry>,
+        params: CallToolRequestParams,
+        listeners: CallListeners,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let started = Instant::now();
+        let hub = &self.cx.mcp;
         let arguments_value =
             serde_json::Value::Object(params.arguments.clone().unwrap_or_default());
         let argument_text = arguments_value.to_string();
@@ -411,36 +493,16 @@ impl ServerHandler for FrontDoor {
             argument_keys,
             arguments: None,
         };
-        // rmcp moves the request's `_meta` into the context.
-        let progress = ctx
-            .meta
-            .get_progress_token()
-            .or_else(|| {
-                params
-                    .meta
-                    .as_ref()
-                    .and_then(|meta| meta.get_progress_token())
-            })
-            .map(|token| ProgressTarget {
-                peer: ctx.peer.clone(),
-                token,
-            });
-        let listeners = CallListeners {
-            progress,
-            owner: Some(self.call_owner(&ctx, &request, entry)),
-        };
-        // A client's `notifications/cancelled` ends the wait; dropping the
-        // upstream request sends the cancellation on to the upstream server.
         let outcome = tokio::select! {
             outcome = self.call_checked(
-                &request,
+                request,
                 entry,
                 params.arguments,
                 &arguments_value,
                 &argument_text,
                 listeners,
             ) => outcome,
-            () = ctx.ct.cancelled() => Err((
+            () = cancelled => Err((
                 Outcome::Cancelled,
                 ErrorData::new(codes::CANCELLED, "the client cancelled the call", None),
             )),
@@ -462,7 +524,7 @@ impl ServerHandler for FrontDoor {
                     Outcome::Ok
                 };
                 audited.result_bytes = serde_json::to_vec(&result).map_or(0, |v| v.len());
-                Ok(CallToolResponse::Complete(result))
+                Ok(result)
             }
             Err((outcome, error)) => {
                 audited.outcome = outcome;

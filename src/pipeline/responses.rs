@@ -9,9 +9,10 @@
 use super::chat;
 use super::context::RequestCx;
 use super::stages;
+use super::tool_loop;
 use crate::api::decode_json;
 use crate::api::responses::events::EventTranslator;
-use crate::api::responses::request::items_to_messages;
+use crate::api::responses::request::{is_mcp_tool, items_to_messages};
 use crate::api::responses::{ResponsesRequest, new_id, reply};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
@@ -27,6 +28,16 @@ use std::sync::Arc;
 
 /// Largest non-streaming chat answer read back to translate.
 const MAX_COMPLETE_BODY: usize = 64 * 1024 * 1024;
+
+/// A complete chat answer, read back to translate.
+pub(super) async fn read_completion(body: Body) -> Result<Value, GatewayError> {
+    let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
+        .await
+        .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
+    serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
+        message: "the provider answered with invalid JSON".to_owned(),
+    })
+}
 
 fn not_found(id: &str) -> GatewayError {
     GatewayError::NotFound {
@@ -50,23 +61,40 @@ pub async fn handle(
     let caller = stages::authenticate(gateway, cx, headers)?;
     let request: ResponsesRequest = decode_json(&body)?;
     request.check()?;
-    let history = match &request.previous_response_id {
+    let (history, previous_output) = match &request.previous_response_id {
         Some(id) => {
-            lookup(gateway, id, &caller.team)
-                .await?
-                .ok_or_else(|| GatewayError::InvalidRequest {
+            let previous = lookup(gateway, id, &caller.team).await?.ok_or_else(|| {
+                GatewayError::InvalidRequest {
                     message: format!("Previous response with id '{id}' not found."),
                     param: Some("previous_response_id".into()),
-                })?
-                .messages
+                }
+            })?;
+            let output = previous.response["output"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (previous.messages, output)
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let prompt = match &request.prompt {
         Some(parameter) => Some(stages::render_prompt(gateway, cx, parameter)?),
         None => None,
     };
     let translated = request.to_chat(prompt, &history)?;
+    if request.tools.iter().flatten().any(is_mcp_tool) {
+        return run_tools(
+            gateway,
+            cx,
+            headers,
+            &caller,
+            &request,
+            translated,
+            history,
+            &previous_output,
+        )
+        .await;
+    }
     let chat_body = serde_json::to_vec(&translated.chat)
         .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
     let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;
@@ -84,16 +112,19 @@ pub async fn handle(
     });
     let (mut parts, body) = response.into_parts();
     if !request.is_stream() {
-        let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
-            .await
-            .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
-        let completion: Value =
-            serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
-                message: "the provider answered with invalid JSON".to_owned(),
-            })?;
+        let completion = read_completion(body).await?;
         let object = reply::from_completion(&request, &id, created_at, &completion);
         if let Some((gateway, team, input_items)) = store {
-            keep(&gateway, &id, &team, &object, input_items, conversation).await;
+            keep(
+                &gateway,
+                &id,
+                &team,
+                &object,
+                input_items,
+                conversation,
+                true,
+            )
+            .await;
         }
         parts.headers.remove(header::CONTENT_LENGTH);
         return Ok(Response::from_parts(parts, Body::from(object.to_string())));
@@ -118,7 +149,16 @@ pub async fn handle(
                     let (id, finished) = (id.clone(), finished.clone());
                     let conversation = std::mem::take(&mut conversation);
                     Some(async move {
-                        keep(&gateway, &id, &team, &finished, input_items, conversation).await;
+                        keep(
+                            &gateway,
+                            &id,
+                            &team,
+                            &finished,
+                            input_items,
+                            conversation,
+                            true,
+                        )
+                        .await;
                     })
                 }
                 (_, store_left) => {
@@ -141,7 +181,58 @@ pub async fn handle(
     Ok(Response::from_parts(parts, Body::from_stream(events)))
 }
 
-/// Store a finished response with the conversation it ends. A store that
+/// A request with `mcp` tools: the gateway's tool loop, then the response
+/// as JSON or, for a stream, as the events it would have made.
+#[allow(clippy::too_many_arguments)]
+async fn run_tools(
+    gateway: &Arc<Gateway>,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    caller: &crate::auth::Caller,
+    request: &ResponsesRequest,
+    translated: crate::api::responses::Translated,
+    history: Vec<Value>,
+    previous_output: &[Value],
+) -> Result<Response, GatewayError> {
+    let id = new_id("resp");
+    let outcome = tool_loop::run(
+        gateway,
+        cx,
+        headers,
+        caller,
+        request,
+        translated.chat,
+        &translated.input_items,
+        previous_output,
+        &id,
+        now(),
+    )
+    .await?;
+    let mut conversation = history;
+    conversation.extend(items_to_messages(&translated.input_items)?);
+    conversation.extend(outcome.messages);
+    if request.store.unwrap_or(true) {
+        let team = caller.team.to_string();
+        let (response, items) = (&outcome.response, translated.input_items);
+        keep(gateway, &id, &team, response, items, conversation, false).await;
+    }
+    if request.is_stream() {
+        let events = crate::api::responses::events::replay(&outcome.response);
+        let body = futures::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>));
+        let mut response = Response::new(Body::from_stream(body));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        return Ok(response);
+    }
+    Ok(crate::shapes::json_response(Bytes::from(
+        outcome.response.to_string(),
+    )))
+}
+
+/// Store a finished response with the conversation it ends (`derive`: the
+/// response's output read back as messages and added to it). A store that
 /// fails is logged: the client has its answer either way.
 async fn keep(
     gateway: &Gateway,
@@ -150,12 +241,13 @@ async fn keep(
     response: &Value,
     input_items: Vec<Value>,
     mut conversation: Vec<Value>,
+    derive: bool,
 ) {
     if response["status"] == "failed" {
         return;
     }
     let output = response["output"].as_array().cloned().unwrap_or_default();
-    if let Ok(messages) = items_to_messages(&output) {
+    if derive && let Ok(messages) = items_to_messages(&output) {
         conversation.extend(messages);
     }
     let stored = StoredResponse {

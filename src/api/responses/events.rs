@@ -322,3 +322,57 @@ impl EventTranslator {
         self.fail("the provider's stream ended before it was complete")
     }
 }
+
+/// The events a finished response would have streamed, for a response the
+/// gateway built whole (its own tool loop): created, each output item added
+/// and done (a message with its text as one delta), then completed or
+/// failed with the whole response.
+pub fn replay(response: &Value) -> Vec<Bytes> {
+    let mut sequence = 0u64;
+    let mut out = Vec::new();
+    let mut emit = |mut event: Value| {
+        event["sequence_number"] = json!(sequence);
+        sequence += 1;
+        out.push(sse(&event));
+    };
+    let mut opening = response.clone();
+    opening["status"] = json!("in_progress");
+    opening["output"] = json!([]);
+    opening["usage"] = Value::Null;
+    emit(json!({"type": "response.created", "response": opening}));
+    emit(json!({"type": "response.in_progress", "response": opening}));
+    let items = response["output"].as_array().cloned().unwrap_or_default();
+    for (index, item) in items.iter().enumerate() {
+        let mut added = item.clone();
+        if item["type"] == "message" {
+            added["status"] = json!("in_progress");
+            added["content"] = json!([]);
+        }
+        emit(json!({"type": "response.output_item.added", "output_index": index, "item": added}));
+        if item["type"] == "message" {
+            let id = &item["id"];
+            let text = item
+                .pointer("/content/0/text")
+                .cloned()
+                .unwrap_or(json!(""));
+            emit(json!({"type": "response.content_part.added", "item_id": id,
+                "output_index": index, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}}));
+            emit(json!({"type": "response.output_text.delta", "item_id": id,
+                "output_index": index, "content_index": 0, "delta": text, "logprobs": []}));
+            emit(json!({"type": "response.output_text.done", "item_id": id,
+                "output_index": index, "content_index": 0, "text": text, "logprobs": []}));
+            emit(json!({"type": "response.content_part.done", "item_id": id,
+                "output_index": index, "content_index": 0,
+                "part": {"type": "output_text", "text": text, "annotations": []}}));
+        }
+        emit(json!({"type": "response.output_item.done", "output_index": index, "item": item}));
+    }
+    let kind = match response["status"].as_str() {
+        Some("failed") => "response.failed",
+        Some("incomplete") => "response.incomplete",
+        _ => "response.completed",
+    };
+    emit(json!({"type": kind, "response": response}));
+    out
+}

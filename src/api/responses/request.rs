@@ -37,6 +37,9 @@ pub struct ResponsesRequest {
     pub parallel_tool_calls: Option<bool>,
     #[serde(default)]
     pub user: Option<String>,
+    /// Most tool calls the gateway's tool loop makes for this response.
+    #[serde(default)]
+    pub max_tool_calls: Option<u32>,
     /// A prompt template: `{"id", "version", "variables"}`.
     #[serde(default)]
     pub prompt: Option<Value>,
@@ -154,12 +157,16 @@ impl ResponsesRequest {
         if let Some(tools) = &self.tools
             && !tools.is_empty()
         {
+            // `mcp` tools are the gateway's to run (`pipeline::tool_loop`).
             let tools = tools
                 .iter()
                 .enumerate()
+                .filter(|(_, tool)| !is_mcp_tool(tool))
                 .map(|(i, tool)| chat_tool(tool, i))
                 .collect::<Result<Vec<_>, _>>()?;
-            chat.insert("tools".into(), Value::Array(tools));
+            if !tools.is_empty() {
+                chat.insert("tools".into(), Value::Array(tools));
+            }
         }
         if let Some(choice) = &self.tool_choice {
             chat.insert("tool_choice".into(), chat_tool_choice(choice)?);
@@ -243,8 +250,9 @@ fn normalize_item(item: &Value, i: usize) -> Result<Value, GatewayError> {
             }
             Ok(item.clone())
         }
-        // Reasoning items carry nothing a chat model can read back.
-        "reasoning" => Ok(item.clone()),
+        // Reasoning items carry nothing a chat model can read back; an
+        // approval answers the tool loop (`pipeline::tool_loop`).
+        "reasoning" | "mcp_approval_response" => Ok(item.clone()),
         other => Err(invalid(
             format!("`{at}.type` `{other}` is not supported by this gateway"),
             &format!("{at}.type"),
@@ -335,6 +343,11 @@ pub fn items_to_messages(items: &[Value]) -> Result<Vec<Value>, GatewayError> {
         }
     }
     Ok(messages)
+}
+
+/// An `{"type": "mcp", ...}` tool: run by the gateway, not offered as is.
+pub fn is_mcp_tool(tool: &Value) -> bool {
+    tool.get("type").and_then(Value::as_str) == Some("mcp")
 }
 
 fn chat_tool(tool: &Value, i: usize) -> Result<Value, GatewayError> {

@@ -1,0 +1,143 @@
+"""The gateway's own tool loop on the Responses API: `{"type": "mcp"}`
+tools naming servers registered in the gateway (the real mcp-server-time
+from PyPI), driven by the official OpenAI SDK. The model is the Anthropic
+wire's mock, which calls the first tool it is offered and answers once it
+has read a tool result."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import ADDRESS, Process, binary, gateway_env, sdk
+from helpers import ALPHA_KEY, BETA_KEY
+from test_mcp import peers, toml_string
+
+CLAUDE = "anthropic/claude-sonnet-5-5"
+
+
+@pytest.fixture(scope="module")
+def tools_gateway(tmp_path_factory, mock_url):
+    config = tmp_path_factory.mktemp("tools") / "gateway.toml"
+    config.write_text(
+        f"""
+[[teams]]
+id = "alpha"
+[[teams]]
+id = "beta"
+[[keys]]
+id = "alpha-ci"
+team = "alpha"
+value_env = "SB_TEST_KEY_ALPHA"
+[[keys]]
+id = "beta-ci"
+team = "beta"
+value_env = "SB_TEST_KEY_BETA"
+[providers.anthropic]
+enabled = true
+[quota]
+ledger = ":memory:"
+
+[[mcp.servers]]
+name = "time"
+command = {toml_string(peers()["MCP_TIME_SERVER"])}
+
+[[mcp.teams]]
+team = "alpha"
+[[mcp.teams]]
+team = "beta"
+deny = ["time/get_current_time"]
+"""
+    )
+    env = dict(gateway_env(mock_url), SWITCHBOARD_LISTEN="127.0.0.1:0")
+    proc = Process("gateway (tool loop)", [str(binary()), "serve", "--config", str(config)], env)
+    url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
+    yield url
+    proc.stop()
+
+
+def clock(**extra) -> dict:
+    return {"type": "mcp", "server_label": "clock", "server_url": "http://gateway/mcp/time", **extra}
+
+
+def wait_for_tools(client, tool) -> dict:
+    """The first response whose tool list is not empty (the server starts with the gateway)."""
+    for _ in range(120):
+        response = client.responses.create(model=CLAUDE, input="What time is it in UTC?", tools=[tool])
+        listed = [i for i in response.output if i.type == "mcp_list_tools"]
+        if listed and listed[0].tools:
+            return response
+        import time
+
+        time.sleep(0.25)
+    return response
+
+
+def test_the_gateway_runs_the_tool_and_the_model_answers(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    response = wait_for_tools(alpha, clock(require_approval="never", allowed_tools=["get_current_time"]))
+    kinds = [item.type for item in response.output]
+    assert kinds == ["mcp_list_tools", "mcp_call", "message"], kinds
+    listed = response.output[0]
+    assert listed.server_label == "clock"
+    assert [t.name for t in listed.tools] == ["get_current_time"]
+    call = response.output[1]
+    assert call.name == "get_current_time" and call.server_label == "clock"
+    assert call.arguments == '{"timezone":"mock"}'
+    # The real server refuses the mock's timezone: the model is told and answers.
+    assert call.error and "mock" in call.error
+    assert response.output_text.startswith("Echo:")
+    assert response.status == "completed"
+    assert response.usage.input_tokens > 0
+
+
+def test_an_approval_round_trip(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    first = wait_for_tools(alpha, clock(require_approval="always", allowed_tools=["get_current_time"]))
+    requests = [item for item in first.output if item.type == "mcp_approval_request"]
+    assert len(requests) == 1 and requests[0].name == "get_current_time"
+    assert not [item for item in first.output if item.type == "mcp_call"]
+    second = alpha.responses.create(
+        model=CLAUDE,
+        previous_response_id=first.id,
+        input=[{"type": "mcp_approval_response", "approval_request_id": requests[0].id, "approve": True}],
+        tools=[clock(require_approval="always", allowed_tools=["get_current_time"])],
+    )
+    kinds = [item.type for item in second.output]
+    assert "mcp_call" in kinds and kinds[-1] == "message", kinds
+
+
+def test_a_denied_tool_is_not_offered(tools_gateway):
+    beta = sdk(f"{tools_gateway}/v1", BETA_KEY)
+    response = wait_for_tools(beta, clock(require_approval="never"))
+    names = [t.name for t in response.output[0].tools]
+    assert "get_current_time" not in names and "convert_time" in names
+
+
+def test_a_runaway_loop_stops_at_its_limit(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    wait_for_tools(alpha, clock(require_approval="never"))
+    response = alpha.responses.create(
+        model=CLAUDE, input="time?", tools=[clock(require_approval="never")], max_tool_calls=0
+    )
+    assert response.status == "failed"
+    assert response.error.code == "tool_loop_limit"
+    assert response.usage.input_tokens > 0, "the model call it made is counted"
+
+
+def test_the_loop_streams_its_items(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    wait_for_tools(alpha, clock(require_approval="never", allowed_tools=["get_current_time"]))
+    events = list(
+        alpha.responses.create(
+            model=CLAUDE,
+            input="What time is it?",
+            tools=[clock(require_approval="never", allowed_tools=["get_current_time"])],
+            stream=True,
+        )
+    )
+    added = [e.item.type for e in events if e.type == "response.output_item.added"]
+    assert added == ["mcp_list_tools", "mcp_call", "message"]
+    assert events[-1].type == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
