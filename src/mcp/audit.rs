@@ -7,6 +7,7 @@ use super::metrics::{CallLabels, McpMetrics, ServerLabels};
 use std::time::Duration;
 
 pub struct CallRecord<'a> {
+    pub request_id: &'a str,
     pub team: &'a str,
     pub key: &'a str,
     pub server: &'a str,
@@ -56,6 +57,7 @@ impl Outcome {
 pub fn record(metrics: &McpMetrics, call: &CallRecord<'_>) {
     tracing::info!(
         target: "switchboard::mcp::audit",
+        request_id = call.request_id,
         team = call.team,
         key = call.key,
         server = call.server,

@@ -51,6 +51,10 @@ pub fn upstream_error(error: super::upstream::UpstreamError) -> ErrorData {
 pub struct McpRequest {
     pub caller: Caller,
     pub scope: Option<Arc<str>>,
+    /// The HTTP request's id (`x-request-id`), for the audit line: a call the
+    /// gateway makes in its own tool loop carries the id of the request that
+    /// started the loop.
+    pub request_id: Arc<str>,
 }
 
 pub struct FrontDoor {
@@ -482,6 +486,7 @@ impl FrontDoor {
             })
             .unwrap_or_default();
         let mut audited = CallRecord {
+            request_id: &request.request_id,
             team: &request.caller.team,
             key: &request.caller.key_id,
             server: entry.map_or("", |e| &e.key.server),

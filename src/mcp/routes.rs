@@ -200,8 +200,15 @@ async fn authenticate(
     };
     // The client's credential stays here: upstream requests are built by the
     // gateway from its own config, never from these headers.
-    request
-        .extensions_mut()
-        .insert(McpRequest { caller, scope });
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .map_or_else(|| Arc::from("-"), Arc::from);
+    request.extensions_mut().insert(McpRequest {
+        caller,
+        scope,
+        request_id,
+    });
     next.run(request).await
 }

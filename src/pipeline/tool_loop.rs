@@ -285,9 +285,11 @@ pub async fn run(
 ) -> Result<Outcome, GatewayError> {
     let servers = servers(request.tools.as_deref().unwrap_or_default())?;
     let front = FrontDoor::new(gateway.mcp_context());
+    let request_id: Arc<str> = Arc::from(cx.request_id.to_str().unwrap_or("-"));
     let everything = McpRequest {
         caller: caller.clone(),
         scope: None,
+        request_id: request_id.clone(),
     };
     let mut offered = Vec::new();
     let mut output = Vec::new();
@@ -300,6 +302,7 @@ pub async fn run(
         let scoped = McpRequest {
             caller: caller.clone(),
             scope: server.scope.clone(),
+            request_id: request_id.clone(),
         };
         let listed: Vec<_> = front
             .tools_for(&scoped)

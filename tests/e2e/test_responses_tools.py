@@ -6,7 +6,7 @@ has read a tool result."""
 
 from __future__ import annotations
 
-import os
+import time
 
 import pytest
 
@@ -15,6 +15,8 @@ from helpers import ALPHA_KEY, BETA_KEY
 from test_mcp import peers, toml_string
 
 CLAUDE = "anthropic/claude-sonnet-5-5"
+# The gateway process of this module, for its log lines.
+PROCESS: dict[str, Process] = {}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,7 @@ deny = ["time/get_current_time"]
     env = dict(gateway_env(mock_url), SWITCHBOARD_LISTEN="127.0.0.1:0")
     proc = Process("gateway (tool loop)", [str(binary()), "serve", "--config", str(config)], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
+    PROCESS["gateway"] = proc
     yield url
     proc.stop()
 
@@ -68,8 +71,6 @@ def wait_for_tools(client, tool) -> dict:
         listed = [i for i in response.output if i.type == "mcp_list_tools"]
         if listed and listed[0].tools:
             return response
-        import time
-
         time.sleep(0.25)
     return response
 
@@ -141,3 +142,23 @@ def test_the_loop_streams_its_items(tools_gateway):
     assert added == ["mcp_list_tools", "mcp_call", "message"]
     assert events[-1].type == "response.completed"
     assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_one_request_id_ties_the_model_calls_and_the_tool_call(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    tool = clock(require_approval="never", allowed_tools=["get_current_time"])
+    wait_for_tools(alpha, tool)
+    raw = alpha.responses.with_raw_response.create(model=CLAUDE, input="What time is it?", tools=[tool])
+    request_id = raw.headers["x-request-id"]
+    # Log lines are written off the request path: wait for them, with a deadline.
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in list(PROCESS["gateway"].stderr) if line and request_id in line]
+        tool_calls = [line for line in lines if "tools/call" in line]
+        model_calls = [line for line in lines if "tools/call" not in line]
+        if (tool_calls and len(model_calls) >= 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(tool_calls) == 1, lines
+    assert "get_current_time" in tool_calls[0]
+    assert len(model_calls) >= 2, lines
