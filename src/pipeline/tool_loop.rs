@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// Model calls one response may make.
 const MAX_ITERATIONS: usize = 10;
-/// Tool calls one response may make unless `max_tool_calls` says fewer.
+/// Tool calls one response may make (`max_tool_calls` may lower it).
 const MAX_TOOL_CALLS: u32 = 20;
 /// Wall time of the whole loop.
 const MAX_WALL_TIME: Duration = Duration::from_secs(300);
@@ -382,7 +382,10 @@ pub async fn run(
         added.push(message);
     }
     let base_messages = chat["messages"].as_array().cloned().unwrap_or_default();
-    let max_calls = request.max_tool_calls.unwrap_or(MAX_TOOL_CALLS);
+    // A client may ask for fewer tool calls than the gateway allows, not more.
+    let max_calls = request
+        .max_tool_calls
+        .map_or(MAX_TOOL_CALLS, |asked| asked.min(MAX_TOOL_CALLS));
     let started = Instant::now();
     let mut finish: Option<String> = None;
     let mut failure: Option<String> = None;
