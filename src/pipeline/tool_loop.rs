@@ -221,7 +221,17 @@ impl Loop<'_> {
 
     /// Run one approved (or approval-free) call: an `mcp_call` item and the
     /// tool message the model reads.
-    async fn call(&mut self, call_id: &str, function: &str, arguments: &str) -> Value {
+    /// Run one approved (or approval-free) call: an `mcp_call` item (its
+    /// `error` in OpenAI's shapes: the server's or the gateway's refusal as
+    /// an `mcp_protocol_error`, a tool that reported an error as an
+    /// `mcp_tool_execution_error`) and the tool message the model reads.
+    async fn call(
+        &mut self,
+        call_id: &str,
+        function: &str,
+        arguments: &str,
+        approval: Option<&str>,
+    ) -> Value {
         self.calls += 1;
         let Some(offered) = self.offered(function) else {
             return json!({"role": "tool", "tool_call_id": call_id,
@@ -231,12 +241,17 @@ impl Loop<'_> {
             self.servers[offered.server].label.clone(),
             offered.name.clone(),
         );
+        let protocol = |code: i32, message: &str| json!({"type": "mcp_protocol_error", "code": code, "message": message});
         let parsed: Option<Map<String, Value>> = serde_json::from_str(arguments).ok();
-        let (output, error) = match parsed {
-            None => (
-                Value::Null,
-                Some("the arguments are not a JSON object".to_owned()),
-            ),
+        let (output, error, content) = match parsed {
+            None => {
+                let message = "the arguments are not a JSON object";
+                (
+                    Value::Null,
+                    protocol(-32602, message),
+                    format!("error: {message}"),
+                )
+            }
             Some(arguments) => {
                 match self
                     .front
@@ -244,23 +259,34 @@ impl Loop<'_> {
                     .await
                 {
                     Ok(result) if result.is_error == Some(true) => {
-                        (Value::Null, Some(text_of(&result)))
+                        let text = text_of(&result);
+                        let blocks = serde_json::to_value(&result.content).unwrap_or(Value::Null);
+                        let error = json!({"type": "mcp_tool_execution_error", "content": blocks});
+                        (Value::Null, error, format!("error: {text}"))
                     }
-                    Ok(result) => (Value::String(text_of(&result)), None),
+                    Ok(result) => {
+                        let text = text_of(&result);
+                        (Value::String(text.clone()), Value::Null, text)
+                    }
                     // A refusal (policy, rate limit, guardrail) is told to
                     // the model, which may go on without the tool.
-                    Err(refused) => (Value::Null, Some(refused.message.to_string())),
+                    Err(refused) => (
+                        Value::Null,
+                        protocol(refused.code.0, &refused.message),
+                        format!("error: {}", refused.message),
+                    ),
                 }
             }
         };
-        let content = match (&output, &error) {
-            (Value::String(text), _) => text.clone(),
-            (_, Some(error)) => format!("error: {error}"),
-            _ => String::new(),
+        let status = if error.is_null() {
+            "completed"
+        } else {
+            "failed"
         };
         self.output.push(json!({
             "type": "mcp_call", "id": new_id("mcp"), "server_label": label, "name": name,
-            "arguments": arguments, "output": output, "error": error,
+            "arguments": arguments, "output": output, "error": error, "status": status,
+            "approval_request_id": approval,
         }));
         json!({"role": "tool", "tool_call_id": call_id, "content": content})
     }
@@ -374,7 +400,9 @@ pub async fn run(
         let function = pending["function"].as_str().unwrap_or_default().to_owned();
         let arguments = pending["arguments"].as_str().unwrap_or("{}").to_owned();
         let message = if answer["approve"] == true {
-            state.call(&call_id, &function, &arguments).await
+            state
+                .call(&call_id, &function, &arguments, Some(asked))
+                .await
         } else {
             json!({"role": "tool", "tool_call_id": call_id,
                    "content": "The user did not approve this call."})
@@ -472,7 +500,7 @@ pub async fn run(
                     ));
                     stop = true;
                 }
-                Some(_) => results.push(state.call(&call_id, &function, &arguments).await),
+                Some(_) => results.push(state.call(&call_id, &function, &arguments, None).await),
             }
         }
         added.extend(results);

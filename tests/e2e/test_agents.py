@@ -13,6 +13,7 @@ from agents.mcp import MCPServerStreamableHttp
 from openai import AsyncOpenAI
 
 from helpers import ALPHA_KEY
+from test_openapi import rest_service  # noqa: F401
 from test_responses_tools import CLAUDE, clock, tools_gateway, wait_for_tools  # noqa: F401
 from conftest import sdk
 

@@ -6,6 +6,7 @@ has read a tool result."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from conftest import ADDRESS, Process, binary, gateway_env, sdk
 from helpers import ALPHA_KEY, BETA_KEY
 from test_mcp import peers, toml_string
+from test_openapi import REST_KEY, rest_service  # noqa: F401
 
 CLAUDE = "anthropic/claude-sonnet-5-5"
 # The gateway process of this module, for its log lines.
@@ -20,7 +22,7 @@ PROCESS: dict[str, Process] = {}
 
 
 @pytest.fixture(scope="module")
-def tools_gateway(tmp_path_factory, mock_url):
+def tools_gateway(tmp_path_factory, mock_url, rest_service):
     config = tmp_path_factory.mktemp("tools") / "gateway.toml"
     config.write_text(
         f"""
@@ -45,6 +47,22 @@ ledger = ":memory:"
 name = "time"
 command = {toml_string(peers()["MCP_TIME_SERVER"])}
 
+# A REST API whose pages carry planted instructions, and the injection
+# pack on tool results for alpha: a result that carries one never reaches
+# the model.
+[[mcp.servers]]
+name = "web"
+openapi = {toml_string(rest_service + "/openapi.json")}
+base_url = {toml_string(rest_service)}
+auth = {{ type = "header", name = "X-Api-Key", env = "SB_SHOP_KEY" }}
+
+[[guardrails.bindings]]
+team = "alpha"
+models = ["mcp/*"]
+packs = ["injection"]
+action = "block"
+phases = ["tool_result"]
+
 [[mcp.teams]]
 team = "alpha"
 [[mcp.teams]]
@@ -52,7 +70,7 @@ team = "beta"
 deny = ["time/get_current_time"]
 """
     )
-    env = dict(gateway_env(mock_url), SWITCHBOARD_LISTEN="127.0.0.1:0")
+    env = dict(gateway_env(mock_url), SWITCHBOARD_LISTEN="127.0.0.1:0", SB_SHOP_KEY=REST_KEY)
     proc = Process("gateway (tool loop)", [str(binary()), "serve", "--config", str(config)], env)
     url = proc.wait_for_line(rf"switchboard listening on {ADDRESS}").group(1)
     PROCESS["gateway"] = proc
@@ -87,7 +105,8 @@ def test_the_gateway_runs_the_tool_and_the_model_answers(tools_gateway):
     assert call.name == "get_current_time" and call.server_label == "clock"
     assert call.arguments == '{"timezone":"mock"}'
     # The real server refuses the mock's timezone: the model is told and answers.
-    assert call.error and "mock" in call.error
+    assert call.status == "failed" and call.error.type == "mcp_tool_execution_error"
+    assert "mock" in json.dumps(call.error.content)
     assert response.output_text.startswith("Echo:")
     assert response.status == "completed"
     assert response.usage.input_tokens > 0
@@ -107,6 +126,8 @@ def test_an_approval_round_trip(tools_gateway):
     )
     kinds = [item.type for item in second.output]
     assert "mcp_call" in kinds and kinds[-1] == "message", kinds
+    ran = [item for item in second.output if item.type == "mcp_call"][0]
+    assert ran.approval_request_id == requests[0].id
 
 
 def test_a_denied_tool_is_not_offered(tools_gateway):
@@ -162,3 +183,19 @@ def test_one_request_id_ties_the_model_calls_and_the_tool_call(tools_gateway):
     assert len(tool_calls) == 1, lines
     assert "get_current_time" in tool_calls[0]
     assert len(model_calls) >= 2, lines
+
+
+def test_a_guardrail_blocks_an_injected_tool_result_inside_the_loop(tools_gateway):
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    web = {"type": "mcp", "server_label": "web", "server_url": "http://gateway/mcp/web",
+           "require_approval": "never", "allowed_tools": ["fetch_page"]}
+    response = wait_for_tools(alpha, web)
+    kinds = [item.type for item in response.output]
+    assert kinds == ["mcp_list_tools", "mcp_call", "message"], kinds
+    call = response.output[1]
+    assert call.name == "fetch_page"
+    # The page never reached the model: the call is the gateway's refusal.
+    assert call.output is None
+    assert call.error.type == "mcp_protocol_error" and call.error.code == -32043
+    assert "injection" in call.error.message, call.error
+    assert "collector.example" not in response.model_dump_json()
