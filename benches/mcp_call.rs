@@ -21,9 +21,9 @@ use rmcp::transport::{
 };
 use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-const KEY: &str = "sk-bench-mcp";
+use latency::KEY;
 
 #[derive(Clone)]
 struct Echo;
@@ -106,33 +106,11 @@ async fn measure(
 }
 
 fn main() {
-    switchboard::install_crypto_provider();
-    let calls: usize = std::env::var("MCP_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let calls = latency::calls("MCP_CALLS");
+    latency::runtime().block_on(async {
         let url = upstream().await;
-        let hash = hex::encode(switchboard::auth::hash_key(KEY));
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
-             [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\
-             [[mcp.servers]]\nname = \"echo\"\nurl = \"{url}\"\n[[mcp.teams]]\nteam = \"bench\"\n"
-        );
-        let config =
-            switchboard::config::load_str("bench.toml", &text, None, std::path::Path::new("."))
-                .expect("bench config");
-        let gateway = switchboard::gateway::Gateway::build(config).expect("gateway");
-        let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("gateway binds");
-        while server.gateway.mcp.catalog().entries.is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let server =
+            latency::gateway_with_mcp_server(&format!("name = \"echo\"\nurl = \"{url}\"")).await;
         let direct = client(&url, None).await;
         let through = client(&format!("http://{}/mcp", server.addr), Some(KEY)).await;
         let direct = measure(&direct, "echo", calls).await;

@@ -18,9 +18,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-const KEY: &str = "sk-bench-openapi";
+use latency::KEY;
 
 const DESCRIPTION: &str = r#"{
   "openapi": "3.1.0",
@@ -99,38 +99,17 @@ async fn through(client: &RunningService<RoleClient, ()>, calls: usize) -> Histo
 }
 
 fn main() {
-    switchboard::install_crypto_provider();
-    let calls: usize = std::env::var("OPENAPI_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let calls = latency::calls("OPENAPI_CALLS");
+    latency::runtime().block_on(async {
         let base = service().await;
         let folder = tempfile::tempdir().unwrap();
         let described = folder.path().join("bench.json");
         std::fs::write(&described, DESCRIPTION).unwrap();
-        let hash = hex::encode(switchboard::auth::hash_key(KEY));
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
-             [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\
-             [[mcp.servers]]\nname = \"rest\"\nopenapi = \"{}\"\nbase_url = \"{base}\"\n\
-             [[mcp.teams]]\nteam = \"bench\"\n",
+        let server = latency::gateway_with_mcp_server(&format!(
+            "name = \"rest\"\nopenapi = \"{}\"\nbase_url = \"{base}\"",
             described.display()
-        );
-        let config =
-            switchboard::config::load_str("bench.toml", &text, None, std::path::Path::new("."))
-                .expect("bench config");
-        let gateway = switchboard::gateway::Gateway::build(config).expect("gateway");
-        let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("gateway binds");
-        while server.gateway.mcp.catalog().entries.is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        ))
+        .await;
         let config =
             StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr))
                 .auth_header(KEY);

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// `[responses]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -175,9 +175,7 @@ pub struct ResponseStore {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::shapes::unix_seconds() as i64
 }
 
 impl ResponseStore {

@@ -1,7 +1,50 @@
-//! The latency table the sequential-call benches print: one row per path,
-//! then what the second path adds at p50.
+//! What the sequential-call benches share: how many calls to make, a
+//! gateway in this process with one team and one MCP server whose tools
+//! are listed, and the latency table they print.
 
 use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// The bench team's key.
+pub const KEY: &str = "sk-bench-mcp";
+
+/// Calls to measure: `$variable`, 2,000 by default.
+pub fn calls(variable: &str) -> usize {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A gateway with the team `bench` (key `KEY`) and one `[[mcp.servers]]`
+/// entry (`server`: its fields), once that server's tools are listed.
+pub async fn gateway_with_mcp_server(server: &str) -> switchboard::server::RunningServer {
+    switchboard::install_crypto_provider();
+    let hash = hex::encode(switchboard::auth::hash_key(KEY));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
+         [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\
+         [[mcp.servers]]\n{server}\n[[mcp.teams]]\nteam = \"bench\"\n"
+    );
+    let config =
+        switchboard::config::load_str("bench.toml", &text, None, std::path::Path::new("."))
+            .expect("bench config");
+    let gateway = switchboard::gateway::Gateway::build(config).expect("gateway");
+    let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("gateway binds");
+    while server.gateway.mcp.catalog().entries.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+}
 
 /// Print `rows` (name, histogram in µs) as a markdown table under `title`.
 pub fn print_table(title: &str, rows: &[(&str, &Histogram<u64>)]) {

@@ -21,6 +21,20 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use std::sync::Arc;
 
+/// Largest complete chat answer a translating door reads back.
+const MAX_COMPLETE_BODY: usize = 64 * 1024 * 1024;
+
+/// A complete chat answer (this module's own response body), read back by
+/// a door that translates it (`/v1/messages`, `/v1/responses`).
+pub(super) async fn read_completion(body: Body) -> Result<serde_json::Value, GatewayError> {
+    let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
+        .await
+        .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
+    serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
+        message: "the provider answered with invalid JSON".to_owned(),
+    })
+}
+
 /// Runs the stages in order. Errors returned here happened before any byte
 /// went to the client; the caller turns them into OpenAI-shaped responses.
 pub async fn handle(

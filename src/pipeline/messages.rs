@@ -23,9 +23,6 @@ use futures::StreamExt;
 use http::HeaderMap;
 use std::sync::Arc;
 
-/// Largest non-streaming answer the door reads back to translate.
-const MAX_COMPLETE_BODY: usize = 64 * 1024 * 1024;
-
 pub async fn handle(
     gateway: &Arc<Gateway>,
     cx: &mut RequestCx,
@@ -42,13 +39,7 @@ pub async fn handle(
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let (parts, body) = response.into_parts();
     if !request.is_stream() {
-        let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
-            .await
-            .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
-        let completion: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
-                message: "the provider answered with invalid JSON".to_owned(),
-            })?;
+        let completion = chat::read_completion(body).await?;
         let message = reply::message(&completion, &id, &request.model);
         return Ok(Response::from_parts(parts, Body::from(message.to_string())));
     }

@@ -26,29 +26,10 @@ use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Largest non-streaming chat answer read back to translate.
-const MAX_COMPLETE_BODY: usize = 64 * 1024 * 1024;
-
-/// A complete chat answer, read back to translate.
-pub(super) async fn read_completion(body: Body) -> Result<Value, GatewayError> {
-    let bytes = axum::body::to_bytes(body, MAX_COMPLETE_BODY)
-        .await
-        .map_err(|error| GatewayError::Internal(format!("read completion: {error}")))?;
-    serde_json::from_slice(&bytes).map_err(|_| GatewayError::UpstreamFailed {
-        message: "the provider answered with invalid JSON".to_owned(),
-    })
-}
-
 fn not_found(id: &str) -> GatewayError {
     GatewayError::NotFound {
         message: format!("Response with id '{id}' not found."),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 pub async fn handle(
@@ -99,7 +80,7 @@ pub async fn handle(
         .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
     let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;
     let id = new_id("resp");
-    let created_at = now();
+    let created_at = crate::shapes::unix_seconds();
     // What a continuation reads: the conversation without instructions.
     let mut conversation = history;
     conversation.extend(items_to_messages(&translated.input_items)?);
@@ -112,7 +93,7 @@ pub async fn handle(
     });
     let (mut parts, body) = response.into_parts();
     if !request.is_stream() {
-        let completion = read_completion(body).await?;
+        let completion = chat::read_completion(body).await?;
         let object = reply::from_completion(&request, &id, created_at, &completion);
         if let Some((gateway, team, input_items)) = store {
             keep(
@@ -205,7 +186,7 @@ async fn run_tools(
         &translated.input_items,
         previous_output,
         &id,
-        now(),
+        crate::shapes::unix_seconds(),
     )
     .await?;
     let mut conversation = history;

@@ -212,7 +212,7 @@ impl Loop<'_> {
             .map_err(|error| GatewayError::Internal(format!("encode request: {error}")))?;
         let response =
             chat::handle(self.gateway, &mut icx, self.headers, Bytes::from(body)).await?;
-        let completion = super::responses::read_completion(response.into_body()).await?;
+        let completion = chat::read_completion(response.into_body()).await?;
         let number = |p: &str| completion.pointer(p).and_then(Value::as_u64).unwrap_or(0);
         self.usage.0 += number("/usage/prompt_tokens");
         self.usage.1 += number("/usage/completion_tokens");

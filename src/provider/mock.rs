@@ -9,7 +9,6 @@ use crate::seams::embedding::HashingEmbedder;
 use crate::tokens;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct MockProvider {
     embedder: HashingEmbedder,
@@ -23,13 +22,6 @@ impl Default for MockProvider {
             embedder: HashingEmbedder::new(64),
         }
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn completion_id() -> String {
@@ -74,7 +66,11 @@ impl Provider for MockProvider {
             cached_prompt_tokens: 0,
         };
         let finish_reason = if truncated { "length" } else { "stop" };
-        let (id, created, model) = (completion_id(), now(), call.upstream_model);
+        let (id, created, model) = (
+            completion_id(),
+            crate::shapes::unix_seconds(),
+            call.upstream_model,
+        );
         if !call.request.is_stream() {
             let body = json!({
                 "id": id, "object": "chat.completion", "created": created, "model": model,

@@ -6,5 +6,5 @@ mod response;
 mod secret;
 
 pub use config_error::{ConfigError, decode_toml};
-pub use response::{DONE_EVENT, json_response, sse_event};
+pub use response::{DONE_EVENT, json_response, named_sse_event, sse_event, unix_seconds};
 pub use secret::Secret;

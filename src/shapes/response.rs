@@ -26,5 +26,25 @@ pub fn sse_event(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// `event: <name>\ndata: <payload>\n\n`: the framing of streams whose
+/// events are named (Anthropic's, the Responses API's).
+pub fn named_sse_event(name: &str, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(name.len() + payload.len() + 16);
+    out.put_slice(b"event: ");
+    out.put_slice(name.as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(payload);
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
+/// Seconds since the Unix epoch, as OpenAI's `created` fields count them
+/// (0 on a clock set before 1970).
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The last event of an OpenAI stream.
 pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";

@@ -6,7 +6,7 @@
 
 use super::error::error_type;
 use super::reply::{stop_reason, usage};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,14 +31,7 @@ pub struct EventTranslator {
 
 /// `event: <name>\ndata: <json>\n\n`
 pub fn sse(name: &str, data: &Value) -> Bytes {
-    let data = data.to_string();
-    let mut out = BytesMut::with_capacity(name.len() + data.len() + 16);
-    out.put_slice(b"event: ");
-    out.put_slice(name.as_bytes());
-    out.put_slice(b"\ndata: ");
-    out.put_slice(data.as_bytes());
-    out.put_slice(b"\n\n");
-    out.freeze()
+    crate::shapes::named_sse_event(name, data.to_string().as_bytes())
 }
 
 impl EventTranslator {

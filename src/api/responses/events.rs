@@ -9,20 +9,13 @@
 use super::new_id;
 use super::reply::{self, status};
 use super::request::ResponsesRequest;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use serde_json::{Value, json};
 
-/// `event: <type>\ndata: <json>\n\n`
+/// `event: <type>\ndata: <json>\n\n`: Responses events are named by their type.
 fn sse(data: &Value) -> Bytes {
     let name = data["type"].as_str().unwrap_or("message");
-    let data = data.to_string();
-    let mut out = BytesMut::with_capacity(name.len() + data.len() + 16);
-    out.put_slice(b"event: ");
-    out.put_slice(name.as_bytes());
-    out.put_slice(b"\ndata: ");
-    out.put_slice(data.as_bytes());
-    out.put_slice(b"\n\n");
-    out.freeze()
+    crate::shapes::named_sse_event(name, data.to_string().as_bytes())
 }
 
 struct Message {

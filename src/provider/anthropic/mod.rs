@@ -40,11 +40,7 @@ impl AnthropicProvider {
     }
 }
 
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::shapes::unix_seconds as now;
 
 #[async_trait::async_trait]
 impl Provider for AnthropicProvider {
