@@ -46,6 +46,7 @@ pub mod prompts;
 pub mod rate;
 pub mod registry;
 pub mod resources;
+mod rest_config;
 pub mod routes;
 pub mod sessions;
 pub mod upstream;

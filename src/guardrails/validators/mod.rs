@@ -12,6 +12,8 @@ mod dates;
 mod numbers;
 mod places;
 mod secret_checks;
+mod secret_names;
+mod secret_values;
 #[cfg(test)]
 mod tests;
 
