@@ -36,6 +36,8 @@ pub struct Gateway {
     pub prompts: Arc<crate::prompts::Prompts>,
     /// Responses kept for `previous_response_id` and `/v1/responses/{id}`.
     pub responses: Arc<crate::stored_responses::ResponseStore>,
+    /// One row per model call, for `/admin/requests` and the dashboard.
+    pub request_log: Arc<crate::request_log::RequestLog>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until
     /// configured; rebuilt by a reload.
     pub guardrails: Arc<ArcSwap<Guardrails>>,
@@ -135,6 +137,10 @@ impl Gateway {
             crate::stored_responses::ResponseStore::open(&config.responses)
                 .map_err(|error| vec![ConfigError::single("config", "responses", error)])?,
         );
+        let request_log = Arc::new(
+            crate::request_log::RequestLog::open(&config.request_log)
+                .map_err(|error| vec![ConfigError::single("config", "request_log", error)])?,
+        );
         let prompts = Arc::new(crate::prompts::Prompts::load(
             config.prompts_dir.as_deref(),
         )?);
@@ -146,6 +152,7 @@ impl Gateway {
             metrics,
             response_cache,
             responses,
+            request_log,
             prompts,
             quota: Arc::new(quota),
             mcp,

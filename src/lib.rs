@@ -22,6 +22,7 @@ pub mod provider;
 pub mod quota;
 pub mod readiness;
 pub mod reload;
+pub mod request_log;
 pub mod routing;
 pub mod seams;
 pub mod server;
@@ -33,6 +34,7 @@ pub mod telemetry;
 pub mod test_support;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 
 /// rustls needs one process-wide crypto provider; ring builds anywhere
 /// without a C toolchain beyond the usual.

@@ -37,6 +37,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "quota (store, ledger and settings; budgets and limits reload)",
     "mcp",
     "responses",
+    "request_log",
 ];
 
 /// Where a reload reads the config from: the file and overrides the
@@ -276,6 +277,11 @@ fn keep_restart_only(current: &Config, next: &mut Config) -> Vec<&'static str> {
     next.mcp = current.mcp.clone();
     keep(RESTART_ONLY[9], differ(&current.responses, &next.responses));
     next.responses = current.responses.clone();
+    keep(
+        RESTART_ONLY[10],
+        differ(&current.request_log, &next.request_log),
+    );
+    next.request_log = current.request_log.clone();
     kept
 }
 

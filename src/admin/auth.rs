@@ -8,6 +8,38 @@ use crate::gateway::Gateway;
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
+/// Admits an admin request: by the admin key in a header, or by a
+/// dashboard session cookie, which must also carry its CSRF token on
+/// anything but a read.
+pub fn authorize(
+    gateway: &Gateway,
+    method: &http::Method,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    if KeyStore::presented_key(headers).is_none()
+        && let Some(value) = super::session::cookie_value(headers)
+        && let Some(admin) = &gateway.config.load().admin
+    {
+        let Some(session) = super::session::verify(&admin.key_hash, value, now()) else {
+            return Err(GatewayError::Unauthenticated(
+                "the dashboard session has expired: sign in again",
+            ));
+        };
+        let reads = matches!(*method, http::Method::GET | http::Method::HEAD);
+        if !reads && !super::session::csrf_matches(&session, headers) {
+            return Err(GatewayError::Forbidden {
+                message: "a change through a dashboard session needs its `x-csrf-token`".into(),
+            });
+        }
+        return Ok(());
+    }
+    authenticate(gateway, headers)
+}
+
+pub(super) fn now() -> u64 {
+    crate::shapes::unix_seconds()
+}
+
 /// Checks the presented key (`Authorization: Bearer`, `api-key` or
 /// `x-api-key`) against the configured admin key.
 pub fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {

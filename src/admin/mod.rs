@@ -6,6 +6,7 @@ pub mod auth;
 pub mod pins;
 pub mod quota;
 mod routes;
+pub mod session;
 
 use crate::gateway::Gateway;
 use axum::Router;
@@ -48,6 +49,9 @@ pub fn router(gateway: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/routes", get(routes::list))
         .merge(quota_routes())
         .merge(crate::cache::admin::routes(gateway.response_cache.clone()))
+        .merge(crate::request_log::admin::routes(
+            gateway.request_log.clone(),
+        ))
         .merge(crate::mcp::admin::routes(crate::mcp::admin::McpAdmin {
             mcp: gateway.mcp.clone(),
             changes: Arc::new(quota::SavedServers(gateway.clone())),
@@ -64,7 +68,7 @@ async fn require_admin(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match auth::authenticate(&gateway, request.headers()) {
+    match auth::authorize(&gateway, request.method(), request.headers()) {
         Ok(_) => next.run(request).await,
         Err(error) => axum::response::IntoResponse::into_response(error),
     }

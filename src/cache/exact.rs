@@ -22,6 +22,10 @@ pub struct HitRecord {
     /// `exact` or `semantic`.
     pub layer: String,
     pub similarity: Option<f32>,
+    /// The verifier's probability that both prompts ask the same thing
+    /// (semantic hits).
+    #[serde(default)]
+    pub score: Option<f32>,
     /// The question that hit (differs from the entry's on semantic hits).
     pub question: String,
 }

@@ -281,7 +281,7 @@ impl ResponseCache {
         {
             let mut table = self.table.lock();
             if let Some(id) = table.exact(&exact_key, now) {
-                return Lookup::Hit(self.hit(&mut table, id, Layer::Exact, 1.0, probe, team));
+                return Lookup::Hit(self.exact_hit(&mut table, id, probe, team));
             }
         }
         if let Some(entry) = self.shared_exact(&probe.partition, &exact_key).await {
@@ -289,7 +289,7 @@ impl ResponseCache {
             let mut table = self.table.lock();
             self.adopt(&mut table, entry, now);
             if table.exact(&exact_key, now) == Some(id) {
-                return Lookup::Hit(self.hit(&mut table, id, Layer::Exact, 1.0, probe, team));
+                return Lookup::Hit(self.exact_hit(&mut table, id, probe, team));
             }
         }
         let (Some(embedder), Some(vectors)) = (&self.embedder, &self.vectors) else {
@@ -326,6 +326,11 @@ impl ResponseCache {
         let decision = semantic::decide(candidates, probe, bar, embedder, &self.words, now).await;
         let mut table = self.table.lock();
         let mut shadow = None;
+        let accepted_score = decision
+            .records
+            .iter()
+            .find(|record| record.accepted && record.stage == "verifier")
+            .and_then(|record| record.score);
         for mut record in decision.records {
             self.metrics
                 .candidates
@@ -354,9 +359,14 @@ impl ResponseCache {
             self.shadow_log.push(record);
         }
         match decision.accepted {
-            Some((id, similarity)) if !self.settings.shadow => {
-                Lookup::Hit(self.hit(&mut table, id, Layer::Semantic, similarity, probe, team))
-            }
+            Some((id, similarity)) if !self.settings.shadow => Lookup::Hit(self.hit(
+                &mut table,
+                id,
+                Layer::Semantic,
+                (similarity, accepted_score),
+                probe,
+                team,
+            )),
             _ => Lookup::Miss(Miss {
                 vector: Some(vector),
                 shadow,
@@ -425,12 +435,16 @@ impl ResponseCache {
         }
     }
 
+    fn exact_hit(&self, table: &mut EntryTable, id: u64, probe: &Probe, team: &str) -> Hit {
+        self.hit(table, id, Layer::Exact, (1.0, None), probe, team)
+    }
+
     fn hit(
         &self,
         table: &mut EntryTable,
         id: u64,
         layer: Layer,
-        similarity: f32,
+        (similarity, score): (f32, Option<f32>),
         probe: &Probe,
         team: &str,
     ) -> Hit {
@@ -443,6 +457,7 @@ impl ResponseCache {
             }
             .to_owned(),
             similarity: (layer == Layer::Semantic).then_some(similarity),
+            score,
             question: probe.question.clone(),
         };
         self.dirty.store(true, Ordering::Relaxed);

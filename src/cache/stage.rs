@@ -20,6 +20,14 @@ pub const CACHE_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cach
 pub const SIMILARITY_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cache-similarity");
 pub const ENTRY_HEADER: HeaderName = HeaderName::from_static("x-switchboard-cache-entry");
 
+/// The layer that answered, as the response's cache header says.
+pub fn hit_layer(response: &Response) -> &'static str {
+    match response.headers().get(CACHE_HEADER) {
+        Some(value) if value == "hit-exact" => "hit-exact",
+        _ => "hit-semantic",
+    }
+}
+
 pub enum Step {
     /// A hit: the response to send as is.
     Serve(Response),
@@ -173,6 +181,11 @@ fn sse_response(events: Vec<Bytes>) -> Response {
 }
 
 impl Fill {
+    /// `miss` or `bypass`.
+    pub fn outcome(&self) -> &'static str {
+        self.outcome
+    }
+
     /// Say on the response whether the cache missed or was bypassed.
     pub fn annotate(&self, response: &mut Response) {
         response

@@ -3,7 +3,7 @@
 use super::RawConfig;
 use super::validate::{Config, validate};
 use crate::shapes::{ConfigError, decode_toml};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The configuration the binary runs with when none is given: loopback only,
 /// the built-in mock provider, a well-known development key that is accepted
@@ -76,18 +76,30 @@ pub fn load_str(
             ledger
         },
     );
-    // Kept responses live with the ledger: beside its file, or in memory
-    // when it is, unless their own path says otherwise.
-    let responses = match raw.responses.path.take() {
-        Some(path) if path.is_relative() && path.as_os_str() != ":memory:" => base_dir.join(path),
-        Some(path) => path,
-        None => match raw.quota.ledger.as_deref() {
-            Some(ledger) if ledger.as_os_str() == ":memory:" => ":memory:".into(),
-            Some(ledger) => ledger.with_file_name("switchboard-responses.sqlite"),
-            None => base_dir.join("switchboard-responses.sqlite"),
-        },
+    // Kept responses and the request log live with the ledger: beside its
+    // file, or in memory when it is, unless their own path says otherwise.
+    let ledger = raw.quota.ledger.clone();
+    let beside_ledger = |path: Option<PathBuf>, name: &str| -> PathBuf {
+        match path {
+            Some(path) if path.is_relative() && path.as_os_str() != ":memory:" => {
+                base_dir.join(path)
+            }
+            Some(path) => path,
+            None => match ledger.as_deref() {
+                Some(ledger) if ledger.as_os_str() == ":memory:" => ":memory:".into(),
+                Some(ledger) => ledger.with_file_name(name),
+                None => base_dir.join(name),
+            },
+        }
     };
-    raw.responses.path = Some(responses);
+    raw.responses.path = Some(beside_ledger(
+        raw.responses.path.take(),
+        "switchboard-responses.sqlite",
+    ));
+    raw.request_log.path = Some(beside_ledger(
+        raw.request_log.path.take(),
+        "switchboard-requests.sqlite",
+    ));
     validate(raw, &|name| std::env::var(name).ok()).map_err(|problems| ConfigError {
         source_name: source_name.to_owned(),
         problems,

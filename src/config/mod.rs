@@ -69,6 +69,9 @@ pub struct RawConfig {
     /// Where the Responses API keeps responses (`crate::stored_responses::RawResponses`).
     #[serde(default)]
     pub responses: crate::stored_responses::RawResponses,
+    /// The request log (`crate::request_log::RawRequestLog`).
+    #[serde(default)]
+    pub request_log: crate::request_log::RawRequestLog,
 }
 
 #[derive(Debug, Deserialize)]

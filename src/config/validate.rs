@@ -41,6 +41,7 @@ pub struct Config {
     pub quota: crate::quota::settings::QuotaConfig,
     pub mcp: crate::mcp::McpSettings,
     pub responses: crate::stored_responses::ResponsesSettings,
+    pub request_log: crate::request_log::RequestLogSettings,
 }
 
 impl Config {
@@ -165,6 +166,7 @@ pub(super) fn validate(
     let quota = validate_quota(&raw, env, &mut problem);
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
     let responses = crate::stored_responses::validate(&raw.responses, &quota.store, &mut problem);
+    let request_log = crate::request_log::validate(&raw.request_log, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -246,6 +248,7 @@ pub(super) fn validate(
             quota,
             mcp,
             responses,
+            request_log,
         });
     }
     Err(problems)

@@ -28,6 +28,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let sensitive: Arc<[HeaderName]> = Arc::new([
         AUTHORIZATION,
+        http::header::COOKIE,
         HeaderName::from_static("api-key"),
         HeaderName::from_static("x-api-key"),
     ]);
@@ -51,6 +52,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/admin", crate::admin::router(&gateway))
+        .merge(crate::ui::router())
         .merge(crate::mcp::routes(gateway.mcp_context()))
         .fallback(unknown_path)
         .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed.into_response() })

@@ -86,7 +86,8 @@ pub async fn handle(
         .await
         {
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
-                let record_cx = cx.take();
+                let mut record_cx = cx.take();
+                record_cx.cache = Some(crate::cache::stage::hit_layer(&response));
                 add_headers(&mut response, &record_cx);
                 settle_and_record(
                     gateway,
@@ -99,7 +100,10 @@ pub async fn handle(
                 .await;
                 return Ok(response);
             }
-            Ok(crate::cache::stage::Step::Continue(fill)) => fill,
+            Ok(crate::cache::stage::Step::Continue(fill)) => {
+                cx.cache = fill.as_ref().map(crate::cache::stage::Fill::outcome);
+                fill
+            }
             Err(error) => {
                 gateway.quota.settle(reservation, None).await;
                 return Err(error);

@@ -52,6 +52,8 @@ pub struct RequestCx {
     pub cost: Option<Cost>,
     /// The prompt template rendered for this request, as `name@version`.
     pub prompt: Option<String>,
+    /// What the cache did: `hit-exact`, `hit-semantic`, `miss`, `bypass`.
+    pub cache: Option<&'static str>,
 }
 
 impl RequestCx {
@@ -71,6 +73,7 @@ impl RequestCx {
             usage: None,
             cost: None,
             prompt: None,
+            cache: None,
         }
     }
 

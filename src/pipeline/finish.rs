@@ -33,6 +33,15 @@ impl Outcome {
     }
 }
 
+/// The wall-clock time, in Unix milliseconds, of an instant in the past.
+fn unix_ms_at(then: std::time::Instant) -> i64 {
+    let ago = then.elapsed();
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Settle the reservation with the actual cost, then record.
 pub async fn settle_and_record(
     gateway: &Arc<Gateway>,
@@ -140,6 +149,32 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
             .observe(overhead.as_secs_f64());
     }
     let usage = cx.usage.unwrap_or_default();
+    gateway.request_log.record(crate::request_log::Row {
+        at_ms: unix_ms_at(cx.started),
+        request_id: cx.request_id.to_str().unwrap_or("-").to_owned(),
+        endpoint: endpoint.to_owned(),
+        team: cx.caller.as_ref().map(|c| c.team.to_string()),
+        key: cx.caller.as_ref().map(|c| c.key_id.to_string()),
+        requested_model: cx.requested_model.clone(),
+        model: cx.target.as_ref().map(|t| t.canonical.to_string()),
+        provider: cx.target.as_ref().map(|t| t.provider_id().to_owned()),
+        stream: cx.stream,
+        attempts: cx.attempts,
+        status,
+        outcome: outcome.label().to_owned(),
+        cache: cx.cache.map(str::to_owned),
+        prompt: cx.prompt.clone(),
+        duration_ms: elapsed.as_secs_f64() * 1e3,
+        upstream_ms: cx.upstream_elapsed.as_secs_f64() * 1e3,
+        overhead_us: overhead.as_micros() as u64,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cost_nano: match cx.cost {
+            Some(Cost::Known(cost)) => Some(cost.0),
+            _ => None,
+        },
+        ..crate::request_log::Row::default()
+    });
     tracing::info!(
         target: "switchboard::request",
         request_id = cx.request_id.to_str().unwrap_or("-"),

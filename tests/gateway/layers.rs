@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth", "provider"],
     &["routing"],
     &["quota"],
-    &["cache", "stored_responses", "prompts"],
+    &["cache", "stored_responses", "prompts", "request_log"],
     &["guardrails"],
     &["openapi"],
     &["mcp"],
@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["data_files", "directory", "readiness", "telemetry"],
     &["gateway"],
     &["admin"],
-    &["reload", "pipeline"],
+    &["reload", "pipeline", "ui"],
     &["http"],
     &["server"],
 ];

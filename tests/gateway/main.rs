@@ -29,6 +29,7 @@ mod quota_redis;
 mod quota_stream;
 mod readiness;
 mod reload;
+mod request_log;
 mod routing;
 mod streaming;
 mod tls;

@@ -1,0 +1,313 @@
+//! The request log: one row per model call (team, key, model, status,
+//! timings, attempts, cache outcome, tokens, cost), kept in an embedded
+//! SQLite file beside the quota ledger for `[request_log] retention` and at
+//! most `max_rows` rows. Rows are handed to a writer thread through a
+//! bounded queue and written in batches, so a request never waits on the
+//! disk; when the queue is full a row is dropped and counted, never held.
+//! No prompt or answer text is kept: the row says what happened, not what
+//! was said.
+
+pub mod admin;
+mod store;
+
+pub use store::{Filter, Summary};
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Rows the queue to the writer thread holds before new ones are dropped.
+const QUEUE_ROWS: usize = 16_384;
+/// Rows written in one transaction at most.
+const BATCH_ROWS: usize = 1_024;
+/// How often the writer applies retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
+/// The longest text kept in a column (client-named models, request ids).
+const MAX_TEXT: usize = 200;
+
+/// `[request_log]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestLog {
+    /// Keep the request log (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// The SQLite file; relative to the config file. Default:
+    /// `switchboard-requests.sqlite` beside the quota ledger (in memory when
+    /// the ledger is).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// How long a row is kept, e.g. `"7d"` (the default).
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// The most rows kept; the oldest go first. Default 1,000,000.
+    #[serde(default)]
+    pub max_rows: Option<u64>,
+}
+
+/// `[request_log]`, checked.
+#[derive(Debug, Clone)]
+pub struct RequestLogSettings {
+    pub enabled: bool,
+    pub path: PathBuf,
+    pub retention: Duration,
+    pub max_rows: u64,
+}
+
+pub fn validate(
+    raw: &RawRequestLog,
+    problem: &mut dyn FnMut(String, String),
+) -> RequestLogSettings {
+    let retention = match raw.retention.as_deref().map(humantime::parse_duration) {
+        None => Duration::from_secs(7 * 24 * 3600),
+        Some(Ok(retention)) if !retention.is_zero() => retention,
+        Some(_) => {
+            problem(
+                "request_log.retention".into(),
+                "must be a duration longer than zero, like \"7d\"".into(),
+            );
+            Duration::from_secs(1)
+        }
+    };
+    if raw.max_rows == Some(0) {
+        problem(
+            "request_log.max_rows".into(),
+            "must be at least 1 (set `enabled = false` to keep no log)".into(),
+        );
+    }
+    RequestLogSettings {
+        enabled: raw.enabled.unwrap_or(true),
+        path: raw
+            .path
+            .clone()
+            .unwrap_or_else(|| "switchboard-requests.sqlite".into()),
+        retention,
+        max_rows: raw.max_rows.unwrap_or(1_000_000).max(1),
+    }
+}
+
+/// One model call as the log keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    /// Assigned by the log: increasing, unique.
+    #[serde(default)]
+    pub seq: i64,
+    /// When the request arrived, Unix milliseconds.
+    pub at_ms: i64,
+    /// `x-request-id`: several rows share it when one request made several
+    /// model calls (the Responses API's tool loop).
+    pub request_id: String,
+    pub endpoint: String,
+    pub team: Option<String>,
+    pub key: Option<String>,
+    /// The model as the client named it.
+    pub requested_model: Option<String>,
+    /// The model that served (`provider/model`), after fallbacks.
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub stream: bool,
+    pub attempts: u32,
+    pub status: u16,
+    /// `ok`, `client_disconnected`, `upstream_broke` or the error's code.
+    pub outcome: String,
+    /// `hit-exact`, `hit-semantic`, `miss` or `bypass`; none when the cache
+    /// was not reached.
+    pub cache: Option<String>,
+    /// The prompt template, as `name@version`.
+    pub prompt: Option<String>,
+    pub duration_ms: f64,
+    pub upstream_ms: f64,
+    pub overhead_us: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Nano-USD; none when the model has no price or nothing was spent.
+    pub cost_nano: Option<u64>,
+}
+
+impl Row {
+    /// Cuts client-chosen texts to a bounded length.
+    fn bounded(mut self) -> Self {
+        fn cut(text: &mut String) {
+            if text.len() > MAX_TEXT {
+                let mut end = MAX_TEXT;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+        }
+        cut(&mut self.request_id);
+        for text in [
+            &mut self.team,
+            &mut self.key,
+            &mut self.requested_model,
+            &mut self.model,
+            &mut self.prompt,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(text);
+        }
+        self
+    }
+}
+
+/// The handle the pipeline records into and the admin API reads from.
+pub struct RequestLog {
+    queue: Option<mpsc::SyncSender<Message>>,
+    store: Option<Arc<store::Store>>,
+    dropped: Arc<AtomicU64>,
+    settings: RequestLogSettings,
+}
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestLog")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestLog {
+    /// Opens (creating) the SQLite file and starts the writer thread; a log
+    /// that is off records nothing.
+    pub fn open(settings: &RequestLogSettings) -> Result<Self, String> {
+        let dropped = Arc::new(AtomicU64::new(0));
+        if !settings.enabled {
+            return Ok(Self {
+                queue: None,
+                store: None,
+                dropped,
+                settings: settings.clone(),
+            });
+        }
+        let store = Arc::new(store::Store::open(&settings.path)?);
+        let (queue, rows) = mpsc::sync_channel::<Message>(QUEUE_ROWS);
+        let writer = store.clone();
+        let (retention, max_rows) = (settings.retention, settings.max_rows);
+        std::thread::Builder::new()
+            .name("switchboard-request-log".into())
+            .spawn(move || write_until_closed(&writer, &rows, retention, max_rows))
+            .map_err(|error| format!("cannot start the request log's writer: {error}"))?;
+        Ok(Self {
+            queue: Some(queue),
+            store: Some(store),
+            dropped,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Hands a row to the writer; never blocks. A full queue drops the row.
+    pub fn record(&self, row: Row) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        if let Err(mpsc::TrySendError::Full(_)) = queue.try_send(Message::Row(row.bounded())) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "request log queue full: rows dropped");
+            }
+        }
+    }
+
+    /// Rows dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows matching `filter`, newest first.
+    pub fn list(&self, filter: &Filter) -> Result<Vec<Row>, String> {
+        self.read(|store| store.list(filter))
+    }
+
+    /// Every row of one request id, oldest first.
+    pub fn by_request_id(&self, id: &str) -> Result<Vec<Row>, String> {
+        self.read(|store| store.by_request_id(id))
+    }
+
+    /// Counts, latencies, spend and cache outcomes since `since_ms`, with a
+    /// series of `buckets` for the charts.
+    pub fn summary(&self, filter: &Filter, buckets: u32) -> Result<Summary, String> {
+        self.read(|store| store.summary(filter, buckets))
+    }
+
+    /// Waits until every row recorded before the call is written (tests,
+    /// graceful shutdown).
+    pub fn flush(&self) {
+        if let (Some(queue), Some(store)) = (&self.queue, &self.store) {
+            let seen = store.flushes();
+            if queue.send(Message::Flush).is_ok() {
+                store.wait_flushed(seen, Duration::from_secs(5));
+            }
+        }
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&store::Store) -> Result<T, String>) -> Result<T, String> {
+        match &self.store {
+            Some(store) => work(store),
+            None => Err("the request log is off (`[request_log] enabled = false`)".to_owned()),
+        }
+    }
+}
+
+/// The writer thread: batches, retention, until every sender is gone.
+fn write_until_closed(
+    store: &store::Store,
+    rows: &mpsc::Receiver<Message>,
+    retention: Duration,
+    max_rows: u64,
+) {
+    let mut last_prune = std::time::Instant::now();
+    store.prune(retention, max_rows);
+    loop {
+        let mut messages = match rows.recv_timeout(PRUNE_EVERY) {
+            Ok(message) => vec![message],
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        while messages.len() < BATCH_ROWS {
+            match rows.try_recv() {
+                Ok(message) => messages.push(message),
+                Err(_) => break,
+            }
+        }
+        let mut flush = false;
+        let mut batch = Vec::with_capacity(messages.len());
+        for message in messages {
+            match message {
+                Message::Row(row) => batch.push(row),
+                Message::Flush => flush = true,
+            }
+        }
+        if let Err(error) = store.insert(&batch) {
+            tracing::warn!(%error, rows = batch.len(), "request log write failed");
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY || flush {
+            store.prune(retention, max_rows);
+            last_prune = std::time::Instant::now();
+        }
+        if flush {
+            store.flushed();
+        }
+    }
+}
+
+/// What the writer thread receives. Rows are the traffic and a flush is
+/// rare: boxing rows to shrink the enum would cost an allocation a request.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Row(Row),
+    /// Write what came before, apply retention, then say so.
+    Flush,
+}
+
+#[cfg(test)]
+mod tests;

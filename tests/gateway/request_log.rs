@@ -1,0 +1,108 @@
+//! The request log over HTTP: every model call becomes a row that
+//! `/admin/requests` lists and filters, finds by request id and sums up;
+//! behind the admin key only.
+
+use super::harness::{ALPHA_KEY, BETA_KEY, Harness, JsonBody, chat_body};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use switchboard::auth::hash_key;
+use switchboard_mock_upstream::MockOptions;
+
+const ADMIN_TOKEN: &str = "sk-admin-log-test";
+
+async fn admin_get(h: &Harness, path: &str) -> (u16, Value) {
+    let response = h
+        .client
+        .get(h.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json_body().await)
+}
+
+/// The listing once it holds `count` rows (the writer is asynchronous).
+async fn rows_once(h: &Harness, path: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = admin_get(h, path).await;
+        assert_eq!(status, 200, "{body}");
+        let rows = body["requests"].as_array().cloned().unwrap_or_default();
+        if rows.len() >= count || Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_call_is_a_row_the_admin_api_filters_and_sums() {
+    let extra = format!(
+        "[admin]\nhash = \"sha256:{}\"\n",
+        hex::encode(hash_key(ADMIN_TOKEN))
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    let ok = h
+        .client
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth(ALPHA_KEY)
+        .header("x-request-id", "log-test-1")
+        .body(chat_body("openai/gpt-4o-mini", "hello").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let unknown = h
+        .post(
+            "/v1/chat/completions",
+            Some(BETA_KEY),
+            chat_body("no-such-model", "hello").to_string(),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    let rows = rows_once(&h, "/admin/requests", 2).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let alpha = rows_once(&h, "/admin/requests?team=alpha", 1).await;
+    assert_eq!(alpha.len(), 1);
+    let row = &alpha[0];
+    assert_eq!(row["request_id"], "log-test-1");
+    assert_eq!(row["status"], 200);
+    assert_eq!(row["endpoint"], "chat_completions");
+    assert_eq!(row["model"], "openai/gpt-4o-mini");
+    assert!(row["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(row["cost_nano"].as_u64().unwrap() > 0);
+    let errors = rows_once(&h, "/admin/requests?status=4xx", 1).await;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["status"], 404);
+    assert_eq!(errors[0]["team"], "beta");
+
+    let (status, one) = admin_get(&h, "/admin/requests/log-test-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(one["calls"].as_array().unwrap().len(), 1);
+    let (status, _) = admin_get(&h, "/admin/requests/nothing-like-it").await;
+    assert_eq!(status, 404);
+    let (status, bad) = admin_get(&h, "/admin/requests?status=teapot").await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["param"], "status");
+    let (status, bad) = admin_get(&h, "/admin/requests?colour=red").await;
+    assert_eq!(status, 400, "{bad}");
+
+    let (status, summary) = admin_get(&h, "/admin/requests/summary?buckets=4").await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["requests"], 2);
+    assert_eq!(summary["errors"], 1);
+    assert!(summary["spend_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["series"].as_array().unwrap().len(), 4);
+    assert_eq!(summary["teams"][0]["name"], "alpha");
+
+    // A team key never reads the log.
+    let refused = h
+        .client
+        .get(h.url("/admin/requests"))
+        .bearer_auth(ALPHA_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}
