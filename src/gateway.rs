@@ -38,6 +38,8 @@ pub struct Gateway {
     pub responses: Arc<crate::stored_responses::ResponseStore>,
     /// One row per model call, for `/admin/requests` and the dashboard.
     pub request_log: Arc<crate::request_log::RequestLog>,
+    /// Finished spans on their way to the OTLP collector (`[otel]`).
+    pub traces: Arc<crate::traces::Exporter>,
     /// Guardrail bindings, compiled from `[guardrails]`; none until
     /// configured; rebuilt by a reload.
     pub guardrails: Arc<ArcSwap<Guardrails>>,
@@ -153,6 +155,7 @@ impl Gateway {
             response_cache,
             responses,
             request_log,
+            traces: Arc::new(crate::traces::Exporter::new(&config.otel)),
             prompts,
             quota: Arc::new(quota),
             mcp,
@@ -173,6 +176,7 @@ impl Gateway {
             guardrails: self.guardrails.clone(),
             decisions: self.metrics.guardrail_decisions.clone(),
             quota: self.quota.clone(),
+            traces: self.traces.clone(),
         }
     }
 

@@ -34,6 +34,7 @@ pub mod telemetry;
 pub mod test_support;
 pub mod tls;
 pub mod tokens;
+pub mod traces;
 pub mod ui;
 
 /// rustls needs one process-wide crypto provider; ring builds anywhere

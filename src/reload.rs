@@ -38,6 +38,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "mcp",
     "responses",
     "request_log",
+    "otel",
 ];
 
 /// Where a reload reads the config from: the file and overrides the
@@ -282,6 +283,8 @@ fn keep_restart_only(current: &Config, next: &mut Config) -> Vec<&'static str> {
         differ(&current.request_log, &next.request_log),
     );
     next.request_log = current.request_log.clone();
+    keep(RESTART_ONLY[11], differ(&current.otel, &next.otel));
+    next.otel = current.otel.clone();
     kept
 }
 

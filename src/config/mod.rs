@@ -72,6 +72,9 @@ pub struct RawConfig {
     /// The request log (`crate::request_log::RawRequestLog`).
     #[serde(default)]
     pub request_log: crate::request_log::RawRequestLog,
+    /// OpenTelemetry traces over OTLP (`crate::traces::RawOtel`).
+    #[serde(default)]
+    pub otel: crate::traces::RawOtel,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,7 @@ pub struct Config {
     pub mcp: crate::mcp::McpSettings,
     pub responses: crate::stored_responses::ResponsesSettings,
     pub request_log: crate::request_log::RequestLogSettings,
+    pub otel: crate::traces::OtelSettings,
 }
 
 impl Config {
@@ -167,6 +168,7 @@ pub(super) fn validate(
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
     let responses = crate::stored_responses::validate(&raw.responses, &quota.store, &mut problem);
     let request_log = crate::request_log::validate(&raw.request_log, &mut problem);
+    let otel = crate::traces::validate(&raw.otel, &mut problem);
 
     for (alias, target) in &raw.aliases {
         if target
@@ -249,6 +251,7 @@ pub(super) fn validate(
             mcp,
             responses,
             request_log,
+            otel,
         });
     }
     Err(problems)

@@ -35,6 +35,9 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let mut cx = RequestCx::new(Endpoint::Messages, request_id, peer);
+    if !count {
+        cx.start_trace(&gateway.traces, &parts.headers);
+    }
     gateway.metrics.in_flight.inc();
     let result = match read_limited(body, gateway.config.load().max_body_bytes).await {
         Ok(body) if count => messages::count_tokens(&gateway, &mut cx, &parts.headers, body).await,

@@ -18,4 +18,6 @@ pub struct McpContext {
     pub guardrails: Arc<ArcSwap<Guardrails>>,
     pub decisions: GuardrailDecisions,
     pub quota: Arc<Quota>,
+    /// Where tool calls' spans go (`[otel]`).
+    pub traces: Arc<crate::traces::Exporter>,
 }

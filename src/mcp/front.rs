@@ -55,6 +55,9 @@ pub struct McpRequest {
     /// gateway makes in its own tool loop carries the id of the request that
     /// started the loop.
     pub request_id: Arc<str>,
+    /// The W3C `traceparent` the call's span continues: the client's HTTP
+    /// header, or the Responses request's own span in the tool loop.
+    pub traceparent: Option<Arc<str>>,
 }
 
 pub struct FrontDoor {
@@ -405,6 +408,7 @@ impl ServerHandler for FrontDoor {
         let listeners = CallListeners {
             progress,
             owner: Some(self.call_owner(&ctx, &request, entry)),
+            traceparent: None,
         };
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
@@ -456,6 +460,7 @@ impl FrontDoor {
         let listeners = CallListeners {
             progress: None,
             owner: None,
+            traceparent: None,
         };
         self.governed_call(request, entry, params, listeners, std::future::pending())
             .await
@@ -467,11 +472,22 @@ impl FrontDoor {
         request: &McpRequest,
         entry: Option<&Entry>,
         params: CallToolRequestParams,
-        listeners: CallListeners,
+        mut listeners: CallListeners,
         cancelled: impl std::future::Future<Output = ()>,
     ) -> Result<CallToolResult, ErrorData> {
         let started = Instant::now();
         let hub = &self.cx.mcp;
+        let trace = self.cx.traces.enabled().then(|| {
+            crate::traces::Trace::start(
+                request.traceparent.as_deref(),
+                self.cx.traces.sample_ratio(),
+            )
+        });
+        let trace = trace.flatten();
+        if let Some(trace) = &trace {
+            listeners.traceparent =
+                Some(crate::traces::traceparent(&trace.trace_id, &trace.span_id));
+        }
         let arguments_value =
             serde_json::Value::Object(params.arguments.clone().unwrap_or_default());
         let argument_text = arguments_value.to_string();
@@ -537,8 +553,36 @@ impl FrontDoor {
             }
         };
         audit::record(&hub.metrics, &audited);
+        if let Some(trace) = &trace {
+            self.cx.traces.send([tool_span(trace, &audited, request)]);
+        }
         response
     }
+}
+
+/// A tool call's span, with the MCP and GenAI conventions' attributes.
+fn tool_span(
+    trace: &crate::traces::Trace,
+    call: &CallRecord<'_>,
+    request: &McpRequest,
+) -> crate::traces::SpanData {
+    let failed = call.outcome != Outcome::Ok;
+    let mut attributes: Vec<(&'static str, crate::traces::Value)> = vec![
+        ("mcp.method.name", "tools/call".into()),
+        ("gen_ai.operation.name", "execute_tool".into()),
+        ("gen_ai.tool.name", call.tool.into()),
+        ("switchboard.mcp.server", call.server.into()),
+        ("switchboard.team", call.team.into()),
+        ("switchboard.request_id", (*request.request_id).into()),
+    ];
+    if failed {
+        attributes.push(("error.type", call.outcome.label().into()));
+    }
+    trace.root(
+        format!("tools/call {}", call.tool),
+        attributes,
+        failed.then(|| call.outcome.label().to_owned()),
+    )
 }
 
 type Refused = (Outcome, ErrorData);

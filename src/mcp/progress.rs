@@ -83,6 +83,8 @@ pub async fn wait_for_forwards(forwarding: &AtomicUsize) {
 pub struct CallListeners {
     pub progress: Option<ProgressTarget>,
     pub owner: Option<super::callers::CallOwner>,
+    /// The call's span, for the server (`params._meta.traceparent`).
+    pub traceparent: Option<String>,
 }
 
 impl ProgressRelay {

@@ -205,10 +205,16 @@ async fn authenticate(
         .get("x-request-id")
         .and_then(|id| id.to_str().ok())
         .map_or_else(|| Arc::from("-"), Arc::from);
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .map(Arc::from);
     request.extensions_mut().insert(McpRequest {
         caller,
         scope,
         request_id,
+        traceparent,
     });
     next.run(request).await
 }

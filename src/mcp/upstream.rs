@@ -186,6 +186,14 @@ impl Upstream {
         let peer = self.peer()?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
+        if let Some(traceparent) = listeners.traceparent {
+            // Trace context travels in `_meta`, as MCP carries it.
+            let mut meta = rmcp::model::JsonObject::new();
+            meta.insert("traceparent".into(), traceparent.into());
+            params.meta = Some(rmcp::model::RequestMetaObject(rmcp::model::MetaObject(
+                meta,
+            )));
+        }
         let listening = listeners.owner.map(|owner| self.calls.open(owner));
         let answer = match listeners.progress {
             None => self.request(server, peer.call_tool(params)).await,

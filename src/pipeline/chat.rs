@@ -44,7 +44,10 @@ pub async fn handle(
     body: Bytes,
 ) -> Result<Response, GatewayError> {
     // 1. authenticate: first, so an unknown caller learns nothing about models.
+    let started = std::time::Instant::now();
     let caller = stages::authenticate(gateway, cx, headers)?;
+    cx.stage("authenticate", started);
+    let started = std::time::Instant::now();
     // 2. normalize: parse and check the body, then resolve the model name.
     let mut request: ChatRequest = decode_json(&body)?;
     // The `prompt` extension: a template rendered into the first message.
@@ -57,8 +60,12 @@ pub async fn handle(
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;
+    cx.stage("normalize", started);
     // 3. guard input: before anything is spent or sent.
+    let started = std::time::Instant::now();
     let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
+    cx.stage("guard_input", started);
+    let started = std::time::Instant::now();
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(
         gateway,
@@ -69,6 +76,8 @@ pub async fn handle(
         |target| estimate::chat(&request, target),
     )
     .await?;
+    cx.stage("reserve", started);
+    let started = std::time::Instant::now();
     // 5. cache: a hit is served here and costs the team nothing; a miss
     // carries what is needed to store the answer once it is complete.
     // A request whose prompt was redacted skips the cache: its answer holds
@@ -86,6 +95,7 @@ pub async fn handle(
         .await
         {
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
+                cx.stage("cache", started);
                 let mut record_cx = cx.take();
                 record_cx.cache = Some(crate::cache::stage::hit_layer(&response));
                 add_headers(&mut response, &record_cx);
@@ -110,9 +120,14 @@ pub async fn handle(
             }
         }
     };
+    if cx.cache.is_some() {
+        cx.stage("cache", started);
+    }
     // 6. route + 7. dispatch: retries and fallbacks happen in there, all
     // before the first byte goes to the client.
+    let started = std::time::Instant::now();
     let reply = dispatch::chat(gateway, cx, &request).await;
+    cx.stage("dispatch", started);
     let (reply, limits) = match reply {
         Ok(reply) => reply,
         Err(error) => {
@@ -128,6 +143,7 @@ pub async fn handle(
             let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
             // Only answers that passed the output guard are cached, as the upstream sent them.
             let cache_body = cache_fill.as_ref().map(|_| complete.body.clone());
+            let started = std::time::Instant::now();
             let checked = guard
                 .check_response(
                     &gateway.metrics.guardrail_decisions,
@@ -136,6 +152,7 @@ pub async fn handle(
                     complete.body,
                 )
                 .await;
+            cx.stage("guard_output", started);
             let record_cx = cx.take();
             let mut response = match checked {
                 Ok(body) => json_response(body),

@@ -54,6 +54,8 @@ pub struct RequestCx {
     pub prompt: Option<String>,
     /// What the cache did: `hit-exact`, `hit-semantic`, `miss`, `bypass`.
     pub cache: Option<&'static str>,
+    /// The request's trace, when `[otel]` is on and it is sampled.
+    pub trace: Option<crate::traces::Trace>,
 }
 
 impl RequestCx {
@@ -74,6 +76,7 @@ impl RequestCx {
             cost: None,
             prompt: None,
             cache: None,
+            trace: None,
         }
     }
 
@@ -82,6 +85,30 @@ impl RequestCx {
     pub fn take(&mut self) -> Self {
         let fresh = Self::new(self.endpoint, self.request_id.clone(), self.peer);
         std::mem::replace(self, fresh)
+    }
+
+    /// Starts the request's trace from the client's `traceparent`, when
+    /// traces are on and this one is sampled.
+    pub fn start_trace(&mut self, exporter: &crate::traces::Exporter, headers: &http::HeaderMap) {
+        if exporter.enabled() {
+            let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
+            self.trace = crate::traces::Trace::start(incoming, exporter.sample_ratio());
+        }
+    }
+
+    /// Records a pipeline stage that began at `start` and ends now (a span,
+    /// when the request is traced).
+    pub fn stage(&mut self, name: &'static str, start: Instant) {
+        if let Some(trace) = &mut self.trace {
+            trace.child(
+                format!("switchboard.{name}"),
+                crate::traces::Kind::Internal,
+                crate::traces::random_span_id(),
+                (start, Instant::now()),
+                vec![("switchboard.stage", name.into())],
+                None,
+            );
+        }
     }
 
     /// The gateway's own share of the time so far.

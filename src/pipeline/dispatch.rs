@@ -140,6 +140,48 @@ struct Skipped {
     too_small: bool,
 }
 
+/// One upstream attempt as a CLIENT span of the request's trace, with the
+/// GenAI conventions' attributes.
+fn attempt_span(
+    cx: &mut RequestCx,
+    span_id: crate::traces::SpanId,
+    target: &Target,
+    attempt: u32,
+    started: Instant,
+    error: Option<&GatewayError>,
+) {
+    let operation = match cx.endpoint {
+        super::context::Endpoint::Embeddings => "embeddings",
+        _ => "chat",
+    };
+    let Some(trace) = &mut cx.trace else {
+        return;
+    };
+    let mut attributes = vec![
+        ("gen_ai.operation.name", operation.into()),
+        (
+            "gen_ai.provider.name",
+            crate::traces::provider_name(target.provider_id()).into(),
+        ),
+        (
+            "gen_ai.request.model",
+            target.upstream_model.to_string().into(),
+        ),
+        ("switchboard.attempt", u64::from(attempt).into()),
+    ];
+    if let Some(error) = error {
+        attributes.push(("error.type", error.label().into()));
+    }
+    trace.child(
+        format!("{operation} {}", target.upstream_model),
+        crate::traces::Kind::Client,
+        span_id,
+        (started.into_std(), Instant::now().into_std()),
+        attributes,
+        error.map(ToString::to_string),
+    );
+}
+
 /// The attempt loop over a route's targets.
 async fn attempts<T, F, Fut>(
     cx: &mut RequestCx,
@@ -215,8 +257,20 @@ where
             tries += 1;
             made += 1;
             let limit = limits.per_attempt.min(remaining);
-            let call = call(adapter.clone(), target.upstream_model.clone());
-            let result = match tokio::time::timeout(limit, call).await {
+            let call =
+                tokio::time::timeout(limit, call(adapter.clone(), target.upstream_model.clone()));
+            // A traced attempt has its own span, named to the provider in `traceparent`.
+            let span_id = crate::traces::random_span_id();
+            let result = match &cx.trace {
+                Some(trace) => {
+                    let traceparent = crate::traces::traceparent(&trace.trace_id, &span_id);
+                    crate::shapes::trace_context::TRACEPARENT
+                        .scope(traceparent, call)
+                        .await
+                }
+                None => call.await,
+            };
+            let result = match result {
                 Ok(result) => result,
                 Err(_) => Err(GatewayError::UpstreamTimeout {
                     message: format!(
@@ -225,6 +279,7 @@ where
                     ),
                 }),
             };
+            attempt_span(cx, span_id, target, made, now, result.as_ref().err());
             let error = match result {
                 Ok(value) => {
                     health.observe_ttft(now.elapsed());

@@ -33,6 +33,64 @@ impl Outcome {
     }
 }
 
+/// The request's own span (SERVER), with the GenAI conventions' attributes.
+fn request_span(
+    cx: &RequestCx,
+    trace: &crate::traces::Trace,
+    status: u16,
+    outcome: Outcome,
+) -> crate::traces::SpanData {
+    use crate::traces::Value;
+    let operation = match cx.endpoint {
+        super::context::Endpoint::Embeddings => "embeddings",
+        _ => "chat",
+    };
+    let requested = cx.requested_model.as_deref().unwrap_or("-");
+    let mut attributes: Vec<(&'static str, Value)> = vec![
+        ("gen_ai.operation.name", operation.into()),
+        ("gen_ai.request.model", requested.into()),
+        ("http.request.method", "POST".into()),
+        ("http.response.status_code", u64::from(status).into()),
+        ("switchboard.endpoint", cx.endpoint.label().into()),
+        (
+            "switchboard.request_id",
+            cx.request_id.to_str().unwrap_or("-").into(),
+        ),
+        ("switchboard.attempts", u64::from(cx.attempts).into()),
+        ("switchboard.stream", cx.stream.into()),
+    ];
+    if let Some(target) = &cx.target {
+        attributes.push((
+            "gen_ai.provider.name",
+            crate::traces::provider_name(target.provider_id()).into(),
+        ));
+        attributes.push((
+            "gen_ai.response.model",
+            target.upstream_model.to_string().into(),
+        ));
+    }
+    if let Some(usage) = cx.usage {
+        attributes.push(("gen_ai.usage.input_tokens", usage.prompt_tokens.into()));
+        attributes.push(("gen_ai.usage.output_tokens", usage.completion_tokens.into()));
+    }
+    if let Some(caller) = &cx.caller {
+        attributes.push(("switchboard.team", caller.team.to_string().into()));
+        attributes.push(("switchboard.key", caller.key_id.to_string().into()));
+    }
+    if let Some(cache) = cx.cache {
+        attributes.push(("switchboard.cache", cache.into()));
+    }
+    let failed = status >= 400 || outcome != Outcome::Ok;
+    if failed {
+        attributes.push(("error.type", outcome.label().into()));
+    }
+    trace.root(
+        format!("{operation} {requested}"),
+        attributes,
+        failed.then(|| outcome.label().to_owned()),
+    )
+}
+
 /// The wall-clock time, in Unix milliseconds, of an instant in the past.
 fn unix_ms_at(then: std::time::Instant) -> i64 {
     let ago = then.elapsed();
@@ -149,6 +207,15 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
             .observe(overhead.as_secs_f64());
     }
     let usage = cx.usage.unwrap_or_default();
+    if let Some(trace) = &cx.trace {
+        gateway.traces.send(
+            trace
+                .children
+                .iter()
+                .cloned()
+                .chain([request_span(cx, trace, status, outcome)]),
+        );
+    }
     gateway.request_log.record(crate::request_log::Row {
         at_ms: unix_ms_at(cx.started),
         request_id: cx.request_id.to_str().unwrap_or("-").to_owned(),

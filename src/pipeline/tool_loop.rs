@@ -208,6 +208,11 @@ impl Loop<'_> {
             self.cx.peer,
         );
         icx.prompt.clone_from(&self.cx.prompt);
+        // Each model call of the loop is a child of the Responses request's span.
+        if let Some(trace) = &self.cx.trace {
+            let parent = crate::traces::traceparent(&trace.trace_id, &trace.span_id);
+            icx.trace = crate::traces::Trace::start(Some(&parent), 1.0);
+        }
         let body = serde_json::to_vec(chat)
             .map_err(|error| GatewayError::Internal(format!("encode request: {error}")))?;
         let response =
@@ -312,10 +317,16 @@ pub async fn run(
     let servers = servers(request.tools.as_deref().unwrap_or_default())?;
     let front = FrontDoor::new(gateway.mcp_context());
     let request_id: Arc<str> = Arc::from(cx.request_id.to_str().unwrap_or("-"));
+    // The loop's tool calls are children of the Responses request's span.
+    let traceparent: Option<Arc<str>> = cx
+        .trace
+        .as_ref()
+        .map(|trace| crate::traces::traceparent(&trace.trace_id, &trace.span_id).into());
     let everything = McpRequest {
         caller: caller.clone(),
         scope: None,
         request_id: request_id.clone(),
+        traceparent: traceparent.clone(),
     };
     let mut offered = Vec::new();
     let mut output = Vec::new();
@@ -329,6 +340,7 @@ pub async fn run(
             caller: caller.clone(),
             scope: server.scope.clone(),
             request_id: request_id.clone(),
+            traceparent: traceparent.clone(),
         };
         let listed: Vec<_> = front
             .tools_for(&scoped)

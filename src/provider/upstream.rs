@@ -43,6 +43,9 @@ impl Upstream {
         for (name, value) in self.headers.iter().chain(extra) {
             request = request.header(name, value);
         }
+        if let Some(traceparent) = crate::shapes::trace_context::current_traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         let response = tokio::time::timeout(self.first_byte_timeout, request.send())
             .await
             .map_err(|_| GatewayError::UpstreamTimeout {

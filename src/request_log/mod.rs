@@ -173,8 +173,9 @@ impl std::fmt::Debug for RequestLog {
 }
 
 impl RequestLog {
-    /// Opens (creating) the SQLite file and starts the writer thread; a log
-    /// that is off records nothing.
+    /// Starts the writer thread (the SQLite file is opened, and created, at
+    /// the first write or read, so `switchboard validate` creates none); a
+    /// log that is off records nothing.
     pub fn open(settings: &RequestLogSettings) -> Result<Self, String> {
         let dropped = Arc::new(AtomicU64::new(0));
         if !settings.enabled {
@@ -185,7 +186,7 @@ impl RequestLog {
                 settings: settings.clone(),
             });
         }
-        let store = Arc::new(store::Store::open(&settings.path)?);
+        let store = Arc::new(store::Store::open(&settings.path));
         let (queue, rows) = mpsc::sync_channel::<Message>(QUEUE_ROWS);
         let writer = store.clone();
         let (retention, max_rows) = (settings.retention, settings.max_rows);
@@ -265,8 +266,9 @@ fn write_until_closed(
     retention: Duration,
     max_rows: u64,
 ) {
-    let mut last_prune = std::time::Instant::now();
-    store.prune(retention, max_rows);
+    // Retention applies at the first write (the file opens then) and every
+    // PRUNE_EVERY after.
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         let mut messages = match rows.recv_timeout(PRUNE_EVERY) {
             Ok(message) => vec![message],
@@ -290,9 +292,11 @@ fn write_until_closed(
         if let Err(error) = store.insert(&batch) {
             tracing::warn!(%error, rows = batch.len(), "request log write failed");
         }
-        if last_prune.elapsed() >= PRUNE_EVERY || flush {
+        let opened = last_prune.is_some() || !batch.is_empty();
+        let due = last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if (opened && due) || flush {
             store.prune(retention, max_rows);
-            last_prune = std::time::Instant::now();
+            last_prune = Some(std::time::Instant::now());
         }
         if flush {
             store.flushed();

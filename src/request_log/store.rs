@@ -3,7 +3,7 @@
 //! an in-memory log is one database, not one per connection).
 
 use super::Row;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
 use rusqlite::types::Value;
 use serde::Serialize;
 use std::path::Path;
@@ -21,7 +21,9 @@ const COLUMNS: &str = "seq, at_ms, request_id, endpoint, team, key, requested_mo
     overhead_us, prompt_tokens, completion_tokens, cost_nano";
 
 pub struct Store {
-    connection: Mutex<rusqlite::Connection>,
+    path: std::path::PathBuf,
+    /// Opened on first use, so `switchboard validate` creates no file.
+    connection: Mutex<Option<rusqlite::Connection>>,
     flushes: Mutex<u64>,
     flushed: Condvar,
 }
@@ -154,42 +156,31 @@ fn nano_to_usd(nano: i64) -> f64 {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let connection = rusqlite::Connection::open(path)
-            .and_then(|connection| {
-                connection.execute_batch(
-                    "PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
-                     CREATE TABLE IF NOT EXISTS requests (
-                         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                         at_ms INTEGER NOT NULL, request_id TEXT NOT NULL,
-                         endpoint TEXT NOT NULL, team TEXT, key TEXT,
-                         requested_model TEXT, model TEXT, provider TEXT,
-                         stream INTEGER NOT NULL, attempts INTEGER NOT NULL,
-                         status INTEGER NOT NULL, outcome TEXT NOT NULL,
-                         cache TEXT, prompt TEXT, duration_ms REAL NOT NULL,
-                         upstream_ms REAL NOT NULL, overhead_us INTEGER NOT NULL,
-                         prompt_tokens INTEGER NOT NULL,
-                         completion_tokens INTEGER NOT NULL, cost_nano INTEGER);
-                     CREATE INDEX IF NOT EXISTS requests_at ON requests (at_ms);
-                     CREATE INDEX IF NOT EXISTS requests_id ON requests (request_id);
-                     CREATE INDEX IF NOT EXISTS requests_team ON requests (team, at_ms);",
-                )?;
-                Ok(connection)
-            })
-            .map_err(|error| format!("request log {}: {error}", path.display()))?;
-        Ok(Self {
-            connection: Mutex::new(connection),
+    pub fn open(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            connection: Mutex::new(None),
             flushes: Mutex::new(0),
             flushed: Condvar::new(),
-        })
+        }
+    }
+
+    /// The connection, opening (and creating) the file the first time.
+    fn connection(&self) -> Result<MappedMutexGuard<'_, rusqlite::Connection>, String> {
+        let mut guard = self.connection.lock();
+        if guard.is_none() {
+            *guard = Some(connect(&self.path)?);
+        }
+        Ok(MutexGuard::map(guard, |connection| {
+            connection.as_mut().expect("opened above")
+        }))
     }
 
     pub fn insert(&self, rows: &[Row]) -> Result<(), String> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut connection = self.connection.lock();
+        let mut connection = self.connection()?;
         let transaction = connection.transaction().map_err(|e| e.to_string())?;
         {
             let mut statement = transaction
@@ -235,7 +226,13 @@ impl Store {
     /// Drops rows older than `retention`, then the oldest beyond `max_rows`.
     pub fn prune(&self, retention: Duration, max_rows: u64) {
         let cutoff = now_ms() - retention.as_millis() as i64;
-        let connection = self.connection.lock();
+        let connection = match self.connection() {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, "request log retention failed");
+                return;
+            }
+        };
         let result = connection
             .execute("DELETE FROM requests WHERE at_ms < ?1", [cutoff])
             .and_then(|_| {
@@ -266,7 +263,7 @@ impl Store {
     }
 
     fn rows(&self, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, String> {
-        let connection = self.connection.lock();
+        let connection = self.connection()?;
         let mut statement = connection.prepare_cached(sql).map_err(|e| e.to_string())?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(values), |r| {
@@ -317,7 +314,7 @@ impl Store {
         let buckets = buckets.clamp(1, 240);
         let width = ((until - since) / i64::from(buckets)).max(1);
         let (clause, values) = filter.clause()?;
-        let connection = self.connection.lock();
+        let connection = self.connection()?;
         let query = |sql: &str, extra: &[Value]| -> Result<Vec<Vec<Value>>, String> {
             let mut statement = connection.prepare(sql).map_err(|e| e.to_string())?;
             let width = statement.column_count();
@@ -448,6 +445,33 @@ impl Store {
             }
         }
     }
+}
+
+/// Opens the file and makes sure its table and indexes exist.
+fn connect(path: &Path) -> Result<rusqlite::Connection, String> {
+    rusqlite::Connection::open(path)
+        .and_then(|connection| {
+            connection.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     CREATE TABLE IF NOT EXISTS requests (
+                         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                         at_ms INTEGER NOT NULL, request_id TEXT NOT NULL,
+                         endpoint TEXT NOT NULL, team TEXT, key TEXT,
+                         requested_model TEXT, model TEXT, provider TEXT,
+                         stream INTEGER NOT NULL, attempts INTEGER NOT NULL,
+                         status INTEGER NOT NULL, outcome TEXT NOT NULL,
+                         cache TEXT, prompt TEXT, duration_ms REAL NOT NULL,
+                         upstream_ms REAL NOT NULL, overhead_us INTEGER NOT NULL,
+                         prompt_tokens INTEGER NOT NULL,
+                         completion_tokens INTEGER NOT NULL, cost_nano INTEGER);
+                     CREATE INDEX IF NOT EXISTS requests_at ON requests (at_ms);
+                     CREATE INDEX IF NOT EXISTS requests_id ON requests (request_id);
+                     CREATE INDEX IF NOT EXISTS requests_team ON requests (team, at_ms);",
+            )?;
+            Ok(connection)
+        })
+        .map_err(|error| format!("request log {}: {error}", path.display()))
 }
 
 fn int(value: &Value) -> i64 {

@@ -4,6 +4,7 @@
 mod config_error;
 mod response;
 mod secret;
+pub mod trace_context;
 
 pub use config_error::{ConfigError, decode_toml};
 pub use response::{DONE_EVENT, json_response, named_sse_event, sse_event, unix_seconds};

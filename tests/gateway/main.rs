@@ -33,4 +33,5 @@ mod request_log;
 mod routing;
 mod streaming;
 mod tls;
+mod traces;
 mod wires;

@@ -51,13 +51,15 @@ impl ServerHandler for Fixture {
     async fn call_tool(
         &self,
         params: CallToolRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        // Answers which server and tool ran, and with what arguments.
+        // Answers which server and tool ran, with what arguments, and the
+        // trace context the call carried in `_meta`.
         let text = serde_json::json!({
             "server": &*self.name,
             "tool": params.name,
             "arguments": params.arguments,
+            "traceparent": ctx.meta.0.0.get("traceparent"),
         });
         Ok(CallToolResult::success(vec![ContentBlock::text(text.to_string())]).into())
     }
