@@ -61,6 +61,8 @@ pub struct GuardrailLabels {
     pub rule: String,
     pub action: &'static str,
     pub phase: &'static str,
+    /// A team of the config or the admin API: bounded like them.
+    pub team: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -181,7 +183,7 @@ impl Default for Metrics {
         );
         registry.register(
             "guardrail_decisions",
-            "Guardrail rule matches by pack, rule, action and phase",
+            "Guardrail rule matches by pack, rule, action, phase and team",
             metrics.guardrail_decisions.clone(),
         );
         Self {

@@ -168,6 +168,14 @@ pub(super) fn validate(
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
     let responses = crate::stored_responses::validate(&raw.responses, &quota.store, &mut problem);
     let request_log = crate::request_log::validate(&raw.request_log, &mut problem);
+    for team in &request_log.capture {
+        if !teams.iter().any(|t| *t.id == **team) {
+            problem(
+                "request_log.capture".into(),
+                format!("no team `{team}` in [[teams]]"),
+            );
+        }
+    }
     let otel = crate::traces::validate(&raw.otel, &mut problem);
 
     for (alias, target) in &raw.aliases {

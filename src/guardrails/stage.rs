@@ -94,6 +94,7 @@ pub fn record(
                 rule: finding.rule.to_string(),
                 action: finding.action.label(),
                 phase,
+                team: team.to_owned(),
             })
             .inc();
         tracing::info!(

@@ -58,6 +58,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: McpAdmin) -> Router<S> {
         )
         .route("/mcp/tools", get(tools))
         .route("/mcp/approvals", get(approvals).post(approve))
+        .route("/mcp/calls", get(calls))
         .with_state(state)
 }
 
@@ -119,12 +120,28 @@ async fn tools(State(admin): State<McpAdmin>) -> Json<Value> {
     Json(json!({ "object": "list", "data": data }))
 }
 
+/// The latest tool calls, newest first: who, which tool, how it ended, how long.
+async fn calls(State(admin): State<McpAdmin>) -> Json<Value> {
+    let data: Vec<Value> = admin
+        .mcp
+        .metrics
+        .recent
+        .lock()
+        .iter()
+        .rev()
+        .map(|call| serde_json::to_value(call).unwrap_or_default())
+        .collect();
+    Json(json!({ "object": "list", "data": data }))
+}
+
 fn change_json(change: &PendingChange) -> Value {
     json!({
         "server": &*change.key.server,
         "tool": &*change.key.tool,
         "pinned_hash": hex::encode(change.pinned),
         "current_hash": hex::encode(change.current),
+        "pinned_definition": change.pinned_definition.as_deref(),
+        "current_definition": change.current_definition.as_deref(),
     })
 }
 

@@ -54,6 +54,16 @@ impl Outcome {
     }
 }
 
+/// The tool's name, or `unknown` for a name no server has: that is the
+/// client's text, which neither a metric label nor the recent calls keep.
+fn known_tool<'a>(call: &CallRecord<'a>) -> &'a str {
+    if call.server.is_empty() {
+        "unknown"
+    } else {
+        call.tool
+    }
+}
+
 pub fn record(metrics: &McpMetrics, call: &CallRecord<'_>) {
     tracing::info!(
         target: "switchboard::mcp::audit",
@@ -75,15 +85,26 @@ pub fn record(metrics: &McpMetrics, call: &CallRecord<'_>) {
         .get_or_create(&CallLabels {
             team: call.team.to_owned(),
             server: call.server.to_owned(),
-            // A name no server has is the client's: one series for all of them.
-            tool: if call.server.is_empty() {
-                "unknown".to_owned()
-            } else {
-                call.tool.to_owned()
-            },
+            tool: known_tool(call).to_owned(),
             outcome: call.outcome.label(),
         })
         .inc();
+    {
+        let mut recent = metrics.recent.lock();
+        if recent.len() == super::metrics::RECENT_CALLS {
+            recent.pop_front();
+        }
+        recent.push_back(super::metrics::RecentCall {
+            at_ms: crate::shapes::unix_seconds() * 1000,
+            request_id: call.request_id.chars().take(200).collect(),
+            team: call.team.to_owned(),
+            key: call.key.to_owned(),
+            server: call.server.to_owned(),
+            tool: known_tool(call).to_owned(),
+            outcome: call.outcome.label(),
+            ms: call.duration.as_secs_f64() * 1000.0,
+        });
+    }
     let server = ServerLabels {
         server: call.server.to_owned(),
     };

@@ -55,7 +55,9 @@ impl Catalog {
                     // An upstream listing one name twice: the first wins.
                     continue;
                 }
-                let (state, newly) = pins.observe(&key, definition_hash(tool));
+                let hash = definition_hash(tool);
+                let (state, newly) = pins.observe(&key, hash);
+                pins.remember(&key, hash, tool);
                 if newly {
                     changes.push(Change { key: key.clone() });
                 }

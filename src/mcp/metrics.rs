@@ -56,6 +56,25 @@ pub struct McpMetrics {
     pub server_restarts: Family<ServerLabels, Counter>,
     pub tool_changes: Family<ToolLabels, Counter>,
     pub server_requests: Family<ServerRequestLabels, Counter>,
+    /// The latest tool calls, for `/admin/mcp/calls` (names and outcomes,
+    /// never arguments or results).
+    pub recent: parking_lot::Mutex<std::collections::VecDeque<RecentCall>>,
+}
+
+/// How many recent tool calls are kept.
+pub const RECENT_CALLS: usize = 200;
+
+/// One tool call as the admin API lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentCall {
+    pub at_ms: u64,
+    pub request_id: String,
+    pub team: String,
+    pub key: String,
+    pub server: String,
+    pub tool: String,
+    pub outcome: &'static str,
+    pub ms: f64,
 }
 
 impl Default for McpMetrics {
@@ -68,6 +87,9 @@ impl Default for McpMetrics {
             server_restarts: Family::default(),
             tool_changes: Family::default(),
             server_requests: Family::default(),
+            recent: parking_lot::Mutex::new(std::collections::VecDeque::with_capacity(
+                RECENT_CALLS,
+            )),
         }
     }
 }

@@ -9,6 +9,7 @@ use rmcp::model::Tool;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub type DefinitionHash = [u8; 32];
 
@@ -73,6 +74,10 @@ pub struct PendingChange {
     pub key: ToolKey,
     pub pinned: DefinitionHash,
     pub current: DefinitionHash,
+    /// The definitions themselves, when this process saw them (a pin saved
+    /// before a restart is known by its hash only).
+    pub pinned_definition: Option<Arc<Value>>,
+    pub current_definition: Option<Arc<Value>>,
 }
 
 /// The pins of every tool seen, those saved before this process started
@@ -85,6 +90,9 @@ pub struct PinStore {
     unsaved: Mutex<Vec<(ToolKey, DefinitionHash)>>,
     /// Woken when `unsaved` gains an entry.
     to_save: tokio::sync::Notify,
+    /// The definitions seen, by hash, for each tool: only its pinned and
+    /// current ones are kept, so an operator can compare them.
+    definitions: Mutex<HashMap<ToolKey, HashMap<DefinitionHash, Arc<Value>>>>,
 }
 
 impl PinStore {
@@ -166,6 +174,21 @@ impl PinStore {
         (state, newly && state == PinState::Changed)
     }
 
+    /// Keep the definition behind `hash` (offered now) for the approval
+    /// view; definitions that are neither pinned nor current are let go.
+    pub fn remember(&self, key: &ToolKey, hash: DefinitionHash, definition: &Tool) {
+        let (pinned, current) = match self.pins.lock().get(key) {
+            Some(pin) => (pin.pinned, pin.current),
+            None => return,
+        };
+        let mut definitions = self.definitions.lock();
+        let known = definitions.entry(key.clone()).or_default();
+        known
+            .entry(hash)
+            .or_insert_with(|| Arc::new(serde_json::to_value(definition).unwrap_or_default()));
+        known.retain(|kept, _| *kept == pinned || *kept == current);
+    }
+
     pub fn state(&self, key: &ToolKey) -> PinState {
         match self.pins.lock().get(key) {
             Some(pin) if pin.pinned != pin.current => PinState::Changed,
@@ -197,6 +220,13 @@ impl PinStore {
     /// The changes awaiting approval, with the approved and offered hashes,
     /// sorted by server and tool.
     pub fn pending(&self) -> Vec<PendingChange> {
+        let definitions = self.definitions.lock();
+        let definition = |key: &ToolKey, hash: &DefinitionHash| {
+            definitions
+                .get(key)
+                .and_then(|known| known.get(hash))
+                .cloned()
+        };
         let mut out: Vec<PendingChange> = self
             .pins
             .lock()
@@ -206,6 +236,8 @@ impl PinStore {
                 key: key.clone(),
                 pinned: pin.pinned,
                 current: pin.current,
+                pinned_definition: definition(key, &pin.pinned),
+                current_definition: definition(key, &pin.current),
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -288,5 +320,44 @@ mod tests {
         assert!(store.adopt(&key, [2; 32]));
         assert!(!store.adopt(&key, [2; 32]));
         assert_eq!(store.state(&key), PinState::Pinned);
+    }
+
+    #[test]
+    fn the_pinned_and_offered_definitions_are_kept_side_by_side() {
+        let store = PinStore::default();
+        let key = ToolKey {
+            server: Arc::from("s"),
+            tool: Arc::from("t"),
+        };
+        let schema: rmcp::model::JsonObject =
+            serde_json::from_value(serde_json::json!({"type": "object"})).unwrap();
+        let version = |text: &str| Tool::new("t", text.to_owned(), Arc::new(schema.clone()));
+        for text in ["first", "second", "third"] {
+            let tool = version(text);
+            let hash = definition_hash(&tool);
+            store.observe(&key, hash);
+            store.remember(&key, hash, &tool);
+        }
+        let pending = store.pending();
+        let described = |d: &Option<Arc<Value>>| d.as_ref().map(|v| v["description"].clone());
+        assert_eq!(
+            described(&pending[0].pinned_definition),
+            Some("first".into())
+        );
+        assert_eq!(
+            described(&pending[0].current_definition),
+            Some("third".into())
+        );
+        // "second" is neither pinned nor offered: let go.
+        assert_eq!(store.definitions.lock()[&key].len(), 2);
+        // A pin from before a restart is known by its hash only.
+        let restored = PinStore::default();
+        restored.seed([(key.clone(), [9; 32])]);
+        let tool = version("new");
+        restored.observe(&key, definition_hash(&tool));
+        restored.remember(&key, definition_hash(&tool), &tool);
+        let pending = restored.pending();
+        assert!(pending[0].pinned_definition.is_none());
+        assert!(pending[0].current_definition.is_some());
     }
 }

@@ -65,6 +65,14 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
     cx.stage("guard_input", started);
+    if gateway.request_log.captures(&caller.team) {
+        // After the input guard: what went upstream, redactions applied.
+        let messages = serde_json::to_value(&request.messages).unwrap_or_default();
+        cx.captured = Some(crate::request_log::Captured {
+            messages: crate::request_log::Captured::messages(messages),
+            ..Default::default()
+        });
+    }
     let started = std::time::Instant::now();
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(
@@ -153,9 +161,15 @@ pub async fn handle(
                 )
                 .await;
             cx.stage("guard_output", started);
-            let record_cx = cx.take();
+            cx.guard = guard
+                .header()
+                .and_then(|v| v.to_str().ok().map(str::to_owned));
+            let mut record_cx = cx.take();
             let mut response = match checked {
-                Ok(body) => json_response(body),
+                Ok(body) => {
+                    capture_answer(&mut record_cx, &guard, &body);
+                    json_response(body)
+                }
                 Err(error) => {
                     // The upstream was paid for: settle its usage, then refuse.
                     tracing::debug!(error = %error, "response refused");
@@ -200,6 +214,12 @@ pub async fn handle(
                 .target
                 .as_ref()
                 .map_or(target.model.tokenizer, |served| served.model.tokenizer);
+            cx.guard = guard
+                .header()
+                .and_then(|v| v.to_str().ok().map(str::to_owned));
+            if let Some(captured) = &mut cx.captured {
+                captured.answer_withheld = Some("a streamed answer is not captured".into());
+            }
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
@@ -239,6 +259,29 @@ pub async fn handle(
             Ok(response)
         }
     }
+}
+
+/// Keeps the answer with the captured prompt: only one that passed the
+/// output guardrails, and not when the prompt had redactions (the answer
+/// then holds the originals put back for the client).
+fn capture_answer(cx: &mut RequestCx, guard: &RequestGuard, body: &Bytes) {
+    let Some(captured) = &mut cx.captured else {
+        return;
+    };
+    if guard.redacted() {
+        captured.answer_withheld =
+            Some("the prompt had redactions: the answer holds originals put back".into());
+        return;
+    }
+    let answer = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .pointer("/choices/0/message/content")
+                .and_then(serde_json::Value::as_str)
+                .map(crate::request_log::Captured::answer)
+        });
+    captured.answer = answer;
 }
 
 /// `x-switchboard-guardrails`, when a rule flagged or redacted something.

@@ -56,6 +56,15 @@ pub struct RequestCx {
     pub cache: Option<&'static str>,
     /// The request's trace, when `[otel]` is on and it is sampled.
     pub trace: Option<crate::traces::Trace>,
+    /// Each pipeline stage and how long it took, for the request log.
+    pub stages: Vec<(&'static str, Duration)>,
+    /// Each upstream attempt: the model, how long, and its error if any.
+    pub attempt_log: Vec<crate::request_log::Attempt>,
+    /// What the guardrails did (`x-switchboard-guardrails`), if anything.
+    pub guard: Option<String>,
+    /// The prompt and answer as the log keeps them, for a team that
+    /// captures content (`[request_log] capture`), after redaction.
+    pub captured: Option<crate::request_log::Captured>,
 }
 
 impl RequestCx {
@@ -77,6 +86,10 @@ impl RequestCx {
             prompt: None,
             cache: None,
             trace: None,
+            stages: Vec::new(),
+            attempt_log: Vec::new(),
+            guard: None,
+            captured: None,
         }
     }
 
@@ -99,6 +112,9 @@ impl RequestCx {
     /// Records a pipeline stage that began at `start` and ends now (a span,
     /// when the request is traced).
     pub fn stage(&mut self, name: &'static str, start: Instant) {
+        if self.stages.len() < 16 {
+            self.stages.push((name, start.elapsed()));
+        }
         if let Some(trace) = &mut self.trace {
             trace.child(
                 format!("switchboard.{name}"),

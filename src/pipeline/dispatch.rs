@@ -140,8 +140,8 @@ struct Skipped {
     too_small: bool,
 }
 
-/// One upstream attempt as a CLIENT span of the request's trace, with the
-/// GenAI conventions' attributes.
+/// One upstream attempt: a note for the request log and, when traced, a
+/// CLIENT span with the GenAI conventions' attributes.
 fn attempt_span(
     cx: &mut RequestCx,
     span_id: crate::traces::SpanId,
@@ -154,6 +154,13 @@ fn attempt_span(
         super::context::Endpoint::Embeddings => "embeddings",
         _ => "chat",
     };
+    if cx.attempt_log.len() < 32 {
+        cx.attempt_log.push(crate::request_log::Attempt {
+            model: target.canonical.to_string(),
+            ms: started.elapsed().as_secs_f64() * 1e3,
+            error: error.map(|e| e.label().to_owned()),
+        });
+    }
     let Some(trace) = &mut cx.trace else {
         return;
     };

@@ -240,6 +240,16 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
             Some(Cost::Known(cost)) => Some(cost.0),
             _ => None,
         },
+        detail: crate::request_log::Detail {
+            stages: cx
+                .stages
+                .iter()
+                .map(|(name, took)| ((*name).to_owned(), took.as_secs_f64() * 1e3))
+                .collect(),
+            attempts: cx.attempt_log.clone(),
+            guardrails: cx.guard.clone(),
+            captured: cx.captured.clone(),
+        },
         ..crate::request_log::Row::default()
     });
     tracing::info!(

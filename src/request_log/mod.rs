@@ -46,6 +46,12 @@ pub struct RawRequestLog {
     /// The most rows kept; the oldest go first. Default 1,000,000.
     #[serde(default)]
     pub max_rows: Option<u64>,
+    /// Teams whose prompts and answers are kept with their rows (none by
+    /// default). What is kept has passed the guardrails' redaction: the
+    /// messages as they went upstream, and the answer only when nothing in
+    /// the prompt was redacted. Each cut to 16 KB.
+    #[serde(default)]
+    pub capture: Vec<String>,
 }
 
 /// `[request_log]`, checked.
@@ -55,6 +61,7 @@ pub struct RequestLogSettings {
     pub path: PathBuf,
     pub retention: Duration,
     pub max_rows: u64,
+    pub capture: Vec<String>,
 }
 
 pub fn validate(
@@ -86,6 +93,7 @@ pub fn validate(
             .unwrap_or_else(|| "switchboard-requests.sqlite".into()),
         retention,
         max_rows: raw.max_rows.unwrap_or(1_000_000).max(1),
+        capture: raw.capture.clone(),
     }
 }
 
@@ -125,6 +133,80 @@ pub struct Row {
     pub completion_tokens: u64,
     /// Nano-USD; none when the model has no price or nothing was spent.
     pub cost_nano: Option<u64>,
+    /// What happened inside: stages, attempts, guardrails, captured content.
+    #[serde(default)]
+    pub detail: Detail,
+}
+
+/// A call's inside, kept as one JSON column.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Detail {
+    /// Each pipeline stage and its milliseconds, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<(String, f64)>,
+    /// Each upstream attempt, retries and fallbacks included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// What the guardrails did (`flagged=...; redacted=N`), never the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<String>,
+    /// The prompt and answer, for a team that captures content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Captured>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    /// `provider/model`.
+    pub model: String,
+    pub ms: f64,
+    /// The error's code when the attempt failed.
+    pub error: Option<String>,
+}
+
+/// Content kept for a team that opted in: the messages as they went
+/// upstream (the input guardrails' redactions applied) and the answer, only
+/// when it passed the output guardrails and the prompt had nothing redacted
+/// (otherwise the answer holds originals put back for the client).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Captured {
+    pub messages: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// Why the answer is not kept, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_withheld: Option<String>,
+}
+
+/// Most bytes of captured content a row keeps (prompt and answer each).
+pub const MAX_CAPTURED: usize = 16 * 1024;
+
+impl Captured {
+    /// The messages as a bounded value: the whole JSON when it fits, a cut
+    /// text of it otherwise.
+    pub fn messages(messages: serde_json::Value) -> serde_json::Value {
+        let text = messages.to_string();
+        if text.len() <= MAX_CAPTURED {
+            messages
+        } else {
+            serde_json::Value::String(format!("{}…", cut_to(&text, MAX_CAPTURED)))
+        }
+    }
+
+    pub fn answer(answer: &str) -> String {
+        cut_to(answer, MAX_CAPTURED).to_owned()
+    }
+}
+
+fn cut_to(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl Row {
@@ -204,6 +286,11 @@ impl RequestLog {
 
     pub fn enabled(&self) -> bool {
         self.queue.is_some()
+    }
+
+    /// Whether `team`'s prompts and answers are kept.
+    pub fn captures(&self, team: &str) -> bool {
+        self.enabled() && self.settings.capture.iter().any(|t| t == team)
     }
 
     /// Hands a row to the writer; never blocks. A full queue drops the row.

@@ -18,7 +18,7 @@ const MAX_GROUPS: u32 = 20;
 
 const COLUMNS: &str = "seq, at_ms, request_id, endpoint, team, key, requested_model, model, \
     provider, stream, attempts, status, outcome, cache, prompt, duration_ms, upstream_ms, \
-    overhead_us, prompt_tokens, completion_tokens, cost_nano";
+    overhead_us, prompt_tokens, completion_tokens, cost_nano, detail";
 
 pub struct Store {
     path: std::path::PathBuf,
@@ -188,9 +188,9 @@ impl Store {
                     "INSERT INTO requests (at_ms, request_id, endpoint, team, key,
                      requested_model, model, provider, stream, attempts, status, outcome,
                      cache, prompt, duration_ms, upstream_ms, overhead_us, prompt_tokens,
-                     completion_tokens, cost_nano)
+                     completion_tokens, cost_nano, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                     ?15, ?16, ?17, ?18, ?19, ?20)",
+                     ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
                 )
                 .map_err(|e| e.to_string())?;
             for row in rows {
@@ -216,6 +216,8 @@ impl Store {
                         row.prompt_tokens as i64,
                         row.completion_tokens as i64,
                         row.cost_nano.map(|n| n as i64),
+                        (row.detail != super::Detail::default())
+                            .then(|| serde_json::to_string(&row.detail).unwrap_or_default()),
                     ])
                     .map_err(|e| e.to_string())?;
             }
@@ -289,6 +291,10 @@ impl Store {
                     prompt_tokens: r.get::<_, i64>(18)? as u64,
                     completion_tokens: r.get::<_, i64>(19)? as u64,
                     cost_nano: r.get::<_, Option<i64>>(20)?.map(|n| n as u64),
+                    detail: r
+                        .get::<_, Option<String>>(21)?
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .unwrap_or_default(),
                 })
             })
             .map_err(|e| e.to_string())?;
@@ -464,7 +470,8 @@ fn connect(path: &Path) -> Result<rusqlite::Connection, String> {
                          cache TEXT, prompt TEXT, duration_ms REAL NOT NULL,
                          upstream_ms REAL NOT NULL, overhead_us INTEGER NOT NULL,
                          prompt_tokens INTEGER NOT NULL,
-                         completion_tokens INTEGER NOT NULL, cost_nano INTEGER);
+                         completion_tokens INTEGER NOT NULL, cost_nano INTEGER,
+                         detail TEXT);
                      CREATE INDEX IF NOT EXISTS requests_at ON requests (at_ms);
                      CREATE INDEX IF NOT EXISTS requests_id ON requests (request_id);
                      CREATE INDEX IF NOT EXISTS requests_team ON requests (team, at_ms);",

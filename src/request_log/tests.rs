@@ -7,6 +7,7 @@ fn settings(path: PathBuf) -> RequestLogSettings {
         path,
         retention: Duration::from_secs(3600),
         max_rows: 1_000,
+        capture: Vec::new(),
     }
 }
 

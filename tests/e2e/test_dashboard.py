@@ -176,6 +176,11 @@ def test_every_page_loads_clean(dashboard, browser):
         assert watched.page.inner_text("h1")
     watched.open("requests")
     assert "alpha" in watched.page.inner_text("#request-log")
+    # One request's inside: its stages and its attempt.
+    watched.page.click("#request-log tbody tr >> nth=0 >> a")
+    stages = watched.page.wait_for_selector("#request-detail table.stages").inner_text()
+    assert "dispatch" in stages and "guard_input" in stages
+    assert "openai/gpt-4o-mini" in watched.page.inner_text("#request-detail table.attempts")
     watched.assert_clean()
     watched.context.close()
 
@@ -266,6 +271,9 @@ def test_a_changed_tool_is_approved_from_the_page(dashboard, browser):
     for tool in sorted(tools):
         watched.open("mcp")
         row = watched.page.locator("#approvals tr", has_text=tool)
+        # The approved and the offered definition, side by side.
+        definitions = row.locator("pre").all_inner_texts()
+        assert len(definitions) == 2 and "UTC" in definitions[0] and "Europe/Paris" in definitions[1], definitions
         row.locator("button:has-text('Approve')").click()
         watched.page.wait_for_selector(f"#mcp-status >> text=Approved clock/{tool}")
     assert admin(dashboard, "GET", "/admin/mcp/approvals").json()["data"] == []
@@ -279,5 +287,8 @@ def test_a_changed_tool_is_approved_from_the_page(dashboard, browser):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         failed, text = pool.submit(anyio.run, call).result(timeout=60)
     assert not failed and "Europe/Paris" in text, text
+    # The call is among the page's recent calls, with its outcome.
+    watched.open("mcp")
+    assert "clock/get_current_time" in watched.page.inner_text("#mcp-calls")
     watched.assert_clean()
     watched.context.close()

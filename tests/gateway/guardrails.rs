@@ -214,7 +214,7 @@ async fn a_flagged_response_says_so_in_a_header_and_a_metric() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"switchboard_guardrail_decisions_total{pack="custom-template",rule="custom.ticket-ids",action="flag",phase="output"} 1"#),
+        metrics.contains(r#"switchboard_guardrail_decisions_total{pack="custom-template",rule="custom.ticket-ids",action="flag",phase="output",team="alpha"} 1"#),
         "{metrics}"
     );
     // Without the binding's route, nothing is flagged.

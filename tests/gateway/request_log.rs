@@ -106,3 +106,73 @@ async fn every_call_is_a_row_the_admin_api_filters_and_sums() {
         .unwrap();
     assert_eq!(refused.status(), 403);
 }
+
+#[tokio::test]
+async fn content_is_kept_only_for_teams_that_opted_in() {
+    let extra = format!(
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\ncapture = [\"alpha\"]\n",
+        hex::encode(hash_key(ADMIN_TOKEN))
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    for key in [ALPHA_KEY, BETA_KEY] {
+        let model = if key == ALPHA_KEY {
+            "openai/gpt-4o-mini"
+        } else {
+            "mock/echo"
+        };
+        let response = h
+            .post(
+                "/v1/chat/completions",
+                Some(key),
+                chat_body(model, "What is the capital of Peru?").to_string(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let rows = rows_once(&h, "/admin/requests", 2).await;
+    let row = |team: &str| rows.iter().find(|r| r["team"] == team).unwrap().clone();
+    let alpha = row("alpha");
+    let captured = &alpha["detail"]["captured"];
+    assert_eq!(
+        captured["messages"][0]["content"], "What is the capital of Peru?",
+        "{alpha}"
+    );
+    assert!(
+        captured["answer"].as_str().is_some_and(|a| !a.is_empty()),
+        "{alpha}"
+    );
+    // Off by default: another team's row holds no content.
+    let beta = row("beta");
+    assert!(beta["detail"].get("captured").is_none(), "{beta}");
+    assert!(!beta.to_string().contains("Peru"), "{beta}");
+    // Every row says how its stages and attempts went.
+    for row in [&alpha, &beta] {
+        let stages: Vec<&str> = row["detail"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s[0].as_str().unwrap())
+            .collect();
+        assert!(
+            stages.contains(&"dispatch") && stages.contains(&"guard_input"),
+            "{row}"
+        );
+        assert_eq!(
+            row["detail"]["attempts"].as_array().unwrap().len(),
+            1,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn capturing_an_unknown_team_is_refused() {
+    let text = super::harness::config_text("[request_log]\ncapture = [\"nobody\"]\n");
+    let error = switchboard::config::load_str("t.toml", &text, None, std::path::Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("request_log.capture") && error.contains("nobody"),
+        "{error}"
+    );
+}

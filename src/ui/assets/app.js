@@ -249,8 +249,21 @@ async function requests() {
   const detail = el("div", { id: "request-detail" });
   const show = async (id) => {
     const one = await api("GET", `/admin/requests/${encodeURIComponent(id)}`);
+    const inside = (c) => {
+      const d = c.detail || {};
+      return el("div", { class: "call-detail" },
+        el("h3", {}, `Call ${c.seq}`),
+        table([["Stage", (s) => s[0]], ["Took", (s) => ms(s[1])]], d.stages || [], { class: "stages" }),
+        table([["Attempt", (a) => a.model], ["Took", (a) => ms(a.ms)], ["Outcome", (a) => a.error || "ok"]], d.attempts || [], { class: "attempts" }),
+        el("p", {}, "Guardrails: ", d.guardrails || "nothing flagged or redacted"),
+        d.captured ? el("div", { class: "captured" },
+          el("h4", {}, "Captured prompt (after redaction)"), el("pre", {}, JSON.stringify(d.captured.messages, null, 2)),
+          el("h4", {}, "Captured answer"), el("pre", {}, d.captured.answer || d.captured.answer_withheld || "–"))
+          : el("p", { class: "muted" }, "Content is not captured for this team."));
+    };
     detail.replaceChildren(el("h2", {}, "Request ", el("code", {}, one.request_id)),
-      table([["Call", (c) => c.seq], ["Endpoint", (c) => c.endpoint], ["Model", (c) => `${c.requested_model || "–"} → ${c.model || "–"}`], ["Attempts", (c) => c.attempts], ["Status", (c) => `${c.status} ${c.outcome}`], ["Cache", (c) => c.cache || "–"], ["Total", (c) => ms(c.duration_ms)], ["Upstream", (c) => ms(c.upstream_ms)], ["Overhead", (c) => us(c.overhead_us)], ["Tokens", (c) => `${c.prompt_tokens} + ${c.completion_tokens}`], ["Cost", (c) => (c.cost_nano === null ? "–" : usd(c.cost_nano / 1e9))]], one.calls));
+      table([["Call", (c) => c.seq], ["Endpoint", (c) => c.endpoint], ["Model", (c) => `${c.requested_model || "–"} → ${c.model || "–"}`], ["Attempts", (c) => c.attempts], ["Status", (c) => `${c.status} ${c.outcome}`], ["Cache", (c) => c.cache || "–"], ["Total", (c) => ms(c.duration_ms)], ["Upstream", (c) => ms(c.upstream_ms)], ["Overhead", (c) => us(c.overhead_us)], ["Tokens", (c) => `${c.prompt_tokens} + ${c.completion_tokens}`], ["Cost", (c) => (c.cost_nano === null ? "–" : usd(c.cost_nano / 1e9))]], one.calls),
+      ...one.calls.map(inside));
   };
   const filters = el("form", { class: "inline", on: { submit: (event) => {
     event.preventDefault();
@@ -275,12 +288,12 @@ async function guardrails() {
     rows.push({ ...labels, count: Number(line.slice(line.lastIndexOf(" ") + 1)) });
   }
   rows.sort((a, b) => b.count - a.count);
-  return [el("h1", {}, "Guardrails"), el("p", {}, "Decisions by pack, rule, action and phase since the gateway started. The matched text is never kept."),
-    table([["Pack", (r) => r.pack], ["Rule", (r) => r.rule], ["Action", (r) => r.action], ["Phase", (r) => r.phase], ["Count", (r) => r.count]], rows, { id: "guardrail-events" })];
+  return [el("h1", {}, "Guardrails"), el("p", {}, "Decisions by rule, action, phase and team since the gateway started. The matched text is never kept."),
+    table([["Team", (r) => r.team], ["Pack", (r) => r.pack], ["Rule", (r) => r.rule], ["Action", (r) => r.action], ["Phase", (r) => r.phase], ["Count", (r) => r.count]], rows, { id: "guardrail-events" })];
 }
 
 async function mcp() {
-  const [servers, tools, approvals] = await Promise.all([api("GET", "/admin/mcp/servers"), api("GET", "/admin/mcp/tools"), api("GET", "/admin/mcp/approvals")]);
+  const [servers, tools, approvals, calls] = await Promise.all([api("GET", "/admin/mcp/servers"), api("GET", "/admin/mcp/tools"), api("GET", "/admin/mcp/approvals"), api("GET", "/admin/mcp/calls")]);
   const status = el("div", { id: "mcp-status" });
   const approve = (change) => el("button", { type: "button", on: { click: async () => {
     try {
@@ -289,15 +302,19 @@ async function mcp() {
       document.getElementById("mcp-status").replaceChildren(notice(`Approved ${change.server}/${change.tool}.`));
     } catch (error) { status.replaceChildren(notice(error.message, "error")); }
   } } }, "Approve");
-  const describe = Object.fromEntries(tools.data.map((t) => [`${t.server}/${t.tool}`, t.description || ""]));
+  // Side by side: each definition as JSON (known by its hash alone when it
+  // was pinned before the gateway last started).
+  const definition = (hash, body) => el("div", {}, el("code", {}, hash.slice(0, 16)), body ? el("pre", {}, JSON.stringify(body, null, 2)) : el("p", { class: "muted" }, "seen before the last restart: known by its hash"));
   return [
     el("h1", {}, "MCP"), status,
     el("h2", {}, "Pending approvals"),
-    table([["Server", (c) => c.server], ["Tool", (c) => c.tool], ["Approved definition", (c) => el("code", {}, c.pinned_hash.slice(0, 16))], ["Offered definition", (c) => el("div", {}, el("code", {}, c.current_hash.slice(0, 16)), el("p", {}, describe[`${c.server}/${c.tool}`] || ""))], ["", approve]], approvals.data, { id: "approvals" }),
+    table([["Server", (c) => c.server], ["Tool", (c) => c.tool], ["Approved definition", (c) => definition(c.pinned_hash, c.pinned_definition)], ["Offered definition", (c) => definition(c.current_hash, c.current_definition)], ["", approve]], approvals.data, { id: "approvals" }),
     el("h2", {}, "Servers"),
     table([["Server", (s) => s.name], ["Transport", (s) => s.transport], ["Target", (s) => s.target], ["State", (s) => s.state + (s.reason ? ` (${s.reason})` : "")], ["Restarts", (s) => s.restarts], ["Tools", (s) => s.tools], ["Blocked", (s) => s.blocked_tools]], servers.data, { id: "servers" }),
     el("h2", {}, "Tools"),
     table([["Name", (t) => t.name], ["Server", (t) => t.server], ["Description", (t) => t.description || ""], ["State", (t) => (t.blocked ? "blocked: changed" : "callable")]], tools.data, { id: "tools" }),
+    el("h2", {}, "Recent calls"),
+    table([["When", (c) => when(c.at_ms)], ["Team", (c) => c.team], ["Key", (c) => c.key], ["Tool", (c) => `${c.server}/${c.tool}`], ["Outcome", (c) => c.outcome], ["Took", (c) => ms(c.ms)], ["Request", (c) => c.request_id]], calls.data, { id: "mcp-calls" }),
   ];
 }
 
