@@ -46,7 +46,7 @@ pub async fn handle(
     // 1. authenticate: first, so an unknown caller learns nothing about models.
     let started = std::time::Instant::now();
     let caller = stages::authenticate(gateway, cx, headers)?;
-    cx.stage("authenticate", started);
+    cx.stage("switchboard.authenticate", started);
     let started = std::time::Instant::now();
     // 2. normalize: parse and check the body, then resolve the model name.
     let mut request: ChatRequest = decode_json(&body)?;
@@ -60,11 +60,11 @@ pub async fn handle(
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;
-    cx.stage("normalize", started);
+    cx.stage("switchboard.normalize", started);
     // 3. guard input: before anything is spent or sent.
     let started = std::time::Instant::now();
     let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
-    cx.stage("guard_input", started);
+    cx.stage("switchboard.guard_input", started);
     if gateway.request_log.captures(&caller.team) {
         // After the input guard: what went upstream, redactions applied.
         let messages = serde_json::to_value(&request.messages).unwrap_or_default();
@@ -84,7 +84,7 @@ pub async fn handle(
         |target| estimate::chat(&request, target),
     )
     .await?;
-    cx.stage("reserve", started);
+    cx.stage("switchboard.reserve", started);
     let started = std::time::Instant::now();
     // 5. cache: a hit is served here and costs the team nothing; a miss
     // carries what is needed to store the answer once it is complete.
@@ -103,7 +103,7 @@ pub async fn handle(
         .await
         {
             Ok(crate::cache::stage::Step::Serve(mut response)) => {
-                cx.stage("cache", started);
+                cx.stage("switchboard.cache", started);
                 let mut record_cx = cx.take();
                 record_cx.cache = Some(crate::cache::stage::hit_layer(&response));
                 add_headers(&mut response, &record_cx);
@@ -129,13 +129,13 @@ pub async fn handle(
         }
     };
     if cx.cache.is_some() {
-        cx.stage("cache", started);
+        cx.stage("switchboard.cache", started);
     }
     // 6. route + 7. dispatch: retries and fallbacks happen in there, all
     // before the first byte goes to the client.
     let started = std::time::Instant::now();
     let reply = dispatch::chat(gateway, cx, &request).await;
-    cx.stage("dispatch", started);
+    cx.stage("switchboard.dispatch", started);
     let (reply, limits) = match reply {
         Ok(reply) => reply,
         Err(error) => {
@@ -160,7 +160,7 @@ pub async fn handle(
                     complete.body,
                 )
                 .await;
-            cx.stage("guard_output", started);
+            cx.stage("switchboard.guard_output", started);
             cx.guard = guard
                 .header()
                 .and_then(|v| v.to_str().ok().map(str::to_owned));

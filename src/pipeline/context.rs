@@ -57,6 +57,7 @@ pub struct RequestCx {
     /// The request's trace, when `[otel]` is on and it is sampled.
     pub trace: Option<crate::traces::Trace>,
     /// Each pipeline stage and how long it took, for the request log.
+    /// (`switchboard.<stage>`, also the stage's span name.)
     pub stages: Vec<(&'static str, Duration)>,
     /// Each upstream attempt: the model, how long, and its error if any.
     pub attempt_log: Vec<crate::request_log::Attempt>,
@@ -109,19 +110,21 @@ impl RequestCx {
         }
     }
 
-    /// Records a pipeline stage that began at `start` and ends now (a span,
-    /// when the request is traced).
+    /// Records a pipeline stage (`switchboard.<stage>`) that began at
+    /// `start` and ends now (a span too, when the request is traced).
     pub fn stage(&mut self, name: &'static str, start: Instant) {
+        let now = Instant::now();
         if self.stages.len() < 16 {
-            self.stages.push((name, start.elapsed()));
+            self.stages
+                .push((name, now.saturating_duration_since(start)));
         }
         if let Some(trace) = &mut self.trace {
             trace.child(
-                format!("switchboard.{name}"),
+                name,
                 crate::traces::Kind::Internal,
                 crate::traces::random_span_id(),
-                (start, Instant::now()),
-                vec![("switchboard.stage", name.into())],
+                (start, now),
+                Vec::new(),
                 None,
             );
         }

@@ -244,7 +244,10 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
             stages: cx
                 .stages
                 .iter()
-                .map(|(name, took)| ((*name).to_owned(), took.as_secs_f64() * 1e3))
+                .map(|(name, took)| {
+                    let stage = name.strip_prefix("switchboard.").unwrap_or(name);
+                    (stage.into(), took.as_secs_f64() * 1e3)
+                })
                 .collect(),
             attempts: cx.attempt_log.clone(),
             guardrails: cx.guard.clone(),

@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Spans the queue holds before new ones are dropped.
-const QUEUE_SPANS: usize = 8_192;
+/// Spans the queue holds before new ones are dropped (a tenth of a second
+/// of ten spans a request at 50,000 requests a second).
+const QUEUE_SPANS: usize = 65_536;
 /// Spans sent in one export request at most.
-const BATCH_SPANS: usize = 512;
-/// How long the exporter waits to fill a batch.
-const BATCH_WAIT: Duration = Duration::from_millis(200);
+const BATCH_SPANS: usize = 2_048;
+/// How long the exporter gathers spans after the first: one wake-up for
+/// many spans rather than one per span.
+const GATHER: Duration = Duration::from_millis(100);
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Exporter {
@@ -108,44 +110,48 @@ async fn run(settings: OtelSettings, mut spans: mpsc::Receiver<SpanData>) {
     };
     let mut failures = 0u64;
     while let Some(first) = spans.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
-        while batch.len() < BATCH_SPANS {
-            match tokio::time::timeout_at(deadline, spans.recv()).await {
-                Ok(Some(span)) => batch.push(span),
-                _ => break,
-            }
+        tokio::time::sleep(GATHER).await;
+        let mut gathered = vec![first];
+        while let Ok(span) = spans.try_recv() {
+            gathered.push(span);
         }
-        let request = otlp::request(&settings.service_name, &batch);
-        let result = match &mut sink {
-            Sink::Http(client) => client
-                .post(&settings.endpoint)
-                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-                .body(request.encode_to_vec())
-                .send()
-                .await
-                .map_err(|error| error.to_string())
-                .and_then(|response| {
-                    response
-                        .status()
-                        .is_success()
-                        .then_some(())
-                        .ok_or_else(|| format!("the collector answered {}", response.status()))
-                }),
-            Sink::Grpc(Some(client)) => client
-                .export(request)
-                .await
-                .map(|_| ())
-                .map_err(|status| status.to_string()),
-            Sink::Grpc(None) => Err(format!("`{}` is not a gRPC endpoint", settings.endpoint)),
-        };
-        if let Err(error) = result {
-            failures += 1;
-            // Said once, then every hundredth time: a collector that is down
-            // must not flood the log.
-            if failures % 100 == 1 {
-                tracing::warn!(%error, failures, spans = batch.len(), "trace export failed");
-            }
+        for batch in gathered.chunks(BATCH_SPANS) {
+            export(&settings, &mut sink, batch, &mut failures).await;
+        }
+    }
+}
+
+/// Sends one batch; a failure is logged (rarely) and the batch dropped.
+async fn export(settings: &OtelSettings, sink: &mut Sink, batch: &[SpanData], failures: &mut u64) {
+    let request = otlp::request(&settings.service_name, batch);
+    let result = match sink {
+        Sink::Http(client) => client
+            .post(&settings.endpoint)
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|response| {
+                response
+                    .status()
+                    .is_success()
+                    .then_some(())
+                    .ok_or_else(|| format!("the collector answered {}", response.status()))
+            }),
+        Sink::Grpc(Some(client)) => client
+            .export(request)
+            .await
+            .map(|_| ())
+            .map_err(|status| status.to_string()),
+        Sink::Grpc(None) => Err(format!("`{}` is not a gRPC endpoint", settings.endpoint)),
+    };
+    if let Err(error) = result {
+        *failures += 1;
+        // Said once, then every hundredth time: a collector that is down
+        // must not flood the log.
+        if *failures % 100 == 1 {
+            tracing::warn!(%error, failures, spans = batch.len(), "trace export failed");
         }
     }
 }

@@ -175,7 +175,7 @@ pub struct SpanData {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent: Option<SpanId>,
-    pub name: String,
+    pub name: std::borrow::Cow<'static, str>,
     pub kind: Kind,
     pub start_unix_nanos: u64,
     pub end_unix_nanos: u64,
@@ -231,7 +231,7 @@ impl Trace {
     /// Records a finished child of the request's span.
     pub fn child(
         &mut self,
-        name: impl Into<String>,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         kind: Kind,
         span_id: SpanId,
         (start, end): (Instant, Instant),
@@ -266,7 +266,7 @@ impl Trace {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent: self.parent,
-            name,
+            name: name.into(),
             kind: Kind::Server,
             start_unix_nanos: self.started_unix_nanos,
             end_unix_nanos: self.at(Instant::now()),

@@ -28,7 +28,7 @@ fn span(data: &SpanData) -> Span {
         parent_span_id: data.parent.map(|p| p.to_vec()).unwrap_or_default(),
         // Sampled, as every exported span is.
         flags: 0x1 | 0x100 | if data.parent.is_some() { 0x200 } else { 0 },
-        name: data.name.clone(),
+        name: data.name.to_string(),
         kind: match data.kind {
             Kind::Internal => span::SpanKind::Internal,
             Kind::Server => span::SpanKind::Server,

@@ -176,6 +176,14 @@ def test_every_page_loads_clean(dashboard, browser):
         assert watched.page.inner_text("h1")
     watched.open("requests")
     assert "alpha" in watched.page.inner_text("#request-log")
+    # Filtered by team and time: only that team's rows of the last hour.
+    watched.page.fill("form.inline >> input[name=team]", "beta")
+    watched.page.select_option("form.inline >> select[name=since]", "1h")
+    watched.page.click("form.inline >> button:has-text('Filter')")
+    watched.page.wait_for_selector("#request-log >> text=nothing yet")
+    watched.page.fill("form.inline >> input[name=team]", "alpha")
+    watched.page.click("form.inline >> button:has-text('Filter')")
+    watched.page.wait_for_selector("#request-log >> text=alpha")
     # One request's inside: its stages and its attempt.
     watched.page.click("#request-log tbody tr >> nth=0 >> a")
     stages = watched.page.wait_for_selector("#request-detail table.stages").inner_text()

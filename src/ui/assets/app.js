@@ -172,6 +172,8 @@ async function spend() {
   return [
     el("h1", {}, "Spend"),
     chart("Spend per team, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.teams.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
+    chart("Spend per key, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.keys.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
+    chart("Spend per model, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.models.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
     el("h2", {}, "Budgets"),
     table([["Team", (r) => r.team], ["Window", (r) => r.window], ["Limit", (r) => usd(r.limit_usd)], ["Used", (r) => usd(r.used_usd)], ["Burn", (r) => el("span", { class: "burn", "data-burn": r.team }, share(r.burn))], ["Runs out", (r) => r.exhaust]], budgets, { id: "budgets" }),
     el("h2", {}, "Spend by team, key and model (24 hours)"),
@@ -244,7 +246,10 @@ async function cachePage() {
 
 let requestFilter = {};
 async function requests() {
-  const query = new URLSearchParams(Object.entries(requestFilter).filter(([, v]) => v)).toString();
+  const filter = { ...requestFilter };
+  if (filter.since && WINDOWS[filter.since]) filter.since_ms = String(Date.now() - WINDOWS[filter.since]);
+  delete filter.since;
+  const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v)).toString();
   const log = await api("GET", `/admin/requests?limit=200${query ? "&" + query : ""}`);
   const detail = el("div", { id: "request-detail" });
   const show = async (id) => {
@@ -269,7 +274,9 @@ async function requests() {
     event.preventDefault();
     requestFilter = Object.fromEntries(new FormData(event.target).entries());
     render();
-  } } }, ["team", "key", "model", "status"].map((name) => el("input", { name, placeholder: name === "status" ? "status (429, 5xx, error)" : name, value: requestFilter[name] || "" })), el("button", { type: "submit" }, "Filter"));
+  } } }, ["team", "key", "model", "status"].map((name) => el("input", { name, placeholder: name === "status" ? "status (429, 5xx, error)" : name, value: requestFilter[name] || "" })),
+  el("select", { name: "since" }, [["", "any time"], ["1h", "last hour"], ["24h", "last 24 hours"], ["7d", "last 7 days"]].map(([value, label]) => el("option", { value, selected: requestFilter.since === value }, label))),
+  el("button", { type: "submit" }, "Filter"));
   return [
     el("h1", {}, "Requests"), filters,
     table([["When", (r) => when(r.at_ms)], ["Request", (r) => el("a", { href: "#/requests", on: { click: (ev) => { ev.preventDefault(); show(r.request_id); } } }, r.request_id)], ["Team", (r) => r.team || "–"], ["Key", (r) => r.key || "–"], ["Model", (r) => r.model || r.requested_model || "–"], ["Status", (r) => r.status], ["Cache", (r) => r.cache || "–"], ["Duration", (r) => ms(r.duration_ms)], ["Cost", (r) => (r.cost_nano === null ? "–" : usd(r.cost_nano / 1e9))]], log.requests, { id: "request-log" }),
