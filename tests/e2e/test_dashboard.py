@@ -55,6 +55,9 @@ hash = "sha256:{hashlib.sha256(ADMIN_KEY.encode()).hexdigest()}"
 [cache]
 enabled = true
 
+[request_log]
+enabled = true
+
 [mcp]
 admin_commands = [{toml_string(time_server)}]
 

@@ -38,7 +38,7 @@ async fn rows_once(h: &Harness, path: &str, count: usize) -> Vec<Value> {
 #[tokio::test]
 async fn every_call_is_a_row_the_admin_api_filters_and_sums() {
     let extra = format!(
-        "[admin]\nhash = \"sha256:{}\"\n",
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\n",
         hex::encode(hash_key(ADMIN_TOKEN))
     );
     let h = Harness::with(MockOptions::default(), &extra).await;
@@ -110,7 +110,7 @@ async fn every_call_is_a_row_the_admin_api_filters_and_sums() {
 #[tokio::test]
 async fn content_is_kept_only_for_teams_that_opted_in() {
     let extra = format!(
-        "[admin]\nhash = \"sha256:{}\"\n[request_log]\ncapture = [\"alpha\"]\n",
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\ncapture = [\"alpha\"]\n",
         hex::encode(hash_key(ADMIN_TOKEN))
     );
     let h = Harness::with(MockOptions::default(), &extra).await;

@@ -91,12 +91,22 @@ function windowPicker(current, onPick) {
 }
 
 let overviewWindow = "24h";
+// The request log is off by default: its pages say how to turn it on.
+const LOG_OFF = "The request log is off: set `[request_log] enabled = true` to see requests, latency and spend here.";
+async function summaryOf(path) {
+  try { return await api("GET", path); } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
 async function overview() {
   const since = Date.now() - WINDOWS[overviewWindow];
   const [summary, cache] = await Promise.all([
-    api("GET", `/admin/requests/summary?since_ms=${since}&buckets=24`),
+    summaryOf(`/admin/requests/summary?since_ms=${since}&buckets=24`),
     api("GET", "/admin/cache/stats").catch(() => null),
   ]);
+  if (!summary) return [el("h1", {}, "Overview"), notice(LOG_OFF)];
   const hitRatio = summary.cache_lookups ? summary.cache_hits / summary.cache_lookups : NaN;
   return [
     el("h1", {}, "Overview"),
@@ -119,12 +129,15 @@ async function overview() {
 
 async function spend() {
   const since = Date.now() - WINDOWS["24h"];
-  const [teams, keys, summary, hour] = await Promise.all([
+  const empty = { series: [], teams: [], keys: [], models: [] };
+  const [teams, keys, logged, hourly] = await Promise.all([
     api("GET", "/admin/teams"),
     api("GET", "/admin/keys"),
-    api("GET", `/admin/requests/summary?since_ms=${since}&buckets=24`),
-    api("GET", `/admin/requests/summary?since_ms=${Date.now() - 3600e3}&buckets=1`),
+    summaryOf(`/admin/requests/summary?since_ms=${since}&buckets=24`),
+    summaryOf(`/admin/requests/summary?since_ms=${Date.now() - 3600e3}&buckets=1`),
   ]);
+  const summary = logged || empty;
+  const hour = hourly || empty;
   const details = await Promise.all(teams.data.map((t) => api("GET", `/admin/teams/${encodeURIComponent(t.id)}`)));
   const perHour = Object.fromEntries(hour.teams.map((g) => [g.name, g.spend_usd]));
   const budgets = [];
@@ -171,6 +184,7 @@ async function spend() {
   } } }, "Revoke");
   return [
     el("h1", {}, "Spend"),
+    logged ? null : notice(LOG_OFF),
     chart("Spend per team, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.teams.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
     chart("Spend per key, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.keys.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
     chart("Spend per model, last 24 hours (USD)", summary.series.map((b) => b.start_ms), summary.models.slice(0, 8).map((g) => ({ label: g.name, values: g.spend_series }))),
@@ -250,7 +264,8 @@ async function requests() {
   if (filter.since && WINDOWS[filter.since]) filter.since_ms = String(Date.now() - WINDOWS[filter.since]);
   delete filter.since;
   const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v)).toString();
-  const log = await api("GET", `/admin/requests?limit=200${query ? "&" + query : ""}`);
+  const log = await summaryOf(`/admin/requests?limit=200${query ? "&" + query : ""}`);
+  if (!log) return [el("h1", {}, "Requests"), notice(LOG_OFF)];
   const detail = el("div", { id: "request-detail" });
   const show = async (id) => {
     const one = await api("GET", `/admin/requests/${encodeURIComponent(id)}`);
