@@ -17,10 +17,10 @@ pub fn authorize(
     headers: &HeaderMap,
 ) -> Result<(), GatewayError> {
     if KeyStore::presented_key(headers).is_none()
-        && let Some(value) = super::session::cookie_value(headers)
+        && super::session::cookie_value(headers).is_some()
         && let Some(admin) = &gateway.config.load().admin
     {
-        let Some(session) = super::session::verify(&admin.key_hash, value, now()) else {
+        let Some(session) = super::session::of_request(&admin.key_hash, headers) else {
             return Err(GatewayError::Unauthenticated(
                 "the dashboard session has expired: sign in again",
             ));
@@ -34,10 +34,6 @@ pub fn authorize(
         return Ok(());
     }
     authenticate(gateway, headers)
-}
-
-pub(super) fn now() -> u64 {
-    crate::shapes::unix_seconds()
 }
 
 /// Checks the presented key (`Authorization: Bearer`, `api-key` or

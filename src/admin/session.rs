@@ -84,6 +84,15 @@ pub fn verify(admin_key_hash: &[u8; 32], value: &str, now: u64) -> Option<Sessio
     })
 }
 
+/// The session the request's cookie stands for, now, if any.
+pub fn of_request(admin_key_hash: &[u8; 32], headers: &HeaderMap) -> Option<Session> {
+    verify(
+        admin_key_hash,
+        cookie_value(headers)?,
+        crate::shapes::unix_seconds(),
+    )
+}
+
 /// The session cookie's value among the request's cookies.
 pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
     headers

@@ -3,15 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Hits remembered per entry for the admin API.
 const HISTORY: usize = 50;
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::shapes::unix_millis()
 }
 
 /// One hit, for the entry's history.

@@ -36,7 +36,7 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
         .map(|c| c.0);
     let mut cx = RequestCx::new(Endpoint::Messages, request_id, peer);
     if !count {
-        cx.start_trace(&gateway.traces, &parts.headers);
+        cx.start_recording(&gateway.request_log, &gateway.traces, &parts.headers);
     }
     gateway.metrics.in_flight.inc();
     let result = match read_limited(body, gateway.config.load().max_body_bytes).await {

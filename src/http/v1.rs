@@ -72,7 +72,7 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let mut cx = RequestCx::new(endpoint, request_id, peer);
-    cx.start_trace(&gateway.traces, &parts.headers);
+    cx.start_recording(&gateway.request_log, &gateway.traces, &parts.headers);
     gateway.metrics.in_flight.inc();
     let result = match read_limited(body, gateway.config.load().max_body_bytes).await {
         Ok(body) => match endpoint {

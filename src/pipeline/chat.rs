@@ -161,9 +161,7 @@ pub async fn handle(
                 )
                 .await;
             cx.stage("switchboard.guard_output", started);
-            cx.guard = guard
-                .header()
-                .and_then(|v| v.to_str().ok().map(str::to_owned));
+            cx.guard = guard_summary(&guard);
             let mut record_cx = cx.take();
             let mut response = match checked {
                 Ok(body) => {
@@ -214,9 +212,7 @@ pub async fn handle(
                 .target
                 .as_ref()
                 .map_or(target.model.tokenizer, |served| served.model.tokenizer);
-            cx.guard = guard
-                .header()
-                .and_then(|v| v.to_str().ok().map(str::to_owned));
+            cx.guard = guard_summary(&guard);
             if let Some(captured) = &mut cx.captured {
                 captured.answer_withheld = Some("a streamed answer is not captured".into());
             }
@@ -282,6 +278,14 @@ fn capture_answer(cx: &mut RequestCx, guard: &RequestGuard, body: &Bytes) {
                 .map(crate::request_log::Captured::answer)
         });
     captured.answer = answer;
+}
+
+/// What the guardrails did, as the request log keeps it: the value of
+/// `x-switchboard-guardrails`.
+fn guard_summary(guard: &RequestGuard) -> Option<String> {
+    guard
+        .header()
+        .and_then(|value| value.to_str().ok().map(str::to_owned))
 }
 
 /// `x-switchboard-guardrails`, when a rule flagged or redacted something.

@@ -29,6 +29,14 @@ impl Endpoint {
             Self::Responses => "responses",
         }
     }
+
+    /// The GenAI conventions' `gen_ai.operation.name`.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Self::Embeddings => "embeddings",
+            Self::ChatCompletions | Self::Messages | Self::Responses => "chat",
+        }
+    }
 }
 
 pub struct RequestCx {
@@ -56,6 +64,8 @@ pub struct RequestCx {
     pub cache: Option<&'static str>,
     /// The request's trace, when `[otel]` is on and it is sampled.
     pub trace: Option<crate::traces::Trace>,
+    /// Whether the request log is on: stages and attempts are noted only then.
+    pub logged: bool,
     /// Each pipeline stage and how long it took, for the request log.
     /// (`switchboard.<stage>`, also the stage's span name.)
     pub stages: Vec<(&'static str, Duration)>,
@@ -87,6 +97,7 @@ impl RequestCx {
             prompt: None,
             cache: None,
             trace: None,
+            logged: false,
             stages: Vec::new(),
             attempt_log: Vec::new(),
             guard: None,
@@ -101,9 +112,15 @@ impl RequestCx {
         std::mem::replace(self, fresh)
     }
 
-    /// Starts the request's trace from the client's `traceparent`, when
-    /// traces are on and this one is sampled.
-    pub fn start_trace(&mut self, exporter: &crate::traces::Exporter, headers: &http::HeaderMap) {
+    /// Says whether the request log keeps this request, and starts its trace
+    /// from the client's `traceparent` when traces are on and it is sampled.
+    pub fn start_recording(
+        &mut self,
+        log: &crate::request_log::RequestLog,
+        exporter: &crate::traces::Exporter,
+        headers: &http::HeaderMap,
+    ) {
+        self.logged = log.enabled();
         if exporter.enabled() {
             let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
             self.trace = crate::traces::Trace::start(incoming, exporter.sample_ratio());
@@ -114,7 +131,7 @@ impl RequestCx {
     /// `start` and ends now (a span too, when the request is traced).
     pub fn stage(&mut self, name: &'static str, start: Instant) {
         let now = Instant::now();
-        if self.stages.len() < 16 {
+        if self.logged && self.stages.len() < 16 {
             self.stages
                 .push((name, now.saturating_duration_since(start)));
         }

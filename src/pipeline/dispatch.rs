@@ -150,11 +150,8 @@ fn attempt_span(
     started: Instant,
     error: Option<&GatewayError>,
 ) {
-    let operation = match cx.endpoint {
-        super::context::Endpoint::Embeddings => "embeddings",
-        _ => "chat",
-    };
-    if cx.attempt_log.len() < 32 {
+    let operation = cx.endpoint.operation();
+    if cx.logged && cx.attempt_log.len() < 32 {
         cx.attempt_log.push(crate::request_log::Attempt {
             model: target.canonical.to_string(),
             ms: started.elapsed().as_secs_f64() * 1e3,

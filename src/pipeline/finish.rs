@@ -41,10 +41,7 @@ fn request_span(
     outcome: Outcome,
 ) -> crate::traces::SpanData {
     use crate::traces::Value;
-    let operation = match cx.endpoint {
-        super::context::Endpoint::Embeddings => "embeddings",
-        _ => "chat",
-    };
+    let operation = cx.endpoint.operation();
     let requested = cx.requested_model.as_deref().unwrap_or("-");
     let mut attributes: Vec<(&'static str, Value)> = vec![
         ("gen_ai.operation.name", operation.into()),
@@ -93,11 +90,7 @@ fn request_span(
 
 /// The wall-clock time, in Unix milliseconds, of an instant in the past.
 fn unix_ms_at(then: std::time::Instant) -> i64 {
-    let ago = then.elapsed();
-    std::time::SystemTime::now()
-        .checked_sub(ago)
-        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::shapes::unix_millis().saturating_sub(then.elapsed().as_millis() as u64) as i64
 }
 
 /// Settle the reservation with the actual cost, then record.
@@ -216,10 +209,47 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
                 .chain([request_span(cx, trace, status, outcome)]),
         );
     }
+    if gateway.request_log.enabled() {
+        log_row(gateway, cx, status, outcome, elapsed, overhead);
+    }
+    tracing::info!(
+        target: "switchboard::request",
+        request_id = cx.request_id.to_str().unwrap_or("-"),
+        endpoint,
+        team = cx.caller.as_ref().map_or("-", |c| &*c.team),
+        key = cx.caller.as_ref().map_or("-", |c| &*c.key_id),
+        requested_model = cx.requested_model.as_deref().unwrap_or("-"),
+        prompt = cx.prompt.as_deref().unwrap_or("-"),
+        model = %model,
+        provider = %provider,
+        stream = cx.stream,
+        attempts = cx.attempts,
+        status,
+        outcome = outcome.label(),
+        duration_ms = elapsed.as_secs_f64() * 1e3,
+        upstream_ms = cx.upstream_elapsed.as_secs_f64() * 1e3,
+        overhead_us = overhead.as_micros() as u64,
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        cost_usd = cx.cost.and_then(Cost::usd),
+        "request"
+    );
+}
+
+/// The request's row in the request log.
+fn log_row(
+    gateway: &Gateway,
+    cx: &RequestCx,
+    status: u16,
+    outcome: Outcome,
+    elapsed: std::time::Duration,
+    overhead: std::time::Duration,
+) {
+    let usage = cx.usage.unwrap_or_default();
     gateway.request_log.record(crate::request_log::Row {
         at_ms: unix_ms_at(cx.started),
         request_id: cx.request_id.to_str().unwrap_or("-").to_owned(),
-        endpoint: endpoint.to_owned(),
+        endpoint: cx.endpoint.label().to_owned(),
         team: cx.caller.as_ref().map(|c| c.team.to_string()),
         key: cx.caller.as_ref().map(|c| c.key_id.to_string()),
         requested_model: cx.requested_model.clone(),
@@ -255,26 +285,4 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
         },
         ..crate::request_log::Row::default()
     });
-    tracing::info!(
-        target: "switchboard::request",
-        request_id = cx.request_id.to_str().unwrap_or("-"),
-        endpoint,
-        team = cx.caller.as_ref().map_or("-", |c| &*c.team),
-        key = cx.caller.as_ref().map_or("-", |c| &*c.key_id),
-        requested_model = cx.requested_model.as_deref().unwrap_or("-"),
-        prompt = cx.prompt.as_deref().unwrap_or("-"),
-        model = %model,
-        provider = %provider,
-        stream = cx.stream,
-        attempts = cx.attempts,
-        status,
-        outcome = outcome.label(),
-        duration_ms = elapsed.as_secs_f64() * 1e3,
-        upstream_ms = cx.upstream_elapsed.as_secs_f64() * 1e3,
-        overhead_us = overhead.as_micros() as u64,
-        prompt_tokens = usage.prompt_tokens,
-        completion_tokens = usage.completion_tokens,
-        cost_usd = cx.cost.and_then(Cost::usd),
-        "request"
-    );
 }

@@ -208,6 +208,7 @@ impl Loop<'_> {
             self.cx.peer,
         );
         icx.prompt.clone_from(&self.cx.prompt);
+        icx.logged = self.cx.logged;
         // Each model call of the loop is a child of the Responses request's span.
         if let Some(trace) = &self.cx.trace {
             let parent = crate::traces::traceparent(&trace.trace_id, &trace.span_id);

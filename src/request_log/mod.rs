@@ -220,13 +220,8 @@ impl Row {
     /// Cuts client-chosen texts to a bounded length.
     fn bounded(mut self) -> Self {
         fn cut(text: &mut String) {
-            if text.len() > MAX_TEXT {
-                let mut end = MAX_TEXT;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-            }
+            let end = cut_to(text, MAX_TEXT).len();
+            text.truncate(end);
         }
         cut(&mut self.request_id);
         for text in [

@@ -498,7 +498,5 @@ fn real(value: &Value) -> f64 {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::shapes::unix_millis() as i64
 }

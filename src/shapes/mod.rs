@@ -7,5 +7,7 @@ mod secret;
 pub mod trace_context;
 
 pub use config_error::{ConfigError, decode_toml};
-pub use response::{DONE_EVENT, json_response, named_sse_event, sse_event, unix_seconds};
+pub use response::{
+    DONE_EVENT, json_response, named_sse_event, sse_event, unix_millis, unix_seconds,
+};
 pub use secret::Secret;

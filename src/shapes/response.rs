@@ -38,6 +38,13 @@ pub fn named_sse_event(name: &str, payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Milliseconds since the Unix epoch (0 on a clock set before 1970).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Seconds since the Unix epoch, as OpenAI's `created` fields count them
 /// (0 on a clock set before 1970).
 pub fn unix_seconds() -> u64 {

@@ -79,12 +79,7 @@ fn see_other(location: &'static str, cookie: Option<String>) -> Response {
 /// The session this request carries, if any.
 fn session_of(gateway: &Gateway, headers: &HeaderMap) -> Option<session::Session> {
     let config = gateway.config.load();
-    let admin = config.admin.as_ref()?;
-    session::verify(
-        &admin.key_hash,
-        session::cookie_value(headers)?,
-        crate::shapes::unix_seconds(),
-    )
+    session::of_request(&config.admin.as_ref()?.key_hash, headers)
 }
 
 /// A form posted from another site is refused: browsers name the page's
