@@ -20,6 +20,7 @@ use switchboard::cache::evaluation::{self, Judged};
 use switchboard::cache::verify::{FEATURES, Scorer};
 
 const MAX_NEAR_MISS: f64 = 0.008;
+const TRAINING_DIR: &str = "tests/eval/cache/train";
 const MAX_NEAR_MISS_PER_KIND: f64 = 0.02;
 
 fn main() {
@@ -28,6 +29,21 @@ fn main() {
     for file in ["tests/eval/cache/dev.tsv", "tests/data/cache_eval.tsv"] {
         let text = std::fs::read_to_string(root.join(file)).expect(file);
         pairs.extend(evaluation::parse(&text).expect(file));
+    }
+    // Training-only pairs, written apart from the verifier like the halves
+    // but in neither of them (`TRAIN=0` leaves them out).
+    if std::env::var("TRAIN").as_deref() != Ok("0") {
+        let mut extra: Vec<_> = std::fs::read_dir(root.join(TRAINING_DIR))
+            .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        extra.retain(|path| path.extension().is_some_and(|e| e == "tsv"));
+        extra.sort();
+        for path in &extra {
+            let text = std::fs::read_to_string(path).expect("training file");
+            pairs.extend(
+                evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            );
+        }
     }
     let dir = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR")
         .expect("SWITCHBOARD_EMBEDDING_MODEL_DIR (scripts/fetch-model prints it)");

@@ -154,7 +154,7 @@ fn attempt_span(
     if cx.logged && cx.attempt_log.len() < 32 {
         cx.attempt_log.push(crate::request_log::Attempt {
             model: target.canonical.to_string(),
-            ms: started.elapsed().as_secs_f64() * 1e3,
+            us: started.elapsed().as_micros() as u64,
             error: error.map(|e| e.label().to_owned()),
         });
     }

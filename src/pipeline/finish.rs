@@ -276,7 +276,7 @@ fn log_row(
                 .iter()
                 .map(|(name, took)| {
                     let stage = name.strip_prefix("switchboard.").unwrap_or(name);
-                    (stage.into(), took.as_secs_f64() * 1e3)
+                    (stage.into(), took.as_micros() as u64)
                 })
                 .collect(),
             attempts: cx.attempt_log.clone(),

@@ -3,7 +3,7 @@
 //! rows by its id, and the summary the dashboard's overview and spend
 //! pages draw. Behind the admin key, like every admin route.
 
-use super::{Filter, RequestLog};
+use super::{Filter, ReadError, RequestLog};
 use crate::error::GatewayError;
 use axum::Json;
 use axum::Router;
@@ -34,17 +34,17 @@ fn filter<T>(found: Result<Query<T>, QueryRejection>) -> Result<T, GatewayError>
 /// Reads run on the blocking pool: SQLite is synchronous.
 async fn read<T: Send + 'static>(
     log: Arc<RequestLog>,
-    work: impl FnOnce(&RequestLog) -> Result<T, String> + Send + 'static,
+    work: impl FnOnce(&RequestLog) -> Result<T, ReadError> + Send + 'static,
 ) -> Result<T, GatewayError> {
     tokio::task::spawn_blocking(move || work(&log))
         .await
         .map_err(|_| GatewayError::Internal("the request log read failed".into()))?
-        .map_err(|message| {
-            if message.starts_with("status") {
-                GatewayError::invalid(message, Some("status"))
-            } else if message.contains("is off") {
-                GatewayError::UnknownPath(format!("/admin/requests ({message})"))
-            } else {
+        .map_err(|error| match error {
+            ReadError::BadFilter { field, message } => GatewayError::invalid(message, Some(field)),
+            ReadError::Off => GatewayError::UnknownPath(
+                "/admin/requests (the request log is off: `[request_log] enabled = false`)".into(),
+            ),
+            ReadError::Store(message) => {
                 tracing::warn!(error = %message, "request log read failed");
                 GatewayError::Internal("the request log could not be read".into())
             }

@@ -3,6 +3,35 @@
 use crate::harness::*;
 use serde_json::json;
 
+/// Ids the gateway assigns are UUIDv7: unique, and ordered by time (the
+/// request log's index on them relies on it).
+#[tokio::test]
+async fn assigned_request_ids_are_ordered_by_time() {
+    let h = Harness::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = h
+            .client
+            .get(h.url("/v1/models"))
+            .bearer_auth(ALPHA_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 7, "{id}");
+        ids.push(id);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "ids neither unique nor in time order");
+}
+
 #[tokio::test]
 async fn chat_matches_the_upstream_and_says_who_served_it() {
     let h = Harness::start().await;

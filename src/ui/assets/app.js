@@ -273,8 +273,8 @@ async function requests() {
       const d = c.detail || {};
       return el("div", { class: "call-detail" },
         el("h3", {}, `Call ${c.seq}`),
-        table([["Stage", (s) => s[0]], ["Took", (s) => ms(s[1])]], d.stages || [], { class: "stages" }),
-        table([["Attempt", (a) => a.model], ["Took", (a) => ms(a.ms)], ["Outcome", (a) => a.error || "ok"]], d.attempts || [], { class: "attempts" }),
+        table([["Stage", (s) => s[0]], ["Took", (s) => us(s[1])]], d.stages || [], { class: "stages" }),
+        table([["Attempt", (a) => a.model], ["Took", (a) => us(a.us)], ["Outcome", (a) => a.error || "ok"]], d.attempts || [], { class: "attempts" }),
         el("p", {}, "Guardrails: ", d.guardrails || "nothing flagged or redacted"),
         d.captured ? el("div", { class: "captured" },
           el("h4", {}, "Captured prompt (after redaction)"), el("pre", {}, JSON.stringify(d.captured.messages, null, 2)),
