@@ -6,7 +6,7 @@
 //! for a range of confidences (the README's table), and asserts them:
 //! at most 1% of near-misses served and at most one per kind (the wrong
 //! answers a cache may give), and no fewer paraphrases served than the
-//! shipped verifier reached when it was frozen (35.1%; the goal is 80%,
+//! shipped verifier reached when it was frozen (34.1%; the goal is 80%,
 //! see the README). Under CI a missing model is a failure, not a skip.
 
 use std::sync::Arc;
@@ -101,12 +101,12 @@ fn the_test_half_meets_the_bar() {
             assert!(*served <= 1, "{kind}: {served}/{total} near-misses served");
         }
     }
-    // 35.1% when measured; batched embeddings differ in their last bits
+    // 34.1% when measured; batched embeddings differ in their last bits
     // between runs, which moves an item or two across the bar, so the floor
     // leaves a margin of a few items.
     assert!(
         para >= 0.33,
-        "paraphrases served {:.1}%, below the floor of 33% (35.1% measured)",
+        "paraphrases served {:.1}%, below the floor of 33% (34.1% measured)",
         100.0 * para
     );
 }
