@@ -13,6 +13,9 @@
 //! floor that serves the most paraphrases there wins. Deterministic: the
 //! same data and model give the same file.
 
+#[path = "support/training.rs"]
+mod training;
+
 use std::path::Path;
 use switchboard::cache::config::Bar;
 use switchboard::cache::embed::LocalEmbedder;
@@ -33,13 +36,7 @@ fn main() {
     // Training-only pairs, written apart from the verifier like the halves
     // but in neither of them (`TRAIN=0` leaves them out).
     if std::env::var("TRAIN").as_deref() != Ok("0") {
-        let mut extra: Vec<_> = std::fs::read_dir(root.join(TRAINING_DIR))
-            .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
-            .unwrap_or_default();
-        extra.retain(|path| path.extension().is_some_and(|e| e == "tsv"));
-        extra.sort();
-        for path in &extra {
-            let text = std::fs::read_to_string(path).expect("training file");
+        for (path, text) in training::files(&root.join(TRAINING_DIR), "tsv") {
             pairs.extend(
                 evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
             );

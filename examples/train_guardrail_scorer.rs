@@ -14,6 +14,9 @@
 //! texts the weights were fitted on: the lowest at which at most 1% of the
 //! negatives are flagged.
 
+#[path = "support/training.rs"]
+mod training;
+
 use std::path::Path;
 use switchboard::guardrails::evaluation::{self, Case};
 use switchboard::guardrails::scorer::{TextScorer, features, hidden_readings, pieces};
@@ -33,13 +36,7 @@ fn main() {
     }
     // Training-only texts, written apart from the packs like the halves but
     // in neither of them.
-    let mut extra: Vec<_> = std::fs::read_dir(root.join(TRAINING_DIR))
-        .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
-        .unwrap_or_default();
-    extra.retain(|path| path.extension().is_some_and(|e| e == "jsonl"));
-    extra.sort();
-    for path in &extra {
-        let text = std::fs::read_to_string(path).expect("training file");
+    for (path, text) in training::files(&root.join(TRAINING_DIR), "jsonl") {
         cases
             .extend(evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }

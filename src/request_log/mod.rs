@@ -148,9 +148,9 @@ pub struct Row {
 /// A call's inside, kept as one JSON column.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Detail {
-    /// Each pipeline stage and its microseconds, in order (integers: a
-    /// shorter row than milliseconds as floats, which cost the writer a
-    /// quarter of its time).
+    /// Each pipeline stage and its microseconds, in order (integers make a
+    /// shorter row than milliseconds as floats; the whole detail column was
+    /// measured at about a quarter of the writer's time a row).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<(std::borrow::Cow<'static, str>, u64)>,
     /// Each upstream attempt, retries and fallbacks included.
