@@ -14,32 +14,21 @@
 //! texts the weights were fitted on: the lowest at which at most 1% of the
 //! negatives are flagged.
 
+#[path = "support/guardrail_cases.rs"]
+mod guardrail_cases;
 #[path = "support/training.rs"]
 mod training;
 
 use std::path::Path;
-use switchboard::guardrails::evaluation::{self, Case};
+use switchboard::guardrails::evaluation::Case;
 use switchboard::guardrails::scorer::{TextScorer, features, hidden_readings, pieces};
 
 const BUCKETS: usize = 1 << 13;
 const MAX_FALSE_POSITIVES: f64 = 0.01;
-const TRAINING_DIR: &str = "tests/eval/guardrails/train";
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let read = |file: &str| std::fs::read_to_string(root.join(file)).expect(file);
-    let mut cases = evaluation::parse(&read("tests/eval/guardrails/dev.jsonl")).expect("dev");
-    let development_half = cases.len();
-    for legacy in ["injection", "pii", "secrets"] {
-        let file = format!("tests/guardrails_eval/{legacy}.jsonl");
-        cases.extend(evaluation::parse_legacy(&read(&file)).expect("legacy"));
-    }
-    // Training-only texts, written apart from the packs like the halves but
-    // in neither of them.
-    for (path, text) in training::files(&root.join(TRAINING_DIR), "jsonl") {
-        cases
-            .extend(evaluation::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-    }
+    let (cases, development_half) = guardrail_cases::load(root);
     let rows: Vec<(Vec<(usize, f32)>, f32)> = cases.iter().flat_map(rows_of).collect();
     eprintln!("{} development texts, {} pieces", cases.len(), rows.len());
 
@@ -63,6 +52,7 @@ fn main() {
             out_of_fold[i] = best_piece(&scorer, case);
         }
     }
+    guardrail_cases::dump_out_of_fold(&out_of_fold[..development_half]);
     let threshold = choose_threshold(&cases, &out_of_fold);
     eprintln!("the development half alone:");
     report(

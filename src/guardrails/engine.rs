@@ -5,7 +5,7 @@
 
 use super::pack::{Action, RulePack, parse_phase};
 use super::scorer::TextScorer;
-use super::semantic::SemanticRules;
+use super::semantic::{Meaning, SemanticRules};
 use super::validators::Validator;
 use super::webhook::WebhookRule;
 use super::{Decision, Finding};
@@ -100,6 +100,24 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// A `semantic` rule as run: its examples, or the sentence scorer it names
+/// (with the scorer's own threshold unless the rule sets one).
+fn semantic_rule(index: usize, rule: &super::pack::Rule) -> Result<(usize, Meaning, f32), String> {
+    match rule.scorer.as_deref() {
+        Some(name) => {
+            let scorer = super::pack::builtin_sentence_scorer(name)
+                .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+            let threshold = rule.threshold.unwrap_or(scorer.threshold);
+            Ok((index, Meaning::Scorer(Arc::new(scorer)), threshold))
+        }
+        None => Ok((
+            index,
+            Meaning::Examples(rule.examples.clone()),
+            rule.threshold.unwrap_or(0.8),
+        )),
+    }
+}
+
 impl Engine {
     /// Compile the rules of `packs`. Semantic rules run only when an
     /// embedding service is given; without one they are left out.
@@ -182,11 +200,7 @@ impl Engine {
                     }
                     "semantic" => {
                         if embedder.is_some() {
-                            semantic.push((
-                                index,
-                                rule.examples.clone(),
-                                rule.threshold.unwrap_or(0.8),
-                            ));
+                            semantic.push(semantic_rule(index, rule)?);
                         }
                     }
                     "scorer" => {

@@ -25,6 +25,7 @@ mod pii_ids;
 mod redact;
 pub mod scorer;
 pub mod semantic;
+pub mod sentence_scorer;
 pub mod stage;
 pub mod validators;
 pub mod webhook;

@@ -59,7 +59,9 @@ pub struct Rule {
     #[serde(default)]
     pub threshold: Option<f32>,
     /// `scorer`: the name of a learned scorer shipped in
-    /// `guardrails/scorers/<name>.json` (e.g. `"injection"`).
+    /// `guardrails/scorers/<name>.json` (e.g. `"injection"`). `semantic`:
+    /// instead of `examples`, a learned sentence scorer shipped there (e.g.
+    /// `"injection-sentences"`).
     #[serde(default)]
     pub scorer: Option<String>,
     /// `webhook`: the guard service's URL; it receives `{"rule","phase","text"}`
@@ -123,13 +125,27 @@ pub fn phase_label(phase: Phase) -> &'static str {
 
 /// A learned scorer shipped with the gateway, by name.
 pub fn builtin_scorer(name: &str) -> Result<super::scorer::TextScorer, String> {
-    let file = EMBEDDED
-        .get_file(format!("scorers/{name}.json"))
-        .ok_or_else(|| format!("no scorer `{name}` in guardrails/scorers/"))?;
-    let text = file
-        .contents_utf8()
-        .ok_or_else(|| format!("guardrails/scorers/{name}.json is not UTF-8"))?;
+    let text = scorer_file(name)?;
     super::scorer::TextScorer::parse(text)
+        .map_err(|error| format!("guardrails/scorers/{name}.json: {error}"))
+}
+
+/// The text of `guardrails/scorers/<name>.json`, embedded in the binary.
+fn scorer_file(name: &str) -> Result<&'static str, String> {
+    EMBEDDED
+        .get_file(format!("scorers/{name}.json"))
+        .ok_or_else(|| format!("no scorer `{name}` in guardrails/scorers/"))?
+        .contents_utf8()
+        .ok_or_else(|| format!("guardrails/scorers/{name}.json is not UTF-8"))
+}
+
+/// A learned sentence scorer shipped with the gateway, by name (a file of
+/// kind `sentences` in `guardrails/scorers/`).
+pub fn builtin_sentence_scorer(
+    name: &str,
+) -> Result<super::sentence_scorer::SentenceScorer, String> {
+    let text = scorer_file(name)?;
+    super::sentence_scorer::SentenceScorer::parse(text)
         .map_err(|error| format!("guardrails/scorers/{name}.json: {error}"))
 }
 
@@ -256,14 +272,28 @@ fn check_pack(pack: &RulePack, stem: &str) -> Vec<(String, String)> {
                     );
                 }
             }
-            "semantic" => {
-                if rule.examples.is_empty() {
-                    problem("examples", "a `semantic` rule needs example phrases".into());
+            "semantic" => match rule.scorer.as_deref().map(builtin_sentence_scorer) {
+                None => {
+                    if rule.examples.is_empty() {
+                        problem(
+                            "examples",
+                            "a `semantic` rule needs example phrases or a `scorer`".into(),
+                        );
+                    }
+                    if !rule.threshold.is_some_and(|t| t > 0.0 && t <= 1.0) {
+                        problem("threshold", "set a similarity threshold in (0, 1]".into());
+                    }
                 }
-                if !rule.threshold.is_some_and(|t| t > 0.0 && t <= 1.0) {
-                    problem("threshold", "set a similarity threshold in (0, 1]".into());
+                Some(Ok(_)) => {
+                    if !rule.examples.is_empty() {
+                        problem("examples", "give examples or a `scorer`, not both".into());
+                    }
+                    if rule.threshold.is_some_and(|t| !(t > 0.0 && t < 1.0)) {
+                        problem("threshold", "set a probability in (0, 1)".into());
+                    }
                 }
-            }
+                Some(Err(error)) => problem("scorer", error),
+            },
             "scorer" => match rule.scorer.as_deref().map(builtin_scorer) {
                 Some(Ok(_)) => {
                     if rule.threshold.is_some_and(|t| !(t > 0.0 && t < 1.0)) {
@@ -349,6 +379,24 @@ mod tests {
                 "{head}engine = \"semantic\"\naction = \"flag\"\nexamples = [\"x\"]\nthreshold = 2.0"
             )),
             ["rules[0].threshold"]
+        );
+        // A semantic rule's scorer must be a sentence scorer that exists.
+        for (scorer, path) in [
+            ("nope", "rules[0].scorer"),
+            ("injection", "rules[0].scorer"),
+        ] {
+            assert_eq!(
+                paths(&format!(
+                    "{head}engine = \"semantic\"\naction = \"flag\"\nscorer = \"{scorer}\""
+                )),
+                [path]
+            );
+        }
+        assert_eq!(
+            paths(&format!(
+                "{head}engine = \"semantic\"\naction = \"flag\"\nscorer = \"injection-sentences\"\nexamples = [\"x\"]"
+            )),
+            ["rules[0].examples"]
         );
         assert_eq!(
             paths(&format!(

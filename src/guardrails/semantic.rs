@@ -1,6 +1,8 @@
 //! Matching by meaning: each sentence of a text is embedded and compared
-//! with a rule's example phrases; a cosine similarity at or above the rule's
-//! threshold is a match.
+//! with a rule's example phrases (a cosine similarity at or above the rule's
+//! threshold is a match), or scored by a learned sentence scorer
+//! (`sentence_scorer.rs`; a probability at or above the threshold is a
+//! match). The sentences are embedded once for all the rules.
 //!
 //! Embedding goes through an `EmbedService`, the same handle (one loaded
 //! model, one dedicated thread) the semantic cache uses, so no async worker
@@ -10,6 +12,7 @@
 //! text counts as not matching, like a miss in the cache.
 
 use super::engine::Engine;
+use super::sentence_scorer::SentenceScorer;
 use super::{Decision, Finding, Phase};
 use crate::cache::ResponseCache;
 use crate::cache::embed::{EmbedService, LocalEmbedder};
@@ -24,16 +27,25 @@ use tokio::sync::OnceCell;
 /// long run-on sentence is still read.
 const MAX_PIECE_BYTES: usize = 400;
 
+/// What a semantic rule compares a sentence's vector with.
+pub enum Meaning {
+    /// Example phrases, by cosine similarity.
+    Examples(Vec<String>),
+    /// A learned scorer, by probability.
+    Scorer(Arc<SentenceScorer>),
+}
+
 pub struct SemanticRules {
     service: EmbedService,
-    /// (rule index, examples, threshold).
-    rules: Vec<(usize, Vec<String>, f32)>,
-    /// The examples' vectors, per rule; embedded on first use.
+    /// (rule index, what it matches, threshold).
+    rules: Vec<(usize, Meaning, f32)>,
+    /// The examples' vectors, per rule (none for a scorer); embedded on
+    /// first use.
     vectors: OnceCell<Vec<Vec<Vec<f32>>>>,
 }
 
 impl SemanticRules {
-    pub fn new(service: EmbedService, rules: Vec<(usize, Vec<String>, f32)>) -> Self {
+    pub fn new(service: EmbedService, rules: Vec<(usize, Meaning, f32)>) -> Self {
         Self {
             service,
             rules,
@@ -47,7 +59,11 @@ impl SemanticRules {
         self.vectors
             .get_or_try_init(|| async {
                 let mut all = Vec::with_capacity(self.rules.len());
-                for (_, examples, _) in &self.rules {
+                for (_, meaning, _) in &self.rules {
+                    let examples = match meaning {
+                        Meaning::Examples(examples) => examples.as_slice(),
+                        Meaning::Scorer(_) => &[],
+                    };
                     all.push(
                         self.embed_all(examples.iter().map(String::as_str))
                             .await
@@ -70,10 +86,12 @@ impl SemanticRules {
     }
 
     /// Calls `found(rule, start, end)` once per matching rule that `applies`,
-    /// with the span of the sentence most like one of its examples.
+    /// with the span of the sentence most like one of its examples (or
+    /// scored highest by its scorer), the text being read in `phase`.
     pub async fn check(
         &self,
         text: &str,
+        phase: Phase,
         applies: impl Fn(usize) -> bool,
         mut found: impl FnMut(usize, usize, usize),
     ) {
@@ -92,15 +110,19 @@ impl SemanticRules {
             tracing::warn!("semantic guardrail rules skipped: the embedding model failed");
             return;
         };
-        for ((index, _, threshold), examples) in self.rules.iter().zip(examples) {
+        for ((index, meaning, threshold), examples) in self.rules.iter().zip(examples) {
             if !applies(*index) {
                 continue;
             }
-            let best = vectors
-                .iter()
-                .enumerate()
-                .flat_map(|(i, v)| examples.iter().map(move |e| (i, cosine(v, e))))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let scored = vectors.iter().enumerate();
+            let best = match meaning {
+                Meaning::Examples(_) => scored
+                    .flat_map(|(i, v)| examples.iter().map(move |e| (i, cosine(v, e))))
+                    .max_by(|a, b| a.1.total_cmp(&b.1)),
+                Meaning::Scorer(scorer) => scored
+                    .map(|(i, v)| (i, scorer.probability(v, phase)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1)),
+            };
             if let Some((sentence, score)) = best
                 && score >= *threshold
             {
@@ -119,6 +141,7 @@ impl Engine {
             semantic
                 .check(
                     text,
+                    phase,
                     |index| self.rule(index).phases.contains(phase),
                     |index, start, end| {
                         let rule = self.rule(index);
@@ -194,7 +217,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// breaks, long ones cut at a space into pieces of at most
 /// `MAX_PIECE_BYTES`), trimmed, those with fewer than 3 letters or digits
 /// left out.
-fn sentences(text: &str) -> Vec<(usize, usize)> {
+pub fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {

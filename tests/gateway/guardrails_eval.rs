@@ -152,7 +152,7 @@ async fn the_test_half_meets_the_bar() {
     }
     // The injection goal is recall 0.80 with at most 2% of benign texts
     // flagged; these floors sit just under what the shipped packs measure
-    // (0.431 and 9/271),
+    // (0.440 and 10/271),
     // so a regression fails.
     let injection = all("injection");
     assert!(
