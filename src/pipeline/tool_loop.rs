@@ -6,9 +6,10 @@
 //! with the same policy, conditions, rate limits, pinning, guardrails and
 //! audit as a client's call (`mcp_call` items), until the model answers, a
 //! call needs the user's approval (`mcp_approval_request`), the model calls
-//! one of the client's own function tools, or a limit is reached. Every
-//! model call runs the chat stages (budget reserved and settled each time)
-//! under the request's id.
+//! one of the client's own function tools, a limit is reached, or a budget
+//! runs out. Every model call runs the chat stages (budget reserved and
+//! settled each time) under the request's id; a priced tool's call is
+//! charged to the same budgets by the front door (`mcp/pricing.rs`).
 
 use super::chat;
 use super::context::{Endpoint, RequestCx};
@@ -17,7 +18,7 @@ use crate::api::responses::{ResponsesRequest, new_id, reply};
 use crate::auth::Caller;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::mcp::front::{FrontDoor, McpRequest};
+use crate::mcp::front::{FrontDoor, McpRequest, codes};
 use bytes::Bytes;
 use http::HeaderMap;
 use rmcp::model::ContentBlock;
@@ -56,6 +57,21 @@ impl Approval {
             Self::Always => true,
             Self::Only(names) => names.iter().any(|n| n == tool),
         }
+    }
+}
+
+/// A loop stopped by one of its own limits.
+fn limit(message: String) -> (String, String) {
+    ("tool_loop_limit".to_owned(), message)
+}
+
+/// The `error.code` of a budget's refusal (or of a quota store that could
+/// not answer), `None` for any other error.
+fn budget_code(error: &GatewayError) -> Option<&'static str> {
+    match error {
+        GatewayError::QuotaExceeded(refusal) => Some(refusal.code()),
+        GatewayError::QuotaUnavailable => Some("quota_store_unavailable"),
+        _ => None,
     }
 }
 
@@ -173,6 +189,9 @@ struct Loop<'a> {
     output: Vec<Value>,
     usage: (u64, u64),
     calls: u32,
+    /// Why the loop must end now (`error.code`, message): a budget that
+    /// refused a priced tool call.
+    stopped: Option<(String, String)>,
 }
 
 fn text_of(result: &rmcp::model::CallToolResult) -> String {
@@ -225,8 +244,6 @@ impl Loop<'_> {
         Ok(completion)
     }
 
-    /// Run one approved (or approval-free) call: an `mcp_call` item and the
-    /// tool message the model reads.
     /// Run one approved (or approval-free) call: an `mcp_call` item (its
     /// `error` in OpenAI's shapes: the server's or the gateway's refusal as
     /// an `mcp_protocol_error`, a tool that reported an error as an
@@ -273,6 +290,21 @@ impl Loop<'_> {
                     Ok(result) => {
                         let text = text_of(&result);
                         (Value::String(text.clone()), Value::Null, text)
+                    }
+                    // A budget that cannot pay for the tool ends the loop,
+                    // as a budget refusing a model call does.
+                    Err(refused) if refused.code == codes::BUDGET_EXCEEDED => {
+                        let code = refused
+                            .data
+                            .as_ref()
+                            .and_then(|data| data["code"].as_str())
+                            .unwrap_or("quota_store_unavailable");
+                        self.stopped = Some((code.to_owned(), refused.message.to_string()));
+                        (
+                            Value::Null,
+                            protocol(refused.code.0, &refused.message),
+                            format!("error: {}", refused.message),
+                        )
                     }
                     // A refusal (policy, rate limit, guardrail) is told to
                     // the model, which may go on without the tool.
@@ -392,6 +424,7 @@ pub async fn run(
         output,
         usage: (0, 0),
         calls: 0,
+        stopped: None,
     };
     let mut added: Vec<Value> = Vec::new();
     // Approvals this input answers: run (or refuse) those calls first.
@@ -421,6 +454,9 @@ pub async fn run(
                    "content": "The user did not approve this call."})
         };
         added.push(message);
+        if state.stopped.is_some() {
+            break;
+        }
     }
     let base_messages = chat["messages"].as_array().cloned().unwrap_or_default();
     // A client may ask for fewer tool calls than the gateway allows, not more.
@@ -429,21 +465,38 @@ pub async fn run(
         .map_or(MAX_TOOL_CALLS, |asked| asked.min(MAX_TOOL_CALLS));
     let started = Instant::now();
     let mut finish: Option<String> = None;
-    let mut failure: Option<String> = None;
+    // Why the loop failed: `error.code` and message.
+    let mut failure: Option<(String, String)> = state.stopped.take();
     for iteration in 0.. {
+        if failure.is_some() {
+            break;
+        }
         if iteration >= MAX_ITERATIONS || started.elapsed() > MAX_WALL_TIME {
-            failure = Some(format!(
+            failure = Some(limit(format!(
                 "the tool loop stopped after {iteration} model calls and {} tool calls \
                  (limits: {MAX_ITERATIONS} model calls, {max_calls} tool calls, {}s)",
                 state.calls,
                 MAX_WALL_TIME.as_secs()
-            ));
+            )));
             break;
         }
         let mut messages = base_messages.clone();
         messages.extend(added.iter().cloned());
         chat["messages"] = Value::Array(messages);
-        let completion = state.model(&chat).await?;
+        let completion = match state.model(&chat).await {
+            Ok(completion) => completion,
+            // A budget that runs out after the loop has spent something
+            // ends it with what it made (every call so far was settled);
+            // before that, the refusal is the answer, as on chat.
+            Err(error) if iteration > 0 || state.calls > 0 => match budget_code(&error) {
+                Some(code) => {
+                    failure = Some((code.to_owned(), error.to_string()));
+                    break;
+                }
+                None => return Err(error),
+            },
+            Err(error) => return Err(error),
+        };
         let message = completion
             .pointer("/choices/0/message")
             .cloned()
@@ -508,12 +561,21 @@ pub async fn run(
                     stop = true;
                 }
                 Some(_) if state.calls >= max_calls => {
-                    failure = Some(format!(
+                    failure = Some(limit(format!(
                         "the tool loop reached its limit of {max_calls} tool calls"
-                    ));
+                    )));
                     stop = true;
                 }
-                Some(_) => results.push(state.call(&call_id, &function, &arguments, None).await),
+                Some(_) => {
+                    results.push(state.call(&call_id, &function, &arguments, None).await);
+                    if let Some(stopped) = state.stopped.take() {
+                        failure = Some(stopped);
+                        stop = true;
+                    }
+                }
+            }
+            if failure.is_some() {
+                break;
             }
         }
         added.extend(results);
@@ -534,8 +596,8 @@ pub async fn run(
         reply::usage(Some(&usage)),
         incomplete,
     );
-    if let Some(message) = failure {
-        response["error"] = json!({"code": "tool_loop_limit", "message": message});
+    if let Some((code, message)) = failure {
+        response["error"] = json!({"code": code, "message": message});
     }
     Ok(Outcome {
         response,

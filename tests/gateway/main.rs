@@ -33,5 +33,6 @@ mod request_log;
 mod routing;
 mod streaming;
 mod tls;
+mod tool_prices;
 mod traces;
 mod wires;
