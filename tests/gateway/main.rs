@@ -23,6 +23,7 @@ mod mcp_registry;
 mod mcp_replicas;
 mod openapi;
 mod processes;
+mod prompt_reload;
 mod quota_http;
 mod quota_processes;
 mod quota_redis;
