@@ -10,9 +10,13 @@
 //! runs out. Every model call runs the chat stages (budget reserved and
 //! settled each time) under the request's id; a priced tool's call is
 //! charged to the same budgets by the front door (`mcp/pricing.rs`).
+//! Streamed (`stream: true`), each step's events go out as it happens
+//! (`api/responses/loop_events.rs`): the model calls are streamed too, so
+//! their text arrives delta by delta.
 
 use super::chat;
 use super::context::{Endpoint, RequestCx};
+use crate::api::responses::loop_events::LoopEvents;
 use crate::api::responses::request::is_mcp_tool;
 use crate::api::responses::{ResponsesRequest, new_id, reply};
 use crate::auth::Caller;
@@ -20,6 +24,8 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::mcp::front::{FrontDoor, McpRequest, codes};
 use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
 use http::HeaderMap;
 use rmcp::model::ContentBlock;
 use serde_json::{Map, Value, json};
@@ -192,6 +198,8 @@ struct Loop<'a> {
     /// Why the loop must end now (`error.code`, message): a budget that
     /// refused a priced tool call.
     stopped: Option<(String, String)>,
+    /// Where a streamed response's events go, as each step happens.
+    events: Option<&'a mut LoopEvents>,
 }
 
 fn text_of(result: &rmcp::model::CallToolResult) -> String {
@@ -219,6 +227,14 @@ impl Loop<'_> {
         self.offered.iter().find(|o| o.function == function)
     }
 
+    /// An output item made whole at once, streamed as it is added.
+    fn push(&mut self, item: Value) {
+        if let Some(events) = self.events.as_deref_mut() {
+            events.item(self.output.len(), &item);
+        }
+        self.output.push(item);
+    }
+
     /// One model call through the chat stages.
     async fn model(&mut self, chat: &Value) -> Result<Value, GatewayError> {
         let mut icx = RequestCx::new(
@@ -233,14 +249,41 @@ impl Loop<'_> {
             let parent = crate::traces::traceparent(&trace.trace_id, &trace.span_id);
             icx.trace = crate::traces::Trace::start(Some(&parent), 1.0);
         }
-        let body = serde_json::to_vec(chat)
+        let streamed = self.events.is_some();
+        let mut chat = chat.clone();
+        if streamed {
+            chat["stream"] = json!(true);
+            chat["stream_options"] = json!({"include_usage": true});
+        }
+        let body = serde_json::to_vec(&chat)
             .map_err(|error| GatewayError::Internal(format!("encode request: {error}")))?;
         let response =
             chat::handle(self.gateway, &mut icx, self.headers, Bytes::from(body)).await?;
-        let completion = chat::read_completion(response.into_body()).await?;
+        let completion = match self.events.as_deref_mut() {
+            Some(events) => {
+                // The model took the call: from here on the client hears
+                // every step as it happens.
+                events.commit();
+                let index = self.output.len();
+                streamed_completion(response.into_body(), events, index).await?
+            }
+            None => chat::read_completion(response.into_body()).await?,
+        };
         let number = |p: &str| completion.pointer(p).and_then(Value::as_u64).unwrap_or(0);
         self.usage.0 += number("/usage/prompt_tokens");
         self.usage.1 += number("/usage/completion_tokens");
+        if let Some(text) = completion
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+        {
+            // Streamed, the message was sent as it came, under its own id.
+            let id = completion["id"]
+                .as_str()
+                .filter(|_| streamed)
+                .map_or_else(|| new_id("msg"), str::to_owned);
+            self.output.push(reply::message_item(&id, text));
+        }
         Ok(completion)
     }
 
@@ -265,6 +308,15 @@ impl Loop<'_> {
             offered.name.clone(),
         );
         let protocol = |code: i32, message: &str| json!({"type": "mcp_protocol_error", "code": code, "message": message});
+        let mut item = json!({
+            "type": "mcp_call", "id": new_id("mcp"), "server_label": label, "name": name,
+            "arguments": arguments, "output": null, "error": null, "status": "in_progress",
+            "approval_request_id": approval,
+        });
+        let index = self.output.len();
+        if let Some(events) = self.events.as_deref_mut() {
+            events.call_started(index, &item);
+        }
         let parsed: Option<Map<String, Value>> = serde_json::from_str(arguments).ok();
         let (output, error, content) = match parsed {
             None => {
@@ -321,11 +373,13 @@ impl Loop<'_> {
         } else {
             "failed"
         };
-        self.output.push(json!({
-            "type": "mcp_call", "id": new_id("mcp"), "server_label": label, "name": name,
-            "arguments": arguments, "output": output, "error": error, "status": status,
-            "approval_request_id": approval,
-        }));
+        item["output"] = output;
+        item["error"] = error;
+        item["status"] = json!(status);
+        if let Some(events) = self.events.as_deref_mut() {
+            events.call_ended(index, &item);
+        }
+        self.output.push(item);
         json!({"role": "tool", "tool_call_id": call_id, "content": content})
     }
 }
@@ -346,6 +400,7 @@ pub async fn run(
     previous_output: &[Value],
     id: &str,
     created_at: u64,
+    mut events: Option<&mut LoopEvents>,
 ) -> Result<Outcome, GatewayError> {
     let servers = servers(request.tools.as_deref().unwrap_or_default())?;
     let front = FrontDoor::new(gateway.mcp_context());
@@ -402,13 +457,17 @@ pub async fn run(
                 name: name.to_string(),
             });
         }
-        output.push(json!({"type": "mcp_list_tools", "id": new_id("mcpl"),
-                           "server_label": server.label, "tools": tools}));
+        let item = json!({"type": "mcp_list_tools", "id": new_id("mcpl"),
+                          "server_label": server.label, "tools": tools});
+        if let Some(events) = events.as_deref_mut() {
+            events.list_tools(output.len(), &item);
+        }
+        output.push(item);
     }
     if !functions.is_empty() {
         chat["tools"] = Value::Array(functions);
     }
-    // The loop makes complete calls; a stream is rebuilt from the result.
+    // The loop streams its model calls only when it streams its events.
     if let Some(object) = chat.as_object_mut() {
         object.remove("stream");
         object.remove("stream_options");
@@ -425,6 +484,7 @@ pub async fn run(
         usage: (0, 0),
         calls: 0,
         stopped: None,
+        events,
     };
     let mut added: Vec<Value> = Vec::new();
     // Approvals this input answers: run (or refuse) those calls first.
@@ -505,11 +565,6 @@ pub async fn run(
             .pointer("/choices/0/finish_reason")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let Some(text) = message.get("content").and_then(Value::as_str)
-            && !text.is_empty()
-        {
-            state.output.push(reply::message_item(&new_id("msg"), text));
-        }
         let calls: Vec<Value> = message
             .get("tool_calls")
             .and_then(Value::as_array)
@@ -542,7 +597,7 @@ pub async fn run(
             match state.offered(&function) {
                 // One of the client's own function tools: the client runs it.
                 None => {
-                    state.output.push(reply::function_call_item(
+                    state.push(reply::function_call_item(
                         &new_id("fc"),
                         &call_id,
                         &function,
@@ -553,7 +608,7 @@ pub async fn run(
                 Some(offered) if state.servers[offered.server].approval.needed(&offered.name) => {
                     let label = state.servers[offered.server].label.clone();
                     let name = offered.name.clone();
-                    state.output.push(json!({
+                    state.push(json!({
                         "type": "mcp_approval_request", "id": new_id("mcpr"),
                         "server_label": label, "name": name, "arguments": arguments,
                         "call_id": call_id, "function": function,
@@ -603,4 +658,102 @@ pub async fn run(
         response,
         messages: added,
     })
+}
+
+/// A streamed model call read to its end: its text sent on to the client
+/// as it arrives (an assistant message at output `index`), its tool calls
+/// gathered, and the whole returned in a chat completion's shape (the
+/// message's item id as `id`). An error event in the stream fails the call.
+async fn streamed_completion(
+    body: axum::body::Body,
+    events: &mut LoopEvents,
+    index: usize,
+) -> Result<Value, GatewayError> {
+    let id = new_id("msg");
+    let mut text = String::new();
+    // Tool calls by their chat index: id, name, arguments.
+    let mut calls: Vec<(u64, String, String, String)> = Vec::new();
+    let mut finish = Value::Null;
+    let mut usage = Value::Null;
+    let mut ended = false;
+    let mut stream = body.into_data_stream().eventsource();
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(|error| GatewayError::UpstreamFailed {
+            message: format!("the model's stream could not be read: {error}"),
+        })?;
+        if event.data.trim() == "[DONE]" {
+            ended = true;
+            break;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            continue;
+        };
+        if let Some(error) = chunk.get("error") {
+            return Err(GatewayError::UpstreamFailed {
+                message: error["message"]
+                    .as_str()
+                    .unwrap_or("the model's stream failed")
+                    .to_owned(),
+            });
+        }
+        if let Some(found) = chunk.get("usage").filter(|u| !u.is_null()) {
+            usage = found.clone();
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            continue;
+        };
+        if let Some(delta) = choice.pointer("/delta/content").and_then(Value::as_str)
+            && !delta.is_empty()
+        {
+            if text.is_empty() {
+                events.text_started(index, &id);
+            }
+            text.push_str(delta);
+            events.text_delta(index, &id, delta);
+        }
+        for call in choice
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let at = call["index"].as_u64().unwrap_or(0);
+            let part = |p: &str| call.pointer(p).and_then(Value::as_str).unwrap_or("");
+            match calls.iter_mut().find(|c| c.0 == at) {
+                Some(known) => known.3.push_str(part("/function/arguments")),
+                None => calls.push((
+                    at,
+                    part("/id").to_owned(),
+                    part("/function/name").to_owned(),
+                    part("/function/arguments").to_owned(),
+                )),
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+            finish = reason.clone();
+        }
+    }
+    if !ended {
+        return Err(GatewayError::UpstreamFailed {
+            message: "the model's stream ended before it was complete".into(),
+        });
+    }
+    if !text.is_empty() {
+        events.text_done(index, &id, &text);
+    }
+    let tool_calls: Vec<Value> = calls
+        .into_iter()
+        .map(|(_, call_id, name, arguments)| {
+            json!({"id": call_id, "type": "function",
+                   "function": {"name": name, "arguments": arguments}})
+        })
+        .collect();
+    let mut message = json!({"role": "assistant", "content": (!text.is_empty()).then_some(text)});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls);
+    }
+    Ok(
+        json!({"id": id, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+              "usage": usage}),
+    )
 }

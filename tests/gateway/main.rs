@@ -34,6 +34,7 @@ mod request_log;
 mod routing;
 mod streaming;
 mod tls;
+mod tool_loop_stream;
 mod tool_prices;
 mod traces;
 mod wires;
