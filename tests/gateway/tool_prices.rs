@@ -1,7 +1,7 @@
 //! Prices per tool call (`[[mcp.servers]] tool_prices`): charged to the
 //! calling team's budget on `/mcp` and in the Responses API's tool loop,
-//! held atomically under concurrency, and a budget that runs out ends the
-//! loop with everything spent settled.
+//! held atomically under concurrency, kept across a restart, and a budget
+//! that runs out ends the loop with everything spent settled.
 
 use crate::harness::{ALPHA_KEY, JsonBody, UPSTREAM_KEY, get_text};
 use crate::mcp_fixture::{FixtureServer, call, connect, tool, wait_for_tools};
@@ -31,6 +31,11 @@ impl Setup {
     /// a tool server `shop` whose `buy` costs $0.25, `look` $0.01 (`*`) and
     /// `free` nothing.
     async fn start(limits: &str) -> Self {
+        Self::start_with(limits, ":memory:").await
+    }
+
+    /// `start`, with the ledger at `ledger`.
+    async fn start_with(limits: &str, ledger: &str) -> Self {
         switchboard::install_crypto_provider();
         let upstream = mock_upstream::spawn(MockOptions::default())
             .await
@@ -59,7 +64,7 @@ hash = "sha256:{hash}"
 [providers.anthropic]
 enabled = true
 [quota]
-ledger = ":memory:"
+ledger = "{ledger}"
 [[mcp.servers]]
 name = "shop"
 url = "{url}"
@@ -248,4 +253,32 @@ async fn the_tool_loop_charges_its_calls_and_a_budget_ends_it() {
     assert_eq!(spend.get(MODEL).map(|row| row.0), Some(3), "{spend:?}");
     let spent: u64 = spend.values().map(|row| row.1).sum();
     assert_eq!(setup.counted().await, spent, "no hold is left behind");
+}
+
+#[tokio::test]
+async fn priced_spend_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    let ledger = ledger.to_str().unwrap();
+    {
+        let setup = Setup::start_with("usd_total = 0.3", ledger).await;
+        let mcp = connect(&setup.base(), "/mcp", ALPHA_KEY).await;
+        call(&mcp, "shop__buy", json!({}))
+            .await
+            .expect("the call runs");
+        setup.gateway.gateway.quota.close_ledger().await;
+    }
+    // A new gateway on the same ledger: the $0.25 spent is still counted,
+    // so a second call does not fit in $0.30.
+    let setup = Setup::start_with("usd_total = 0.3", ledger).await;
+    assert_eq!(setup.counted().await, BUY_NANO);
+    let mcp = connect(&setup.base(), "/mcp", ALPHA_KEY).await;
+    let refused = call(&mcp, "shop__buy", json!({}))
+        .await
+        .expect_err("the budget is spent");
+    assert_eq!(refused.code.0, -32047, "{refused:?}");
+    assert_eq!(
+        setup.spend().await.get("mcp:shop/buy"),
+        Some(&(1, BUY_NANO))
+    );
 }
