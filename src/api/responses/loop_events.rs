@@ -181,3 +181,89 @@ impl LoopEvents {
         self.finish(&response);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `data:` of every event sent so far.
+    fn sent(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(bytes) = receiver.try_recv() {
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            let data = text
+                .lines()
+                .find_map(|line| line.strip_prefix("data: "))
+                .unwrap();
+            out.push(serde_json::from_str(data).unwrap());
+        }
+        out
+    }
+
+    fn kinds(events: &[Value]) -> Vec<&str> {
+        events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn events_wait_for_the_commit_then_follow_each_step() {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut events = LoopEvents::new(sender, json!({"id": "resp_1", "status": "in_progress"}));
+        let listed = json!({"type": "mcp_list_tools", "id": "mcpl_1", "tools": [{"name": "t"}]});
+        events.list_tools(0, &listed);
+        assert!(sent(&mut receiver).is_empty(), "held until the commit");
+        events.commit();
+        let mut call = json!({"type": "mcp_call", "id": "mcp_1", "arguments": "{}",
+                              "status": "in_progress", "output": null});
+        events.call_started(1, &call);
+        call["status"] = json!("failed");
+        events.call_ended(1, &call);
+        events.text_started(2, "msg_1");
+        events.text_delta(2, "msg_1", "Hi");
+        events.text_done(2, "msg_1", "Hi");
+        events.fail("server_error", "the model's stream failed");
+        let all = sent(&mut receiver);
+        assert_eq!(
+            kinds(&all),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.mcp_list_tools.in_progress",
+                "response.mcp_list_tools.completed",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.mcp_call.in_progress",
+                "response.mcp_call_arguments.delta",
+                "response.mcp_call_arguments.done",
+                "response.mcp_call.failed",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.failed",
+            ]
+        );
+        let numbers: Vec<u64> = all
+            .iter()
+            .map(|e| e["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..all.len() as u64).collect::<Vec<_>>());
+        // The list is added empty and done whole.
+        assert_eq!(all[2]["item"]["tools"], json!([]));
+        assert_eq!(all[5]["item"]["tools"][0]["name"], "t");
+        // A failure keeps the items done so far.
+        let failed = &all.last().unwrap()["response"];
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["error"]["code"], "server_error");
+        let items: Vec<&str> = failed["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(items, ["mcp_list_tools", "mcp_call", "message"]);
+    }
+}
