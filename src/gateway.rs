@@ -32,8 +32,9 @@ pub struct Gateway {
     pub quota: Arc<Quota>,
     /// The response cache (exact and semantic); `None` when `[cache]` is off.
     pub response_cache: Option<Arc<crate::cache::ResponseCache>>,
-    /// Prompt templates (`prompts/` and `[server] prompts_dir`).
-    pub prompts: Arc<crate::prompts::Prompts>,
+    /// Prompt templates (`prompts/` and `[server] prompts_dir`), swapped
+    /// whole by a reload.
+    pub prompts: ArcSwap<crate::prompts::Prompts>,
     /// Responses kept for `previous_response_id` and `/v1/responses/{id}`.
     pub responses: Arc<crate::stored_responses::ResponseStore>,
     /// One row per model call, for `/admin/requests` and the dashboard.
@@ -143,10 +144,16 @@ impl Gateway {
             crate::request_log::RequestLog::open(&config.request_log)
                 .map_err(|error| vec![ConfigError::single("config", "request_log", error)])?,
         );
-        let prompts = Arc::new(crate::prompts::Prompts::load(
-            config.prompts_dir.as_deref(),
-        )?);
-        mcp.templates.store(prompts.clone());
+        let renders = crate::prompts::PromptRenders::default();
+        metrics.registry_mut().register(
+            "prompt_renders",
+            "Prompt template renders by template, version and outcome (ok, not_found, invalid)",
+            renders.clone(),
+        );
+        let prompts = Arc::new(
+            crate::prompts::Prompts::load(config.prompts_dir.as_deref())?.with_renders(renders),
+        );
+        mcp.set_templates(prompts.clone());
         let gateway = Arc::new(Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             admin,
@@ -156,7 +163,7 @@ impl Gateway {
             responses,
             request_log,
             traces: Arc::new(crate::traces::Exporter::new(&config.otel)),
-            prompts,
+            prompts: ArcSwap::new(prompts),
             quota: Arc::new(quota),
             mcp,
             guardrails: Arc::new(ArcSwap::from_pointee(guardrails)),

@@ -3,11 +3,17 @@
 //! named, versioned minijinja template with typed, documented variables.
 //! Rendered for the Responses API's `prompt` parameter and the chat
 //! extension of the same name; checked by `switchboard validate`, which
-//! renders every template with its declared defaults.
+//! renders every template with its declared defaults. Every render is
+//! counted (`switchboard_prompt_renders_total{prompt, version, outcome}`)
+//! with label values from the loaded templates only; the config reload
+//! reads the templates again (`reload.rs`).
 
 use crate::catalog::read_toml_dir;
 use crate::shapes::{ConfigError, decode_toml};
 use include_dir::{Dir, include_dir};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -17,7 +23,7 @@ use std::sync::Arc;
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/prompts");
 
 /// A prompt template, as written in a `prompts/` file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prompt {
     /// The prompt's id; its file's name starts with it (`summarize.toml`,
@@ -38,7 +44,7 @@ pub struct Prompt {
 }
 
 /// One typed, documented variable of a template.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variable {
     pub name: String,
@@ -70,10 +76,31 @@ pub enum RenderError {
     Invalid { message: String, param: String },
 }
 
+/// The label value for a prompt or version no loaded template has: what a
+/// client names is never a label value.
+pub const UNKNOWN: &str = "(unknown)";
+
+/// `switchboard_prompt_renders_total`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RenderLabels {
+    /// A loaded template's name, or `UNKNOWN`.
+    pub prompt: String,
+    /// The version rendered (the highest when the request names none), or
+    /// `UNKNOWN`.
+    pub version: String,
+    /// `ok`, `not_found` or `invalid`.
+    pub outcome: &'static str,
+}
+
+/// Renders by template and outcome. One family for the gateway's life: a
+/// reload hands it to the templates it loads.
+pub type PromptRenders = Family<RenderLabels, Counter>;
+
 /// Every prompt, by name and version.
 #[derive(Debug, Default)]
 pub struct Prompts {
     by_name: BTreeMap<String, BTreeMap<u32, Arc<Prompt>>>,
+    renders: PromptRenders,
 }
 
 fn matches_kind(kind: &str, value: &Value) -> bool {
@@ -206,9 +233,67 @@ impl Prompts {
         }
     }
 
+    /// Count renders into `renders` (the gateway's registered family).
+    #[must_use]
+    pub fn with_renders(mut self, renders: PromptRenders) -> Self {
+        self.renders = renders;
+        self
+    }
+
+    /// Whether `other` holds the same templates (a reload that changed none
+    /// tells no MCP client the list changed).
+    pub fn same_templates(&self, other: &Self) -> bool {
+        self.by_name == other.by_name
+    }
+
+    /// The family renders are counted in, for the templates a reload loads.
+    pub fn renders(&self) -> &PromptRenders {
+        &self.renders
+    }
+
+    /// Count one render of `id` at `version` (as the request named them):
+    /// labelled by the loaded template they resolve to, else `UNKNOWN`.
+    fn count(&self, id: Option<&str>, version: Option<&str>, outcome: &'static str) {
+        let known = id.and_then(|id| self.by_name.get_key_value(id));
+        let (prompt, version) = match known {
+            None => (UNKNOWN.to_owned(), UNKNOWN.to_owned()),
+            Some((name, versions)) => {
+                let resolved = match version {
+                    None => versions.keys().next_back().copied(),
+                    Some(text) => text.parse().ok().filter(|v| versions.contains_key(v)),
+                };
+                let version = resolved.map_or_else(|| UNKNOWN.to_owned(), |v| v.to_string());
+                (name.clone(), version)
+            }
+        };
+        self.renders
+            .get_or_create(&RenderLabels {
+                prompt,
+                version,
+                outcome,
+            })
+            .inc();
+    }
+
     /// Render prompt `id` (at `version`, or the highest) with `variables`:
-    /// its role, its text, and the version used.
+    /// its role, its text, and the version used. Counted.
     pub fn render(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        variables: &Map<String, Value>,
+    ) -> Result<(Arc<Prompt>, String), RenderError> {
+        let rendered = self.render_uncounted(id, version, variables);
+        let outcome = match &rendered {
+            Ok(_) => "ok",
+            Err(RenderError::NotFound(_)) => "not_found",
+            Err(RenderError::Invalid { .. }) => "invalid",
+        };
+        self.count(Some(id), version, outcome);
+        rendered
+    }
+
+    fn render_uncounted(
         &self,
         id: &str,
         version: Option<&str>,
@@ -308,9 +393,14 @@ impl Prompts {
     /// The `{"id", "version", "variables"}` parameter of a request, rendered
     /// into the chat message it stands for.
     pub fn message(&self, parameter: &Value) -> Result<(Value, String), RenderError> {
-        let invalid = |message: &str, param: &str| RenderError::Invalid {
-            message: message.into(),
-            param: param.into(),
+        // A parameter refused before rendering is counted here, one that
+        // reaches `render` there.
+        let invalid = |message: &str, param: &str| {
+            self.count(parameter.get("id").and_then(Value::as_str), None, "invalid");
+            RenderError::Invalid {
+                message: message.into(),
+                param: param.into(),
+            }
         };
         let id = parameter
             .get("id")
@@ -394,6 +484,51 @@ mod tests {
             prompts.render("nope", None, &Map::new()),
             Err(RenderError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn renders_are_counted_by_loaded_template_only() {
+        let prompts = prompts();
+        let vars = |v: Value| v.as_object().unwrap().clone();
+        let count = |prompt: &str, version: &str, outcome: &'static str| {
+            prompts
+                .renders()
+                .get_or_create(&RenderLabels {
+                    prompt: prompt.into(),
+                    version: version.into(),
+                    outcome,
+                })
+                .get()
+        };
+        prompts
+            .render("summarize", None, &vars(json!({"text": "x"})))
+            .unwrap();
+        prompts
+            .render("summarize", Some("1"), &Map::new())
+            .unwrap_err();
+        prompts
+            .render("summarize", Some("9"), &Map::new())
+            .unwrap_err();
+        prompts
+            .render("client-text", Some("1"), &Map::new())
+            .unwrap_err();
+        prompts
+            .message(&json!({"id": "x-y-z", "variables": 3}))
+            .unwrap_err();
+        prompts.message(&json!({"variables": {}})).unwrap_err();
+        assert_eq!(count("summarize", "1", "ok"), 1);
+        assert_eq!(count("summarize", "1", "invalid"), 1);
+        assert_eq!(count("summarize", UNKNOWN, "not_found"), 1);
+        assert_eq!(count(UNKNOWN, UNKNOWN, "not_found"), 1);
+        assert_eq!(count(UNKNOWN, UNKNOWN, "invalid"), 2);
+        let mut text = String::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("prompt_renders", "", prompts.renders().clone());
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            !text.contains("client-text") && !text.contains("x-y-z"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Reloading the config and the data files it names (provider catalogs,
-//! guardrail packs) without a restart: on SIGHUP, and when the config file
-//! or a file under those folders changes (checked every `WATCH_EVERY`).
+//! guardrail packs, prompt templates) without a restart: on SIGHUP, and when
+//! the config file or a file under those folders changes (checked every
+//! `WATCH_EVERY`).
 //!
 //! A reload is all or nothing: the new config is read and validated, then
-//! routes, providers and guardrails are built from it and the teams and keys
+//! routes, providers, guardrails and prompt templates are built from it
+//! (a template that does not load refuses the reload) and the teams and keys
 //! are rebuilt with the admin API's changes on top; only when every part
 //! builds are they swapped in, together, under the admin directory's lock
 //! (so an admin change never interleaves). A config that fails leaves the
@@ -117,7 +119,8 @@ async fn fingerprint_off_thread(source: &ConfigSource, gateway: &Gateway) -> Fin
 }
 
 /// Modification time and length of the config file and of every file under
-/// the data folders the config names (provider catalogs, guardrail packs).
+/// the data folders the config names (provider catalogs, guardrail packs,
+/// prompt templates).
 type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
 
 fn fingerprint(config_path: Option<&Path>, config: &Config) -> Fingerprint {
@@ -133,6 +136,7 @@ fn fingerprint(config_path: Option<&Path>, config: &Config) -> Fingerprint {
     for dir in [
         config.providers_dir.as_deref(),
         config.guardrails.dir.as_deref(),
+        config.prompts_dir.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -212,6 +216,13 @@ pub async fn apply(
         )
     });
     let guardrails = Guardrails::build(&next.guardrails, &next.teams, &client, embedder)?;
+    // The templates count their renders in the family the gateway registered.
+    let current_prompts = gateway.prompts.load_full();
+    let prompts = Arc::new(
+        crate::prompts::Prompts::load(next.prompts_dir.as_deref())?
+            .with_renders(current_prompts.renders().clone()),
+    );
+    let prompts_changed = !prompts.same_templates(&current_prompts);
     let next = Arc::new(next);
     crate::admin::quota::rebase(gateway, &next, |keys, book| {
         router.attach_metrics(&gateway.metrics);
@@ -219,6 +230,13 @@ pub async fn apply(
         gateway.guardrails.store(Arc::new(guardrails));
         gateway.keys.store(Arc::new(keys));
         gateway.quota.update_book(|current| *current = book.clone());
+        gateway.prompts.store(prompts.clone());
+        if prompts_changed {
+            // MCP clients listening are told the prompt list changed.
+            gateway.mcp.set_templates(prompts);
+        } else {
+            gateway.mcp.templates.store(prompts);
+        }
         gateway.config.store(next.clone());
     })
     .await
@@ -308,5 +326,18 @@ mod tests {
         assert_ne!(before, after, "a file added under the guardrail packs");
         std::fs::write(packs.join("nested/team.toml"), "id = \"x\"\n# longer").unwrap();
         assert_ne!(after, fingerprint(Some(&config_path), &config));
+    }
+
+    #[test]
+    fn a_changed_prompt_template_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("prompts")).unwrap();
+        let config_path = dir.path().join("gateway.toml");
+        let text = "[server]\nprompts_dir = \"prompts\"\n";
+        std::fs::write(&config_path, text).unwrap();
+        let config = crate::config::load_str("gateway.toml", text, None, dir.path()).unwrap();
+        let before = fingerprint(Some(&config_path), &config);
+        std::fs::write(dir.path().join("prompts/p.toml"), "name = \"p\"").unwrap();
+        assert_ne!(before, fingerprint(Some(&config_path), &config));
     }
 }

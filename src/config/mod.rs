@@ -90,7 +90,8 @@ pub struct RawServer {
     #[serde(default)]
     pub providers_dir: Option<PathBuf>,
     /// Extra prompt templates; a file here adds to the built-in ones in
-    /// `prompts/` (or replaces one of the same name and version).
+    /// `prompts/` (or replaces one of the same name and version). Read again
+    /// by a config reload; a template that does not load refuses the reload.
     #[serde(default)]
     pub prompts_dir: Option<PathBuf>,
     /// How long in-flight requests may take to finish after a shutdown signal, e.g. `"10s"`.

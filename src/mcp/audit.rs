@@ -20,6 +20,8 @@ pub struct CallRecord<'a> {
     pub argument_keys: String,
     /// The redacted argument text, when configured and available.
     pub arguments: Option<&'a str>,
+    /// What the call was charged (`tool_prices`), if anything.
+    pub cost: Option<crate::cost::NanoUsd>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub enum Outcome {
     GuardrailBlocked,
     UpstreamError,
     Cancelled,
+    /// A priced tool's call refused by the team's or key's budget.
+    BudgetExceeded,
     Unknown,
 }
 
@@ -49,6 +53,7 @@ impl Outcome {
             Self::GuardrailBlocked => "guardrail_blocked",
             Self::UpstreamError => "upstream_error",
             Self::Cancelled => "cancelled",
+            Self::BudgetExceeded => "budget_exceeded",
             Self::Unknown => "unknown_tool",
         }
     }
@@ -78,8 +83,19 @@ pub fn record(metrics: &McpMetrics, call: &CallRecord<'_>) {
         argument_bytes = call.argument_bytes,
         argument_keys = %call.argument_keys,
         arguments = call.arguments,
+        cost_usd = call.cost.map(crate::cost::NanoUsd::as_usd),
         "tools/call"
     );
+    if let Some(cost) = call.cost {
+        metrics
+            .tool_cost_usd
+            .get_or_create(&super::metrics::CostLabels {
+                team: call.team.to_owned(),
+                server: call.server.to_owned(),
+                tool: call.tool.to_owned(),
+            })
+            .inc_by(cost.as_usd());
+    }
     metrics
         .calls
         .get_or_create(&CallLabels {

@@ -176,6 +176,14 @@ pub struct RawServer {
     /// cut, with a note saying so.
     #[serde(default = "super::rest_config::default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Price of one call in USD, by the tool's name on this server; `"*"`
+    /// prices every tool not named, e.g. `{ get_current_time = 0.001, "*" =
+    /// 0.0005 }`. Charged to the calling team's budgets like model spend
+    /// (held before the call, settled after; a budget that cannot take it
+    /// refuses the call), whether a client calls on `/mcp` or the gateway's
+    /// tool loop does. Default: calls are free.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_prices: BTreeMap<String, f64>,
 }
 
 /// `[[mcp.teams]]`: what one team may do with tools. Tool patterns are globs
@@ -317,6 +325,8 @@ pub struct ServerSettings {
     pub call_timeout: Duration,
     /// Whether the server may send requests to clients during calls.
     pub client_requests: bool,
+    /// Prices per call, charged to the caller's budgets.
+    pub tool_prices: super::pricing::ToolPrices,
 }
 
 #[derive(Debug, Clone)]
@@ -622,12 +632,14 @@ pub(crate) fn validate_server(
     }
     let connect_timeout = duration(&path("connect_timeout"), &server.connect_timeout, problem);
     let call_timeout = duration(&path("call_timeout"), &server.call_timeout, problem);
+    let tool_prices = super::pricing::ToolPrices::validate(&server.tool_prices, prefix, problem);
     Some(ServerSettings {
         name: Arc::from(server.name.as_str()),
         transport: transport?,
         connect_timeout,
         call_timeout,
         client_requests: server.client_requests,
+        tool_prices,
     })
 }
 
@@ -729,6 +741,10 @@ mod tests {
         check(
             "[[mcp.servers]]\nname = \"a\"\nurl = \"http://h\"\nheaders_env = { Authorization = \"SET_VAR\" }\ncall_timeout = \"soon\"",
             &["mcp.servers[0].call_timeout"],
+        );
+        check(
+            "[[mcp.servers]]\nname = \"a\"\ncommand = \"x\"\ntool_prices = { get = -0.1, \"*\" = 0.001 }",
+            &["mcp.servers[0].tool_prices.get"],
         );
         check("[[mcp.teams]]\nteam = \"nobody\"", &["mcp.teams[0].team"]);
         check(

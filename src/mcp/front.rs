@@ -9,6 +9,7 @@ use super::catalog::Entry;
 use super::guard;
 use super::listeners::{Listener, Target};
 use super::policy::Refusal;
+use super::pricing::ToolCharge;
 use super::progress::{CallListeners, ProgressTarget};
 use super::upstream::UpstreamError;
 use crate::auth::Caller;
@@ -34,6 +35,8 @@ pub mod codes {
     pub const UPSTREAM_UNAVAILABLE: ErrorCode = ErrorCode(-32044);
     pub const SESSION_OWNER: ErrorCode = ErrorCode(-32045);
     pub const CANCELLED: ErrorCode = ErrorCode(-32046);
+    /// A priced tool's call that the team's or key's budget cannot take.
+    pub const BUDGET_EXCEEDED: ErrorCode = ErrorCode(-32047);
 }
 
 /// An upstream's failure as the client sees it: the server's own JSON-RPC
@@ -513,7 +516,11 @@ impl FrontDoor {
             argument_bytes: argument_text.len(),
             argument_keys,
             arguments: None,
+            cost: None,
         };
+        // What the call was charged (a priced tool's), for the audit line;
+        // set once the price is held, so a cancelled call shows it too.
+        let mut charged = None;
         let outcome = tokio::select! {
             outcome = self.call_checked(
                 request,
@@ -522,6 +529,7 @@ impl FrontDoor {
                 &arguments_value,
                 &argument_text,
                 listeners,
+                &mut charged,
             ) => outcome,
             () = cancelled => Err((
                 Outcome::Cancelled,
@@ -529,6 +537,7 @@ impl FrontDoor {
             )),
         };
         audited.duration = started.elapsed();
+        audited.cost = charged;
         let redacted;
         let response = match outcome {
             Ok((result, redacted_arguments)) => {
@@ -587,6 +596,20 @@ fn tool_span(
 
 type Refused = (Outcome, ErrorData);
 
+/// A priced call its budget cannot take (or whose hold the quota store
+/// could not take): the refusal's message, and its limit as data.
+fn budget_refusal(error: &crate::error::GatewayError) -> ErrorData {
+    let data = match error {
+        crate::error::GatewayError::QuotaExceeded(refusal) => {
+            let mut fields = refusal.fields();
+            fields["code"] = refusal.code().into();
+            Some(fields)
+        }
+        _ => None,
+    };
+    ErrorData::new(codes::BUDGET_EXCEEDED, error.to_string(), data)
+}
+
 impl FrontDoor {
     /// The client this call runs for, as the upstream's log messages and
     /// requests during the call will find it: logs at the level its request
@@ -620,6 +643,10 @@ impl FrontDoor {
         }
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site, each argument named there"
+    )]
     async fn call_checked(
         &self,
         request: &McpRequest,
@@ -628,6 +655,7 @@ impl FrontDoor {
         arguments_value: &serde_json::Value,
         argument_text: &str,
         listeners: CallListeners,
+        charged: &mut Option<crate::cost::NanoUsd>,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
         let hub = &self.cx.mcp;
         let team = &request.caller.team;
@@ -728,9 +756,27 @@ impl FrontDoor {
                 ErrorData::new(codes::UPSTREAM_UNAVAILABLE, "server not registered", None),
             ));
         };
-        let mut result = upstream
+        // Last before the call: a refused call above holds no budget.
+        let charge = ToolCharge::reserve(
+            &self.cx.quota,
+            request,
+            &entry.key.server,
+            &entry.key.tool,
+            &upstream.settings.tool_prices,
+        )
+        .await
+        .map_err(|error| (Outcome::BudgetExceeded, budget_refusal(&error)))?;
+        *charged = charge.as_ref().map(|charge| charge.cost);
+        let called = upstream
             .call_tool(&entry.key.tool, arguments, listeners)
-            .await
+            .await;
+        // The server ran the call when it answered with a result (an
+        // `isError` one too); a protocol error or no answer is not charged.
+        if let Some(charge) = charge {
+            let cost = charge.settle(called.is_ok()).await;
+            *charged = (cost.0 > 0).then_some(cost);
+        }
+        let mut result = called
             .map_err(|error| {
                 let data = match &error {
                     UpstreamError::Rpc { error, .. } => return (Outcome::UpstreamError, error.clone()),

@@ -322,6 +322,13 @@ impl McpHub {
         self.listeners.notify(change, |name| self.upstream(name));
     }
 
+    /// Serve `templates` as the gateway's own prompts (at start, and when a
+    /// reload reads them again) and tell listening clients the list changed.
+    pub fn set_templates(&self, templates: Arc<crate::prompts::Prompts>) {
+        self.templates.store(templates);
+        self.notify(&Change::Prompts);
+    }
+
     fn rebuild(&self) {
         let servers: Vec<_> = self
             .upstreams

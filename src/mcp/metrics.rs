@@ -29,6 +29,15 @@ pub struct ToolLabels {
     pub tool: String,
 }
 
+/// A priced tool's calls: only tools the catalog has are priced, so the
+/// labels are as bounded as the catalog.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CostLabels {
+    pub team: String,
+    pub server: String,
+    pub tool: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServerRequestLabels {
     pub server: String,
@@ -56,6 +65,8 @@ pub struct McpMetrics {
     pub server_restarts: Family<ServerLabels, Counter>,
     pub tool_changes: Family<ToolLabels, Counter>,
     pub server_requests: Family<ServerRequestLabels, Counter>,
+    /// USD charged for priced tool calls (`tool_prices`).
+    pub tool_cost_usd: Family<CostLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// The latest tool calls, for `/admin/mcp/calls` (names and outcomes,
     /// never arguments or results).
     pub recent: parking_lot::Mutex<std::collections::VecDeque<RecentCall>>,
@@ -87,6 +98,7 @@ impl Default for McpMetrics {
             server_restarts: Family::default(),
             tool_changes: Family::default(),
             server_requests: Family::default(),
+            tool_cost_usd: Family::default(),
             recent: parking_lot::Mutex::new(std::collections::VecDeque::with_capacity(
                 RECENT_CALLS,
             )),
@@ -110,6 +122,11 @@ impl McpMetrics {
             "mcp_server_requests",
             "Requests from MCP servers to clients (sampling, elicitation, roots) by server, method and outcome",
             self.server_requests.clone(),
+        );
+        registry.register(
+            "mcp_tool_cost_usd",
+            "USD charged to teams' budgets for priced MCP tool calls (tool_prices)",
+            self.tool_cost_usd.clone(),
         );
         registry.register(
             "mcp_tool_result_bytes",

@@ -10,6 +10,7 @@
 //! | `hub.rs` | the registry of upstreams and the merged catalog |
 //! | `catalog.rs`, `names.rs` | merged tools, safe names with hash suffixes, the reverse map |
 //! | `policy.rs` | allow/deny globs, argument conditions, per-tool rate limits (in process) |
+//! | `pricing.rs` | prices per tool call, charged to the caller's budgets |
 //! | `rate.rs` | per-tool rate limits in Redis when the quota store is Redis |
 //! | `progress.rs` | progress notifications relayed from upstreams to the client that asked |
 //! | `prompts.rs` | prompts merged across servers, named like tools |
@@ -41,6 +42,7 @@ pub mod names;
 pub mod oauth;
 pub mod pinning;
 pub mod policy;
+pub mod pricing;
 pub mod progress;
 pub mod prompts;
 pub mod rate;

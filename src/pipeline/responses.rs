@@ -12,8 +12,9 @@ use super::stages;
 use super::tool_loop;
 use crate::api::decode_json;
 use crate::api::responses::events::EventTranslator;
+use crate::api::responses::loop_events::LoopEvents;
 use crate::api::responses::request::{is_mcp_tool, items_to_messages};
-use crate::api::responses::{ResponsesRequest, new_id, reply};
+use crate::api::responses::{ResponsesRequest, Translated, new_id, reply};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::stored_responses::StoredResponse;
@@ -69,10 +70,10 @@ pub async fn handle(
             cx,
             headers,
             &caller,
-            &request,
+            request,
             translated,
             history,
-            &previous_output,
+            previous_output,
         )
         .await;
     }
@@ -163,53 +164,206 @@ pub async fn handle(
 }
 
 /// A request with `mcp` tools: the gateway's tool loop, then the response
-/// as JSON or, for a stream, as the events it would have made.
+/// as JSON or, for a stream, its events as each step happens.
 #[allow(clippy::too_many_arguments)]
 async fn run_tools(
     gateway: &Arc<Gateway>,
     cx: &mut RequestCx,
     headers: &HeaderMap,
     caller: &crate::auth::Caller,
-    request: &ResponsesRequest,
+    request: ResponsesRequest,
     translated: crate::api::responses::Translated,
     history: Vec<Value>,
-    previous_output: &[Value],
+    previous_output: Vec<Value>,
 ) -> Result<Response, GatewayError> {
     let id = new_id("resp");
+    let created_at = crate::shapes::unix_seconds();
+    if request.is_stream() {
+        let (gateway, cx, headers, caller) =
+            (gateway.clone(), cx.take(), headers.clone(), caller.clone());
+        return stream_tools(
+            gateway,
+            cx,
+            headers,
+            caller,
+            request,
+            translated,
+            history,
+            previous_output,
+            id,
+            created_at,
+        )
+        .await;
+    }
+    let Translated { chat, input_items } = translated;
     let outcome = tool_loop::run(
         gateway,
         cx,
         headers,
         caller,
-        request,
-        translated.chat,
-        &translated.input_items,
-        previous_output,
+        &request,
+        chat,
+        &input_items,
+        &previous_output,
         &id,
-        crate::shapes::unix_seconds(),
+        created_at,
+        None,
     )
     .await?;
-    let mut conversation = history;
-    conversation.extend(items_to_messages(&translated.input_items)?);
-    conversation.extend(outcome.messages);
-    if request.store.unwrap_or(true) {
-        let team = caller.team.to_string();
-        let (response, items) = (&outcome.response, translated.input_items);
-        keep(gateway, &id, &team, response, items, conversation, false).await;
-    }
-    if request.is_stream() {
-        let events = crate::api::responses::events::replay(&outcome.response);
-        let body = futures::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>));
-        let mut response = Response::new(Body::from_stream(body));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(response);
-    }
+    keep_loop(
+        gateway,
+        caller,
+        &request,
+        &id,
+        &outcome,
+        input_items,
+        history,
+    )
+    .await?;
     Ok(crate::shapes::json_response(Bytes::from(
         outcome.response.to_string(),
     )))
+}
+
+/// A kept loop's conversation: what it continued, this input, then what the
+/// loop added.
+async fn keep_loop(
+    gateway: &Gateway,
+    caller: &crate::auth::Caller,
+    request: &ResponsesRequest,
+    id: &str,
+    outcome: &tool_loop::Outcome,
+    input_items: Vec<Value>,
+    history: Vec<Value>,
+) -> Result<(), GatewayError> {
+    let mut conversation = history;
+    conversation.extend(items_to_messages(&input_items)?);
+    conversation.extend(outcome.messages.iter().cloned());
+    if request.store.unwrap_or(true) {
+        let team = caller.team.to_string();
+        keep(
+            gateway,
+            id,
+            &team,
+            &outcome.response,
+            input_items,
+            conversation,
+            false,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// The streamed tool loop: its events go out as each step happens, once
+/// its first model call was accepted; a refusal before that (a budget, an
+/// unknown model) is the HTTP error it would be without `stream`. The loop
+/// runs inside the response body, so a client that goes away ends it as it
+/// ends a loop that is not streamed.
+#[allow(clippy::too_many_arguments)]
+async fn stream_tools(
+    gateway: Arc<Gateway>,
+    cx: RequestCx,
+    headers: HeaderMap,
+    caller: crate::auth::Caller,
+    request: ResponsesRequest,
+    translated: crate::api::responses::Translated,
+    history: Vec<Value>,
+    previous_output: Vec<Value>,
+    id: String,
+    created_at: u64,
+) -> Result<Response, GatewayError> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let opening = reply::response(
+        &request,
+        &id,
+        created_at,
+        "in_progress",
+        Vec::new(),
+        Value::Null,
+        Value::Null,
+    );
+    let mut events = LoopEvents::new(sender, opening);
+    // What the loop leaves to say: `Some` only for an error before it
+    // committed; everything else went out as events.
+    let drive = async move {
+        let Translated { chat, input_items } = translated;
+        let outcome = tool_loop::run(
+            &gateway,
+            &cx,
+            &headers,
+            &caller,
+            &request,
+            chat,
+            &input_items,
+            &previous_output,
+            &id,
+            created_at,
+            Some(&mut events),
+        )
+        .await;
+        let error = match outcome {
+            // Kept before its last event leaves, so a client that reads it
+            // back right after the stream finds it.
+            Ok(outcome) => match keep_loop(
+                &gateway,
+                &caller,
+                &request,
+                &id,
+                &outcome,
+                input_items,
+                history,
+            )
+            .await
+            {
+                Ok(()) => {
+                    events.finish(&outcome.response);
+                    return None;
+                }
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
+        if !events.committed() {
+            return Some(error);
+        }
+        tracing::warn!(error = %error, "the streamed tool loop failed");
+        let message = match &error {
+            GatewayError::Internal(_) => {
+                "the gateway hit an internal error; see its log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        events.fail("server_error", &message);
+        None
+    };
+    let mut drive = Box::pin(drive);
+    let first = tokio::select! {
+        left = &mut drive => match left {
+            Some(error) => return Err(error),
+            None => None,
+        },
+        event = receiver.recv() => event,
+    };
+    let rest = futures::stream::poll_fn(move |context| receiver.poll_recv(context));
+    let body: futures::stream::BoxStream<'static, Bytes> = match first {
+        // The loop is done: what it sent is all there is.
+        None => rest.boxed(),
+        Some(first) => {
+            let running = futures::stream::once(drive).filter_map(|_| std::future::ready(None));
+            futures::stream::iter([first])
+                .chain(futures::stream::select(rest, running))
+                .boxed()
+        }
+    };
+    let mut response = Response::new(Body::from_stream(
+        body.map(Ok::<_, std::convert::Infallible>),
+    ));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(response)
 }
 
 /// Store a finished response with the conversation it ends (`derive`: the

@@ -116,7 +116,7 @@ pub fn render_prompt(
     parameter: &serde_json::Value,
 ) -> Result<serde_json::Value, GatewayError> {
     use crate::prompts::RenderError;
-    match gateway.prompts.message(parameter) {
+    match gateway.prompts.load().message(parameter) {
         Ok((message, label)) => {
             cx.prompt = Some(label);
             Ok(message)

@@ -4,6 +4,7 @@
 //! - `limits`, `window`: what an operator can limit, and over which window;
 //! - `book`: the live table of limits per team, key and end user;
 //! - `estimate`: the worst case of one request;
+//! - `flat`: charges at a fixed price (a priced tool call) against the budgets;
 //! - `seams::quota` (the trait and the in-process store), `redis_store`: counters;
 //! - `settler`: Redis settles, batched off the request path;
 //! - `redis_spend`: spend aggregates shared by every replica (Redis);
@@ -13,6 +14,7 @@
 mod appender;
 pub mod book;
 pub mod estimate;
+pub mod flat;
 pub mod ledger;
 pub mod limits;
 pub mod meter;
@@ -89,6 +91,9 @@ pub struct Hold {
     price: Option<PriceTable>,
     /// The end user admitted into its team's registry, if any.
     entrant: Option<Entrant>,
+    /// A charge at a fixed price (a priced tool call, `flat.rs`): what the
+    /// settle charges when it ran, whatever the usage.
+    flat: Option<NanoUsd>,
     /// The worst-case cost reserved (zero when the price is unknown).
     pub reserved_cost: NanoUsd,
     /// End streams that spend past `reserved_cost`.
@@ -238,6 +243,7 @@ impl Quota {
             model: ask.model.to_owned(),
             price: ask.price,
             entrant: None,
+            flat: None,
             reserved_cost: NanoUsd(0),
             hard_cutoff: book.hard_cutoff(ask.team),
             headers: RateHeaders::default(),
@@ -320,6 +326,17 @@ impl Quota {
         if hold.charges.is_empty() {
             return Ok(hold);
         }
+        self.hold_in_store(hold, &labels, now).await
+    }
+
+    /// Take every charge of `hold` in the store at once (`labels[i]` names
+    /// the scope of charge `i` in a refusal), or refuse.
+    async fn hold_in_store(
+        &self,
+        mut hold: Hold,
+        labels: &[String],
+        now: u64,
+    ) -> Result<Hold, GatewayError> {
         let (backend, outcome) = self
             .reserve_in_store(&hold.id, &hold.charges, hold.entrant.as_ref(), now)
             .await?;
@@ -334,12 +351,12 @@ impl Quota {
                 frees_at_ms,
             }) => {
                 tracing::warn!(
-                    team = ask.team,
+                    team = %hold.team,
                     tracked,
                     "a new end user was refused: the team tracks quota.max_end_users end users"
                 );
                 Err(GatewayError::QuotaExceeded(Box::new(Refusal {
-                    scope: format!("team {}", ask.team),
+                    scope: format!("team {}", hold.team),
                     measure: Measure::EndUsers,
                     limit: self.max_end_users,
                     current: tracked,
@@ -423,8 +440,9 @@ impl Quota {
     /// no spend recorded. With Redis the counters are settled in the
     /// background (`settler`): the request waits for no Redis round trip here.
     pub async fn settle(&self, hold: Hold, usage: Option<Usage>) {
-        let cost = match (hold.price, usage) {
-            (Some(price), Some(usage)) => price.cost(&usage),
+        let cost = match (hold.flat, hold.price, usage) {
+            (Some(flat), _, Some(_)) => flat,
+            (None, Some(price), Some(usage)) => price.cost(&usage),
             _ => NanoUsd(0),
         };
         let tokens = usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens);

@@ -496,3 +496,40 @@ async fn redis_expires_end_user_counters_and_caps_their_number() {
         .unwrap();
     assert_eq!(ttl, -1);
 }
+
+fn flat(id: &str, nano: u64) -> flat::FlatAsk<'_> {
+    flat::FlatAsk {
+        id,
+        team: "alpha",
+        key: "k1",
+        item: "mcp:shop/buy",
+        cost: NanoUsd(nano),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fixed_price_charges_share_the_budget_and_touch_no_rate() {
+    // $0.01 a day, two requests a minute: model spend and tool calls share
+    // the budget; tool calls are no requests.
+    let quota = quota("usd_per_day = 0.01\nrequests_per_minute = 2", "", "");
+    let held = quota.reserve_flat(flat("t1", 4_000_000)).await.unwrap();
+    // A call that did not run is released: nothing charged or recorded.
+    quota.settle_flat(held, false).await;
+    for id in ["t2", "t3"] {
+        let held = quota.reserve_flat(flat(id, 4_000_000)).await.unwrap();
+        quota.settle_flat(held, true).await;
+    }
+    // $0.008 spent: a third call of $0.004 does not fit, and names the budget.
+    let error = refusal(quota.reserve_flat(flat("t4", 4_000_000)).await.unwrap_err());
+    assert_eq!(error.measure, Measure::Usd(Window::Day));
+    assert_eq!((error.current, error.requested), (8_000_000, 4_000_000));
+    // Model requests still have their whole rate and what is left of the budget.
+    assert_eq!(run(&quota, 3, 1000, None).await, 2);
+    assert_eq!(quota.spent("alpha").await, NanoUsd(8_000_000 + 2_000_000));
+    let rows = quota
+        .spend(ledger::GroupBy::Model, ledger::SpendFilter::default())
+        .await
+        .unwrap();
+    let tools = rows.iter().find(|row| row.group == "mcp:shop/buy").unwrap();
+    assert_eq!((tools.requests, tools.cost_nano), (2, 8_000_000));
+}

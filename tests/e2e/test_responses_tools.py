@@ -161,6 +161,12 @@ def test_the_loop_streams_its_items(tools_gateway):
     )
     added = [e.item.type for e in events if e.type == "response.output_item.added"]
     assert added == ["mcp_list_tools", "mcp_call", "message"]
+    # Each step as it happened: the call (refused by the real server, which
+    # does not know the mock's timezone) ends before the answer's text.
+    kinds = [e.type for e in events]
+    assert "response.mcp_list_tools.completed" in kinds, kinds
+    assert kinds.index("response.mcp_call.in_progress") < kinds.index("response.mcp_call.failed")
+    assert kinds.index("response.mcp_call.failed") < kinds.index("response.output_text.delta")
     assert events[-1].type == "response.completed"
     assert [e.sequence_number for e in events] == list(range(len(events)))
 

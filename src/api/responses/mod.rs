@@ -1,9 +1,11 @@
 //! OpenAI's Responses API (`POST /v1/responses`) in terms of chat
 //! completions: a request becomes a chat request (`request.rs`), a chat
-//! completion becomes a response object (`reply.rs`), and a chat chunk
-//! stream becomes the Responses event stream (`events.rs`).
+//! completion becomes a response object (`reply.rs`), a chat chunk stream
+//! becomes the Responses event stream (`events.rs`), and the gateway's own
+//! tool loop streams its steps as they happen (`loop_events.rs`).
 
 pub mod events;
+pub mod loop_events;
 pub mod reply;
 pub mod request;
 
