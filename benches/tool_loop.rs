@@ -19,24 +19,17 @@
 
 // Shared with the other sequential-call benches; this one builds its own
 // gateway (Anthropic at the mock), so some helpers go unused here.
+#[path = "support/echo_tool.rs"]
+mod echo_tool;
 #[path = "support/latency.rs"]
 #[allow(dead_code)]
 mod latency;
 
 use hdrhistogram::Histogram;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-};
-use rmcp::service::{RequestContext, RunningService};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::{
-    StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
-};
-use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latency::KEY;
@@ -44,55 +37,6 @@ use latency::KEY;
 /// The mock upstream's key.
 const UPSTREAM_KEY: &str = "sk-upstream-test";
 const MODEL: &str = "claude-sonnet-5-5";
-
-#[derive(Clone)]
-struct Echo;
-
-impl ServerHandler for Echo {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        let schema: JsonObject = serde_json::from_str(r#"{"type":"object"}"#).expect("object");
-        Ok(ListToolsResult::with_all_items(vec![Tool::new(
-            "echo",
-            "Echoes its arguments.",
-            Arc::new(schema),
-        )]))
-    }
-
-    async fn call_tool(
-        &self,
-        params: CallToolRequestParams,
-        _ctx: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let text = serde_json::to_string(&params.arguments).unwrap_or_default();
-        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
-    }
-}
-
-async fn tool_server() -> String {
-    let service = StreamableHttpService::new(
-        || Ok(Echo),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().route_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    url
-}
 
 /// A gateway with the team `bench` (key `KEY`), Anthropic at the mock and
 /// the tool server as `echo`, once its tools are listed.
@@ -197,15 +141,11 @@ fn main() {
             .expect("mock upstream");
         // Anthropic's base URL is the host: the wire adds `/v1/messages`.
         let mock = format!("http://{}", upstream.addr);
-        let tools_url = tool_server().await;
+        let tools_url = echo_tool::serve().await;
         let server = gateway(&mock, &tools_url).await;
         let gateway = server.addr.to_string();
         let client = reqwest::Client::new();
-        let transport = StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
-            StreamableHttpClientTransportConfig::with_uri(tools_url),
-        );
-        let tools = ().serve(transport).await.expect("client connects");
+        let tools = echo_tool::client(&tools_url, None).await;
         let (mut looped, mut by_hand) = (
             Histogram::<u64>::new(3).unwrap(),
             Histogram::<u64>::new(3).unwrap(),

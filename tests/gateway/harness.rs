@@ -152,6 +152,24 @@ pub async fn gateway_in_front_of(base_url: String, extra: &str) -> RunningServer
         .expect("gateway binds")
 }
 
+/// A gateway from the whole config `text` whose `anthropic` provider is the
+/// mock upstream at `mock`.
+pub async fn gateway_at_anthropic_mock(text: &str, mock: std::net::SocketAddr) -> RunningServer {
+    let config = switchboard::config::load_str("test.toml", text, None, std::path::Path::new("."))
+        .expect("the config is valid");
+    // Anthropic's base URL is the host: the wire adds `/v1/messages`.
+    let base_url = format!("http://{mock}");
+    let env = move |name: &str| match name {
+        "ANTHROPIC_BASE_URL" => Some(base_url.clone()),
+        "ANTHROPIC_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
+        _ => None,
+    };
+    let gateway = Gateway::build_with_env(config, &env).expect("gateway builds");
+    server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("gateway binds")
+}
+
 /// A chat body for `model` with one user message.
 pub fn chat_body(model: &str, text: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})

@@ -5,7 +5,7 @@
 //! A request refused before the loop's first model call is an HTTP error,
 //! not a stream.
 
-use crate::harness::{ALPHA_KEY, UPSTREAM_KEY};
+use crate::harness::{ALPHA_KEY, gateway_at_anthropic_mock};
 use crate::mcp_fixture::{connect, tool, wait_for_tools};
 use futures::StreamExt;
 use rmcp::model::{
@@ -20,8 +20,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::auth::hash_key;
-use switchboard::gateway::Gateway;
-use switchboard::server::{self, RunningServer};
+use switchboard::server::RunningServer;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 use tokio::sync::Semaphore;
 
@@ -112,20 +111,7 @@ team = "alpha"
 "#,
             hash = hex::encode(hash_key(ALPHA_KEY)),
         );
-        let config =
-            switchboard::config::load_str("test.toml", &text, None, std::path::Path::new("."))
-                .expect("the config is valid");
-        // Anthropic's base URL is the host: the wire adds `/v1/messages`.
-        let base_url = format!("http://{}", upstream.addr);
-        let env = move |name: &str| match name {
-            "ANTHROPIC_BASE_URL" => Some(base_url.clone()),
-            "ANTHROPIC_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
-            _ => None,
-        };
-        let gateway = Gateway::build_with_env(config, &env).expect("gateway builds");
-        let gateway = server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("gateway binds");
+        let gateway = gateway_at_anthropic_mock(&text, upstream.addr).await;
         let mcp = connect(&format!("http://{}", gateway.addr), "/mcp", ALPHA_KEY).await;
         wait_for_tools(&mcp, |names| names == ["gate__hold"]).await;
         Self {

@@ -3,14 +3,13 @@
 //! held atomically under concurrency, kept across a restart, and a budget
 //! that runs out ends the loop with everything spent settled.
 
-use crate::harness::{ALPHA_KEY, JsonBody, UPSTREAM_KEY, get_text};
+use crate::harness::{ALPHA_KEY, JsonBody, gateway_at_anthropic_mock, get_text};
 use crate::mcp_fixture::{FixtureServer, call, connect, tool, wait_for_tools};
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard::auth::hash_key;
-use switchboard::gateway::Gateway;
 use switchboard::quota::ledger::{GroupBy, SpendFilter};
-use switchboard::server::{self, RunningServer};
+use switchboard::server::RunningServer;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 
 const MODEL: &str = "anthropic/claude-sonnet-5-5";
@@ -75,20 +74,7 @@ team = "alpha"
             hash = hex::encode(hash_key(ALPHA_KEY)),
             url = shop.url,
         );
-        let config =
-            switchboard::config::load_str("test.toml", &text, None, std::path::Path::new("."))
-                .expect("the config is valid");
-        // Anthropic's base URL is the host: the wire adds `/v1/messages`.
-        let base_url = format!("http://{}", upstream.addr);
-        let env = move |name: &str| match name {
-            "ANTHROPIC_BASE_URL" => Some(base_url.clone()),
-            "ANTHROPIC_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
-            _ => None,
-        };
-        let gateway = Gateway::build_with_env(config, &env).expect("gateway builds");
-        let gateway = server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("gateway binds");
+        let gateway = gateway_at_anthropic_mock(&text, upstream.addr).await;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
