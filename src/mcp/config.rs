@@ -22,10 +22,13 @@ pub struct RawMcp {
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call the MCP endpoint, e.g.
-    /// `"https://app.example.com:443"`. Requests carrying any other `Origin`
-    /// are refused; requests without `Origin` (non-browser clients) pass.
-    /// Default: none, so every browser origin is refused.
-    #[serde(default)]
+    /// `"https://app.example.com:443"` (`:*` for any port). Requests carrying
+    /// any other `Origin` are refused; requests without `Origin` (non-browser
+    /// clients) pass. Default: loopback origins only (`localhost`,
+    /// `127.0.0.1`, `[::1]`, any port), as the MCP specification asks of a
+    /// local server: a DNS-rebinding page carries its own foreign origin, and
+    /// every call still needs a key. Set the list to replace the default.
+    #[serde(default = "default_allowed_origins")]
     pub allowed_origins: Vec<String>,
     /// Serve clients of the session-based protocol revisions (up to
     /// 2025-11-25) with `Mcp-Session-Id` sessions. Clients of 2026-07-28 and
@@ -82,7 +85,7 @@ impl Default for RawMcp {
     fn default() -> Self {
         Self {
             allowed_hosts: default_allowed_hosts(),
-            allowed_origins: Vec::new(),
+            allowed_origins: default_allowed_origins(),
             legacy_sessions: true,
             session_store: None,
             session_ttl: default_session_ttl(),
@@ -250,6 +253,12 @@ fn default_allowed_hosts() -> Vec<String> {
     ["localhost", "127.0.0.1", "::1", "[::1]"]
         .map(str::to_owned)
         .to_vec()
+}
+fn default_allowed_origins() -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|host| ["http", "https"].map(|scheme| format!("{scheme}://{host}:*")))
+        .collect()
 }
 fn default_session_ttl() -> String {
     "24h".to_owned()

@@ -36,7 +36,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(cx: McpContext) -> Router<S> {
         }
     }
     config = if settings.allowed_origins.is_empty() {
-        // No browser origin is trusted unless configured.
+        // An empty list, set on purpose: every browser origin is refused
+        // (rmcp would read it as "no validation").
         config.enforce_origin_validation()
     } else {
         config.with_allowed_origins(settings.allowed_origins.clone())

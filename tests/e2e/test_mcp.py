@@ -333,6 +333,23 @@ def test_foreign_host_and_origin_are_refused(mcp_gateway):
         mcp_gateway + "/mcp", json=body, headers={**auth, "Origin": "https://evil.example"}
     )
     assert response.status_code == 403
+    # A page on a loopback origin (any port) is local code, as the MCP
+    # specification's DNS-rebinding rule has it: served.
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "origin-check", "version": "1"},
+        },
+    }
+    for origin in (mcp_gateway, "http://localhost:5173"):
+        response = httpx2.post(
+            mcp_gateway + "/mcp", json=initialize, headers={**auth, "Origin": origin}
+        )
+        assert response.status_code == 200, (origin, response.status_code, response.text)
 
 
 @pytest.mark.anyio
