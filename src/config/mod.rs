@@ -69,6 +69,10 @@ pub struct RawConfig {
     /// Where the Responses API keeps responses (`crate::stored_responses::RawResponses`).
     #[serde(default)]
     pub responses: crate::stored_responses::RawResponses,
+    /// The bounds of the gateway's tool loops
+    /// (`crate::pipeline::tool_loop::settings::RawToolLoop`).
+    #[serde(default)]
+    pub tool_loop: crate::pipeline::tool_loop::settings::RawToolLoop,
     /// The request log (`crate::request_log::RawRequestLog`).
     #[serde(default)]
     pub request_log: crate::request_log::RawRequestLog,

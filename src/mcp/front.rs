@@ -414,6 +414,7 @@ impl ServerHandler for FrontDoor {
         // upstream request sends the cancellation on to the upstream server.
         self.governed_call(&request, entry, params, listeners, ctx.ct.cancelled())
             .await
+            .0
             .map(CallToolResponse::Complete)
     }
 }
@@ -439,17 +440,17 @@ impl FrontDoor {
             .collect()
     }
 
-    /// A tool call made by the gateway on the caller's behalf (the Responses
-    /// API's tool loop): the same policy, conditions, rate limits, pinning,
-    /// guardrails and audit as a client's call. No progress is relayed, and
-    /// a server's requests to a client during the call are refused: there is
-    /// no client to ask.
+    /// A tool call made by the gateway on the caller's behalf (its tool
+    /// loop): the same policy, conditions, rate limits, pinning, guardrails
+    /// and audit as a client's call, and what it was charged (the loop's
+    /// spend). No progress is relayed, and a server's requests to a client
+    /// during the call are refused: there is no client to ask.
     pub async fn call_for(
         &self,
         request: &McpRequest,
         name: &str,
         arguments: Option<rmcp::model::JsonObject>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> (Result<CallToolResult, ErrorData>, crate::cost::NanoUsd) {
         let catalog = self.cx.mcp.catalog();
         let entry = match &request.scope {
             Some(scope) => catalog.by_key(scope, name),

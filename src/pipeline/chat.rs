@@ -1,10 +1,11 @@
 //! `POST /v1/chat/completions` through the pipeline.
 
-use super::context::RequestCx;
+use super::context::{Endpoint, RequestCx};
 use super::dispatch;
 use super::finish::{Outcome, settle_and_record};
 use super::relay::{Relay, Settlement};
 use super::stages;
+use super::tool_loop;
 use crate::api::chat::ChatRequest;
 use crate::api::decode_json;
 use crate::catalog::ModelKind;
@@ -50,13 +51,12 @@ pub async fn handle(
     let started = std::time::Instant::now();
     // 2. normalize: parse and check the body, then resolve the model name.
     let mut request: ChatRequest = decode_json(&body)?;
-    // The `prompt` extension: a template rendered into the first message.
-    if let Some(parameter) = request.extra.remove("prompt") {
-        let message = stages::render_prompt(gateway, cx, &parameter)?;
-        let message = serde_json::from_value(message)
-            .map_err(|error| GatewayError::Internal(format!("rendered prompt: {error}")))?;
-        request.messages.insert(0, message);
+    // `mcp` tools: the gateway runs its tool loop, whose model calls come
+    // back through here (without them).
+    if cx.endpoint == Endpoint::ChatCompletions && tool_loop::for_chat::wanted(&request) {
+        return tool_loop::for_chat::handle(gateway, cx, headers, caller, request).await;
     }
+    render_prompt_extension(gateway, cx, &mut request)?;
     request.check()?;
     cx.stream = request.is_stream();
     let target = stages::resolve(gateway, cx, &caller, &request.model, ModelKind::Chat)?;
@@ -255,6 +255,21 @@ pub async fn handle(
             Ok(response)
         }
     }
+}
+
+/// The `prompt` extension: a template rendered into the first message.
+pub(super) fn render_prompt_extension(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    request: &mut ChatRequest,
+) -> Result<(), GatewayError> {
+    if let Some(parameter) = request.extra.remove("prompt") {
+        let message = stages::render_prompt(gateway, cx, &parameter)?;
+        let message = serde_json::from_value(message)
+            .map_err(|error| GatewayError::Internal(format!("rendered prompt: {error}")))?;
+        request.messages.insert(0, message);
+    }
+    Ok(())
 }
 
 /// Keeps the answer with the captured prompt: only one that passed the

@@ -76,6 +76,10 @@ pub struct RequestCx {
     /// The prompt and answer as the log keeps them, for a team that
     /// captures content (`[request_log] capture`), after redaction.
     pub captured: Option<crate::request_log::Captured>,
+    /// Told what the request cost once it is settled (a tool loop sums its
+    /// model calls with it). Moves with the context to wherever it is
+    /// settled, a stream's end included; dropped unsent, nothing was spent.
+    pub on_settled: Option<tokio::sync::oneshot::Sender<Option<Cost>>>,
 }
 
 impl RequestCx {
@@ -102,6 +106,7 @@ impl RequestCx {
             attempt_log: Vec::new(),
             guard: None,
             captured: None,
+            on_settled: None,
         }
     }
 

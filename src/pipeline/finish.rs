@@ -117,6 +117,10 @@ pub async fn settle_and_record(
         }
         gateway.quota.settle(reservation, usage).await;
     }
+    // After the quota's settle: what the listener reads is already counted.
+    if let Some(settled) = cx.on_settled.take() {
+        let _ = settled.send(cx.cost);
+    }
     record(gateway, &cx, status, outcome);
 }
 

@@ -11,6 +11,6 @@ pub mod messages;
 pub mod relay;
 pub mod responses;
 mod stages;
-mod tool_loop;
+pub mod tool_loop;
 
 pub use context::{Endpoint, RequestCx};

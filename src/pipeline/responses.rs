@@ -9,7 +9,7 @@
 use super::chat;
 use super::context::RequestCx;
 use super::stages;
-use super::tool_loop;
+use super::tool_loop::for_responses as tool_loop;
 use crate::api::decode_json;
 use crate::api::responses::events::EventTranslator;
 use crate::api::responses::loop_events::LoopEvents;

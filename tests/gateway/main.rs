@@ -34,6 +34,8 @@ mod request_log;
 mod routing;
 mod streaming;
 mod tls;
+mod tool_loop_chat;
+mod tool_loop_limits;
 mod tool_loop_stream;
 mod tool_prices;
 mod traces;

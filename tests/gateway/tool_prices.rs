@@ -12,15 +12,15 @@ use switchboard::quota::ledger::{GroupBy, SpendFilter};
 use switchboard::server::RunningServer;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 
-const MODEL: &str = "anthropic/claude-sonnet-5-5";
+pub(crate) const MODEL: &str = "anthropic/claude-sonnet-5-5";
 /// `buy`'s price: $0.25 a call.
-const BUY_NANO: u64 = 250_000_000;
+pub(crate) const BUY_NANO: u64 = 250_000_000;
 
-struct Setup {
+pub(crate) struct Setup {
     _upstream: MockUpstream,
     _shop: FixtureServer,
-    gateway: RunningServer,
-    client: reqwest::Client,
+    pub(crate) gateway: RunningServer,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Setup {
@@ -35,6 +35,15 @@ impl Setup {
 
     /// `start`, with the ledger at `ledger`.
     async fn start_with(limits: &str, ledger: &str) -> Self {
+        Self::build(limits, ledger, "").await
+    }
+
+    /// `start`, with more of the config (whole tables) after the rest.
+    pub(crate) async fn with_config(limits: &str, extra: &str) -> Self {
+        Self::build(limits, ":memory:", extra).await
+    }
+
+    async fn build(limits: &str, ledger: &str, extra: &str) -> Self {
         switchboard::install_crypto_provider();
         let upstream = mock_upstream::spawn(MockOptions::default())
             .await
@@ -70,6 +79,7 @@ url = "{url}"
 tool_prices = {{ buy = 0.25, "*" = 0.01, free = 0 }}
 [[mcp.teams]]
 team = "alpha"
+{extra}
 "#,
             hash = hex::encode(hash_key(ALPHA_KEY)),
             url = shop.url,
@@ -90,13 +100,13 @@ team = "alpha"
         setup
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://{}", self.gateway.addr)
     }
 
     /// Settled spend of team `alpha` by ledger item (model or tool):
     /// (requests, nano-USD).
-    async fn spend(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+    pub(crate) async fn spend(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
         let rows = self
             .gateway
             .gateway
@@ -110,7 +120,7 @@ team = "alpha"
     }
 
     /// What team `alpha`'s budget counters hold (settled and held).
-    async fn counted(&self) -> u64 {
+    pub(crate) async fn counted(&self) -> u64 {
         let gateway = &self.gateway.gateway;
         let book = gateway.quota.book();
         let limits = &book.teams["alpha"].limits;
@@ -118,15 +128,19 @@ team = "alpha"
         used.first().expect("a budget").2.0
     }
 
-    async fn respond(&self, body: Value) -> Value {
-        let response = self
-            .client
-            .post(format!("{}/v1/responses", self.base()))
+    /// A POST of `body` to `path` as team `alpha`.
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base()))
             .bearer_auth(ALPHA_KEY)
             .body(body.to_string())
             .send()
             .await
-            .expect("the gateway answers");
+            .expect("the gateway answers")
+    }
+
+    pub(crate) async fn respond(&self, body: Value) -> Value {
+        let response = self.post("/v1/responses", &body).await;
         let status = response.status();
         let body = response.json_body().await;
         assert_eq!(status, 200, "{body}");
@@ -134,12 +148,12 @@ team = "alpha"
     }
 }
 
-fn shop_tool() -> Value {
+pub(crate) fn shop_tool() -> Value {
     json!({"type": "mcp", "server_label": "shop", "server_url": "http://gateway/mcp/shop",
            "require_approval": "never", "allowed_tools": ["buy"]})
 }
 
-fn kinds(response: &Value) -> Vec<&str> {
+pub(crate) fn kinds(response: &Value) -> Vec<&str> {
     response["output"]
         .as_array()
         .expect("output")

@@ -43,6 +43,10 @@ pub struct ResponsesRequest {
     /// A prompt template: `{"id", "version", "variables"}`.
     #[serde(default)]
     pub prompt: Option<Value>,
+    /// The gateway's extension for its tool loop: `{"max_cost_usd": ...}`
+    /// lowers the loop's dollar limit (`[tool_loop] max_cost_usd`).
+    #[serde(default)]
+    pub tool_loop: Option<Value>,
     /// Accepted and not acted on: what these ask for does not change a chat
     /// completion (`include` extras, server-side truncation, tiers, cache keys).
     #[serde(default)]

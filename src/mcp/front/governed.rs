@@ -5,6 +5,7 @@
 //! own tool loop (`FrontDoor::call_for`) run through it.
 
 use super::{FrontDoor, McpRequest, codes};
+use crate::cost::NanoUsd;
 use crate::mcp::audit::{self, CallRecord, Outcome};
 use crate::mcp::catalog::Entry;
 use crate::mcp::guard;
@@ -17,7 +18,10 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ErrorCode};
 use std::time::Instant;
 
 impl FrontDoor {
-    /// A checked tool call, audited, until it ends or `cancelled` resolves.
+    /// A checked tool call, audited, until it ends or `cancelled` resolves;
+    /// with what it was charged (a priced tool's price once the server ran
+    /// it, nothing otherwise), which the gateway's tool loop adds to its
+    /// spend.
     pub(super) async fn governed_call(
         &self,
         request: &McpRequest,
@@ -25,7 +29,7 @@ impl FrontDoor {
         params: CallToolRequestParams,
         mut listeners: CallListeners,
         cancelled: impl std::future::Future<Output = ()>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> (Result<CallToolResult, ErrorData>, NanoUsd) {
         let started = Instant::now();
         let hub = &self.cx.mcp;
         let trace = self.cx.traces.enabled().then(|| {
@@ -113,7 +117,7 @@ impl FrontDoor {
         if let Some(trace) = &trace {
             self.cx.traces.send([tool_span(trace, &audited, request)]);
         }
-        response
+        (response, charged.unwrap_or(NanoUsd(0)))
     }
 
     #[expect(
@@ -128,7 +132,7 @@ impl FrontDoor {
         arguments_value: &serde_json::Value,
         argument_text: &str,
         listeners: CallListeners,
-        charged: &mut Option<crate::cost::NanoUsd>,
+        charged: &mut Option<NanoUsd>,
     ) -> Result<(CallToolResult, Option<String>), Refused> {
         let hub = &self.cx.mcp;
         let team = &request.caller.team;
