@@ -256,10 +256,7 @@ async fn keep_loop(
 }
 
 /// The streamed tool loop: its events go out as each step happens, once
-/// its first model call was accepted; a refusal before that (a budget, an
-/// unknown model) is the HTTP error it would be without `stream`. The loop
-/// runs inside the response body, so a client that goes away ends it as it
-/// ends a loop that is not streamed.
+/// its first model call was accepted (`tool_loop/drive.rs`).
 #[allow(clippy::too_many_arguments)]
 async fn stream_tools(
     gateway: Arc<Gateway>,
@@ -273,7 +270,7 @@ async fn stream_tools(
     id: String,
     created_at: u64,
 ) -> Result<Response, GatewayError> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let opening = reply::response(
         &request,
         &id,
@@ -337,33 +334,7 @@ async fn stream_tools(
         events.fail("server_error", &message);
         None
     };
-    let mut drive = Box::pin(drive);
-    let first = tokio::select! {
-        left = &mut drive => match left {
-            Some(error) => return Err(error),
-            None => None,
-        },
-        event = receiver.recv() => event,
-    };
-    let rest = futures::stream::poll_fn(move |context| receiver.poll_recv(context));
-    let body: futures::stream::BoxStream<'static, Bytes> = match first {
-        // The loop is done: what it sent is all there is.
-        None => rest.boxed(),
-        Some(first) => {
-            let running = futures::stream::once(drive).filter_map(|_| std::future::ready(None));
-            futures::stream::iter([first])
-                .chain(futures::stream::select(rest, running))
-                .boxed()
-        }
-    };
-    let mut response = Response::new(Body::from_stream(
-        body.map(Ok::<_, std::convert::Infallible>),
-    ));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    Ok(response)
+    super::tool_loop::drive::respond(drive, receiver).await
 }
 
 /// Store a finished response with the conversation it ends (`derive`: the

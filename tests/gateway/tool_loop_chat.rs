@@ -3,7 +3,7 @@
 //! prices, budgets, limits); the answer is a plain `chat.completion` with
 //! the calls the gateway ran in its `tool_loop` extension field.
 
-use crate::harness::JsonBody;
+use crate::harness::{JsonBody, sse_payloads};
 use crate::tool_prices::{BUY_NANO, MODEL, Setup, shop_tool};
 use serde_json::{Value, json};
 
@@ -96,15 +96,12 @@ async fn what_chat_cannot_do_is_a_400_naming_the_field() {
     let setup = Setup::with_config("", "").await;
     let mut asking = shop_tool();
     asking.as_object_mut().unwrap().remove("require_approval");
-    let mut streamed = chat(json!([shop_tool()]));
-    streamed["stream"] = json!(true);
     let mut alone = chat(json!([]));
     alone["tool_loop"] = json!({"max_cost_usd": 0.1});
     let mut elsewhere = shop_tool();
     elsewhere["server_url"] = json!("https://example.com/sse");
     for (body, param) in [
         (chat(json!([asking])), "tools[0].require_approval"),
-        (streamed, "stream"),
         (alone, "tool_loop"),
         (chat(json!([elsewhere])), "tools[0].server_url"),
     ] {
@@ -114,4 +111,72 @@ async fn what_chat_cannot_do_is_a_400_naming_the_field() {
         assert_eq!(answer["error"]["type"], "invalid_request_error");
     }
     assert!(setup.spend().await.is_empty(), "nothing was spent");
+}
+
+/// The `data:` payloads of a streamed chat loop (`[DONE]` as a string).
+async fn stream(setup: &Setup, body: &Value) -> Vec<Value> {
+    let response = setup.post("/v1/chat/completions", body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "a stream"
+    );
+    let text = response.text().await.expect("the stream reads");
+    sse_payloads(&text)
+        .iter()
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|_| json!(data)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_chat_loop_sends_the_answer_as_chunks_and_its_calls_last() {
+    let setup = Setup::with_config("usd_total = 10.0", "").await;
+    let mut request = chat(json!([shop_tool()]));
+    request["stream"] = json!(true);
+    request["stream_options"] = json!({"include_usage": true});
+    let chunks = stream(&setup, &request).await;
+    assert_eq!(chunks.last(), Some(&json!("[DONE]")), "{chunks:#?}");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk.pointer("/choices/0/delta/content")?.as_str())
+        .collect();
+    assert!(!text.is_empty(), "{chunks:#?}");
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|chunk| chunk.pointer("/choices/0/finish_reason"))
+        .filter(|reason| !reason.is_null())
+        .collect();
+    assert_eq!(finishes, [&json!("stop")]);
+    for chunk in &chunks[..chunks.len() - 1] {
+        assert_eq!(chunk["object"], "chat.completion.chunk", "{chunk}");
+    }
+    let last = &chunks[chunks.len() - 2];
+    assert_eq!(last["choices"], json!([]));
+    assert!(
+        last["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+        "{last}"
+    );
+    let report = &last["tool_loop"];
+    assert_eq!(report["calls"][0]["name"], "buy", "{report}");
+    assert_eq!(report["calls"][0]["status"], "completed");
+    let spend = setup.spend().await;
+    assert_eq!(spend[MODEL].0, 2, "{spend:?}");
+    let total: u64 = spend.values().map(|row| row.1).sum();
+    assert_eq!(report["cost_usd"].as_f64(), Some(total as f64 / 1e9));
+    assert_eq!(setup.counted().await, total);
+}
+
+#[tokio::test]
+async fn a_streamed_chat_loop_at_its_limit_ends_with_an_error_event() {
+    let setup = Setup::with_config("", "").await;
+    let mut request = chat(json!([shop_tool()]));
+    request["stream"] = json!(true);
+    request["tool_loop"] = json!({"max_cost_usd": 0.25});
+    let chunks = stream(&setup, &request).await;
+    let last = chunks.last().expect("chunks");
+    assert_eq!(last["error"]["code"], "tool_loop_limit", "{chunks:#?}");
+    assert_eq!(last["error"]["tool_loop"]["tool_calls"], 1, "{last}");
+    assert!(!chunks.contains(&json!("[DONE]")), "{chunks:#?}");
 }

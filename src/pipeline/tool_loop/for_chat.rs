@@ -4,9 +4,9 @@
 //! loop, exactly as on `/v1/responses`. The answer is a plain
 //! `chat.completion` whose message is the model's last; the tool calls the
 //! gateway ran, and what the loop used, are in its `tool_loop` extension
-//! field, which OpenAI's SDKs ignore. There is no approval step and no
-//! stream: an entry that may need approval, or `stream: true`, is a 400
-//! naming the field.
+//! field, which OpenAI's SDKs ignore; streamed, as chat chunks
+//! (`chat_stream.rs`). There is no approval step: an entry that may need
+//! one is a 400 naming its `require_approval`.
 
 use super::limits::Asked;
 use super::{Loop, Run, servers};
@@ -54,14 +54,6 @@ async fn run(
     caller: &Caller,
     mut request: ChatRequest,
 ) -> Result<Response, GatewayError> {
-    if request.is_stream() {
-        return Err(servers::invalid(
-            "`stream` cannot be true with `mcp` tools on chat completions: the gateway's tool \
-             loop answers whole (`/v1/responses` streams each step)"
-                .into(),
-            "stream",
-        ));
-    }
     let tools = match request.extra.remove("tools") {
         Some(Value::Array(tools)) => tools,
         Some(_) => {
@@ -87,8 +79,23 @@ async fn run(
             .insert("tools".into(), Value::Array(functions));
     }
     let model = request.model.clone();
+    let streamed = request.is_stream();
+    let include_usage = request.wants_stream_usage();
     let mut chat = serde_json::to_value(&request)
         .map_err(|error| GatewayError::Internal(format!("encode request: {error}")))?;
+    if streamed {
+        return super::chat_stream::respond(
+            gateway,
+            cx,
+            headers,
+            caller,
+            servers,
+            chat,
+            asked,
+            include_usage,
+        )
+        .await;
+    }
     let state = Loop::start(
         gateway, cx, headers, caller, servers, &mut chat, asked, None,
     );
@@ -105,23 +112,35 @@ fn items(run: &Run, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The chat answer: the model's last message (with only the client's own
-/// tool calls: the gateway's are done), or the loop's failure as an
-/// OpenAI-shaped error that still says what it spent. Either way the
-/// `tool_loop` extension field holds the tool calls the gateway ran
+/// The `tool_loop` extension field: the tool calls the gateway ran
 /// (`mcp_call` items) and what the loop used.
-fn answer(model: &str, run: Run) -> Response {
-    let mut report = run.report.clone();
-    report["calls"] = Value::Array(items(&run, "mcp_call"));
-    if let Some((code, message)) = run.failure {
-        let (status, kind) = match code.as_str() {
-            "tool_loop_limit" => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-            "insufficient_quota" => (StatusCode::TOO_MANY_REQUESTS, "insufficient_quota"),
-            "quota_store_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-            _ => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-        };
-        let body = json!({"error": {"message": message, "type": kind, "param": null,
-                                    "code": code, "tool_loop": report}});
+pub(super) fn report(run: &mut Run) -> Value {
+    let mut report = run.report.take();
+    report["calls"] = Value::Array(items(run, "mcp_call"));
+    report
+}
+
+/// A loop's failure as an OpenAI-shaped error that still says what it
+/// spent: a limit is the request's (400), a budget's refusal its own code.
+pub(super) fn failure(code: &str, message: &str, report: Value) -> (StatusCode, Value) {
+    let (status, kind) = match code {
+        "tool_loop_limit" => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        "insufficient_quota" => (StatusCode::TOO_MANY_REQUESTS, "insufficient_quota"),
+        "quota_store_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+        _ => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+    };
+    let body = json!({"error": {"message": message, "type": kind, "param": null,
+                                "code": code, "tool_loop": report}});
+    (status, body)
+}
+
+/// The chat answer: the model's last message (with only the client's own
+/// tool calls: the gateway's are done) and the `tool_loop` field, or the
+/// loop's failure.
+fn answer(model: &str, mut run: Run) -> Response {
+    let report = report(&mut run);
+    if let Some((code, message)) = &run.failure {
+        let (status, body) = failure(code, message, report);
         let mut response = crate::shapes::json_response(Bytes::from(body.to_string()));
         *response.status_mut() = status;
         return response;

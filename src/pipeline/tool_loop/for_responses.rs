@@ -43,6 +43,7 @@ pub async fn run(
     created_at: u64,
     events: Option<&mut LoopEvents>,
 ) -> Result<Outcome, GatewayError> {
+    let events = events.map(|events| events as &mut (dyn super::steps::Steps + 'static));
     let servers = servers::read(request.tools.as_deref().unwrap_or_default(), true)?;
     let asked = Asked {
         max_tool_calls: request.max_tool_calls,

@@ -18,15 +18,17 @@
 
 mod approvals;
 mod call;
+mod chat_stream;
+pub mod drive;
 pub mod for_chat;
 pub mod for_responses;
 mod limits;
 mod model;
 mod servers;
 pub mod settings;
+mod steps;
 
 use super::context::{Endpoint, RequestCx};
-use crate::api::responses::loop_events::LoopEvents;
 use crate::api::responses::{new_id, reply};
 use crate::auth::Caller;
 use crate::error::GatewayError;
@@ -37,6 +39,7 @@ use limits::{Asked, Limits};
 use serde_json::{Value, json};
 use servers::{Offered, Server};
 use std::sync::Arc;
+use steps::Steps;
 
 /// A loop stopped by one of its own limits.
 fn limit(message: String) -> (String, String) {
@@ -88,7 +91,7 @@ pub(super) struct Loop<'a> {
     /// refused a priced tool call.
     stopped: Option<(String, String)>,
     /// Where a streamed response's events go, as each step happens.
-    events: Option<&'a mut LoopEvents>,
+    events: Option<&'a mut (dyn Steps + 'static)>,
 }
 
 impl<'a> Loop<'a> {
@@ -107,7 +110,7 @@ impl<'a> Loop<'a> {
         servers: Vec<Server>,
         chat: &mut Value,
         asked: Asked,
-        mut events: Option<&'a mut LoopEvents>,
+        mut events: Option<&'a mut (dyn Steps + 'static)>,
     ) -> Self {
         let front = FrontDoor::new(gateway.mcp_context());
         // The loop's tool calls carry the request's id and are children of

@@ -3,7 +3,7 @@
 //! and its settled cost read back before the loop decides on its next call.
 
 use super::Loop;
-use crate::api::responses::loop_events::LoopEvents;
+use super::steps::Steps;
 use crate::api::responses::{new_id, reply};
 use crate::error::GatewayError;
 use crate::pipeline::chat;
@@ -80,7 +80,7 @@ impl Loop<'_> {
 /// message's item id as `id`). An error event in the stream fails the call.
 async fn streamed_completion(
     body: axum::body::Body,
-    events: &mut LoopEvents,
+    events: &mut (dyn Steps + 'static),
     index: usize,
 ) -> Result<Value, GatewayError> {
     let id = new_id("msg");

@@ -2,7 +2,7 @@
 //! which of its tools, which need approval), and the team's permitted tools
 //! of each listed and offered to the model as functions.
 
-use crate::api::responses::loop_events::LoopEvents;
+use super::steps::Steps;
 use crate::api::responses::new_id;
 use crate::api::responses::request::is_mcp_tool;
 use crate::error::GatewayError;
@@ -162,7 +162,7 @@ pub(super) fn offer(
     caller: &McpRequest,
     servers: &[Server],
     mut functions: Vec<Value>,
-    mut events: Option<&mut LoopEvents>,
+    mut events: Option<&mut (dyn Steps + 'static)>,
 ) -> Offer {
     let mut offered: Vec<Offered> = Vec::new();
     let mut items = Vec::new();
