@@ -11,6 +11,21 @@ use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 const GAMMA_KEY: &str = "sk-gamma-test";
 
+/// Writes `text` to the config at `path`, signals the gateway, and waits
+/// for the reload counter `name` (applied or refused) to reach `value`.
+pub(crate) async fn reload_with(
+    client: &reqwest::Client,
+    gateway: &GatewayProcess,
+    path: &std::path::Path,
+    text: &str,
+    name: &str,
+    value: u64,
+) {
+    std::fs::write(path, text).unwrap();
+    hangup(gateway);
+    wait_for_counter(client, gateway, name, value).await;
+}
+
 fn hangup(gateway: &GatewayProcess) {
     let sent = std::process::Command::new("kill")
         .args(["-HUP", &gateway.pid().to_string()])
@@ -126,11 +141,11 @@ async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight()
             &format!("[[keys]]\nid = \"gamma-ci\"\nteam = \"alpha\"\nhash = \"{gamma_hash}\"\n"),
         )
         .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"");
-    std::fs::write(&path, &changed).unwrap();
-    hangup(&gateway);
-    wait_for_counter(
+    reload_with(
         &client,
         &gateway,
+        &path,
+        &changed,
         "switchboard_config_reloads_applied_total",
         1,
     )
@@ -150,15 +165,11 @@ async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight()
     wait_for_log(&gateway, "server.listen").await;
 
     // A config that does not validate changes nothing.
-    std::fs::write(
-        &path,
-        changed.replace("fast = \"openai/gpt-4o-mini\"", "fast = \"nowhere/model\""),
-    )
-    .unwrap();
-    hangup(&gateway);
-    wait_for_counter(
+    reload_with(
         &client,
         &gateway,
+        &path,
+        &changed.replace("fast = \"openai/gpt-4o-mini\"", "fast = \"nowhere/model\""),
         "switchboard_config_reloads_refused_total",
         1,
     )

@@ -5,9 +5,12 @@
 //! call; what it reports spent is exactly what the ledger and the budget
 //! hold.
 
-use crate::harness::JsonBody;
-use crate::tool_prices::{BUY_NANO, MODEL, Setup, kinds, shop_tool};
+use crate::harness::{ALPHA_KEY, JsonBody, UPSTREAM_KEY};
+use crate::processes::{ConfigDir, GatewayProcess};
+use crate::reload::reload_with;
+use crate::tool_prices::{BUY_NANO, MODEL, Setup, kinds, shop, shop_config, shop_tool};
 use serde_json::{Value, json};
+use switchboard_mock_upstream::{self as mock_upstream, MockOptions};
 
 fn buy_request(extension: Option<Value>) -> Value {
     let mut request = json!({"model": MODEL, "input": "Buy one.", "tools": [shop_tool()],
@@ -157,4 +160,73 @@ async fn a_bad_limit_is_refused_with_its_field_named() {
         listed.contains("tool_loop.max_iterations") && listed.contains("tool_loop.max_wall_time"),
         "{listed}"
     );
+}
+
+/// `[tool_loop]` is read when a loop starts: a reload of the real binary
+/// changes the next loop's limit, and a bad value is refused with its field
+/// named, the limit in force kept.
+#[tokio::test]
+async fn a_reload_changes_the_next_loops_limit() {
+    switchboard::install_crypto_provider();
+    let upstream = mock_upstream::spawn(MockOptions::default())
+        .await
+        .expect("mock upstream starts");
+    let shop = shop().await;
+    let dir = ConfigDir::new();
+    let path = dir.write("gateway.toml", &shop_config("", ":memory:", &shop.url, ""));
+    let anthropic = format!("http://{}", upstream.addr);
+    let gateway = GatewayProcess::start_with_env(
+        &path,
+        &upstream.base_url(),
+        &[
+            ("ANTHROPIC_BASE_URL", anthropic.as_str()),
+            ("ANTHROPIC_API_KEY", UPSTREAM_KEY),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let respond = || async {
+        let response = client
+            .post(gateway.url("/v1/responses"))
+            .bearer_auth(ALPHA_KEY)
+            .body(buy_request(None).to_string())
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.status(), 200);
+        response.json_body().await
+    };
+    // The server's tools are listed once the gateway has connected to it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut first = respond().await;
+    while first["output"][0]["tools"] == json!([]) {
+        assert!(std::time::Instant::now() < deadline, "no tools: {first}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        first = respond().await;
+    }
+    assert_eq!(first["status"], "completed", "{first}");
+    assert_eq!(kinds(&first), ["mcp_list_tools", "mcp_call", "message"]);
+
+    let limited = shop_config(
+        "",
+        ":memory:",
+        &shop.url,
+        "[tool_loop]\nmax_cost_usd = 0.000001",
+    );
+    let applied = "switchboard_config_reloads_applied_total";
+    reload_with(&client, &gateway, &path, &limited, applied, 1).await;
+    let stopped = respond().await;
+    assert_eq!(stopped["status"], "failed", "{stopped}");
+    assert_eq!(stopped["error"]["code"], "tool_loop_limit");
+
+    let bad = shop_config("", ":memory:", &shop.url, "[tool_loop]\nmax_iterations = 0");
+    let refused = "switchboard_config_reloads_refused_total";
+    reload_with(&client, &gateway, &path, &bad, refused, 1).await;
+    assert!(
+        gateway.logs().contains("tool_loop.max_iterations"),
+        "{}",
+        gateway.logs()
+    );
+    let still = respond().await;
+    assert_eq!(still["error"]["code"], "tool_loop_limit", "{still}");
 }

@@ -19,7 +19,6 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard::auth::hash_key;
 use switchboard::server::RunningServer;
 use switchboard_mock_upstream::{self as mock_upstream, MockOptions, MockUpstream};
 use tokio::sync::Semaphore;
@@ -89,28 +88,8 @@ impl Setup {
         let tool_server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[[teams]]
-id = "alpha"
-[[keys]]
-id = "alpha-ci"
-team = "alpha"
-hash = "sha256:{hash}"
-[providers.anthropic]
-enabled = true
-[quota]
-ledger = ":memory:"
-[[mcp.servers]]
-name = "gate"
-url = "{url}"
-[[mcp.teams]]
-team = "alpha"
-"#,
-            hash = hex::encode(hash_key(ALPHA_KEY)),
-        );
+        let server = format!("name = \"gate\"\nurl = \"{url}\"");
+        let text = crate::tool_prices::tool_server_config("", ":memory:", &server, "");
         let gateway = gateway_at_anthropic_mock(&text, upstream.addr).await;
         let mcp = connect(&format!("http://{}", gateway.addr), "/mcp", ALPHA_KEY).await;
         wait_for_tools(&mcp, |names| names == ["gate__hold"]).await;

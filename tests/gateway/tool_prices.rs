@@ -48,42 +48,8 @@ impl Setup {
         let upstream = mock_upstream::spawn(MockOptions::default())
             .await
             .expect("mock upstream starts");
-        let shop = FixtureServer::start(
-            "shop",
-            vec![
-                tool("buy", "Buy it"),
-                tool("look", "Look at it"),
-                tool("free", "Free"),
-            ],
-        )
-        .await;
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[[teams]]
-id = "alpha"
-[teams.limits]
-{limits}
-[[keys]]
-id = "alpha-ci"
-team = "alpha"
-hash = "sha256:{hash}"
-[providers.anthropic]
-enabled = true
-[quota]
-ledger = "{ledger}"
-[[mcp.servers]]
-name = "shop"
-url = "{url}"
-tool_prices = {{ buy = 0.25, "*" = 0.01, free = 0 }}
-[[mcp.teams]]
-team = "alpha"
-{extra}
-"#,
-            hash = hex::encode(hash_key(ALPHA_KEY)),
-            url = shop.url,
-        );
+        let shop = shop().await;
+        let text = shop_config(limits, ledger, &shop.url, extra);
         let gateway = gateway_at_anthropic_mock(&text, upstream.addr).await;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -146,6 +112,59 @@ team = "alpha"
         assert_eq!(status, 200, "{body}");
         body
     }
+}
+
+/// The config of a gateway whose team `alpha` has `limits` (TOML lines of
+/// `[teams.limits]`) and the priced tool server `shop` at `url`, with
+/// `extra` (whole tables) after the rest.
+pub(crate) fn shop_config(limits: &str, ledger: &str, url: &str, extra: &str) -> String {
+    let server = format!(
+        "name = \"shop\"\nurl = \"{url}\"\ntool_prices = {{ buy = 0.25, \"*\" = 0.01, free = 0 }}"
+    );
+    tool_server_config(limits, ledger, &server, extra)
+}
+
+/// The config of a gateway in front of the Anthropic wire whose team
+/// `alpha` has `limits` and may use the one tool server `server` (the
+/// lines of its `[[mcp.servers]]` table).
+pub(crate) fn tool_server_config(limits: &str, ledger: &str, server: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[[teams]]
+id = "alpha"
+[teams.limits]
+{limits}
+[[keys]]
+id = "alpha-ci"
+team = "alpha"
+hash = "sha256:{hash}"
+[providers.anthropic]
+enabled = true
+[quota]
+ledger = "{ledger}"
+[[mcp.servers]]
+{server}
+[[mcp.teams]]
+team = "alpha"
+{extra}
+"#,
+        hash = hex::encode(hash_key(ALPHA_KEY)),
+    )
+}
+
+/// The tool server `shop`: `buy`, `look` and `free`.
+pub(crate) async fn shop() -> FixtureServer {
+    FixtureServer::start(
+        "shop",
+        vec![
+            tool("buy", "Buy it"),
+            tool("look", "Look at it"),
+            tool("free", "Free"),
+        ],
+    )
+    .await
 }
 
 pub(crate) fn shop_tool() -> Value {
