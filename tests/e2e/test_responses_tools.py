@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+import openai
 import pytest
 
 from conftest import ADDRESS, Process, binary, gateway_env, sdk
@@ -205,3 +206,44 @@ def test_a_guardrail_blocks_an_injected_tool_result_inside_the_loop(tools_gatewa
     assert call.error.type == "mcp_protocol_error" and call.error.code == -32043
     assert "injection" in call.error.message, call.error
     assert "collector.example" not in response.model_dump_json()
+
+
+def test_chat_completions_run_the_same_loop(tools_gateway):
+    """An `mcp` entry in a chat request's tools: the gateway runs the loop
+    and the SDK gets a plain chat completion, the calls it ran in the
+    `tool_loop` extension field, streamed as chunks too, and the loop's
+    dollar limit as the SDK's typed error."""
+    alpha = sdk(f"{tools_gateway}/v1", ALPHA_KEY)
+    tool = clock(require_approval="never", allowed_tools=["get_current_time"])
+    wait_for_tools(alpha, tool)
+    messages = [{"role": "user", "content": "What time is it?"}]
+    completion = alpha.chat.completions.create(
+        model=CLAUDE, messages=messages, tools=[tool], extra_body={"tool_loop": {"max_cost_usd": 0.5}}
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.content.startswith("Echo:"), choice.message
+    assert not choice.message.tool_calls
+    report = completion.model_extra["tool_loop"]
+    assert [call["name"] for call in report["calls"]] == ["get_current_time"], report
+    # The real server refuses the mock's timezone; the model read that and answered.
+    assert report["calls"][0]["status"] == "failed"
+    assert report["model_calls"] == 2 and report["cost_usd"] > 0
+    assert completion.usage.prompt_tokens > 0
+
+    chunks = list(alpha.chat.completions.create(model=CLAUDE, messages=messages, tools=[tool], stream=True))
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text.startswith("Echo:"), chunks
+    assert chunks[-1].model_extra["tool_loop"]["calls"][0]["name"] == "get_current_time"
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        alpha.chat.completions.create(
+            model=CLAUDE, messages=messages, tools=[tool], extra_body={"tool_loop": {"max_cost_usd": 1e-9}}
+        )
+    assert raised.value.code == "tool_loop_limit"
+    assert raised.value.body["tool_loop"]["model_calls"] == 1
+    assert raised.value.body["tool_loop"]["calls"] == []
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        alpha.chat.completions.create(model=CLAUDE, messages=messages, tools=[clock()])
+    assert raised.value.param == "tools[0].require_approval"
