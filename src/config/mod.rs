@@ -6,6 +6,7 @@
 
 mod load;
 mod routes;
+pub mod tool_loop;
 mod validate;
 
 pub use load::{DEFAULT_CONFIG, load, load_str};
@@ -70,9 +71,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub responses: crate::stored_responses::RawResponses,
     /// The bounds of the gateway's tool loops
-    /// (`crate::pipeline::tool_loop::settings::RawToolLoop`).
+    /// (`crate::config::tool_loop::RawToolLoop`).
     #[serde(default)]
-    pub tool_loop: crate::pipeline::tool_loop::settings::RawToolLoop,
+    pub tool_loop: crate::config::tool_loop::RawToolLoop,
     /// The request log (`crate::request_log::RawRequestLog`).
     #[serde(default)]
     pub request_log: crate::request_log::RawRequestLog,

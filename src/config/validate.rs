@@ -41,7 +41,7 @@ pub struct Config {
     pub quota: crate::quota::settings::QuotaConfig,
     pub mcp: crate::mcp::McpSettings,
     pub responses: crate::stored_responses::ResponsesSettings,
-    pub tool_loop: crate::pipeline::tool_loop::settings::ToolLoopSettings,
+    pub tool_loop: crate::config::tool_loop::ToolLoopSettings,
     pub request_log: crate::request_log::RequestLogSettings,
     pub otel: crate::traces::OtelSettings,
 }
@@ -168,7 +168,7 @@ pub(super) fn validate(
     let quota = validate_quota(&raw, env, &mut problem);
     let mcp = crate::mcp::config::validate(&raw.mcp, &teams, env, &mut problem);
     let responses = crate::stored_responses::validate(&raw.responses, &quota.store, &mut problem);
-    let tool_loop = crate::pipeline::tool_loop::settings::validate(&raw.tool_loop, &mut problem);
+    let tool_loop = crate::config::tool_loop::validate(&raw.tool_loop, &mut problem);
     let request_log = crate::request_log::validate(&raw.request_log, &mut problem);
     for team in &request_log.capture {
         if !teams.iter().any(|t| *t.id == **team) {

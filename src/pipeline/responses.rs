@@ -77,6 +77,12 @@ pub async fn handle(
         )
         .await;
     }
+    if request.tool_loop.is_some() {
+        return Err(GatewayError::invalid(
+            "`tool_loop` applies to a request with `mcp` tools",
+            Some("tool_loop"),
+        ));
+    }
     let chat_body = serde_json::to_vec(&translated.chat)
         .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
     let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;

@@ -150,6 +150,14 @@ async fn a_bad_limit_is_refused_with_its_field_named() {
     assert_eq!(response.status(), 400);
     let body = response.json_body().await;
     assert_eq!(body["error"]["param"], "tool_loop.max_cost_usd", "{body}");
+    // Without an `mcp` tool there is no loop to limit.
+    let mut alone = bad;
+    alone["tool_loop"] = json!({"max_cost_usd": 0.1});
+    alone.as_object_mut().unwrap().remove("tools");
+    let response = setup.post("/v1/responses", &alone).await;
+    assert_eq!(response.status(), 400);
+    let body = response.json_body().await;
+    assert_eq!(body["error"]["param"], "tool_loop", "{body}");
     assert!(setup.spend().await.is_empty(), "nothing was spent");
 
     let text = "[tool_loop]\nmax_iterations = 0\nmax_wall_time = \"forever\"\n";

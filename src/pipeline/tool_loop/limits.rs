@@ -5,7 +5,7 @@
 //! and the ledger agree to the nano-dollar.
 
 use super::servers::invalid;
-use super::settings::ToolLoopSettings;
+use crate::config::tool_loop::ToolLoopSettings;
 use crate::cost::{Cost, NanoUsd};
 use crate::error::GatewayError;
 use crate::quota::limits::usd_to_nano;

@@ -25,7 +25,6 @@ pub mod for_responses;
 mod limits;
 mod model;
 mod servers;
-pub mod settings;
 mod steps;
 
 use super::context::{Endpoint, RequestCx};

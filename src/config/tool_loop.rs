@@ -1,6 +1,7 @@
 //! `[tool_loop]`: the bounds of every tool loop the gateway runs (model
-//! calls, tool calls, wall time, dollars). Read when a loop starts, so a
-//! reload changes the loops that start after it and never one running.
+//! calls, tool calls, wall time, dollars; the loop is
+//! `pipeline/tool_loop/`). Read when a loop starts, so a reload changes the
+//! loops that start after it and never one running.
 
 use crate::cost::NanoUsd;
 use crate::quota::limits::usd_to_nano;
