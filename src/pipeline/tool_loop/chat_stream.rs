@@ -189,3 +189,68 @@ pub(super) async fn respond(
     };
     drive::respond(drive, receiver).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `data:` of every chunk sent so far.
+    fn sent(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(bytes) = receiver.try_recv() {
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            out.push(text.trim().trim_start_matches("data: ").to_owned());
+        }
+        out
+    }
+
+    #[test]
+    fn nothing_goes_out_before_the_commit_and_the_clients_calls_are_numbered() {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut steps = ChatSteps::new(sender, "m".into());
+        steps.text_delta(0, "msg", "Hel");
+        assert!(
+            sent(&mut receiver).is_empty(),
+            "held until the model took the call"
+        );
+        steps.commit();
+        steps.text_delta(0, "msg", "lo");
+        for (call_id, name) in [("c1", "a"), ("c2", "b")] {
+            let item = json!({"type": "function_call", "call_id": call_id, "name": name,
+                              "arguments": "{}"});
+            steps.item(1, &item);
+        }
+        // An approval request has no chat shape: nothing is sent for it.
+        steps.item(3, &json!({"type": "mcp_approval_request"}));
+        let chunks: Vec<Value> = sent(&mut receiver)
+            .iter()
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        let deltas: Vec<&Value> = chunks.iter().map(|c| &c["choices"][0]["delta"]).collect();
+        assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
+        assert_eq!(deltas[1]["content"], "Hel");
+        assert_eq!(deltas[2]["content"], "lo");
+        assert_eq!(deltas[3]["tool_calls"][0]["index"], 0);
+        assert_eq!(deltas[4]["tool_calls"][0]["index"], 1);
+        assert_eq!(deltas[4]["tool_calls"][0]["function"]["name"], "b");
+        assert_eq!(chunks.len(), 5);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"])
+        );
+    }
+
+    #[test]
+    fn a_failure_after_the_commit_is_an_error_event_without_done() {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut steps = ChatSteps::new(sender, "m".into());
+        steps.fail(&GatewayError::UpstreamFailed {
+            message: "gone".into(),
+        });
+        let sent = sent(&mut receiver);
+        let last: Value = serde_json::from_str(sent.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], "bad_gateway", "{last}");
+        assert!(!sent.iter().any(|data| data == "[DONE]"));
+    }
+}
