@@ -130,5 +130,28 @@ mod tests {
         let openai = catalog.get("openai").unwrap();
         assert_eq!(openai.wire, Wire::Openai);
         assert!(openai.models.contains_key("gpt-4o-mini"));
+        // Which providers serve the Responses API themselves is data.
+        let native: Vec<&str> = ["openai", "azure", "azure-deployments", "groq", "anthropic"]
+            .into_iter()
+            .filter(|id| catalog.get(id).is_some_and(|spec| spec.responses_api))
+            .collect();
+        assert_eq!(native, ["openai", "azure"]);
+    }
+
+    #[test]
+    fn only_an_openai_wire_serves_the_responses_api() {
+        let text = r#"
+id = "x"
+name = "X"
+wire = "anthropic"
+base_url = "https://x.example"
+auth = "none"
+responses_api = true
+"#;
+        let error = spec::parse("x.toml", "x", text).unwrap_err();
+        assert_eq!(error.problems.len(), 1, "{:?}", error.problems);
+        assert_eq!(error.problems[0].0, "responses_api");
+        let openai = text.replace("anthropic", "openai");
+        assert!(spec::parse("x.toml", "x", &openai).unwrap().responses_api);
     }
 }

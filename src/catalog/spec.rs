@@ -35,6 +35,12 @@ pub struct ProviderSpec {
     /// Where the prices were read.
     #[serde(default)]
     pub docs: Option<String>,
+    /// The provider also serves OpenAI's Responses API at
+    /// `{base_url}/responses`: `/v1/responses` requests routed to it are
+    /// sent there as they are instead of translated to chat
+    /// (`wire = "openai"` only).
+    #[serde(default)]
+    pub responses_api: bool,
     /// Azure OpenAI deployments: the `api-version` query parameter.
     #[serde(default)]
     pub api_version: Option<String>,
@@ -174,6 +180,12 @@ pub(super) fn parse(name: &str, stem: &str, text: &str) -> Result<ProviderSpec, 
         problems.push((
             "api_version".to_owned(),
             "required for wire = \"azure\"".to_owned(),
+        ));
+    }
+    if spec.responses_api && spec.wire != Wire::Openai {
+        problems.push((
+            "responses_api".to_owned(),
+            "only a provider with wire = \"openai\" serves the Responses API".to_owned(),
         ));
     }
     for (model, model_spec) in &spec.models {

@@ -220,47 +220,64 @@ impl RequestGuard {
         let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
             return Ok(body);
         };
-        let mut changed = false;
-        // Output redactions are never restored: the user must not see them.
-        let mut output_redactions = Redactions::default();
-        let bindings = self.bindings.clone();
+        let mut texts: Vec<(Phase, &mut String)> = Vec::new();
         let choices = value.get_mut("choices").and_then(Value::as_array_mut);
         for choice in choices.into_iter().flatten() {
             let Some(message) = choice.get_mut("message") else {
                 continue;
             };
-            let mut texts: Vec<(Phase, &mut String)> = Vec::new();
             let (content, calls) = split_message(message);
             if let Some(text) = content {
                 texts.push((Phase::Output, text));
             }
             texts.extend(calls.into_iter().map(|t| (Phase::ToolArguments, t)));
-            for (phase, text) in texts {
-                let pass = apply_bindings(
-                    &bindings,
-                    (decisions, request_id, team),
-                    phase,
-                    text,
-                    &mut output_redactions,
-                    &mut self.flagged,
-                )
-                .await?;
-                changed |= pass.redacted;
-                if self.restore
-                    && let std::borrow::Cow::Owned(restored) = self.redactions.restore(text)
-                {
-                    *text = restored;
-                    changed = true;
-                }
-            }
         }
-        self.redacted += output_redactions.len();
+        let changed = self
+            .check_answer_texts(decisions, request_id, team, texts)
+            .await?;
         if !changed {
             return Ok(body);
         }
         serde_json::to_vec(&value)
             .map(Bytes::from)
             .map_err(|e| GatewayError::Internal(format!("re-encoding a guarded response: {e}")))
+    }
+
+    /// Stage 8 over the texts of an answer, whatever its shape (a chat
+    /// completion's messages, a response object's output items): output
+    /// rules on each, then the originals restored, in place. Returns
+    /// whether any text changed.
+    pub async fn check_answer_texts(
+        &mut self,
+        decisions: &GuardrailDecisions,
+        request_id: &str,
+        team: &str,
+        texts: Vec<(Phase, &mut String)>,
+    ) -> Result<bool, GatewayError> {
+        let mut changed = false;
+        // Output redactions are never restored: the user must not see them.
+        let mut output_redactions = Redactions::default();
+        let bindings = self.bindings.clone();
+        for (phase, text) in texts {
+            let pass = apply_bindings(
+                &bindings,
+                (decisions, request_id, team),
+                phase,
+                text,
+                &mut output_redactions,
+                &mut self.flagged,
+            )
+            .await?;
+            changed |= pass.redacted;
+            if self.restore
+                && let std::borrow::Cow::Owned(restored) = self.redactions.restore(text)
+            {
+                *text = restored;
+                changed = true;
+            }
+        }
+        self.redacted += output_redactions.len();
+        Ok(changed)
     }
 
     /// `x-switchboard-guardrails`: `flagged=<rule ids>` and `redacted=<count>`.

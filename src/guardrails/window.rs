@@ -1,4 +1,6 @@
 //! Output rules on streams, through a bounded look-behind window.
+//! (Also over a provider's own Responses event stream: each text delta and
+//! function-call arguments delta is a lane of its output item.)
 //!
 //! A streamed completion carries several texts, each in its own lane: the
 //! content of each choice (`choices[].delta.content`, output phase) and the
@@ -42,8 +44,22 @@ use tokio::time::Instant;
 /// Which text of the stream a lane carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LaneKey {
-    Content { choice: u64 },
-    Arguments { choice: u64, call: u64 },
+    Content {
+        choice: u64,
+    },
+    Arguments {
+        choice: u64,
+        call: u64,
+    },
+    /// A Responses stream's `output_text` part (`output_index`, `content_index`).
+    ItemText {
+        item: u64,
+        part: u64,
+    },
+    /// A Responses stream's function call arguments (`output_index`).
+    ItemArguments {
+        item: u64,
+    },
 }
 
 /// One text of the stream, as it grows.
@@ -94,12 +110,31 @@ pub struct StreamGuard {
     held: VecDeque<Held>,
 }
 
-/// Every non-empty text of a chunk: its lane, JSON pointer and text.
+/// The text of a Responses event (the `data:` of a provider's own
+/// Responses stream): a text or arguments delta, keyed by its output item.
+fn event_text(value: &Value) -> Option<(LaneKey, String, String)> {
+    let index = |key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let key = match value.get("type").and_then(Value::as_str)? {
+        "response.output_text.delta" => LaneKey::ItemText {
+            item: index("output_index"),
+            part: index("content_index"),
+        },
+        "response.function_call_arguments.delta" => LaneKey::ItemArguments {
+            item: index("output_index"),
+        },
+        _ => return None,
+    };
+    let text = value.get("delta").and_then(Value::as_str)?;
+    Some((key, "/delta".to_owned(), text.to_owned()))
+}
+
+/// Every non-empty text of a chunk (or of a Responses event): its lane,
+/// JSON pointer and text.
 fn texts_of(json: &[u8]) -> Vec<(LaneKey, String, String)> {
     let Ok(value) = serde_json::from_slice::<Value>(json) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<_> = event_text(&value).into_iter().collect();
     let choices = value.get("choices").and_then(Value::as_array);
     for (c, choice) in choices.into_iter().flatten().enumerate() {
         let choice_index = choice
@@ -171,8 +206,8 @@ impl StreamGuard {
             return index;
         }
         let phase = match key {
-            LaneKey::Content { .. } => Phase::Output,
-            LaneKey::Arguments { .. } => Phase::ToolArguments,
+            LaneKey::Content { .. } | LaneKey::ItemText { .. } => Phase::Output,
+            LaneKey::Arguments { .. } | LaneKey::ItemArguments { .. } => Phase::ToolArguments,
         };
         let scanned = self.bindings.iter().any(|b| b.engine.covers(phase));
         self.lanes.push(Lane {

@@ -65,14 +65,7 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let mut guard = stages::guard_input(gateway, cx, &caller, &mut request).await?;
     cx.stage("switchboard.guard_input", started);
-    if gateway.request_log.captures(&caller.team) {
-        // After the input guard: what went upstream, redactions applied.
-        let messages = serde_json::to_value(&request.messages).unwrap_or_default();
-        cx.captured = Some(crate::request_log::Captured {
-            messages: crate::request_log::Captured::messages(messages),
-            ..Default::default()
-        });
-    }
+    capture_prompt(gateway, cx, &caller, &request);
     let started = std::time::Instant::now();
     // 4. reserve budget: before the upstream call, so concurrency cannot overshoot.
     let reservation = stages::reserve(
@@ -165,7 +158,16 @@ pub async fn handle(
             let mut record_cx = cx.take();
             let mut response = match checked {
                 Ok(body) => {
-                    capture_answer(&mut record_cx, &guard, &body);
+                    let value = record_cx
+                        .captured
+                        .as_ref()
+                        .and_then(|_| serde_json::from_slice::<serde_json::Value>(&body).ok());
+                    capture_answer(&mut record_cx, &guard, || {
+                        value
+                            .as_ref()?
+                            .pointer("/choices/0/message/content")?
+                            .as_str()
+                    });
                     json_response(body)
                 }
                 Err(error) => {
@@ -244,14 +246,7 @@ pub async fn handle(
             let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline)
                 .with_guard(stream_guard);
             *response.body_mut() = Body::from_stream(relay);
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            // Proxies such as nginx buffer responses unless told not to.
-            headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            stream_headers(response.headers_mut());
             Ok(response)
         }
     }
@@ -272,10 +267,43 @@ pub(super) fn render_prompt_extension(
     Ok(())
 }
 
-/// Keeps the answer with the captured prompt: only one that passed the
-/// output guardrails, and not when the prompt had redactions (the answer
-/// then holds the originals put back for the client).
-fn capture_answer(cx: &mut RequestCx, guard: &RequestGuard, body: &Bytes) {
+/// The headers of an SSE answer.
+pub(super) fn stream_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx buffer responses unless told not to.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// For a team whose content the request log keeps: the prompt, after the
+/// input guard (what went upstream, redactions applied).
+pub(super) fn capture_prompt(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    caller: &crate::auth::Caller,
+    request: &ChatRequest,
+) {
+    if gateway.request_log.captures(&caller.team) {
+        let messages = serde_json::to_value(&request.messages).unwrap_or_default();
+        cx.captured = Some(crate::request_log::Captured {
+            messages: crate::request_log::Captured::messages(messages),
+            ..Default::default()
+        });
+    }
+}
+
+/// Keeps the answer (`text`, read only when needed) with the captured
+/// prompt: only one that passed the output guardrails, and not when the
+/// prompt had redactions (the answer then holds the originals put back for
+/// the client).
+pub(super) fn capture_answer<'a>(
+    cx: &mut RequestCx,
+    guard: &RequestGuard,
+    text: impl FnOnce() -> Option<&'a str>,
+) {
     let Some(captured) = &mut cx.captured else {
         return;
     };
@@ -284,27 +312,19 @@ fn capture_answer(cx: &mut RequestCx, guard: &RequestGuard, body: &Bytes) {
             Some("the prompt had redactions: the answer holds originals put back".into());
         return;
     }
-    let answer = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| {
-            value
-                .pointer("/choices/0/message/content")
-                .and_then(serde_json::Value::as_str)
-                .map(crate::request_log::Captured::answer)
-        });
-    captured.answer = answer;
+    captured.answer = text().map(crate::request_log::Captured::answer);
 }
 
 /// What the guardrails did, as the request log keeps it: the value of
 /// `x-switchboard-guardrails`.
-fn guard_summary(guard: &RequestGuard) -> Option<String> {
+pub(super) fn guard_summary(guard: &RequestGuard) -> Option<String> {
     guard
         .header()
         .and_then(|value| value.to_str().ok().map(str::to_owned))
 }
 
 /// `x-switchboard-guardrails`, when a rule flagged or redacted something.
-fn add_guard_header(response: &mut Response, guard: &RequestGuard) {
+pub(super) fn add_guard_header(response: &mut Response, guard: &RequestGuard) {
     if let Some(value) = guard.header() {
         response
             .headers_mut()

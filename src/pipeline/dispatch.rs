@@ -13,7 +13,7 @@ use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::provider::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider};
+use crate::provider::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider, ResponsesCall};
 use crate::routing::breaker::Admission;
 use crate::routing::retry::{self, Next};
 use crate::routing::strategy::{self, Candidate};
@@ -66,10 +66,7 @@ pub async fn chat(
 ) -> Result<(ChatReply, Limits), GatewayError> {
     let route = route_of(cx)?;
     let limits = Limits::of(gateway, &route, request.is_stream());
-    // Counting costs a tokenizer pass, so only when it can change the choice.
-    let prompt_tokens = route
-        .counts_prompt
-        .then(|| tokens::count_messages(route.primary().model.tokenizer, &request.messages));
+    let prompt_tokens = prompt_tokens(&route, request);
     let reply = attempts(
         cx,
         &route,
@@ -88,6 +85,62 @@ pub async fn chat(
     )
     .await?;
     Ok((reply, limits))
+}
+
+/// Counting costs a tokenizer pass, so only when it can change the choice.
+fn prompt_tokens(route: &Route, request: &ChatRequest) -> Option<u64> {
+    route
+        .counts_prompt
+        .then(|| tokens::count_messages(route.primary().model.tokenizer, &request.messages))
+}
+
+/// What answered a Responses request: a provider's own Responses API, or
+/// its chat endpoint with the request translated (`chat`).
+pub enum Served {
+    Native(ChatReply),
+    Translated(ChatReply),
+}
+
+/// A Responses request, to the first target that answers: natively to a
+/// provider that serves the Responses API (`native`, the upstream body),
+/// translated (`chat`) to any other, so a fallback may cross from one to
+/// the other within the same attempt loop and reservation.
+pub async fn responses(
+    gateway: &Gateway,
+    cx: &mut RequestCx,
+    chat: &ChatRequest,
+    native: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Served, Limits), GatewayError> {
+    let route = route_of(cx)?;
+    let stream = chat.is_stream();
+    let limits = Limits::of(gateway, &route, stream);
+    let prompt_tokens = prompt_tokens(&route, chat);
+    let served = attempts(
+        cx,
+        &route,
+        stream,
+        prompt_tokens,
+        limits,
+        |adapter, model| async move {
+            if adapter.serves_responses() {
+                let call = ResponsesCall {
+                    body: native,
+                    upstream_model: &model,
+                    stream,
+                };
+                let reply = adapter.responses(call).await?;
+                return first_chunk(reply).await.map(Served::Native);
+            }
+            let call = ChatCall {
+                request: chat,
+                upstream_model: &model,
+            };
+            let reply = adapter.chat(call).await?;
+            first_chunk(reply).await.map(Served::Translated)
+        },
+    )
+    .await?;
+    Ok((served, limits))
 }
 
 pub async fn embeddings(

@@ -113,6 +113,7 @@ fn target(id: &str, provider: &Arc<Scripted>, context_window: u32, priority: u32
             auth: AuthScheme::None,
             api_key_env: None,
             api_key_env_fallbacks: Vec::new(),
+            responses_api: false,
             api_version: None,
             region: None,
             region_env: None,

@@ -42,6 +42,61 @@ pub struct Settlement {
     pub cache_fill: Option<crate::cache::stage::Fill>,
 }
 
+impl Settlement {
+    /// For a team with a hard cut-off: a meter of the stream's spend, at the
+    /// price of the target that serves it.
+    pub fn meter(&self) -> Option<StreamMeter> {
+        let hold = self.reservation.as_ref()?;
+        let served = self.cx.target.as_ref().map_or(hold.price(), |t| t.price);
+        let price = served.filter(|_| hold.hard_cutoff)?;
+        let prompt = tokens::count_messages(self.tokenizer, &self.messages);
+        Some(StreamMeter::new(
+            price,
+            self.tokenizer,
+            prompt,
+            hold.reserved_cost,
+        ))
+    }
+
+    /// The usage to charge: the upstream's, or counted here when it sent none.
+    pub fn usage(&self, reported: Option<Usage>, completion_text: &str) -> Usage {
+        reported.unwrap_or_else(|| Usage {
+            prompt_tokens: tokens::count_messages(self.tokenizer, &self.messages),
+            completion_tokens: tokens::count_text(self.tokenizer, completion_text),
+            cached_prompt_tokens: 0,
+        })
+    }
+
+    /// The stream is over: its target's breaker learns how it ended, and
+    /// the request is settled and recorded off the client's path.
+    pub fn close(self, usage: Usage, status: u16, outcome: Outcome) {
+        if let Some(target) = &self.cx.target {
+            let now = Instant::now();
+            match outcome {
+                Outcome::Ok => target.health.on_success(now),
+                Outcome::UpstreamBroke => target.health.on_failure(now),
+                Outcome::ClientDisconnected | Outcome::Error(_) => {
+                    target.health.breaker.on_neutral();
+                }
+            }
+        }
+        let Settlement {
+            gateway,
+            cx,
+            reservation,
+            ..
+        } = self;
+        // Settling may touch a shared store; it must not hold up the client.
+        // The stream is dropped on a runtime thread; `try_current` only guards
+        // against a drop elsewhere turning into a panic.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                settle_and_record(&gateway, cx, reservation, Some(usage), status, outcome).await;
+            });
+        }
+    }
+}
+
 pub struct Relay {
     upstream: ChunkStream,
     settlement: Option<Settlement>,
@@ -76,22 +131,7 @@ impl Relay {
         wants_usage: bool,
         deadline: Instant,
     ) -> Self {
-        let meter = settlement.reservation.as_ref().and_then(|hold| {
-            // Metered at the price of the target that serves the stream.
-            let served = settlement
-                .cx
-                .target
-                .as_ref()
-                .map_or(hold.price(), |t| t.price);
-            let price = served.filter(|_| hold.hard_cutoff)?;
-            let prompt = tokens::count_messages(settlement.tokenizer, &settlement.messages);
-            Some(StreamMeter::new(
-                price,
-                settlement.tokenizer,
-                prompt,
-                hold.reserved_cost,
-            ))
-        });
+        let meter = settlement.meter();
         let collect_limit = settlement
             .cache_fill
             .as_ref()
@@ -166,13 +206,8 @@ impl Relay {
         }
     }
 
-    /// The usage to charge: the upstream's, or counted here when it sent none.
     fn final_usage(&self, settlement: &Settlement) -> Usage {
-        self.usage.unwrap_or_else(|| Usage {
-            prompt_tokens: tokens::count_messages(settlement.tokenizer, &settlement.messages),
-            completion_tokens: tokens::count_text(settlement.tokenizer, &self.completion_text),
-            cached_prompt_tokens: 0,
-        })
+        settlement.usage(self.usage, &self.completion_text)
     }
 
     /// The stream completed: hand the whole answer to the response cache.
@@ -186,60 +221,34 @@ impl Relay {
         }
     }
 
-    /// The error event of a stream cut off at its reservation.
     fn cut_off_error(&self) -> GatewayError {
-        let (spent, reserved) = self
-            .meter
-            .as_ref()
-            .map_or((0, 0), |meter| (meter.spent().0, meter.reserved().0));
-        let team = self
-            .settlement
-            .as_ref()
-            .and_then(|s| s.cx.caller.as_ref())
-            .map_or_else(|| "-".to_owned(), |caller| caller.team.to_string());
-        GatewayError::QuotaExceeded(Box::new(Refusal {
-            scope: format!("team {team} (hard cut-off: this stream's reservation)"),
-            measure: Measure::Usd(Window::Total),
-            limit: reserved,
-            current: spent,
-            requested: 0,
-            resets_at_ms: None,
-            now_ms: 0,
-        }))
+        cut_off_error(self.meter.as_ref(), self.settlement.as_ref())
     }
 
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
         if let Some(settlement) = self.settlement.take() {
-            // The target's breaker learns how its stream ended.
-            if let Some(target) = &settlement.cx.target {
-                let now = Instant::now();
-                match outcome {
-                    Outcome::Ok => target.health.on_success(now),
-                    Outcome::UpstreamBroke => target.health.on_failure(now),
-                    Outcome::ClientDisconnected | Outcome::Error(_) => {
-                        target.health.breaker.on_neutral();
-                    }
-                }
-            }
             let usage = self.final_usage(&settlement);
-            let Settlement {
-                gateway,
-                cx,
-                reservation,
-                ..
-            } = settlement;
-            // Settling may touch a shared store; it must not hold up the client.
-            // The relay is dropped on a runtime thread; `try_current` only guards
-            // against a drop elsewhere turning into a panic.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    settle_and_record(&gateway, cx, reservation, Some(usage), status, outcome)
-                        .await;
-                });
-            }
+            settlement.close(usage, status, outcome);
         }
     }
+}
+
+/// The error that ends a stream cut off at its reservation.
+pub fn cut_off_error(meter: Option<&StreamMeter>, settlement: Option<&Settlement>) -> GatewayError {
+    let (spent, reserved) = meter.map_or((0, 0), |meter| (meter.spent().0, meter.reserved().0));
+    let team = settlement
+        .and_then(|s| s.cx.caller.as_ref())
+        .map_or_else(|| "-".to_owned(), |caller| caller.team.to_string());
+    GatewayError::QuotaExceeded(Box::new(Refusal {
+        scope: format!("team {team} (hard cut-off: this stream's reservation)"),
+        measure: Measure::Usd(Window::Total),
+        limit: reserved,
+        current: spent,
+        requested: 0,
+        resets_at_ms: None,
+        now_ms: 0,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -3,11 +3,16 @@
 //! (`chat::handle`), so routing, budgets, guardrails, the cache and
 //! settlement behave the same on both doors. The chat answer is translated
 //! back into a response object, or event by event into the Responses
-//! stream; a response is kept (unless `store: false`) for
-//! `previous_response_id` and `GET`/`DELETE /v1/responses/{id}`.
+//! stream; a response is kept (unless `store: false`, `kept_responses.rs`)
+//! for `previous_response_id` and `GET`/`DELETE /v1/responses/{id}`. A
+//! request whose route reaches a provider that serves the Responses API
+//! itself goes there as one (`native_responses.rs`), and one with `mcp`
+//! tools runs the gateway's tool loop (`tool_loop.rs`).
 
 use super::chat;
 use super::context::RequestCx;
+use super::kept_responses::{Keep, keep, lookup};
+use super::native_responses;
 use super::stages;
 use super::tool_loop::for_responses as tool_loop;
 use crate::api::decode_json;
@@ -17,7 +22,6 @@ use crate::api::responses::request::{is_mcp_tool, items_to_messages};
 use crate::api::responses::{ResponsesRequest, Translated, new_id, reply};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::stored_responses::StoredResponse;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -26,12 +30,6 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::Arc;
-
-fn not_found(id: &str) -> GatewayError {
-    GatewayError::NotFound {
-        message: format!("Response with id '{id}' not found."),
-    }
-}
 
 pub async fn handle(
     gateway: &Arc<Gateway>,
@@ -83,42 +81,53 @@ pub async fn handle(
             Some("tool_loop"),
         ));
     }
+    if native_responses::applies(gateway, &caller, &request) {
+        let raw = decode_json(&body)?;
+        let turn = native_responses::Turn {
+            request,
+            raw,
+            translated,
+            history,
+        };
+        return native_responses::handle(gateway, cx, &caller, turn).await;
+    }
     let chat_body = serde_json::to_vec(&translated.chat)
         .map_err(|error| GatewayError::Internal(format!("encode translated request: {error}")))?;
     let response = chat::handle(gateway, cx, headers, Bytes::from(chat_body)).await?;
     let id = new_id("resp");
     let created_at = crate::shapes::unix_seconds();
-    // What a continuation reads: the conversation without instructions.
-    let mut conversation = history;
-    conversation.extend(items_to_messages(&translated.input_items)?);
-    let store = request.store.unwrap_or(true).then(|| {
-        (
-            gateway.clone(),
-            caller.team.to_string(),
-            translated.input_items,
-        )
-    });
+    let keep = Keep::of(gateway, &caller, &request, history, translated.input_items)?;
     let (mut parts, body) = response.into_parts();
     if !request.is_stream() {
         let completion = chat::read_completion(body).await?;
         let object = reply::from_completion(&request, &id, created_at, &completion);
-        if let Some((gateway, team, input_items)) = store {
-            keep(
-                &gateway,
-                &id,
-                &team,
-                &object,
-                input_items,
-                conversation,
-                true,
-            )
-            .await;
+        if let Some(keep) = keep {
+            keep.put(&id, &object).await;
         }
         parts.headers.remove(header::CONTENT_LENGTH);
         return Ok(Response::from_parts(parts, Body::from(object.to_string())));
     }
-    let mut translator = EventTranslator::new(request, id.clone(), created_at);
-    let mut store = store;
+    let translator = EventTranslator::new(request, id.clone(), created_at);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(Response::from_parts(
+        parts,
+        translate_stream(body, translator, id, keep),
+    ))
+}
+
+/// A chat SSE body (the chat stages' own) as the Responses event stream;
+/// the finished response is kept before its last event leaves, so a client
+/// that reads it back right after the stream finds it.
+pub(super) fn translate_stream(
+    body: Body,
+    mut translator: EventTranslator,
+    id: String,
+    keep: Option<Keep>,
+) -> Body {
+    let mut keep = keep;
     let events = body
         .into_data_stream()
         .eventsource()
@@ -130,27 +139,13 @@ pub async fn handle(
                 Some(Ok(event)) => translator.data(&event.data),
                 Some(Err(_)) | None => translator.ended_early(),
             };
-            // The response is kept before its last event leaves, so a client
-            // that reads it back right after the stream finds it.
-            let kept = match (&translator.finished, store.take()) {
-                (Some(finished), Some((gateway, team, input_items))) => {
+            let kept = match (&translator.finished, keep.take()) {
+                (Some(finished), Some(keep)) => {
                     let (id, finished) = (id.clone(), finished.clone());
-                    let conversation = std::mem::take(&mut conversation);
-                    Some(async move {
-                        keep(
-                            &gateway,
-                            &id,
-                            &team,
-                            &finished,
-                            input_items,
-                            conversation,
-                            true,
-                        )
-                        .await;
-                    })
+                    Some(async move { keep.put(&id, &finished).await })
                 }
-                (_, store_left) => {
-                    store = store_left;
+                (_, left) => {
+                    keep = left;
                     None
                 }
             };
@@ -162,11 +157,7 @@ pub async fn handle(
             }
         })
         .flatten();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    Ok(Response::from_parts(parts, Body::from_stream(events)))
+    Body::from_stream(events)
 }
 
 /// A request with `mcp` tools: the gateway's tool loop, then the response
@@ -343,120 +334,4 @@ async fn stream_tools(
     super::tool_loop::drive::respond(drive, receiver).await
 }
 
-/// Store a finished response with the conversation it ends (`derive`: the
-/// response's output read back as messages and added to it). A store that
-/// fails is logged: the client has its answer either way.
-async fn keep(
-    gateway: &Gateway,
-    id: &str,
-    team: &str,
-    response: &Value,
-    input_items: Vec<Value>,
-    mut conversation: Vec<Value>,
-    derive: bool,
-) {
-    if response["status"] == "failed" {
-        return;
-    }
-    let output = response["output"].as_array().cloned().unwrap_or_default();
-    if derive && let Ok(messages) = items_to_messages(&output) {
-        conversation.extend(messages);
-    }
-    let stored = StoredResponse {
-        team: team.to_owned(),
-        response: response.clone(),
-        input_items,
-        messages: conversation,
-    };
-    if let Err(error) = gateway.responses.put(id, &stored).await {
-        tracing::warn!(response = id, %error, "could not keep a response");
-    }
-}
-
-fn store_failed(id: &str, error: String) -> GatewayError {
-    tracing::warn!(response = id, %error, "the response store did not answer");
-    GatewayError::Internal("the response store did not answer".into())
-}
-
-/// A kept response of `team`.
-async fn lookup(
-    gateway: &Gateway,
-    id: &str,
-    team: &str,
-) -> Result<Option<StoredResponse>, GatewayError> {
-    gateway
-        .responses
-        .get(id, team)
-        .await
-        .map_err(|error| store_failed(id, error))
-}
-
-/// `GET /v1/responses/{id}`.
-pub async fn get(
-    gateway: &Gateway,
-    cx: &mut RequestCx,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Value, GatewayError> {
-    let caller = stages::authenticate(gateway, cx, headers)?;
-    let stored = lookup(gateway, id, &caller.team)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(stored.response)
-}
-
-/// `GET /v1/responses/{id}/input_items`: the request's input, newest first
-/// as OpenAI lists them by default (`order=asc` for oldest first).
-pub async fn input_items(
-    gateway: &Gateway,
-    cx: &mut RequestCx,
-    headers: &HeaderMap,
-    id: &str,
-    ascending: bool,
-) -> Result<Value, GatewayError> {
-    let caller = stages::authenticate(gateway, cx, headers)?;
-    let stored = lookup(gateway, id, &caller.team)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let mut items: Vec<Value> = stored
-        .input_items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let mut item = item.clone();
-            if item.get("id").is_none() {
-                item["id"] = Value::String(format!("{id}_in_{i}"));
-            }
-            item
-        })
-        .collect();
-    if !ascending {
-        items.reverse();
-    }
-    Ok(serde_json::json!({
-        "object": "list",
-        "data": items,
-        "first_id": items.first().and_then(|i| i.get("id")),
-        "last_id": items.last().and_then(|i| i.get("id")),
-        "has_more": false,
-    }))
-}
-
-/// `DELETE /v1/responses/{id}`.
-pub async fn delete(
-    gateway: &Gateway,
-    cx: &mut RequestCx,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Value, GatewayError> {
-    let caller = stages::authenticate(gateway, cx, headers)?;
-    let deleted = gateway
-        .responses
-        .delete(id, &caller.team)
-        .await
-        .map_err(|error| store_failed(id, error))?;
-    if !deleted {
-        return Err(not_found(id));
-    }
-    Ok(serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}))
-}
+pub use super::kept_responses::{delete, get, input_items};

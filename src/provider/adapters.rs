@@ -63,6 +63,7 @@ pub fn build_adapter(settings: AdapterSettings<'_>) -> Result<Arc<dyn Provider>,
                 upstream,
                 &settings.base_url,
                 azure_api_version,
+                settings.spec.responses_api,
             )?)
         }
         Wire::Anthropic => {

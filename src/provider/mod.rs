@@ -19,7 +19,7 @@ mod upstream;
 
 pub use http_client::build_client;
 pub use mock::MockProvider;
-pub use openai::{OpenAiProvider, chat_body as openai_chat_body};
+pub use openai::{OpenAiProvider, chat_body as openai_chat_body, responses_usage};
 pub use registry::{ProviderEntry, Providers};
 pub use settings::{ProviderSettings, RawProviderOverride, UpstreamSettings};
 
@@ -42,6 +42,14 @@ pub struct ChatCall<'a> {
 pub struct EmbeddingsCall<'a> {
     pub request: &'a EmbeddingsRequest,
     pub upstream_model: &'a str,
+}
+
+/// One call to OpenAI's Responses API, for a provider that serves it.
+pub struct ResponsesCall<'a> {
+    /// The Responses request as it goes upstream, but for `model`.
+    pub body: &'a serde_json::Map<String, serde_json::Value>,
+    pub upstream_model: &'a str,
+    pub stream: bool,
 }
 
 /// A complete, OpenAI-shaped response body and the usage it reports.
@@ -73,4 +81,19 @@ pub trait Provider: Send + Sync + 'static {
     async fn chat(&self, call: ChatCall<'_>) -> Result<ChatReply, GatewayError>;
 
     async fn embeddings(&self, call: EmbeddingsCall<'_>) -> Result<Complete, GatewayError>;
+
+    /// Whether `responses` reaches the provider's own Responses API (its
+    /// data says `responses_api = true`).
+    fn serves_responses(&self) -> bool {
+        false
+    }
+
+    /// A Responses API call: a complete response object (usage read from
+    /// its Responses names), or a stream whose chunks are the `data:` of
+    /// each Responses event.
+    async fn responses(&self, _call: ResponsesCall<'_>) -> Result<ChatReply, GatewayError> {
+        Err(GatewayError::Internal(
+            "this provider does not serve the Responses API".into(),
+        ))
+    }
 }

@@ -3,7 +3,7 @@
 //! stream-usage option; responses pass through as bytes.
 
 use super::upstream::Upstream;
-use super::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider, StreamItem};
+use super::{ChatCall, ChatReply, Complete, EmbeddingsCall, Provider, ResponsesCall, StreamItem};
 use crate::api::chat::Message;
 use crate::cost::{Usage, WireUsage};
 use crate::error::GatewayError;
@@ -18,6 +18,9 @@ pub struct OpenAiProvider {
     upstream: Upstream,
     chat_url: reqwest::Url,
     embeddings_url: reqwest::Url,
+    /// `{base_url}/responses`, for a provider whose data says it serves the
+    /// Responses API.
+    responses_url: Option<reqwest::Url>,
     /// Set for Azure OpenAI deployments: the `api-version` to send, and the
     /// model name is the deployment name in the URL
     /// (`{base}/openai/deployments/{model}/...?api-version=`).
@@ -30,6 +33,7 @@ impl OpenAiProvider {
         upstream: Upstream,
         base_url: &str,
         azure_api_version: Option<String>,
+        responses_api: bool,
     ) -> Result<Self, String> {
         let base_url = base_url.trim_end_matches('/');
         let join = |path: &str| {
@@ -39,6 +43,7 @@ impl OpenAiProvider {
         Ok(Self {
             chat_url: join("chat/completions")?,
             embeddings_url: join("embeddings")?,
+            responses_url: responses_api.then(|| join("responses")).transpose()?,
             azure_api_version,
             base_url: base_url.to_owned(),
             upstream,
@@ -73,6 +78,36 @@ impl OpenAiProvider {
             .map(Usage::from);
         Ok(Complete { body, usage })
     }
+}
+
+/// A response object's usage in the Responses API's names.
+#[derive(Deserialize)]
+struct ResponsesUsageOnly {
+    #[serde(default)]
+    usage: Option<ResponsesUsage>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<crate::cost::PromptTokensDetails>,
+}
+
+/// The usage of a Responses API response object (its JSON), if it has one.
+pub fn responses_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    let usage = serde_json::from_slice::<ResponsesUsageOnly>(body)?.usage;
+    Ok(usage.map(|usage| Usage {
+        prompt_tokens: usage.input_tokens,
+        completion_tokens: usage.output_tokens,
+        cached_prompt_tokens: usage
+            .input_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0),
+    }))
 }
 
 /// Only the part of a response the gateway reads; the rest is skipped unparsed.
@@ -143,16 +178,28 @@ impl Provider for OpenAiProvider {
         if !call.request.is_stream() {
             return self.complete(response).await.map(ChatReply::Complete);
         }
-        let events = self.upstream.sse(response).filter_map(|event| {
-            let item = match event {
-                Ok((_, data)) if data == "[DONE]" => Some(Ok(StreamItem::Done)),
-                Ok((_, data)) if data.is_empty() => None,
-                Ok((_, data)) => Some(Ok(StreamItem::Chunk(Bytes::from(data)))),
-                Err(error) => Some(Err(error)),
-            };
-            std::future::ready(item)
-        });
-        Ok(ChatReply::Stream(Box::pin(events)))
+        Ok(self.chunks(response))
+    }
+
+    fn serves_responses(&self) -> bool {
+        self.responses_url.is_some()
+    }
+
+    async fn responses(&self, call: ResponsesCall<'_>) -> Result<ChatReply, GatewayError> {
+        let Some(url) = self.responses_url.clone() else {
+            return Err(GatewayError::Internal(
+                "this provider does not serve the Responses API".into(),
+            ));
+        };
+        let body = responses_body(&call);
+        let response = self.upstream.post(url, body, &[]).await?;
+        if !call.stream {
+            let body = self.upstream.body(response).await?;
+            let usage = responses_usage(&body).map_err(|_| self.upstream.invalid_json())?;
+            return Ok(ChatReply::Complete(Complete { body, usage }));
+        }
+        // Responses streams have no `[DONE]`: the terminal event ends them.
+        Ok(self.chunks(response))
     }
 
     async fn embeddings(&self, call: EmbeddingsCall<'_>) -> Result<Complete, GatewayError> {
@@ -165,6 +212,33 @@ impl Provider for OpenAiProvider {
         let url = self.url("embeddings", call.upstream_model)?;
         let response = self.upstream.post(url, body, &[]).await?;
         self.complete(response).await
+    }
+}
+
+/// The upstream body of a Responses call: the request with the provider's
+/// model name. Pure, so it is tested directly.
+pub fn responses_body(call: &ResponsesCall<'_>) -> Vec<u8> {
+    let mut body = call.body.clone();
+    body.insert(
+        "model".into(),
+        Value::String(call.upstream_model.to_owned()),
+    );
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+impl OpenAiProvider {
+    /// An SSE response as stream items: each event's `data:`, `[DONE]` as `Done`.
+    fn chunks(&self, response: reqwest::Response) -> ChatReply {
+        let events = self.upstream.sse(response).filter_map(|event| {
+            let item = match event {
+                Ok((_, data)) if data == "[DONE]" => Some(Ok(StreamItem::Done)),
+                Ok((_, data)) if data.is_empty() => None,
+                Ok((_, data)) => Some(Ok(StreamItem::Chunk(Bytes::from(data)))),
+                Err(error) => Some(Err(error)),
+            };
+            std::future::ready(item)
+        });
+        ChatReply::Stream(Box::pin(events))
     }
 }
 
@@ -194,6 +268,34 @@ mod tests {
             serde_json::json!({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
                 "tools":[{"type":"function"}],"temperature":0.2,"user":"u1"})
         );
+    }
+
+    #[test]
+    fn a_responses_call_names_the_providers_model_and_reads_its_usage() {
+        let body = serde_json::json!({"input": "hi", "store": false});
+        let call = ResponsesCall {
+            body: body.as_object().unwrap(),
+            upstream_model: "gpt-4o-mini",
+            stream: false,
+        };
+        let sent: Value = serde_json::from_slice(&responses_body(&call)).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"model": "gpt-4o-mini", "input": "hi", "store": false})
+        );
+        let object = br#"{"usage":{"input_tokens":10,"output_tokens":3,
+            "input_tokens_details":{"cached_tokens":4},"total_tokens":13}}"#;
+        let usage = responses_usage(object).unwrap().unwrap();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_prompt_tokens
+            ),
+            (10, 3, 4)
+        );
+        assert!(responses_usage(br#"{"usage":null}"#).unwrap().is_none());
+        assert!(responses_usage(b"not json").is_err());
     }
 
     #[test]

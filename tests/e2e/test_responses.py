@@ -43,10 +43,32 @@ def test_a_plain_response(alpha):
 
 
 def test_max_output_tokens_makes_an_incomplete_response(alpha):
-    response = alpha.responses.create(model=MODEL, input="one two three four five", max_output_tokens=2)
+    # 16 is the least OpenAI accepts (see the native case below).
+    words = [f"w{i}" for i in range(20)]
+    response = alpha.responses.create(model=MODEL, input=" ".join(words), max_output_tokens=16)
     assert response.status == "incomplete"
     assert response.incomplete_details.reason == "max_output_tokens"
-    assert response.output_text == "Echo: one"
+    assert response.output_text == "Echo: " + " ".join(words[:15])
+
+
+def test_a_native_provider_serves_the_request_itself(alpha, direct, mock_http):
+    """`openai` serves the Responses API (`responses_api` in providers/openai.toml):
+    the request reaches its /v1/responses as a Responses request, and the answer
+    is its response object under the gateway's own id."""
+    before = mock_http.get("/_mock/stats").json()["responses_calls"]
+    through = alpha.responses.create(model=MODEL, input="native please", store=False)
+    assert mock_http.get("/_mock/stats").json()["responses_calls"] > before
+    upstream = direct.responses.create(model="gpt-4o-mini", input="native please", store=False)
+    assert through.output_text == upstream.output_text == "Echo: native please"
+    assert through.usage.input_tokens == upstream.usage.input_tokens
+    assert through.usage.output_tokens == upstream.usage.output_tokens
+    assert through.id.startswith("resp_") and through.id != upstream.id
+    assert through.model == MODEL
+    # What the provider refuses reaches the SDK as its typed error: OpenAI's
+    # floor for max_output_tokens is 16.
+    with pytest.raises(openai.BadRequestError) as refused:
+        alpha.responses.create(model=MODEL, input="x", max_output_tokens=5)
+    assert refused.value.body["param"] == "max_output_tokens"
 
 
 def test_a_streamed_response(alpha):

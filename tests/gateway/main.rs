@@ -31,6 +31,7 @@ mod quota_stream;
 mod readiness;
 mod reload;
 mod request_log;
+mod responses_native;
 mod routing;
 mod streaming;
 mod tls;

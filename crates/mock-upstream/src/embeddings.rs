@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use super::faults::Fault;
 use super::json::{self, Kind};
-use super::{MockState, json_response, read_body, with_request_id};
+use super::{MockState, json_response};
 
 /// The mock's default width; small so responses stay cheap in benchmarks.
 const DEFAULT_DIMENSIONS: i64 = 8;
@@ -40,18 +40,9 @@ struct Input {
 }
 
 pub(crate) async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if let Err(err) = state.authorize(&parts.headers) {
-        return err.into_response();
-    }
-    state.count_embedding();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(err) => return err.into_response(),
-    };
-    match respond(&state, &body).await {
-        Ok(resp) => with_request_id(resp),
-        Err(err) => err.into_response(),
+    match super::authorized_body(&state, req, MockState::count_embedding).await {
+        Ok(body) => super::answer(respond(&state, &body).await),
+        Err(refused) => refused,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Mock upstreams for the gateway's tests and benchmarks: OpenAI, Anthropic,
-//! Gemini, Bedrock and Azure wires on one server.
+//! Mock upstreams for the gateway's tests and benchmarks: OpenAI (chat,
+//! embeddings and the Responses API), Anthropic, Gemini, Bedrock and Azure
+//! wires on one server.
 //!
 //! No real provider is reachable from tests, benchmarks or CI, so this server
 //! stands in for one. It enforces OpenAI's documented request rules, answers
@@ -22,6 +23,8 @@ mod error;
 mod faults;
 mod gemini;
 mod json;
+mod responses;
+mod responses_stream;
 mod sigv4;
 mod state;
 mod stream;
@@ -33,6 +36,8 @@ mod test_support;
 mod tests_chat;
 #[cfg(test)]
 mod tests_misc;
+#[cfg(test)]
+mod tests_responses;
 #[cfg(test)]
 mod tests_stream;
 #[cfg(test)]
@@ -83,6 +88,7 @@ pub fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::handle))
         .route("/v1/embeddings", post(embeddings::handle))
+        .route("/v1/responses", post(responses::handle))
         .route("/v1/messages", post(anthropic::handle))
         .route("/v1beta/models/{call}", post(gemini::handle))
         .route("/model/{model}/{action}", post(bedrock::handle))
@@ -184,6 +190,29 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
         })
 }
 
+/// An OpenAI-style request's body, once its key passed and it was counted
+/// (`count`); `Err` is the answer OpenAI gives instead.
+pub(crate) async fn authorized_body(
+    state: &MockState,
+    req: axum::extract::Request,
+    count: fn(&MockState),
+) -> Result<Bytes, Response> {
+    let (parts, body) = req.into_parts();
+    state
+        .authorize(&parts.headers)
+        .map_err(IntoResponse::into_response)?;
+    count(state);
+    read_body(body).await.map_err(IntoResponse::into_response)
+}
+
+/// A handler's answer, with OpenAI's `x-request-id` on a success.
+pub(crate) fn answer(result: Result<Response, ApiError>) -> Response {
+    match result {
+        Ok(resp) => with_request_id(resp),
+        Err(err) => err.into_response(),
+    }
+}
+
 /// A JSON response from bytes that are already serialized.
 pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut resp = Response::new(body.into());
@@ -234,6 +263,7 @@ async fn stats(State(state): State<Arc<MockState>>) -> Response {
     let body = serde_json::json!({
         "chat_calls": state.chat_calls(),
         "embedding_calls": state.embedding_calls(),
+        "responses_calls": state.responses_calls(),
         "last_authorization": state.last_authorization(),
         "last_user_message": state.last_user_message(),
     });

@@ -30,6 +30,9 @@ pub struct MockState {
     models_body: Bytes,
     chat_calls: AtomicU64,
     embedding_calls: AtomicU64,
+    responses_calls: AtomicU64,
+    /// The body of the last `/v1/responses` request that was a JSON object.
+    last_responses_request: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     /// Chat calls per requested model, so tests can tell targets apart.
     chat_calls_by_model: Mutex<HashMap<String, u64>>,
     last_authorization: Mutex<Option<HeaderValue>>,
@@ -48,6 +51,8 @@ impl MockState {
             models_body: Bytes::from(models_list()),
             chat_calls: AtomicU64::new(0),
             embedding_calls: AtomicU64::new(0),
+            responses_calls: AtomicU64::new(0),
+            last_responses_request: Mutex::new(None),
             chat_calls_by_model: Mutex::new(HashMap::new()),
             last_authorization: Mutex::new(None),
             last_user_message: Mutex::new(None),
@@ -71,6 +76,30 @@ impl MockState {
             .get(model)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Responses API requests that passed authentication, faults included.
+    pub fn responses_calls(&self) -> u64 {
+        self.responses_calls.load(Ordering::Relaxed)
+    }
+
+    /// The last `/v1/responses` body as it arrived: what the provider saw.
+    pub fn last_responses_request(&self) -> Option<serde_json::Value> {
+        self.last_responses_request
+            .lock()
+            .clone()
+            .map(serde_json::Value::Object)
+    }
+
+    pub(crate) fn count_responses(&self) {
+        self.responses_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_responses_request(
+        &self,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) {
+        *self.last_responses_request.lock() = Some(body.clone());
     }
 
     /// Embedding requests that passed authentication, faults included.
@@ -98,6 +127,8 @@ impl MockState {
     pub fn reset(&self) {
         self.chat_calls.store(0, Ordering::Relaxed);
         self.embedding_calls.store(0, Ordering::Relaxed);
+        self.responses_calls.store(0, Ordering::Relaxed);
+        *self.last_responses_request.lock() = None;
         self.chat_calls_by_model.lock().clear();
         *self.last_authorization.lock() = None;
         *self.last_user_message.lock() = None;

@@ -313,8 +313,8 @@ async fn stats_and_reset() {
     let v = send(&app, "GET", "/_mock/stats", None, "").await.json();
     assert_eq!(
         v,
-        json!({"chat_calls": 1, "embedding_calls": 0, "last_authorization": KEY,
-               "last_user_message": "one two three four"})
+        json!({"chat_calls": 1, "embedding_calls": 0, "responses_calls": 0,
+               "last_authorization": KEY, "last_user_message": "one two three four"})
     );
     assert_eq!(
         send(&app, "POST", "/_mock/reset", None, "").await.status,
