@@ -97,6 +97,7 @@ pub(super) async fn handle(
     capture_prompt(gateway, cx, caller, &chat);
     // What goes upstream natively: built from the guarded messages.
     let upstream = native::upstream_body(&raw, &request, &chat.messages);
+    let keep = Keep::of(gateway, caller, &request, history, translated.input_items)?;
     // 4. reserve budget: before the upstream call.
     let started = Instant::now();
     let reservation = stages::reserve(
@@ -122,7 +123,6 @@ pub(super) async fn handle(
     };
     let id = new_id("resp");
     let created_at = crate::shapes::unix_seconds();
-    let keep = Keep::of(gateway, caller, &request, history, translated.input_items)?;
     let answer = Answer {
         gateway,
         caller,

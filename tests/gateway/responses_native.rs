@@ -108,6 +108,14 @@ async fn a_native_response_is_the_upstreams_object_under_the_gateways_id() {
     assert!(sent.get("previous_response_id").is_none(), "{sent}");
     // Settled from the upstream's usage, into the ledger.
     spend_reaches(&h, "alpha", 6 * INPUT_NANO + 4 * OUTPUT_NANO).await;
+    // Recorded as every request is: metrics by endpoint, model and provider.
+    let metrics = get_text(&h.client, &h.url("/metrics")).await;
+    for line in [
+        "switchboard_requests_total{endpoint=\"responses\",model=\"openai/gpt-4o-mini\",provider=\"openai\",status=\"200\"} 1",
+        "switchboard_tokens_total{model=\"openai/gpt-4o-mini\",provider=\"openai\",kind=\"completion\"} 4",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
     // Kept under the gateway's id.
     let id = object["id"].as_str().unwrap();
     assert!(id.starts_with("resp_"), "{id}");
@@ -490,4 +498,47 @@ restore = true
     assert_eq!(output_text(&completed["response"]), answer);
     assert!(!body.contains("EMAIL_1"), "{body}");
     assert_eq!(h.upstream.state.chat_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_native_answer_cut_short_is_a_failure_not_an_answer() {
+    let h = Harness::start().await;
+    // Complete: the body stops halfway, a 502.
+    let response = create(
+        &h,
+        ALPHA_KEY,
+        json!({"model": "openai/fault-truncate", "input": "one two three four"}),
+    )
+    .await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(error_of(response).await["code"], "bad_gateway");
+    // Streamed: two deltas, then the connection ends without a terminal
+    // event; the stream ends in `response.failed` keeping what was sent.
+    let response = create(
+        &h,
+        ALPHA_KEY,
+        json!({"model": "openai/fault-truncate", "input": "one two three four", "stream": true}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let events = events(&body);
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "response.failed", "{body}");
+    assert_eq!(last["response"]["status"], "failed");
+    assert_eq!(last["response"]["error"]["code"], "bad_gateway");
+    assert_eq!(last["sequence_number"], (events.len() - 1) as u64);
+    let deltas = events
+        .iter()
+        .filter(|(name, _)| name == "response.output_text.delta")
+        .count();
+    assert_eq!(deltas, 2, "{body}");
+    // A failed response is not kept.
+    let id = last["response"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&h, ALPHA_KEY, &format!("/v1/responses/{id}"))
+            .await
+            .status(),
+        404
+    );
 }
