@@ -57,6 +57,15 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A stream of team alpha that must start (200): its body and events.
+async fn streamed(h: &Harness, body: Value) -> (String, Vec<(String, Value)>) {
+    let response = create(h, ALPHA_KEY, body).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let events = events(&text);
+    (text, events)
+}
+
 /// Waits (up to 10 s) until the team's settled spend is `expected`.
 async fn spend_reaches(h: &Harness, team: &str, expected: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -420,15 +429,11 @@ phases = ["output"]
     assert!(paid > 0);
     // Streamed, the events pass the stream window and the stream ends in
     // `response.failed` before any of the match goes out.
-    let response = create(
+    let (body, events) = streamed(
         &h,
-        ALPHA_KEY,
         json!({"model": "openai/gpt-4o", "input": input, "stream": true}),
     )
     .await;
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.unwrap();
-    let events = events(&body);
     let (name, last) = events.last().unwrap();
     assert_eq!(name, "response.failed", "{body}");
     assert_eq!(
@@ -514,15 +519,11 @@ async fn a_native_answer_cut_short_is_a_failure_not_an_answer() {
     assert_eq!(error_of(response).await["code"], "bad_gateway");
     // Streamed: two deltas, then the connection ends without a terminal
     // event; the stream ends in `response.failed` keeping what was sent.
-    let response = create(
+    let (body, events) = streamed(
         &h,
-        ALPHA_KEY,
         json!({"model": "openai/fault-truncate", "input": "one two three four", "stream": true}),
     )
     .await;
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.unwrap();
-    let events = events(&body);
     let (name, last) = events.last().unwrap();
     assert_eq!(name, "response.failed", "{body}");
     assert_eq!(last["response"]["status"], "failed");
