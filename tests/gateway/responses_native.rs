@@ -543,3 +543,62 @@ async fn a_native_answer_cut_short_is_a_failure_not_an_answer() {
         404
     );
 }
+
+#[tokio::test]
+async fn function_calls_round_trip_natively_through_the_gateways_store() {
+    let h = Harness::start().await;
+    let weather = json!({"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let first = create(
+        &h,
+        ALPHA_KEY,
+        json!({"model": "fast", "input": "Weather in Paris?", "tools": [weather]}),
+    )
+    .await
+    .json_body()
+    .await;
+    let call = &first["output"][0];
+    assert_eq!(call["type"], "function_call", "{first}");
+    assert_eq!(call["arguments"], r#"{"city":"mock"}"#);
+    // The tool's output continues the response: the upstream finds the
+    // call it answers in the input the gateway expanded (it has nothing
+    // stored), and answers in text.
+    let output =
+        json!({"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"});
+    let second = create(
+        &h,
+        ALPHA_KEY,
+        json!({"model": "fast", "input": [output], "tools": [weather],
+               "previous_response_id": first["id"]}),
+    )
+    .await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        output_text(&second.json_body().await),
+        "Echo: Weather in Paris?"
+    );
+    let sent = h.upstream.state.last_responses_request().unwrap();
+    let kinds: Vec<&str> = sent["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["message", "function_call", "function_call_output"]);
+    assert_eq!(sent["input"][1]["call_id"], call["call_id"]);
+    assert_eq!(sent["input"][1]["name"], "get_weather");
+    // Streamed, the call's arguments arrive as their own events.
+    let (body, events) = streamed(
+        &h,
+        json!({"model": "fast", "input": "Weather?", "tools": [weather], "stream": true}),
+    )
+    .await;
+    let arguments = events
+        .iter()
+        .find(|(name, _)| name == "response.function_call_arguments.done")
+        .map(|(_, data)| data["arguments"].clone());
+    assert_eq!(arguments, Some(json!(r#"{"city":"mock"}"#)), "{body}");
+    let (name, completed) = events.last().unwrap();
+    assert_eq!(name, "response.completed");
+    assert_eq!(completed["response"]["output"][0]["name"], "get_weather");
+}

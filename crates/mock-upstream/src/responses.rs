@@ -12,11 +12,13 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::faults::Fault;
 use super::json::Kind;
+use super::responses_object::{item_id, new_id, response_object};
+use super::wire_common;
 use super::{MockState, json_response};
 
 /// Every parameter `CreateResponse` has.
@@ -71,11 +73,13 @@ pub(crate) struct Asked {
     pub(crate) stream: bool,
 }
 
-/// The answer: the echo text, cut at `max_output_tokens` words.
+/// The answer: the echo text, cut at `max_output_tokens` words, or a call
+/// of the first function tool.
 pub(crate) struct Answer {
     pub(crate) text: String,
     pub(crate) words: u64,
     pub(crate) incomplete: bool,
+    pub(crate) call: Option<(String, Value)>,
 }
 
 pub(crate) async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
@@ -107,7 +111,7 @@ async fn respond(state: &MockState, body: &[u8]) -> Result<Response, ApiError> {
     if asked.stream {
         return Ok(super::responses_stream::response(&asked, &answer, truncate));
     }
-    let object = response_object(&asked, &answer, &new_id("resp"), &new_id("msg"));
+    let object = response_object(&asked, &answer, &new_id("resp"), &item_id(&answer));
     if truncate {
         return Ok(super::faults::truncated(object.to_string()));
     }
@@ -199,7 +203,10 @@ fn validate(body: Map<String, Value>) -> Result<Asked, ApiError> {
         None | Some(Value::Null) if body.contains_key("prompt") => (0, String::new()),
         None | Some(Value::Null) => return Err(ApiError::missing("input")),
         Some(Value::String(text)) => (words(text) + 3, text.clone()),
-        Some(Value::Array(items)) => input_items(items)?,
+        Some(Value::Array(items)) => {
+            super::responses_tools::check_outputs(items)?;
+            input_items(items)?
+        }
         Some(other) => {
             return Err(ApiError::invalid_type(
                 "input",
@@ -394,6 +401,15 @@ fn message_text(content: Option<&Value>, at: &str, assistant: bool) -> Result<St
 }
 
 pub(crate) fn answer(asked: &Asked) -> Answer {
+    if let Some(call) = super::responses_tools::call(&asked.body) {
+        let words = wire_common::text_tokens(&call.1.to_string()).max(1);
+        return Answer {
+            text: String::new(),
+            words,
+            incomplete: false,
+            call: Some(call),
+        };
+    }
     let all: Vec<&str> = std::iter::once("Echo:")
         .chain(asked.last_user.split_whitespace())
         .collect();
@@ -404,82 +420,6 @@ pub(crate) fn answer(asked: &Asked) -> Answer {
         text: all[..kept].join(" "),
         words: kept as u64,
         incomplete: kept < all.len(),
+        call: None,
     }
-}
-
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The assistant message item, `status` as given.
-pub(crate) fn message_item(id: &str, text: &str, status: &str) -> Value {
-    let content = if status == "completed" {
-        json!([{"type": "output_text", "annotations": [], "logprobs": [], "text": text}])
-    } else {
-        json!([])
-    };
-    json!({"id": id, "type": "message", "status": status, "content": content, "role": "assistant"})
-}
-
-pub(crate) fn usage(asked: &Asked, answer: &Answer) -> Value {
-    json!({
-        "input_tokens": asked.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-        "output_tokens": answer.words,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": asked.input_tokens + answer.words,
-    })
-}
-
-/// The response object: `status` `in_progress` (output empty, no usage)
-/// while streaming, then `completed` or `incomplete` with the answer.
-pub(crate) fn response_shell(asked: &Asked, id: &str, status: &str) -> Value {
-    let body = &asked.body;
-    let echo = |name: &str, default: Value| body.get(name).cloned().unwrap_or(default);
-    json!({
-        "id": id,
-        "object": "response",
-        "created_at": super::chat::unix_now(),
-        "status": status,
-        "background": false,
-        "error": null,
-        "incomplete_details": null,
-        "instructions": echo("instructions", Value::Null),
-        "max_output_tokens": echo("max_output_tokens", Value::Null),
-        "max_tool_calls": echo("max_tool_calls", Value::Null),
-        "model": asked.model,
-        "output": [],
-        "parallel_tool_calls": echo("parallel_tool_calls", json!(true)),
-        "previous_response_id": null,
-        "reasoning": {"effort": null, "summary": null},
-        "service_tier": "auto",
-        "store": echo("store", json!(true)),
-        "temperature": echo("temperature", json!(1.0)),
-        "text": echo("text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
-        "tool_choice": echo("tool_choice", json!("auto")),
-        "tools": echo("tools", json!([])),
-        "top_logprobs": 0,
-        "top_p": echo("top_p", json!(1.0)),
-        "truncation": "disabled",
-        "usage": null,
-        "user": echo("user", Value::Null),
-        "metadata": echo("metadata", json!({})),
-    })
-}
-
-/// The finished response object.
-pub(crate) fn response_object(asked: &Asked, answer: &Answer, id: &str, item_id: &str) -> Value {
-    let status = if answer.incomplete {
-        "incomplete"
-    } else {
-        "completed"
-    };
-    let mut object = response_shell(asked, id, status);
-    object["service_tier"] = json!("default");
-    object["output"] = json!([message_item(item_id, &answer.text, "completed")]);
-    object["usage"] = usage(asked, answer);
-    if answer.incomplete {
-        object["incomplete_details"] = json!({"reason": "max_output_tokens"});
-    }
-    object
 }

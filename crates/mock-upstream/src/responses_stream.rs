@@ -12,7 +12,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::responses::{Answer, Asked, message_item, new_id, response_object, response_shell};
+use super::responses::{Answer, Asked};
+use super::responses_object::{
+    call_id, item_id, message_item, new_id, response_object, response_shell,
+};
+use super::responses_tools::call_item;
 use super::wire_common;
 
 /// How many deltas `fault-truncate` sends before the body ends.
@@ -50,7 +54,7 @@ fn obfuscation(asked: &Asked, delta: &str) -> Option<String> {
 
 pub(crate) fn response(asked: &Asked, answer: &Answer, truncate: bool) -> Response {
     let id = new_id("resp");
-    let item_id = new_id("msg");
+    let item_id = item_id(answer);
     let mut events = Events {
         out: Vec::new(),
         sequence: 0,
@@ -58,6 +62,12 @@ pub(crate) fn response(asked: &Asked, answer: &Answer, truncate: bool) -> Respon
     let shell = response_shell(asked, &id, "in_progress");
     events.push(json!({"type": "response.created", "response": shell}));
     events.push(json!({"type": "response.in_progress", "response": shell}));
+    if let Some(call) = &answer.call {
+        function_call(&mut events, &item_id, call);
+        let object = response_object(asked, answer, &id, &item_id);
+        events.push(json!({"type": "response.completed", "response": object}));
+        return wire_common::sse_response(events.out, Duration::from_millis(1));
+    }
     events.push(json!({
         "type": "response.output_item.added", "output_index": 0,
         "item": message_item(&item_id, "", "in_progress"),
@@ -103,4 +113,26 @@ pub(crate) fn response(asked: &Asked, answer: &Answer, truncate: bool) -> Respon
     };
     events.push(json!({"type": terminal, "response": object}));
     wire_common::sse_response(events.out, Duration::from_millis(1))
+}
+
+/// A function call's events: the item, its arguments in one delta, done.
+fn function_call(events: &mut Events, item_id: &str, call: &(String, Value)) {
+    let call_id = call_id(item_id);
+    let arguments = call.1.to_string();
+    events.push(json!({
+        "type": "response.output_item.added", "output_index": 0,
+        "item": call_item(item_id, &call_id, call, "in_progress"),
+    }));
+    events.push(json!({
+        "type": "response.function_call_arguments.delta", "item_id": item_id,
+        "output_index": 0, "delta": arguments,
+    }));
+    events.push(json!({
+        "type": "response.function_call_arguments.done", "item_id": item_id,
+        "output_index": 0, "arguments": arguments,
+    }));
+    events.push(json!({
+        "type": "response.output_item.done", "output_index": 0,
+        "item": call_item(item_id, &call_id, call, "completed"),
+    }));
 }

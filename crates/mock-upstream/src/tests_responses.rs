@@ -197,3 +197,33 @@ async fn faults_and_keys_as_on_chat() {
     .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn calls_the_first_function_and_needs_the_call_for_its_output() {
+    let weather = json!({"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let reply = responses(json!({"model": "m", "input": "Weather?", "tools": [weather]})).await;
+    let call = reply.json()["output"][0].clone();
+    assert_eq!(call["type"], "function_call");
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(call["arguments"], r#"{"city":"mock"}"#);
+    let call_id = call["call_id"].as_str().unwrap();
+    // Its output alone names a call the mock cannot find.
+    let output = json!({"type": "function_call_output", "call_id": call_id, "output": "sunny"});
+    let reply = responses(json!({"model": "m", "input": [output], "tools": [weather]})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.error().0.contains(call_id));
+    // With the call before it, the answer is text.
+    let input = json!([
+        {"role": "user", "content": "Weather?"},
+        {"type": "function_call", "call_id": call_id, "name": "get_weather",
+         "arguments": call["arguments"]},
+        output,
+    ]);
+    let reply = responses(json!({"model": "m", "input": input, "tools": [weather]})).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json()["output"][0]["content"][0]["text"],
+        "Echo: Weather?"
+    );
+}
