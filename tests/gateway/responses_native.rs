@@ -602,3 +602,44 @@ async fn function_calls_round_trip_natively_through_the_gateways_store() {
     assert_eq!(name, "response.completed");
     assert_eq!(completed["response"]["output"][0]["name"], "get_weather");
 }
+
+#[tokio::test]
+async fn a_native_call_is_a_request_log_row_like_any_other() {
+    const ADMIN: &str = "sk-admin-native-log";
+    let extra = format!(
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\n",
+        hex::encode(switchboard::auth::hash_key(ADMIN))
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    let response = h
+        .client
+        .post(h.url("/v1/responses"))
+        .bearer_auth(ALPHA_KEY)
+        .header("x-request-id", "native-log-1")
+        .body(json!({"model": "fast", "input": "one two three"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The writer is asynchronous: wait for the row.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let found = get(&h, ADMIN, "/admin/requests?team=alpha")
+            .await
+            .json_body()
+            .await;
+        if let Some(row) = found["requests"].as_array().and_then(|rows| rows.first()) {
+            break row.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no row: {found}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["request_id"], "native-log-1");
+    assert_eq!(row["endpoint"], "responses");
+    assert_eq!(row["provider"], "openai");
+    assert_eq!(row["model"], "openai/gpt-4o-mini");
+    assert_eq!(row["status"], 200);
+    assert_eq!(row["prompt_tokens"], 6);
+    assert_eq!(row["completion_tokens"], 4);
+    assert_eq!(row["cost_nano"], 6 * INPUT_NANO + 4 * OUTPUT_NANO);
+}
