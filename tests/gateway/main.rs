@@ -32,6 +32,7 @@ mod readiness;
 mod reload;
 mod request_log;
 mod responses_native;
+mod responses_native_stages;
 mod routing;
 mod streaming;
 mod tls;
