@@ -9,7 +9,7 @@ pub mod embeddings;
 pub mod finish;
 mod kept_responses;
 pub mod messages;
-mod native_relay;
+pub mod native_relay;
 mod native_responses;
 pub mod relay;
 pub mod responses;

@@ -66,7 +66,6 @@ impl NativeStream {
         (id, created_at): (String, u64),
         deadline: Instant,
         settlement: Settlement,
-        keep: Option<Keep>,
         guard: Option<StreamGuard>,
     ) -> Self {
         let meter = settlement.meter();
@@ -77,7 +76,7 @@ impl NativeStream {
             created_at,
             deadline,
             settlement: Some(settlement),
-            keep,
+            keep: None,
             usage: None,
             text: String::new(),
             meter,
@@ -88,6 +87,12 @@ impl NativeStream {
             sequence: 0,
             finished: false,
         }
+    }
+
+    /// Keeps the finished response (unless the stream fails).
+    pub(super) fn keeping(mut self, keep: Option<Keep>) -> Self {
+        self.keep = keep;
+        self
     }
 
     /// The SSE body: one frame per event.

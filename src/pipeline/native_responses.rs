@@ -162,9 +162,9 @@ pub(super) async fn handle(
                 (id, created_at),
                 limits.deadline,
                 settlement,
-                keep,
                 guard,
-            );
+            )
+            .keeping(keep);
             Ok(with_body(response, Body::from_stream(events.into_body())))
         }
         Served::Translated(ChatReply::Stream(upstream)) => {

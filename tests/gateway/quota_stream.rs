@@ -1,14 +1,17 @@
 //! Hard cut-off: a stream of a team configured for it ends with an error
-//! event once it would spend more than was reserved for it, and what the
-//! upstream produced is still charged.
+//! event once it would spend more than was reserved for it (on chat, and
+//! in a provider's own Responses stream), and what the upstream produced is
+//! still charged.
 
 use super::harness::{UPSTREAM_KEY, config};
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard::api::chat::Message;
 use switchboard::catalog::ModelKind;
 use switchboard::cost::{NanoUsd, Usage};
 use switchboard::gateway::Gateway;
+use switchboard::pipeline::native_relay::NativeStream;
 use switchboard::pipeline::relay::{Relay, Settlement};
 use switchboard::pipeline::{Endpoint, RequestCx};
 use switchboard::provider::{ChunkStream, StreamItem};
@@ -25,9 +28,10 @@ fn chunk(text: &str) -> StreamItem {
     StreamItem::Chunk(json.to_string().into())
 }
 
-/// Relays `words` chunks for team alpha with `hard_cutoff`, having reserved
-/// room for `reserved_output` completion tokens; returns the SSE text.
-async fn relay(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String, NanoUsd) {
+/// A gateway whose team alpha has a budget (and `hard_cutoff`), and the
+/// settlement of a stream of `fast` for which room for `reserved_output`
+/// completion tokens was reserved.
+async fn reserved(hard_cutoff: bool, reserved_output: u64) -> (Arc<Gateway>, Settlement) {
     switchboard::install_crypto_provider();
     let env = |name: &str| match name {
         "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1".to_owned()),
@@ -79,9 +83,6 @@ async fn relay(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String
         })
         .await
         .unwrap();
-    let mut items: Vec<_> = (0..words).map(|_| Ok(chunk(" word"))).collect();
-    items.push(Ok(StreamItem::Done));
-    let upstream: ChunkStream = Box::pin(futures::stream::iter(items));
     let settlement = Settlement {
         gateway: gateway.clone(),
         cx: RequestCx::new(
@@ -94,15 +95,80 @@ async fn relay(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String
         tokenizer: target.model.tokenizer,
         cache_fill: None,
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut relay = Relay::new(upstream, settlement, false, deadline);
+    (gateway, settlement)
+}
+
+/// The SSE text of `body`, and the team's spend once the stream, dropped,
+/// was settled (it settles off the client's path).
+async fn drain(
+    gateway: &Gateway,
+    mut body: impl futures::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Unpin,
+    before: NanoUsd,
+) -> (String, NanoUsd) {
     let mut out = String::new();
-    while let Some(Ok(bytes)) = relay.next().await {
+    while let Some(Ok(bytes)) = body.next().await {
         out.push_str(std::str::from_utf8(&bytes).unwrap());
     }
-    drop(relay);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    (out, gateway.quota.spent("alpha").await)
+    drop(body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let spent = gateway.quota.spent("alpha").await;
+        if spent != before || tokio::time::Instant::now() > deadline {
+            return (out, spent);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Relays `words` chunks for team alpha with `hard_cutoff`, having reserved
+/// room for `reserved_output` completion tokens; returns the SSE text.
+async fn relay(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String, NanoUsd) {
+    let (gateway, settlement) = reserved(hard_cutoff, reserved_output).await;
+    let mut items: Vec<_> = (0..words).map(|_| Ok(chunk(" word"))).collect();
+    items.push(Ok(StreamItem::Done));
+    let upstream: ChunkStream = Box::pin(futures::stream::iter(items));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let relay = Relay::new(upstream, settlement, false, deadline);
+    drain(&gateway, relay, NanoUsd(0)).await
+}
+
+/// The same for a provider's own Responses stream of `words` deltas.
+async fn native(hard_cutoff: bool, reserved_output: u64, words: usize) -> (String, NanoUsd) {
+    let (gateway, settlement) = reserved(hard_cutoff, reserved_output).await;
+    let event = |kind: &str, extra: serde_json::Value| {
+        let mut event = serde_json::json!({"type": kind});
+        for (key, value) in extra.as_object().unwrap() {
+            event[key] = value.clone();
+        }
+        Ok(StreamItem::Chunk(event.to_string().into()))
+    };
+    let shell = serde_json::json!({"id": "resp_up", "object": "response", "output": []});
+    let mut items = vec![event(
+        "response.created",
+        serde_json::json!({"response": shell}),
+    )];
+    for _ in 0..words {
+        let delta = serde_json::json!({"output_index": 0, "content_index": 0, "delta": " word"});
+        items.push(event("response.output_text.delta", delta));
+    }
+    let usage = serde_json::json!({"input_tokens": 8, "output_tokens": words});
+    let done = serde_json::json!({"id": "resp_up", "object": "response", "usage": usage});
+    items.push(event(
+        "response.completed",
+        serde_json::json!({"response": done}),
+    ));
+    let upstream: ChunkStream = Box::pin(futures::stream::iter(items));
+    let request = serde_json::from_str(r#"{"model": "fast", "input": "hello"}"#).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let stream = NativeStream::new(
+        upstream,
+        request,
+        ("resp_gw".into(), 1),
+        deadline,
+        settlement,
+        None,
+    );
+    drain(&gateway, Box::pin(stream.into_body()), NanoUsd(0)).await
 }
 
 #[tokio::test]
@@ -120,4 +186,22 @@ async fn a_hard_cutoff_ends_the_stream_at_its_reservation() {
     assert_eq!(out.matches("\"content\":\" word\"").count(), 8, "{out}");
     assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
     assert_eq!(spent_all.0 - spent.0, 2 * 600);
+}
+
+#[tokio::test]
+async fn a_hard_cutoff_ends_a_native_responses_stream_too() {
+    // Room for 5 output tokens, 8 arrive: the sixth is not relayed, and the
+    // stream ends in `response.failed` instead of `response.completed`.
+    let (out, spent) = native(true, 5, 8).await;
+    assert_eq!(out.matches("\"delta\":\" word\"").count(), 5, "{out}");
+    assert!(out.contains("event: response.failed"), "{out}");
+    assert!(out.contains("insufficient_quota"), "{out}");
+    assert!(!out.contains("response.completed"), "{out}");
+    assert!(out.contains("resp_gw") && !out.contains("resp_up"), "{out}");
+    assert!(spent.0 > 0);
+    // Without the cut-off it runs to its end, charged from its usage.
+    let (out, spent_all) = native(false, 5, 8).await;
+    assert_eq!(out.matches("\"delta\":\" word\"").count(), 8, "{out}");
+    assert!(out.contains("event: response.completed"), "{out}");
+    assert_eq!(spent_all.0, 8 * 150 + 8 * 600);
 }
