@@ -118,7 +118,10 @@ class Watched:
     def sign_in(self, key: str):
         self.page.goto(self.base + "/ui/")
         self.page.fill("#key", key)
-        self.page.click("button[type=submit]")
+        # The form posts and the browser navigates to what it answers: wait
+        # for that page, or the next goto may race the session cookie.
+        with self.page.expect_navigation():
+            self.page.click("button[type=submit]")
 
     def open(self, name: str):
         target = f"{self.base}/ui/#/{name}"
