@@ -215,9 +215,16 @@ pub async fn handle(
                 .as_ref()
                 .map_or(target.model.tokenizer, |served| served.model.tokenizer);
             cx.guard = guard_summary(&guard);
-            if let Some(captured) = &mut cx.captured {
-                captured.answer_withheld = Some("a streamed answer is not captured".into());
-            }
+            // The answer is kept as it streams out, unless the prompt had
+            // redactions (as for a complete answer).
+            let capture = match &mut cx.captured {
+                Some(captured) if guard.redacted() => {
+                    captured.answer_withheld = Some(REDACTED_PROMPT.into());
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            };
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
@@ -244,7 +251,8 @@ pub async fn handle(
                 cache_fill,
             };
             let relay = Relay::new(upstream, settlement, wants_usage, limits.deadline)
-                .with_guard(stream_guard);
+                .with_guard(stream_guard)
+                .with_capture(capture);
             *response.body_mut() = Body::from_stream(relay);
             stream_headers(response.headers_mut());
             Ok(response)
@@ -295,6 +303,9 @@ pub(super) fn capture_prompt(
     }
 }
 
+/// Why an answer is not kept when the prompt had redactions.
+const REDACTED_PROMPT: &str = "the prompt had redactions: the answer holds originals put back";
+
 /// Keeps the answer (`text`, read only when needed) with the captured
 /// prompt: only one that passed the output guardrails, and not when the
 /// prompt had redactions (the answer then holds the originals put back for
@@ -308,8 +319,7 @@ pub(super) fn capture_answer<'a>(
         return;
     };
     if guard.redacted() {
-        captured.answer_withheld =
-            Some("the prompt had redactions: the answer holds originals put back".into());
+        captured.answer_withheld = Some(REDACTED_PROMPT.into());
         return;
     }
     captured.answer = text().map(crate::request_log::Captured::answer);

@@ -122,6 +122,32 @@ pub struct Relay {
     meter: Option<StreamMeter>,
     /// The meter ran past the reservation: end with an error event.
     cut_off: bool,
+    /// The answer as the client receives it (after the output guard), for
+    /// a team whose content the request log keeps; bounded by what a row
+    /// keeps.
+    captured: Option<String>,
+}
+
+/// Appends a chunk's text to a captured answer, up to what a row keeps.
+fn capture_text(captured: &mut Option<String>, text: &str) {
+    if let Some(answer) = captured
+        && answer.len() <= crate::request_log::MAX_CAPTURED
+    {
+        answer.push_str(text);
+    }
+}
+
+/// The text of a chunk's choices, as released to the client.
+fn chunk_text(json: &[u8]) -> String {
+    let mut text = String::new();
+    if let Ok(chunk) = serde_json::from_slice::<ChunkView<'_>>(json) {
+        for choice in &chunk.choices {
+            if let Some(Some(delta)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
+                text.push_str(delta);
+            }
+        }
+    }
+    text
 }
 
 impl Relay {
@@ -152,7 +178,15 @@ impl Relay {
             guard: None,
             hold_timer: None,
             out: VecDeque::new(),
+            captured: None,
         }
+    }
+
+    /// Keep the answer for the request log (a team that captures content,
+    /// whose prompt had nothing redacted).
+    pub fn with_capture(mut self, capture: bool) -> Self {
+        self.captured = capture.then(String::new);
+        self
     }
 
     /// Run output guardrails over the stream.
@@ -168,7 +202,13 @@ impl Relay {
             return;
         };
         let out = &mut self.out;
-        let mut push = |json: Bytes| out.push_back(sse_event(&json));
+        let captured = &mut self.captured;
+        let mut push = |json: Bytes| {
+            if captured.is_some() {
+                capture_text(captured, &chunk_text(&json));
+            }
+            out.push_back(sse_event(&json));
+        };
         if flush {
             guard.flush(&mut push);
         } else {
@@ -189,6 +229,10 @@ impl Relay {
         for choice in &chunk.choices {
             if let Some(Some(text)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
                 self.completion_text.push_str(text);
+                // Without an output guard, what arrives is what goes out.
+                if self.guard.is_none() {
+                    capture_text(&mut self.captured, text);
+                }
                 if let Some(meter) = &mut self.meter
                     && !meter.add(text)
                 {
@@ -227,7 +271,16 @@ impl Relay {
 
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
-        if let Some(settlement) = self.settlement.take() {
+        if let Some(mut settlement) = self.settlement.take() {
+            if let (Some(answer), Some(captured)) =
+                (self.captured.take(), &mut settlement.cx.captured)
+            {
+                if matches!(outcome, Outcome::Ok) {
+                    captured.answer = Some(crate::request_log::Captured::answer(&answer));
+                } else {
+                    captured.answer_withheld = Some("the stream did not complete".into());
+                }
+            }
             let usage = self.final_usage(&settlement);
             settlement.close(usage, status, outcome);
         }

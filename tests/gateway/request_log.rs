@@ -3,7 +3,7 @@
 //! behind the admin key only.
 
 use super::harness::{ALPHA_KEY, BETA_KEY, Harness, JsonBody, chat_body};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use switchboard::auth::hash_key;
 use switchboard_mock_upstream::MockOptions;
@@ -107,13 +107,18 @@ async fn every_call_is_a_row_the_admin_api_filters_and_sums() {
     assert_eq!(refused.status(), 403);
 }
 
-#[tokio::test]
-async fn content_is_kept_only_for_teams_that_opted_in() {
+/// A gateway whose request log keeps team alpha's content.
+async fn capturing_alpha() -> Harness {
     let extra = format!(
         "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\ncapture = [\"alpha\"]\n",
         hex::encode(hash_key(ADMIN_TOKEN))
     );
-    let h = Harness::with(MockOptions::default(), &extra).await;
+    Harness::with(MockOptions::default(), &extra).await
+}
+
+#[tokio::test]
+async fn content_is_kept_only_for_teams_that_opted_in() {
+    let h = capturing_alpha().await;
     for key in [ALPHA_KEY, BETA_KEY] {
         let model = if key == ALPHA_KEY {
             "openai/gpt-4o-mini"
@@ -163,6 +168,54 @@ async fn content_is_kept_only_for_teams_that_opted_in() {
             "{row}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_kept_as_the_client_received_it() {
+    let h = capturing_alpha().await;
+    let mut body = chat_body("openai/gpt-4o-mini", "Name three rivers of Peru.");
+    body["stream"] = json!(true);
+    let response = h
+        .post("/v1/chat/completions", Some(ALPHA_KEY), body.to_string())
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let received: String = super::harness::sse_payloads(&text)
+        .iter()
+        .filter_map(|payload| serde_json::from_str::<Value>(payload).ok())
+        .filter_map(|chunk| {
+            chunk
+                .pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!received.is_empty(), "{text}");
+    // The row is written once the stream is settled, after the last event.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let rows = rows_once(&h, "/admin/requests", 1).await;
+        let kept = rows
+            .into_iter()
+            .find(|row| row["detail"]["captured"]["answer"].is_string());
+        match kept {
+            Some(row) => break row,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None => panic!("no row kept the streamed answer"),
+        }
+    };
+    assert_eq!(row["stream"], true, "{row}");
+    assert_eq!(
+        row["detail"]["captured"]["answer"],
+        received.as_str(),
+        "{row}"
+    );
+    assert!(
+        row["detail"]["captured"].get("answer_withheld").is_none(),
+        "{row}"
+    );
 }
 
 #[test]
