@@ -25,6 +25,11 @@ pub fn authorize(
                 "the dashboard session has expired: sign in again",
             ));
         };
+        if gateway.admin.session_ended(&session.id) {
+            return Err(GatewayError::Unauthenticated(
+                "the dashboard session has ended: sign in again",
+            ));
+        }
         let reads = matches!(*method, http::Method::GET | http::Method::HEAD);
         if !reads && !super::session::csrf_matches(&session, headers) {
             return Err(GatewayError::Forbidden {

@@ -97,6 +97,7 @@ async fn pull_shared(gateway: &Gateway) -> Result<(), String> {
     gateway
         .mcp
         .adopt_pins(crate::directory::pins::parse(next.mcp_pins()));
+    gateway.admin.adopt_ended_sessions(&next);
     *directory = next;
     gateway.admin.seen_version.store(version, Ordering::Release);
     // Kept locally too, for a restart while Redis is down.
@@ -196,6 +197,39 @@ pub(super) async fn save_mcp_pins(
     save(gateway, &overlay).await?;
     directory.overlay = overlay;
     Ok(())
+}
+
+/// Most ended sessions kept at once; past it the soonest to expire go
+/// first (each would end within hours anyway).
+const MAX_ENDED_SESSIONS: usize = 1_000;
+
+/// End a dashboard session before its expiry (signing out): saved with the
+/// other admin changes, so every replica refuses it and a restart keeps it
+/// refused. Expired entries are dropped as it is saved.
+pub async fn end_session(
+    gateway: &Gateway,
+    session: &super::session::Session,
+) -> Result<(), GatewayError> {
+    let now = crate::shapes::unix_seconds();
+    let mut directory = gateway.admin.directory.lock().await;
+    let mut overlay = directory.overlay.clone();
+    let ended = &mut overlay.ended_sessions;
+    ended.retain(|_, expires| *expires > now);
+    ended.insert(session.id.clone(), session.expires);
+    while ended.len() > MAX_ENDED_SESSIONS {
+        let soonest = ended
+            .iter()
+            .min_by_key(|(_, expires)| **expires)
+            .map(|(id, _)| id.clone());
+        match soonest {
+            Some(id) => ended.remove(&id),
+            None => break,
+        };
+    }
+    // Refused here at once, whether or not the save succeeds.
+    directory.overlay.ended_sessions = overlay.ended_sessions.clone();
+    gateway.admin.adopt_ended_sessions(&directory);
+    save(gateway, &overlay).await
 }
 
 /// MCP server changes through the admin API, saved with the other admin

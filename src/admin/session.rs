@@ -3,6 +3,8 @@
 //! `v1.<expiry>.<nonce>.<mac>`, with an HMAC-SHA256 keyed from the admin
 //! credential's hash, so every replica with the same `[admin]` accepts it,
 //! nothing grows per session, and a changed admin key ends every session.
+//! Signing out ends one session before it expires: its id is saved with
+//! the admin changes (`admin::quota::end_session`) and refused from then on.
 //! Each session has a CSRF token (an HMAC of its nonce) that a request
 //! changing anything must carry in `x-csrf-token`.
 
@@ -23,6 +25,13 @@ pub const LIFETIME_SECS: u64 = 8 * 3600;
 pub struct Session {
     pub expires: u64,
     pub csrf: String,
+    /// Names the session where it is ended before it expires (signing out):
+    /// a hash of its nonce, so what is saved cannot rebuild the cookie.
+    pub id: String,
+}
+
+fn id_of(nonce: &str) -> String {
+    hex::encode(&Sha256::digest(nonce.as_bytes())[..16])
 }
 
 fn key(admin_key_hash: &[u8; 32]) -> [u8; 32] {
@@ -55,6 +64,7 @@ pub fn issue(admin_key_hash: &[u8; 32], now: u64) -> (String, Session) {
     let session = Session {
         expires,
         csrf: csrf_of(admin_key_hash, &nonce),
+        id: id_of(&nonce),
     };
     (format!("v1.{expiry}.{nonce}.{signature}"), session)
 }
@@ -81,6 +91,7 @@ pub fn verify(admin_key_hash: &[u8; 32], value: &str, now: u64) -> Option<Sessio
     (expires > now).then(|| Session {
         expires,
         csrf: csrf_of(admin_key_hash, nonce),
+        id: id_of(nonce),
     })
 }
 
@@ -157,6 +168,8 @@ mod tests {
         let (other, other_session) = issue(&admin, 1_000);
         assert_ne!(other, cookie);
         assert_ne!(other_session.csrf, session.csrf, "a token per session");
+        assert_ne!(other_session.id, session.id, "an id per session");
+        assert!(!cookie.contains(&session.id), "the id is not in the cookie");
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub(super) struct Overlay {
     /// SHA-256 in hex), kept by `admin::pins`.
     #[serde(default)]
     pub(super) mcp_pins: BTreeMap<String, String>,
+    /// Dashboard sessions ended before they expire (signed out): session id
+    /// to its expiry in Unix seconds, dropped once expired.
+    #[serde(default)]
+    pub(super) ended_sessions: BTreeMap<String, u64>,
 }
 
 /// The live directory of teams and keys, behind one lock for writers.
@@ -140,6 +144,11 @@ impl Directory {
     /// MCP servers the admin API added, replaced (`Some`) or removed (`None`).
     pub fn mcp_servers(&self) -> &BTreeMap<String, Option<RawServer>> {
         &self.overlay.mcp_servers
+    }
+
+    /// Dashboard sessions ended before their expiry: id to expiry.
+    pub fn ended_sessions(&self) -> &BTreeMap<String, u64> {
+        &self.overlay.ended_sessions
     }
 
     /// The saved MCP tool pins, as `server/tool` to a hex SHA-256.

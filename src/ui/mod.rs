@@ -80,6 +80,7 @@ fn see_other(location: &'static str, cookie: Option<String>) -> Response {
 fn session_of(gateway: &Gateway, headers: &HeaderMap) -> Option<session::Session> {
     let config = gateway.config.load();
     session::of_request(&config.admin.as_ref()?.key_hash, headers)
+        .filter(|session| !gateway.admin.session_ended(&session.id))
 }
 
 /// A form posted from another site is refused: browsers name the page's
@@ -148,13 +149,18 @@ struct LogoutForm {
 
 async fn logout(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = serde_urlencoded::from_bytes::<LogoutForm>(&body).ok();
-    let allowed = same_origin(&headers)
-        && session_of(&gateway, &headers).is_some_and(|session| {
-            form.is_some_and(|form| bool::from(form.csrf.as_bytes().ct_eq(session.csrf.as_bytes())))
-        });
-    if !allowed {
+    let session = session_of(&gateway, &headers).filter(|session| {
+        form.is_some_and(|form| bool::from(form.csrf.as_bytes().ct_eq(session.csrf.as_bytes())))
+    });
+    let Some(session) = session.filter(|_| same_origin(&headers)) else {
         return html(StatusCode::FORBIDDEN, pages::login(Some(pages::CROSS_SITE)));
+    };
+    // The cookie is cleared in this browser; ending the session refuses a
+    // copy of it anywhere else until it would have expired.
+    if let Err(error) = crate::admin::quota::end_session(&gateway, &session).await {
+        tracing::warn!(%error, "dashboard session ended here but not saved");
     }
+    tracing::info!("dashboard session ended");
     see_other("/ui/", Some(session::clear_cookie(secure(&gateway))))
 }
 

@@ -41,4 +41,5 @@ mod tool_loop_limits;
 mod tool_loop_stream;
 mod tool_prices;
 mod traces;
+mod ui_sessions;
 mod wires;
