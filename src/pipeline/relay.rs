@@ -139,15 +139,9 @@ fn capture_text(captured: &mut Option<String>, text: &str) {
 
 /// The text of a chunk's choices, as released to the client.
 fn chunk_text(json: &[u8]) -> String {
-    let mut text = String::new();
-    if let Ok(chunk) = serde_json::from_slice::<ChunkView<'_>>(json) {
-        for choice in &chunk.choices {
-            if let Some(Some(delta)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
-                text.push_str(delta);
-            }
-        }
-    }
-    text
+    serde_json::from_slice::<ChunkView<'_>>(json)
+        .map(|chunk| chunk.texts().collect())
+        .unwrap_or_default()
 }
 
 impl Relay {
@@ -226,18 +220,16 @@ impl Relay {
         let Ok(chunk) = serde_json::from_slice::<ChunkView<'_>>(json) else {
             return true;
         };
-        for choice in &chunk.choices {
-            if let Some(Some(text)) = choice.delta.as_ref().map(|d| d.content.as_ref()) {
-                self.completion_text.push_str(text);
-                // Without an output guard, what arrives is what goes out.
-                if self.guard.is_none() {
-                    capture_text(&mut self.captured, text);
-                }
-                if let Some(meter) = &mut self.meter
-                    && !meter.add(text)
-                {
-                    self.cut_off = true;
-                }
+        for text in chunk.texts() {
+            self.completion_text.push_str(text);
+            // Without an output guard, what arrives is what goes out.
+            if self.guard.is_none() {
+                capture_text(&mut self.captured, text);
+            }
+            if let Some(meter) = &mut self.meter
+                && !meter.add(text)
+            {
+                self.cut_off = true;
             }
         }
         match chunk.usage {
@@ -310,6 +302,15 @@ struct ChunkView<'a> {
     choices: Vec<ChoiceView<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+}
+
+impl ChunkView<'_> {
+    /// The content deltas of its choices, in order.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        self.choices
+            .iter()
+            .filter_map(|choice| choice.delta.as_ref()?.content.as_deref())
+    }
 }
 
 #[derive(Deserialize)]
