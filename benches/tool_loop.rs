@@ -17,8 +17,9 @@
 //!
 //! `cargo bench --bench tool_loop` (env: LOOP_CALLS, default 2000).
 
-// Shared with the other sequential-call benches; this one builds its own
-// gateway (Anthropic at the mock), so some helpers go unused here.
+// Shared with the other sequential-call benches; this one's gateway also
+// needs Anthropic at the mock (`latency::gateway_with`), so the plain
+// helper goes unused here.
 #[path = "support/echo_tool.rs"]
 mod echo_tool;
 #[path = "support/latency.rs"]
@@ -30,7 +31,7 @@ use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use latency::KEY;
 
@@ -41,30 +42,18 @@ const MODEL: &str = "claude-sonnet-5-5";
 /// A gateway with the team `bench` (key `KEY`), Anthropic at the mock and
 /// the tool server as `echo`, once its tools are listed.
 async fn gateway(mock: &str, tools: &str) -> switchboard::server::RunningServer {
-    let hash = hex::encode(switchboard::auth::hash_key(KEY));
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
-         [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\
-         [providers.anthropic]\nenabled = true\n[quota]\nledger = \":memory:\"\n\
-         [[mcp.servers]]\nname = \"echo\"\nurl = \"{tools}\"\n[[mcp.teams]]\nteam = \"bench\"\n"
-    );
-    let config =
-        switchboard::config::load_str("bench.toml", &text, None, std::path::Path::new("."))
-            .expect("bench config");
     let mock = mock.to_owned();
     let env = move |name: &str| match name {
         "ANTHROPIC_BASE_URL" => Some(mock.clone()),
         "ANTHROPIC_API_KEY" => Some(UPSTREAM_KEY.to_owned()),
         _ => None,
     };
-    let gateway = switchboard::gateway::Gateway::build_with_env(config, &env).expect("gateway");
-    let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("gateway binds");
-    while server.gateway.mcp.catalog().entries.is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server
+    latency::gateway_with(
+        "[providers.anthropic]\nenabled = true\n[quota]\nledger = \":memory:\"\n",
+        &format!("name = \"echo\"\nurl = \"{tools}\""),
+        &env,
+    )
+    .await
 }
 
 async fn post(request: reqwest::RequestBuilder, body: &Value) -> Value {

@@ -26,17 +26,27 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// A gateway with the team `bench` (key `KEY`) and one `[[mcp.servers]]`
 /// entry (`server`: its fields), once that server's tools are listed.
 pub async fn gateway_with_mcp_server(server: &str) -> switchboard::server::RunningServer {
+    gateway_with("", server, &|name| std::env::var(name).ok()).await
+}
+
+/// The same, with more of the config (`extra`, whole tables) and the
+/// environment the gateway reads provider settings from.
+pub async fn gateway_with(
+    extra: &str,
+    server: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> switchboard::server::RunningServer {
     switchboard::install_crypto_provider();
     let hash = hex::encode(switchboard::auth::hash_key(KEY));
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[[teams]]\nid = \"bench\"\n\
-         [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n\
+         [[keys]]\nid = \"bench\"\nteam = \"bench\"\nhash = \"sha256:{hash}\"\n{extra}\
          [[mcp.servers]]\n{server}\n[[mcp.teams]]\nteam = \"bench\"\n"
     );
     let config =
         switchboard::config::load_str("bench.toml", &text, None, std::path::Path::new("."))
             .expect("bench config");
-    let gateway = switchboard::gateway::Gateway::build(config).expect("gateway");
+    let gateway = switchboard::gateway::Gateway::build_with_env(config, env).expect("gateway");
     let server = switchboard::server::spawn(gateway, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("gateway binds");
