@@ -51,6 +51,7 @@ pub mod resources;
 mod rest_config;
 pub mod routes;
 pub mod sessions;
+mod traced_http;
 pub mod upstream;
 mod upstream_client;
 pub mod uri_template;

@@ -653,7 +653,7 @@ impl Upstream {
                     .build()
                     .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
                 let transport = StreamableHttpClientTransport::with_client(
-                    http,
+                    super::traced_http::TracedHttp(http),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 client

@@ -215,16 +215,7 @@ pub async fn handle(
                 .as_ref()
                 .map_or(target.model.tokenizer, |served| served.model.tokenizer);
             cx.guard = guard_summary(&guard);
-            // The answer is kept as it streams out, unless the prompt had
-            // redactions (as for a complete answer).
-            let capture = match &mut cx.captured {
-                Some(captured) if guard.redacted() => {
-                    captured.answer_withheld = Some(REDACTED_PROMPT.into());
-                    false
-                }
-                Some(_) => true,
-                None => false,
-            };
+            let capture = stream_capture(cx, &guard);
             let stream_cx = cx.take();
             let mut response = Response::new(Body::empty());
             add_headers(&mut response, &stream_cx);
@@ -323,6 +314,20 @@ pub(super) fn capture_answer<'a>(
         return;
     }
     captured.answer = text().map(crate::request_log::Captured::answer);
+}
+
+/// Whether a streamed answer is kept as it streams out: when the team
+/// captures content and the prompt had no redactions (as for a complete
+/// answer, `capture_answer`).
+pub(super) fn stream_capture(cx: &mut RequestCx, guard: &RequestGuard) -> bool {
+    match &mut cx.captured {
+        Some(captured) if guard.redacted() => {
+            captured.answer_withheld = Some(REDACTED_PROMPT.into());
+            false
+        }
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// What the guardrails did, as the request log keeps it: the value of

@@ -44,8 +44,10 @@ pub struct NativeStream {
     settlement: Option<Settlement>,
     keep: Option<Keep>,
     usage: Option<Usage>,
-    /// Output text so far, counted only if no usage arrives.
+    /// Output text so far (as released to the client), counted only if no
+    /// usage arrives, and kept for the request log when `capture` is on.
     text: String,
+    capture: bool,
     meter: Option<StreamMeter>,
     /// Output guardrails, and the texts they let through.
     guard: Option<StreamGuard>,
@@ -79,6 +81,7 @@ impl NativeStream {
             keep: None,
             usage: None,
             text: String::new(),
+            capture: false,
             meter,
             guard,
             released: Released::default(),
@@ -92,6 +95,12 @@ impl NativeStream {
     /// Keeps the finished response (unless the stream fails).
     pub(super) fn keeping(mut self, keep: Option<Keep>) -> Self {
         self.keep = keep;
+        self
+    }
+
+    /// Keeps the answer for the request log once the stream completes.
+    pub(super) fn capturing(mut self, capture: bool) -> Self {
+        self.capture = capture;
         self
     }
 
@@ -292,7 +301,14 @@ impl NativeStream {
 
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
-        if let Some(settlement) = self.settlement.take() {
+        if let Some(mut settlement) = self.settlement.take() {
+            if let (true, Some(captured)) = (self.capture, &mut settlement.cx.captured) {
+                if matches!(outcome, Outcome::Ok) {
+                    captured.answer = Some(crate::request_log::Captured::answer(&self.text));
+                } else {
+                    captured.answer_withheld = Some("the stream did not complete".into());
+                }
+            }
             let usage = settlement.usage(self.usage, &self.text);
             settlement.close(usage, status, outcome);
         }

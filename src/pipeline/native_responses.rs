@@ -12,7 +12,8 @@
 //! The response cache, which holds chat completions, is not consulted.
 
 use super::chat::{
-    add_guard_header, add_headers, capture_answer, capture_prompt, guard_summary, stream_headers,
+    add_guard_header, add_headers, capture_answer, capture_prompt, guard_summary, stream_capture,
+    stream_headers,
 };
 use super::context::RequestCx;
 use super::dispatch::{self, Served};
@@ -155,7 +156,7 @@ pub(super) async fn handle(
             answer.complete(cx, &id, object, complete.usage).await
         }
         Served::Native(ChatReply::Stream(upstream)) => {
-            let (response, settlement, keep, guard) = answer.stream(cx, &chat, &target);
+            let (response, settlement, keep, guard, capture) = answer.stream(cx, &chat, &target);
             let events = NativeStream::new(
                 upstream,
                 request,
@@ -164,12 +165,15 @@ pub(super) async fn handle(
                 settlement,
                 guard,
             )
-            .keeping(keep);
+            .keeping(keep)
+            .capturing(capture);
             Ok(with_body(response, Body::from_stream(events.into_body())))
         }
         Served::Translated(ChatReply::Stream(upstream)) => {
-            let (response, settlement, keep, guard) = answer.stream(cx, &chat, &target);
-            let relay = Relay::new(upstream, settlement, true, limits.deadline).with_guard(guard);
+            let (response, settlement, keep, guard, capture) = answer.stream(cx, &chat, &target);
+            let relay = Relay::new(upstream, settlement, true, limits.deadline)
+                .with_guard(guard)
+                .with_capture(capture);
             let translator = EventTranslator::new(request, id.clone(), created_at);
             let body = translate_stream(Body::from_stream(relay), translator, id, keep);
             Ok(with_body(response, body))
@@ -278,22 +282,27 @@ impl Answer<'_> {
     }
 
     /// A stream's response headers, what settles it and keeps its response
-    /// when it ends, and its output guardrails.
+    /// when it ends, its output guardrails, and whether its answer is
+    /// captured for the request log.
     fn stream(
         self,
         cx: &mut RequestCx,
         chat: &ChatRequest,
         target: &crate::routing::Target,
-    ) -> (Response, Settlement, Option<Keep>, Option<StreamGuard>) {
+    ) -> (
+        Response,
+        Settlement,
+        Option<Keep>,
+        Option<StreamGuard>,
+        bool,
+    ) {
         // The served target's tokenizer counts usage the upstream did not report.
         let tokenizer = cx
             .target
             .as_ref()
             .map_or(target.model.tokenizer, |served| served.model.tokenizer);
         cx.guard = guard_summary(&self.guard);
-        if let Some(captured) = &mut cx.captured {
-            captured.answer_withheld = Some("a streamed answer is not captured".into());
-        }
+        let capture = stream_capture(cx, &self.guard);
         let request_id = cx.request_id.to_str().unwrap_or("-").to_owned();
         let stream_cx = cx.take();
         let mut response = Response::new(Body::empty());
@@ -316,7 +325,7 @@ impl Answer<'_> {
             tokenizer,
             cache_fill: None,
         };
-        (response, settlement, self.keep, guard)
+        (response, settlement, self.keep, guard, capture)
     }
 }
 

@@ -54,12 +54,18 @@ impl ServerHandler for Fixture {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         // Answers which server and tool ran, with what arguments, and the
-        // trace context the call carried in `_meta`.
+        // trace context the call carried in `_meta` and in its HTTP header.
+        let header = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("traceparent"))
+            .and_then(|value| value.to_str().ok());
         let text = serde_json::json!({
             "server": &*self.name,
             "tool": params.name,
             "arguments": params.arguments,
             "traceparent": ctx.meta.0.0.get("traceparent"),
+            "traceparent_header": header,
         });
         Ok(CallToolResult::success(vec![ContentBlock::text(text.to_string())]).into())
     }

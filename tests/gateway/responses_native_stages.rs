@@ -192,3 +192,62 @@ async fn a_native_call_is_a_request_log_row_like_any_other() {
     assert_eq!(row["completion_tokens"], 4);
     assert_eq!(row["cost_nano"], 6 * INPUT_NANO + 4 * OUTPUT_NANO);
 }
+
+#[tokio::test]
+async fn a_streamed_response_is_captured_as_the_client_received_it() {
+    const ADMIN: &str = "sk-admin-native-capture";
+    let extra = format!(
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\ncapture = [\"alpha\"]\n",
+        hex::encode(switchboard::auth::hash_key(ADMIN))
+    );
+    let h = Harness::with(MockOptions::default(), &extra).await;
+    // Native (`fast`, OpenAI's Responses API) and translated (`mock/echo`).
+    for (n, model) in ["fast", "mock/echo"].into_iter().enumerate() {
+        let id = format!("native-capture-{n}");
+        let response = h
+            .client
+            .post(h.url("/v1/responses"))
+            .bearer_auth(ALPHA_KEY)
+            .header("x-request-id", &id)
+            .body(json!({"model": model, "input": "one two three", "stream": true}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.text().await.unwrap();
+        let received: String = events(&body)
+            .iter()
+            .filter(|(name, _)| name == "response.output_text.delta")
+            .filter_map(|(_, event)| event["delta"].as_str().map(str::to_owned))
+            .collect();
+        assert!(!received.is_empty(), "{body}");
+        // The row is written once the stream is settled, after its last event.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let found = get(&h, ADMIN, &format!("/admin/requests/{id}"))
+                .await
+                .json_body()
+                .await;
+            let kept = found["calls"]
+                .as_array()
+                .and_then(|rows| rows.first())
+                .filter(|row| row["detail"]["captured"]["answer"].is_string())
+                .cloned();
+            if let Some(row) = kept {
+                break row;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{model}: {found}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(row["stream"], true, "{row}");
+        assert_eq!(
+            row["detail"]["captured"]["answer"],
+            received.as_str(),
+            "{model}"
+        );
+        assert!(
+            row["detail"]["captured"].get("answer_withheld").is_none(),
+            "{row}"
+        );
+    }
+}

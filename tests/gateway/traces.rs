@@ -4,7 +4,8 @@
 //! attempts are its children with the GenAI conventions' attributes; the
 //! provider receives the attempt's `traceparent`; a fallback shows both
 //! attempts; a stream's span ends with its usage; an MCP tool call has its
-//! span, whose context reaches the MCP server in `_meta`.
+//! span, whose context reaches the MCP server in `_meta` and, over HTTP, in
+//! the `traceparent` header.
 
 use super::harness::{ALPHA_KEY, Harness, gateway_in_front_of};
 use super::mcp_fixture::{FixtureServer, call, text, tool, wait_for_tools};
@@ -362,10 +363,16 @@ async fn an_mcp_tool_call_is_a_span_whose_context_reaches_the_server() {
     assert_eq!(text_of(span, "gen_ai.operation.name"), "execute_tool");
     assert_eq!(text_of(span, "gen_ai.tool.name"), "read");
     assert_eq!(text_of(span, "switchboard.mcp.server"), "fx");
+    let expected = format!("00-{CLIENT_TRACE}-{}-01", hex::encode(&span.span_id));
     assert_eq!(
         text(&result)["traceparent"],
-        format!("00-{CLIENT_TRACE}-{}-01", hex::encode(&span.span_id)),
+        expected,
         "the server was called under the tool call's span"
+    );
+    assert_eq!(
+        text(&result)["traceparent_header"],
+        expected,
+        "an HTTP server gets the same context as a W3C header"
     );
 }
 
