@@ -12,7 +12,9 @@
 //! - **requests to the client** (`sampling/createMessage`,
 //!   `elicitation/create`, `roots/list`) go to the caller when exactly one
 //!   call is in flight, and are refused with an error otherwise: never sent
-//!   to a client that did not cause them.
+//!   to a client that did not cause them. A session's client gets them on
+//!   its session; a 2026-07-28 client in its call's `input_required` result
+//!   (`input_bridge.rs`).
 //!
 //! Whatever arrives between calls has no caller and is dropped or refused.
 
@@ -42,6 +44,19 @@ pub struct CallOwner {
     /// The call's guardrail route (`mcp/<server>/<tool>`) and what guards
     /// it: a sampling request's texts pass the team's guardrails there.
     pub guard: Option<(super::McpContext, String)>,
+    /// A 2026-07-28 client's call: the server's requests go back to the
+    /// client as `input_required` (`input_bridge.rs`), not on its peer.
+    pub bridge: Option<Bridge>,
+}
+
+/// Where a 2026-07-28 client's call sends the server's requests, and which
+/// of them the client declared it takes.
+#[derive(Clone)]
+pub struct Bridge {
+    pub asker: super::input_bridge::Asker,
+    pub sampling: bool,
+    pub elicitation: bool,
+    pub roots: bool,
 }
 
 /// The calls in flight on one upstream.

@@ -9,6 +9,7 @@ use super::guard;
 use super::listeners::{Listener, Target};
 use super::progress::{CallListeners, ProgressTarget};
 
+mod bridged;
 mod governed;
 use crate::auth::Caller;
 use rmcp::model::{
@@ -410,6 +411,9 @@ impl ServerHandler for FrontDoor {
             owner: Some(self.call_owner(&ctx, &request, entry)),
             traceparent: None,
         };
+        if is_stateless(&ctx) {
+            return self.bridged_call(request, params, listeners, &ctx).await;
+        }
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.
         self.governed_call(&request, entry, params, listeners, ctx.ct.cancelled())
@@ -482,9 +486,7 @@ impl FrontDoor {
         entry: Option<&Entry>,
     ) -> CallOwner {
         let level = ctx.meta.log_level().or(*self.log_level.lock());
-        let stateless = ctx
-            .protocol_version()
-            .is_some_and(|version| !version.has_initialize());
+        let stateless = is_stateless(ctx);
         let policy = self.cx.mcp.settings.policy(&request.caller.team);
         CallOwner {
             peer: ctx.peer.clone(),
@@ -498,6 +500,14 @@ impl FrontDoor {
                     guard::route(&entry.key.server, &entry.key.tool),
                 )
             }),
+            bridge: None,
         }
     }
+}
+
+/// A 2026-07-28 request (no session): the server's requests reach its
+/// client only through `input_required` results.
+fn is_stateless(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.protocol_version()
+        .is_some_and(|version| !version.has_initialize())
 }

@@ -53,6 +53,9 @@ pub struct McpHub {
     /// The servers whose prompts and resources were reachable at the last
     /// rebuild: when the set changes, so may the merged prompt and resource lists.
     live: parking_lot::Mutex<BTreeSet<Arc<str>>>,
+    /// 2026-07-28 clients' calls waiting for their answers to a server's
+    /// requests (`input_bridge.rs`).
+    pub parked: super::input_bridge::ParkedCalls,
 }
 
 /// Changes reported by upstreams, waiting for the keeper.
@@ -96,6 +99,7 @@ impl McpHub {
             changes,
             changes_rx: parking_lot::Mutex::new(Some(changes_rx)),
             live: parking_lot::Mutex::new(BTreeSet::new()),
+            parked: super::input_bridge::ParkedCalls::default(),
         })
     }
 

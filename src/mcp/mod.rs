@@ -35,6 +35,7 @@ pub mod context;
 pub mod front;
 pub mod guard;
 pub mod hub;
+pub mod input_bridge;
 pub mod jwt;
 pub mod listeners;
 pub mod metrics;

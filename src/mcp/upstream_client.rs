@@ -1,12 +1,13 @@
 //! The gateway as the client of one upstream server: what it offers the
 //! server, and where the server's notifications and requests go.
 
-use super::callers::{CallOwner, InFlight};
+use super::callers::{Bridge, CallOwner, InFlight};
 use super::listeners::Change;
 use super::metrics::{McpMetrics, ServerRequestLabels};
 use super::progress::ProgressRelay;
 use rmcp::model::{
-    ClientConfig, Implementation, ProgressNotificationParam, ResourceUpdatedNotificationParam,
+    ClientConfig, Implementation, InputRequest, ProgressNotificationParam, Request,
+    ResourceUpdatedNotificationParam,
 };
 use rmcp::service::NotificationContext;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceError};
@@ -116,6 +117,34 @@ impl UpstreamClient {
     }
 }
 
+/// A request for a 2026-07-28 client, through its call's bridge: refused at
+/// once when the client did not declare `capability`, and its answer read
+/// as the result the server expects.
+async fn bridged<T: serde::de::DeserializeOwned>(
+    bridge: &Bridge,
+    declared: bool,
+    capability: &str,
+    request: InputRequest,
+) -> Result<T, ServiceError> {
+    if !declared {
+        return Err(ServiceError::McpError(ErrorData::invalid_request(
+            format!("the client did not declare the `{capability}` capability"),
+            None,
+        )));
+    }
+    let answer = bridge
+        .asker
+        .ask(request)
+        .await
+        .map_err(ServiceError::McpError)?;
+    serde_json::from_value(answer).map_err(|error| {
+        ServiceError::McpError(ErrorData::invalid_params(
+            format!("the client's answer is not a `{capability}` result: {error}"),
+            None,
+        ))
+    })
+}
+
 impl ClientHandler for UpstreamClient {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         let _ = self.list_changed.try_send(());
@@ -175,8 +204,18 @@ impl ClientHandler for UpstreamClient {
                 None,
             ));
         }
-        let asked = owner.peer.create_message(params);
-        self.relay("sampling/createMessage", &owner, asked).await
+        let method = "sampling/createMessage";
+        match &owner.bridge {
+            Some(bridge) => {
+                let request = InputRequest::CreateMessage(Request::new(params));
+                let asked = bridged(bridge, bridge.sampling, "sampling", request);
+                self.relay(method, &owner, asked).await
+            }
+            None => {
+                let asked = owner.peer.create_message(params);
+                self.relay(method, &owner, asked).await
+            }
+        }
     }
 
     async fn create_elicitation(
@@ -185,8 +224,18 @@ impl ClientHandler for UpstreamClient {
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ElicitResult, ErrorData> {
         let owner = self.owner_for("elicitation/create", |owner| owner.may_elicit)?;
-        let asked = owner.peer.create_elicitation(params);
-        self.relay("elicitation/create", &owner, asked).await
+        let method = "elicitation/create";
+        match &owner.bridge {
+            Some(bridge) => {
+                let request = InputRequest::Elicitation(Request::new(params));
+                let asked = bridged(bridge, bridge.elicitation, "elicitation", request);
+                self.relay(method, &owner, asked).await
+            }
+            None => {
+                let asked = owner.peer.create_elicitation(params);
+                self.relay(method, &owner, asked).await
+            }
+        }
     }
 
     #[allow(deprecated)]
@@ -195,8 +244,17 @@ impl ClientHandler for UpstreamClient {
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ListRootsResult, ErrorData> {
         let owner = self.owner_for("roots/list", |_| true)?;
-        let asked = owner.peer.list_roots();
-        self.relay("roots/list", &owner, asked).await
+        match &owner.bridge {
+            Some(bridge) => {
+                let request = InputRequest::ListRoots(Default::default());
+                let asked = bridged(bridge, bridge.roots, "roots", request);
+                self.relay("roots/list", &owner, asked).await
+            }
+            None => {
+                let asked = owner.peer.list_roots();
+                self.relay("roots/list", &owner, asked).await
+            }
+        }
     }
 
     fn get_info(&self) -> ClientConfig {

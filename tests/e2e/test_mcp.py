@@ -472,10 +472,47 @@ async def names_of(client: Client) -> set[str]:
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway):
-    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway, mode):
+    """A session's client is asked on its session; a 2026-07-28 client gets
+    the question in an `input_required` result and calls again with its answer."""
+    async with Session(mcp_gateway, DELTA, mode, sampling_callback=sample_by_client) as client:
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
     assert not failed and "sampled by the client's model" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_2026_client_gets_the_servers_question_as_input_required(mcp_gateway):
+    """The round trip by hand: the session-era server asks mid-call; the
+    gateway parks the call and answers `input_required`; the retry with the
+    answer and the state finishes it, and the state is good only once."""
+    async with Session(mcp_gateway, DELTA, "auto", sampling_callback=sample_by_client) as client:
+        tool = "everything__trigger-sampling-request"
+        await call_text(client, tool, {"prompt": "warm up", "maxTokens": 5})
+        arguments = {"prompt": "hi", "maxTokens": 5}
+        with anyio.fail_after(20):
+            first = await client.session.call_tool(tool, arguments, allow_input_required=True)
+        assert first.result_type == "input_required", first
+        [(key, question)] = first.input_requests.items()
+        assert question.method == "sampling/createMessage", question
+        assert "hi" in str(question.params.messages), question
+        answer = CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text="answered by hand"), model="m"
+        )
+        with anyio.fail_after(20):
+            done = await client.session.call_tool(
+                tool,
+                arguments,
+                input_responses={key: answer},
+                request_state=first.request_state,
+                allow_input_required=True,
+            )
+        assert "answered by hand" in str(done.content), done
+        with pytest.raises(MCPError, match="requestState"):
+            await client.session.call_tool(
+                tool, arguments, input_responses={key: answer}, request_state=first.request_state
+            )
 
 
 @pytest.mark.anyio
@@ -511,14 +548,15 @@ async def test_server_requests_are_counted_by_server_method_and_outcome(mcp_gate
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-async def test_a_sampling_request_carrying_a_secret_is_stopped_by_the_teams_guardrails(mcp_gateway):
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_sampling_request_carrying_a_secret_is_stopped_by_the_teams_guardrails(mcp_gateway, mode):
     asked = []
 
     async def sample(context, params):
         asked.append(params)
         return await sample_by_client(context, params)
 
-    async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample) as client:
+    async with Session(mcp_gateway, DELTA, mode, sampling_callback=sample) as client:
         secret = "ghp_R7n2Kq9Lw4Xz8Vb3Mt6Yc1Hd5Fj0Gs2Pa4Ue"
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": secret, "maxTokens": 5})
     assert failed and "guardrail" in text, text
@@ -527,9 +565,10 @@ async def test_a_sampling_request_carrying_a_secret_is_stopped_by_the_teams_guar
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("action", ["accept", "decline", "cancel"])
-async def test_a_servers_elicitation_reaches_the_calling_client(mcp_gateway, action):
-    async with Session(mcp_gateway, DELTA, "legacy", elicitation_callback=elicit_answer(action)) as client:
+async def test_a_servers_elicitation_reaches_the_calling_client(mcp_gateway, mode, action):
+    async with Session(mcp_gateway, DELTA, mode, elicitation_callback=elicit_answer(action)) as client:
         failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
     assert not failed and action in text.lower(), text
     if action == "accept":
@@ -538,18 +577,20 @@ async def test_a_servers_elicitation_reaches_the_calling_client(mcp_gateway, act
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-async def test_a_client_without_the_capability_gets_an_error_not_a_hang(mcp_gateway):
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_without_the_capability_gets_an_error_not_a_hang(mcp_gateway, mode):
     # No elicitation callback: the client does not declare the capability.
-    async with Session(mcp_gateway, DELTA, "legacy") as client:
+    async with Session(mcp_gateway, DELTA, mode) as client:
         failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
     assert failed, text
 
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-async def test_a_team_policy_refuses_sampling_and_elicitation(mcp_gateway):
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_team_policy_refuses_sampling_and_elicitation(mcp_gateway, mode):
     options = {"sampling_callback": sample_by_client, "elicitation_callback": elicit_answer("accept")}
-    async with Session(mcp_gateway, EPSILON, "legacy", **options) as client:
+    async with Session(mcp_gateway, EPSILON, mode, **options) as client:
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
         assert failed and "policy" in text, text
         failed, text = await call_text(client, "everything__trigger-elicitation-request", {})
