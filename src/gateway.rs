@@ -176,6 +176,8 @@ impl Gateway {
     }
 
     /// What the MCP front door uses of the gateway.
+    /// The chat stages that answer servers' sampling (`sampler`) are above
+    /// this module: the HTTP layer adds them (`ChatSampler`).
     pub fn mcp_context(&self) -> crate::mcp::McpContext {
         crate::mcp::McpContext {
             mcp: self.mcp.clone(),
@@ -184,6 +186,7 @@ impl Gateway {
             decisions: self.metrics.guardrail_decisions.clone(),
             quota: self.quota.clone(),
             traces: self.traces.clone(),
+            sampler: None,
         }
     }
 

@@ -55,7 +55,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(ops::metrics))
         .nest("/admin", crate::admin::router(&gateway))
         .merge(crate::ui::router())
-        .merge(crate::mcp::routes(gateway.mcp_context()))
+        .merge(crate::mcp::routes(mcp_context(&gateway)))
         .fallback(unknown_path)
         .method_not_allowed_fallback(|| async { GatewayError::MethodNotAllowed.into_response() })
         .with_state(gateway)
@@ -84,4 +84,14 @@ impl MakeRequestId for TimeOrderedRequestId {
 
 async fn unknown_path(uri: http::Uri) -> impl IntoResponse {
     GatewayError::UnknownPath(uri.path().to_owned())
+}
+
+/// What the MCP front door uses of the gateway, with the chat stages that
+/// answer servers' sampling when their entry names a `sampling_model`.
+fn mcp_context(gateway: &Arc<Gateway>) -> crate::mcp::McpContext {
+    let mut cx = gateway.mcp_context();
+    cx.sampler = Some(Arc::new(crate::pipeline::sampling::ChatSampler::new(
+        gateway,
+    )));
+    cx
 }

@@ -34,6 +34,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct CallOwner {
     pub peer: Peer<RoleServer>,
     pub team: Arc<str>,
+    /// Who called: a sampling request the gateway answers is made for it.
+    pub caller: crate::auth::Caller,
     /// `None`: hears no logs; `Some(None)`: what the server sends;
     /// `Some(Some(level))`: that level and the more severe.
     pub logs: Option<Option<LoggingLevel>>,

@@ -148,6 +148,12 @@ pub struct RawServer {
     /// yes; each team's `sampling` and `elicitation` still apply.
     #[serde(default = "yes")]
     pub client_requests: bool,
+    /// A model or route that answers the server's sampling requests
+    /// (`sampling/createMessage`) in the gateway, for the team whose call
+    /// caused them and under its budget and guardrails, instead of the
+    /// client's model. Default: none (the client is asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_model: Option<String>,
     /// REST: the API's OpenAPI 3.0/3.1 description (JSON or YAML), a file path or
     /// an http(s) URL; each operation becomes a tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -334,6 +340,9 @@ pub struct ServerSettings {
     pub call_timeout: Duration,
     /// Whether the server may send requests to clients during calls.
     pub client_requests: bool,
+    /// The model or route that answers its sampling requests, if the
+    /// gateway answers them.
+    pub sampling_model: Option<Arc<str>>,
     /// Prices per call, charged to the caller's budgets.
     pub tool_prices: super::pricing::ToolPrices,
 }
@@ -642,12 +651,23 @@ pub(crate) fn validate_server(
     let connect_timeout = duration(&path("connect_timeout"), &server.connect_timeout, problem);
     let call_timeout = duration(&path("call_timeout"), &server.call_timeout, problem);
     let tool_prices = super::pricing::ToolPrices::validate(&server.tool_prices, prefix, problem);
+    let sampling_model = match server.sampling_model.as_deref().map(str::trim) {
+        Some("") => {
+            problem(
+                path("sampling_model"),
+                "name a model or route, or leave it out".into(),
+            );
+            None
+        }
+        other => other.map(Arc::from),
+    };
     Some(ServerSettings {
         name: Arc::from(server.name.as_str()),
         transport: transport?,
         connect_timeout,
         call_timeout,
         client_requests: server.client_requests,
+        sampling_model,
         tool_prices,
     })
 }

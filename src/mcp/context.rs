@@ -20,4 +20,6 @@ pub struct McpContext {
     pub quota: Arc<Quota>,
     /// Where tool calls' spans go (`[otel]`).
     pub traces: Arc<crate::traces::Exporter>,
+    /// The chat stages, for servers whose sampling the gateway answers.
+    pub sampler: Option<Arc<dyn super::sampling::ModelSampler>>,
 }

@@ -491,6 +491,7 @@ impl FrontDoor {
         CallOwner {
             peer: ctx.peer.clone(),
             team: request.caller.team.clone(),
+            caller: request.caller.clone(),
             logs: (level.is_some() || !stateless).then_some(level),
             may_sample: policy.is_some_and(|p| p.sampling),
             may_elicit: policy.is_some_and(|p| p.elicitation),

@@ -294,9 +294,11 @@ mod tests {
             questions,
             move |stopped| async move {
                 let asked = asker.ask(roots());
+                // Dropping the call closes both at once: the stop is what counts.
                 tokio::select! {
-                    _ = asked => {}
+                    biased;
                     _ = stopped => { let _ = cancelled_tx.send(()); }
+                    _ = asked => {}
                 }
                 Err(ErrorData::internal_error("stopped".to_owned(), None))
             },

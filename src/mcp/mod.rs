@@ -51,6 +51,7 @@ pub mod registry;
 pub mod resources;
 mod rest_config;
 pub mod routes;
+pub mod sampling;
 pub mod sessions;
 mod traced_http;
 pub mod upstream;

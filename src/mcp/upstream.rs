@@ -504,6 +504,7 @@ impl Upstream {
                 calls: self.calls.clone(),
                 call_timeout: self.settings.call_timeout,
                 client_requests: self.settings.client_requests,
+                sampling_model: self.settings.sampling_model.clone(),
                 metrics: metrics.clone(),
                 changes: changes.clone(),
             };

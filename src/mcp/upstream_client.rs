@@ -5,6 +5,7 @@ use super::callers::{Bridge, CallOwner, InFlight};
 use super::listeners::Change;
 use super::metrics::{McpMetrics, ServerRequestLabels};
 use super::progress::ProgressRelay;
+use super::sampling::{self, ModelSampler};
 use rmcp::model::{
     ClientConfig, Implementation, InputRequest, ProgressNotificationParam, Request,
     ResourceUpdatedNotificationParam,
@@ -29,6 +30,8 @@ pub(super) struct UpstreamClient {
     pub(super) call_timeout: Duration,
     /// `client_requests` of the server's settings.
     pub(super) client_requests: bool,
+    /// `sampling_model`: the gateway answers the server's sampling itself.
+    pub(super) sampling_model: Option<Arc<str>>,
     pub(super) metrics: Arc<McpMetrics>,
     pub(super) changes: mpsc::Sender<Change>,
 }
@@ -46,7 +49,10 @@ impl UpstreamClient {
             self.count(method, reason);
             ErrorData::invalid_request(format!("{method} refused by the gateway: {why}"), None)
         };
-        if !self.client_requests {
+        // A server whose sampling the gateway answers may sample even when
+        // it may not ask clients anything.
+        let answered_here = method == "sampling/createMessage" && self.sampling_model.is_some();
+        if !self.client_requests && !answered_here {
             return Err(refuse(
                 "-",
                 "refused_server",
@@ -115,6 +121,31 @@ impl UpstreamClient {
         // Notifications are hints: with the hub behind, one more is dropped.
         let _ = self.changes.try_send(change);
     }
+}
+
+/// A sampling request answered by the server's `sampling_model`, through
+/// the chat stages for the caller (`sampling.rs`).
+#[allow(deprecated)] // sampling: deprecated by the 2026-07-28 revision, still sent
+async fn answered_by_gateway(
+    sampler: Option<Arc<dyn ModelSampler>>,
+    model: &str,
+    caller: crate::auth::Caller,
+    params: rmcp::model::CreateMessageRequestParams,
+) -> Result<rmcp::model::CreateMessageResult, ServiceError> {
+    let Some(sampler) = sampler else {
+        return Err(ServiceError::McpError(ErrorData::internal_error(
+            "sampling/createMessage: the gateway's model is not reachable from this call",
+            None,
+        )));
+    };
+    let body = sampling::chat_body(model, &params).map_err(ServiceError::McpError)?;
+    let completion = sampler.complete(caller, body).await.map_err(|error| {
+        ServiceError::McpError(ErrorData::internal_error(
+            format!("sampling/createMessage: the gateway's model answered: {error}"),
+            None,
+        ))
+    })?;
+    sampling::result_of(&completion).map_err(ServiceError::McpError)
 }
 
 /// A request for a 2026-07-28 client, through its call's bridge: refused at
@@ -205,6 +236,11 @@ impl ClientHandler for UpstreamClient {
             ));
         }
         let method = "sampling/createMessage";
+        if let Some(model) = &self.sampling_model {
+            let sampler = owner.guard.as_ref().and_then(|(cx, _)| cx.sampler.clone());
+            let asked = answered_by_gateway(sampler, model, owner.caller.clone(), params);
+            return self.relay(method, &owner, asked).await;
+        }
         match &owner.bridge {
             Some(bridge) => {
                 let request = InputRequest::CreateMessage(Request::new(params));
@@ -269,6 +305,10 @@ impl ClientHandler for UpstreamClient {
                 .enable_roots()
                 .enable_sampling()
                 .enable_elicitation()
+                .build();
+        } else if self.sampling_model.is_some() {
+            info.capabilities = rmcp::model::ClientCapabilities::builder()
+                .enable_sampling()
                 .build();
         }
         info

@@ -8,6 +8,7 @@ use super::stages;
 use super::tool_loop;
 use crate::api::chat::ChatRequest;
 use crate::api::decode_json;
+use crate::auth::Caller;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
@@ -48,6 +49,20 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let caller = stages::authenticate(gateway, cx, headers)?;
     cx.stage("switchboard.authenticate", started);
+    handle_as(gateway, cx, headers, caller, body).await
+}
+
+/// The chat stages after authentication, for `caller`: a client's request
+/// once its key was checked, or one the gateway makes for a caller it
+/// already knows (a server's sampling request during that caller's tool
+/// call).
+pub async fn handle_as(
+    gateway: &Arc<Gateway>,
+    cx: &mut RequestCx,
+    headers: &HeaderMap,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
     let started = std::time::Instant::now();
     // 2. normalize: parse and check the body, then resolve the model name.
     let mut request: ChatRequest = decode_json(&body)?;

@@ -13,6 +13,7 @@ pub mod native_relay;
 mod native_responses;
 pub mod relay;
 pub mod responses;
+pub mod sampling;
 mod stages;
 pub mod tool_loop;
 

@@ -144,9 +144,20 @@ url = {toml_string(everything_http)}
 # Offered no client capabilities: it may ask clients for nothing.
 client_requests = false
 
+# Its sampling is answered by the gateway's own model, for the calling team.
+[[mcp.servers]]
+name = "thinker"
+command = {toml_string(commands["MCP_EVERYTHING_SERVER"])}
+args = ["stdio"]
+client_requests = false
+sampling_model = "mock/echo"
+
+[providers.mock]
+enabled = true
+
 [[mcp.teams]]
 team = "alpha"
-deny = ["everything/get-env", "everything/trigger-*", "web/trigger-*"]
+deny = ["everything/get-env", "everything/trigger-*", "web/trigger-*", "thinker/*"]
 
 [[mcp.teams]]
 team = "beta"
@@ -160,12 +171,15 @@ allow = ["everything/trigger-long-running-operation", "web/trigger-long-running-
 team = "delta"
 allow = [
   "everything/trigger-sampling-request", "everything/trigger-elicitation-request",
-  "web/echo", "web/trigger-sampling-request",
+  "web/echo", "web/trigger-sampling-request", "thinker/trigger-sampling-request",
 ]
 
 [[mcp.teams]]
 team = "epsilon"
-allow = ["everything/trigger-sampling-request", "everything/trigger-elicitation-request"]
+allow = [
+  "everything/trigger-sampling-request", "everything/trigger-elicitation-request",
+  "thinker/trigger-sampling-request",
+]
 sampling = false
 elicitation = false
 
@@ -450,6 +464,18 @@ async def sample_by_client(context, params) -> CreateMessageResult:
     )
 
 
+def recording_sampler():
+    """A sampling callback that answers like `sample_by_client` and keeps
+    what it was asked."""
+    asked = []
+
+    async def sample(context, params):
+        asked.append(params)
+        return await sample_by_client(context, params)
+
+    return asked, sample
+
+
 def elicit_answer(action: str):
     async def answer(context, params) -> ElicitResult:
         return ElicitResult(action=action, content={"name": "Ada"} if action == "accept" else None)
@@ -517,6 +543,26 @@ async def test_a_2026_client_gets_the_servers_question_as_input_required(mcp_gat
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_server_whose_sampling_the_gateway_answers_never_asks_the_client(mcp_gateway, mode):
+    """`sampling_model`: the gateway's model answers (here the built-in
+    mock, which echoes), for the calling team; the client, which declared
+    sampling, is never asked; a team whose policy forbids sampling is still
+    refused."""
+    asked, sample = recording_sampler()
+    async with Session(mcp_gateway, DELTA, mode, sampling_callback=sample) as client:
+        tool = "thinker__trigger-sampling-request"
+        failed, text = await call_text(client, tool, {"prompt": "the colour of the sea", "maxTokens": 50})
+    assert not failed and "the colour of the sea" in text, text
+    assert "sampled by the client's model" not in text and asked == [], text
+    options = {"sampling_callback": sample_by_client}
+    async with Session(mcp_gateway, EPSILON, mode, **options) as client:
+        failed, text = await call_text(client, tool, {"prompt": "hi", "maxTokens": 5})
+    assert failed and "policy" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_a_server_without_client_requests_is_offered_no_client_capabilities(mcp_gateway):
     async with Session(mcp_gateway, DELTA, "legacy", sampling_callback=sample_by_client) as client:
         with anyio.fail_after(30):
@@ -550,12 +596,7 @@ async def test_server_requests_are_counted_by_server_method_and_outcome(mcp_gate
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_sampling_request_carrying_a_secret_is_stopped_by_the_teams_guardrails(mcp_gateway, mode):
-    asked = []
-
-    async def sample(context, params):
-        asked.append(params)
-        return await sample_by_client(context, params)
-
+    asked, sample = recording_sampler()
     async with Session(mcp_gateway, DELTA, mode, sampling_callback=sample) as client:
         secret = "ghp_R7n2Kq9Lw4Xz8Vb3Mt6Yc1Hd5Fj0Gs2Pa4Ue"
         failed, text = await call_text(client, "everything__trigger-sampling-request", {"prompt": secret, "maxTokens": 5})
