@@ -509,6 +509,19 @@ async def test_a_servers_sampling_request_reaches_the_calling_client(mcp_gateway
 
 @pytest.mark.anyio
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("mode", MODES)
+async def test_server_requests_reach_the_client_on_one_servers_endpoint(mcp_gateway, mode):
+    """The same round trips on /mcp/{server}, under the server's own names."""
+    options = {"sampling_callback": sample_by_client, "elicitation_callback": elicit_answer("accept")}
+    async with Session(mcp_gateway, DELTA, mode, path="/mcp/everything", **options) as client:
+        failed, text = await call_text(client, "trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+        assert not failed and "sampled by the client's model" in text, text
+        failed, text = await call_text(client, "trigger-elicitation-request", {})
+        assert not failed and "accept" in text.lower() and "Ada" in text, text
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_a_2026_client_gets_the_servers_question_as_input_required(mcp_gateway):
     """The round trip by hand: the session-era server asks mid-call; the
     gateway parks the call and answers `input_required`; the retry with the
