@@ -48,7 +48,7 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
     match result {
         Ok(response) => {
             if count {
-                record(&gateway, &cx, 200, Outcome::Ok);
+                record(&gateway, &mut cx, 200, Outcome::Ok);
             }
             response
         }
@@ -61,7 +61,7 @@ async fn serve(gateway: Arc<Gateway>, count: bool, request: Request<Body>) -> Re
             }
             record(
                 &gateway,
-                &cx,
+                &mut cx,
                 failure.status().as_u16(),
                 Outcome::Error(failure.label()),
             );

@@ -105,7 +105,7 @@ async fn serve(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request<Body>
             }
             record(
                 &gateway,
-                &cx,
+                &mut cx,
                 error.status().as_u16(),
                 Outcome::Error(error.label()),
             );

@@ -121,11 +121,11 @@ pub async fn settle_and_record(
     if let Some(settled) = cx.on_settled.take() {
         let _ = settled.send(cx.cost);
     }
-    record(gateway, &cx, status, outcome);
+    record(gateway, &mut cx, status, outcome);
 }
 
 /// Metrics and one log line. Never logs keys or message content.
-pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) {
+pub fn record(gateway: &Gateway, cx: &mut RequestCx, status: u16, outcome: Outcome) {
     let metrics = &gateway.metrics;
     let endpoint = cx.endpoint.label();
     let (model, provider) = (cx.model_label(), cx.provider_label());
@@ -204,14 +204,13 @@ pub fn record(gateway: &Gateway, cx: &RequestCx, status: u16, outcome: Outcome) 
             .observe(overhead.as_secs_f64());
     }
     let usage = cx.usage.unwrap_or_default();
-    if let Some(trace) = &cx.trace {
-        gateway.traces.send(
-            trace
-                .children
-                .iter()
-                .cloned()
-                .chain([request_span(cx, trace, status, outcome)]),
-        );
+    if let Some(mut trace) = cx.trace.take() {
+        let root = request_span(cx, &trace, status, outcome);
+        // The spans move to the exporter: the request is over.
+        let mut spans = std::mem::take(&mut trace.children);
+        spans.push(root);
+        gateway.traces.send(spans);
+        cx.trace = Some(trace);
     }
     if gateway.request_log.enabled() {
         log_row(gateway, cx, status, outcome, elapsed, overhead);

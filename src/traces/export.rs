@@ -1,16 +1,18 @@
-//! The span exporter: finished spans go through a bounded queue to one
-//! task that sends them in batches, so a request never waits on the
-//! collector; when the queue is full, spans are dropped and counted.
+//! The span exporter: a request's finished spans are appended to a bounded
+//! buffer under a short lock (one lock a request, no wake-up unless the
+//! buffer was empty), and one task sends what gathered in batches, so a
+//! request never waits on the collector; when the buffer is full, spans
+//! are dropped and counted.
 
-use super::{OtelSettings, Protocol, SpanData, otlp};
+use super::{OtelSettings, Protocol, SpanData, otlp, otlp_wire};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use prost::Message;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// Spans the queue holds before new ones are dropped (a tenth of a second
+/// Spans the buffer holds before new ones are dropped (a tenth of a second
 /// of ten spans a request at 50,000 requests a second).
 const QUEUE_SPANS: usize = 65_536;
 /// Spans sent in one export request at most.
@@ -22,8 +24,19 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Exporter {
     settings: OtelSettings,
-    queue: OnceLock<mpsc::Sender<SpanData>>,
+    pending: Arc<Pending>,
+    /// Set once the export task runs (on the first span, inside a runtime).
+    started: OnceLock<()>,
     dropped: AtomicU64,
+}
+
+/// Spans waiting for the export task.
+#[derive(Default)]
+struct Pending {
+    spans: Mutex<Vec<SpanData>>,
+    /// Told when spans arrive in an empty buffer, and when the exporter goes.
+    arrived: Notify,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -34,11 +47,20 @@ impl std::fmt::Debug for Exporter {
     }
 }
 
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        // The task sends what is left, then ends.
+        self.pending.closed.store(true, Ordering::Release);
+        self.pending.arrived.notify_one();
+    }
+}
+
 impl Exporter {
     pub fn new(settings: &OtelSettings) -> Self {
         Self {
             settings: settings.clone(),
-            queue: OnceLock::new(),
+            pending: Arc::default(),
+            started: OnceLock::new(),
             dropped: AtomicU64::new(0),
         }
     }
@@ -51,7 +73,7 @@ impl Exporter {
         self.settings.sample_ratio
     }
 
-    /// Spans dropped because the queue was full or no runtime ran.
+    /// Spans dropped because the buffer was full or no runtime ran.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -61,27 +83,35 @@ impl Exporter {
         if !self.settings.enabled {
             return;
         }
-        let queue = match self.queue.get() {
-            Some(queue) => queue,
-            None => {
-                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                self.queue.get_or_init(|| {
-                    let (queue, spans) = mpsc::channel(QUEUE_SPANS);
-                    runtime.spawn(run(self.settings.clone(), spans));
-                    queue
-                })
-            }
+        if self.started.get().is_none() {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            self.started.get_or_init(|| {
+                runtime.spawn(run(self.settings.clone(), self.pending.clone()));
+            });
+        }
+        let mut spans = spans.into_iter();
+        let was_empty = {
+            let mut pending = self.pending.spans.lock();
+            let was_empty = pending.is_empty();
+            let room = QUEUE_SPANS.saturating_sub(pending.len());
+            pending.extend(spans.by_ref().take(room));
+            was_empty
         };
-        for span in spans {
-            if queue.try_send(span).is_err() {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(dropped, "trace export queue full: spans dropped");
-                }
+        let refused = spans.count() as u64;
+        if refused > 0 {
+            let before = self.dropped.fetch_add(refused, Ordering::Relaxed);
+            if (before + refused).ilog2() != before.checked_ilog2().unwrap_or(u32::MAX) {
+                tracing::warn!(
+                    dropped = before + refused,
+                    "trace export queue full: spans dropped"
+                );
             }
+        }
+        if was_empty {
+            self.pending.arrived.notify_one();
         }
     }
 }
@@ -92,7 +122,7 @@ enum Sink {
     Grpc(Option<TraceServiceClient<tonic::transport::Channel>>),
 }
 
-async fn run(settings: OtelSettings, mut spans: mpsc::Receiver<SpanData>) {
+async fn run(settings: OtelSettings, pending: Arc<Pending>) {
     let mut sink = match settings.protocol {
         Protocol::Http => Sink::Http(
             reqwest::Client::builder()
@@ -109,26 +139,29 @@ async fn run(settings: OtelSettings, mut spans: mpsc::Receiver<SpanData>) {
         ),
     };
     let mut failures = 0u64;
-    while let Some(first) = spans.recv().await {
-        tokio::time::sleep(GATHER).await;
-        let mut gathered = vec![first];
-        while let Ok(span) = spans.try_recv() {
-            gathered.push(span);
+    loop {
+        pending.arrived.notified().await;
+        let closed = pending.closed.load(Ordering::Acquire);
+        if !closed {
+            tokio::time::sleep(GATHER).await;
         }
+        let gathered = std::mem::take(&mut *pending.spans.lock());
         for batch in gathered.chunks(BATCH_SPANS) {
             export(&settings, &mut sink, batch, &mut failures).await;
+        }
+        if closed {
+            return;
         }
     }
 }
 
 /// Sends one batch; a failure is logged (rarely) and the batch dropped.
 async fn export(settings: &OtelSettings, sink: &mut Sink, batch: &[SpanData], failures: &mut u64) {
-    let request = otlp::request(&settings.service_name, batch);
     let result = match sink {
         Sink::Http(client) => client
             .post(&settings.endpoint)
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-            .body(request.encode_to_vec())
+            .body(otlp_wire::encode_request(&settings.service_name, batch))
             .send()
             .await
             .map_err(|error| error.to_string())
@@ -140,7 +173,7 @@ async fn export(settings: &OtelSettings, sink: &mut Sink, batch: &[SpanData], fa
                     .ok_or_else(|| format!("the collector answered {}", response.status()))
             }),
         Sink::Grpc(Some(client)) => client
-            .export(request)
+            .export(otlp::request(&settings.service_name, batch))
             .await
             .map(|_| ())
             .map_err(|status| status.to_string()),

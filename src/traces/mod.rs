@@ -10,6 +10,7 @@
 
 mod export;
 mod otlp;
+mod otlp_wire;
 
 pub use export::Exporter;
 
