@@ -412,7 +412,10 @@ impl ServerHandler for FrontDoor {
             traceparent: None,
         };
         if is_stateless(&ctx) {
-            return self.bridged_call(request, params, listeners, &ctx).await;
+            let at = (catalog.clone(), entry);
+            return self
+                .bridged_call(request, at, params, listeners, &ctx)
+                .await;
         }
         // A client's `notifications/cancelled` ends the wait; dropping the
         // upstream request sends the cancellation on to the upstream server.

@@ -134,16 +134,20 @@ impl BridgedCall {
         if !self.asked.is_empty() {
             return Step::Ask(self.questions_out());
         }
+        let done = |result: Result<_, oneshot::error::RecvError>| {
+            Step::Done(result.unwrap_or_else(|_| {
+                Err(ErrorData::internal_error(
+                    "the tool call ended without an answer".to_owned(),
+                    None,
+                ))
+            }))
+        };
         tokio::select! {
-            result = &mut self.result => Step::Done(result.unwrap_or_else(|_| {
-                Err(ErrorData::internal_error("the tool call ended without an answer".to_owned(), None))
-            })),
+            result = &mut self.result => done(result),
             question = self.questions.0.recv() => {
                 let Some(question) = question else {
                     // The owner is gone, so the call has ended: its result.
-                    return Step::Done((&mut self.result).await.unwrap_or_else(|_| {
-                        Err(ErrorData::internal_error("the tool call ended without an answer".to_owned(), None))
-                    }));
+                    return done((&mut self.result).await);
                 };
                 self.note(question);
                 while let Ok(question) = self.questions.0.try_recv() {
@@ -225,12 +229,9 @@ impl ParkedCalls {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.calls.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -312,7 +313,7 @@ mod tests {
             .await
             .expect("cancelled in time")
             .expect("the call saw its stop");
-        assert!(parked.is_empty());
+        assert_eq!(parked.len(), 0);
         assert!(parked.resume(&token, "alpha", "t").is_err());
     }
 

@@ -59,10 +59,17 @@ impl StreamableHttpClient for TracedHttp {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_traceparent(&message, custom_headers);
-        self.0
-            .post_message(uri, message, session_id, auth_header, headers)
-            .await
+        // The default limits, all of them.
+        let sse = StreamableHttpResponseLimits::default().max_sse_event_size;
+        self.post_message_with_max_sse_event_size(
+            uri,
+            message,
+            session_id,
+            auth_header,
+            custom_headers,
+            sse,
+        )
+        .await
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -74,19 +81,21 @@ impl StreamableHttpClient for TracedHttp {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_traceparent(&message, custom_headers);
-        self.0
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                headers,
-                max_sse_event_size,
-            )
-            .await
+        let mut limits = StreamableHttpResponseLimits::default();
+        limits.max_sse_event_size = max_sse_event_size;
+        self.post_message_with_response_limits(
+            uri,
+            message,
+            session_id,
+            auth_header,
+            custom_headers,
+            limits,
+        )
+        .await
     }
 
+    /// Every post goes through here (as in reqwest's own client), so the
+    /// header is added in one place.
     async fn post_message_with_response_limits(
         &self,
         uri: Arc<str>,

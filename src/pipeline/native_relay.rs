@@ -302,12 +302,8 @@ impl NativeStream {
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
         if let Some(mut settlement) = self.settlement.take() {
-            if let (true, Some(captured)) = (self.capture, &mut settlement.cx.captured) {
-                if matches!(outcome, Outcome::Ok) {
-                    captured.answer = Some(crate::request_log::Captured::answer(&self.text));
-                } else {
-                    captured.answer_withheld = Some("the stream did not complete".into());
-                }
+            if self.capture {
+                settlement.keep_answer(&self.text, outcome);
             }
             let usage = settlement.usage(self.usage, &self.text);
             settlement.close(usage, status, outcome);

@@ -43,6 +43,20 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// The streamed answer as the client received it, for the request log
+    /// of a request that captures content; a stream that did not complete
+    /// keeps none and says so.
+    pub fn keep_answer(&mut self, answer: &str, outcome: Outcome) {
+        let Some(captured) = &mut self.cx.captured else {
+            return;
+        };
+        if matches!(outcome, Outcome::Ok) {
+            captured.answer = Some(crate::request_log::Captured::answer(answer));
+        } else {
+            captured.answer_withheld = Some("the stream did not complete".into());
+        }
+    }
+
     /// For a team with a hard cut-off: a meter of the stream's spend, at the
     /// price of the target that serves it.
     pub fn meter(&self) -> Option<StreamMeter> {
@@ -264,14 +278,8 @@ impl Relay {
     fn finish(&mut self, status: u16, outcome: Outcome) {
         self.finished = true;
         if let Some(mut settlement) = self.settlement.take() {
-            if let (Some(answer), Some(captured)) =
-                (self.captured.take(), &mut settlement.cx.captured)
-            {
-                if matches!(outcome, Outcome::Ok) {
-                    captured.answer = Some(crate::request_log::Captured::answer(&answer));
-                } else {
-                    captured.answer_withheld = Some("the stream did not complete".into());
-                }
+            if let Some(answer) = self.captured.take() {
+                settlement.keep_answer(&answer, outcome);
             }
             let usage = self.final_usage(&settlement);
             settlement.close(usage, status, outcome);

@@ -145,8 +145,8 @@ fn end(span: &SpanData) -> u64 {
     span.end_unix_nanos.max(span.start_unix_nanos)
 }
 
-fn put_span(span: &SpanData, out: &mut Vec<u8>) {
-    put_header(2, span_len(span), out);
+fn put_span(span: &SpanData, len: usize, out: &mut Vec<u8>) {
+    put_header(2, len, out);
     put_bytes(1, &span.trace_id, out);
     put_bytes(2, &span.span_id, out);
     if let Some(parent) = &span.parent {
@@ -181,7 +181,10 @@ pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
         .map(|(key, value)| field_len(1, key_value_len(key, value)))
         .sum();
     let scope_len = field_len(1, "switchboard".len()) + field_len(2, version.len());
-    let spans_len: usize = spans.iter().map(|span| field_len(2, span_len(span))).sum();
+    // Each span's length is needed twice: in its parents' lengths and in
+    // its own header.
+    let span_lens: Vec<usize> = spans.iter().map(span_len).collect();
+    let spans_len: usize = span_lens.iter().map(|&len| field_len(2, len)).sum();
     let scope_spans_len = field_len(1, scope_len) + spans_len;
     let resource_spans_len = field_len(1, resource_len) + field_len(2, scope_spans_len);
     let mut out = Vec::with_capacity(field_len(1, resource_spans_len));
@@ -194,8 +197,8 @@ pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
     put_header(1, scope_len, &mut out);
     put_bytes(1, b"switchboard", &mut out);
     put_bytes(2, version.as_bytes(), &mut out);
-    for span in spans {
-        put_span(span, &mut out);
+    for (span, len) in spans.iter().zip(span_lens) {
+        put_span(span, len, &mut out);
     }
     out
 }

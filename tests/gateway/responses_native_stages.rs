@@ -7,7 +7,7 @@ use crate::harness::*;
 use crate::responses_native::{
     INPUT_NANO, OUTPUT_NANO, create, events, get, header, output_text, spend_until, streamed,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard_mock_upstream::MockOptions;
 
@@ -152,14 +152,35 @@ restore = true
     assert_eq!(h.upstream.state.chat_calls(), 0);
 }
 
-#[tokio::test]
-async fn a_native_call_is_a_request_log_row_like_any_other() {
-    const ADMIN: &str = "sk-admin-native-log";
+const ADMIN: &str = "sk-admin-native-log";
+
+/// A harness with the request log on (and `log` added to its table) and an
+/// admin key to read it.
+async fn logged(log: &str) -> Harness {
     let extra = format!(
-        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\n",
+        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\n{log}",
         hex::encode(switchboard::auth::hash_key(ADMIN))
     );
-    let h = Harness::with(MockOptions::default(), &extra).await;
+    Harness::with(MockOptions::default(), &extra).await
+}
+
+/// The row `pick` finds at the admin API's `path`, once the asynchronous
+/// writer has written it (within a deadline).
+async fn row_at(h: &Harness, path: &str, pick: impl Fn(&Value) -> Option<Value>) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = get(h, ADMIN, path).await.json_body().await;
+        if let Some(row) = pick(&found) {
+            return row;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no row: {found}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_native_call_is_a_request_log_row_like_any_other() {
+    let h = logged("").await;
     let response = h
         .client
         .post(h.url("/v1/responses"))
@@ -170,19 +191,10 @@ async fn a_native_call_is_a_request_log_row_like_any_other() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    // The writer is asynchronous: wait for the row.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let row = loop {
-        let found = get(&h, ADMIN, "/admin/requests?team=alpha")
-            .await
-            .json_body()
-            .await;
-        if let Some(row) = found["requests"].as_array().and_then(|rows| rows.first()) {
-            break row.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no row: {found}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let row = row_at(&h, "/admin/requests?team=alpha", |found| {
+        found["requests"].as_array()?.first().cloned()
+    })
+    .await;
     assert_eq!(row["request_id"], "native-log-1");
     assert_eq!(row["endpoint"], "responses");
     assert_eq!(row["provider"], "openai");
@@ -195,12 +207,7 @@ async fn a_native_call_is_a_request_log_row_like_any_other() {
 
 #[tokio::test]
 async fn a_streamed_response_is_captured_as_the_client_received_it() {
-    const ADMIN: &str = "sk-admin-native-capture";
-    let extra = format!(
-        "[admin]\nhash = \"sha256:{}\"\n[request_log]\nenabled = true\ncapture = [\"alpha\"]\n",
-        hex::encode(switchboard::auth::hash_key(ADMIN))
-    );
-    let h = Harness::with(MockOptions::default(), &extra).await;
+    let h = logged("capture = [\"alpha\"]\n").await;
     // Native (`fast`, OpenAI's Responses API) and translated (`mock/echo`).
     for (n, model) in ["fast", "mock/echo"].into_iter().enumerate() {
         let id = format!("native-capture-{n}");
@@ -222,23 +229,14 @@ async fn a_streamed_response_is_captured_as_the_client_received_it() {
             .collect();
         assert!(!received.is_empty(), "{body}");
         // The row is written once the stream is settled, after its last event.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let row = loop {
-            let found = get(&h, ADMIN, &format!("/admin/requests/{id}"))
-                .await
-                .json_body()
-                .await;
-            let kept = found["calls"]
-                .as_array()
-                .and_then(|rows| rows.first())
+        let row = row_at(&h, &format!("/admin/requests/{id}"), |found| {
+            found["calls"]
+                .as_array()?
+                .first()
                 .filter(|row| row["detail"]["captured"]["answer"].is_string())
-                .cloned();
-            if let Some(row) = kept {
-                break row;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{model}: {found}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+                .cloned()
+        })
+        .await;
         assert_eq!(row["stream"], true, "{row}");
         assert_eq!(
             row["detail"]["captured"]["answer"],

@@ -5,23 +5,29 @@
 
 use super::{FrontDoor, McpRequest};
 use crate::mcp::callers::Bridge;
+use crate::mcp::catalog::{Catalog, Entry};
 use crate::mcp::input_bridge::{self, BridgedCall, Step};
 use crate::mcp::progress::CallListeners;
 use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequiredResult};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
+use std::sync::Arc;
+use std::time::Duration;
 
 impl FrontDoor {
+    /// `entry` is the tool as `catalog` (the snapshot the call started on)
+    /// has it; the running call uses the same snapshot.
     pub(super) async fn bridged_call(
         &self,
         request: McpRequest,
+        (catalog, entry): (Arc<Catalog>, Option<&Entry>),
         mut params: CallToolRequestParams,
         mut listeners: CallListeners,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let hub = &self.cx.mcp;
         let team = request.caller.team.clone();
-        let limit = self.park_limit(&request, &params.name);
+        let limit = self.park_limit(entry);
         let mut call = match params.request_state.take() {
             Some(token) => {
                 let mut call = hub.parked.resume(&token, &team, &params.name)?;
@@ -45,7 +51,6 @@ impl FrontDoor {
                 let front = FrontDoor::new(self.cx.clone());
                 let tool = params.name.to_string();
                 BridgedCall::start(team, tool, questions, move |stopped| async move {
-                    let catalog = front.cx.mcp.catalog();
                     let entry = match &request.scope {
                         Some(scope) => catalog.by_key(scope, &params.name),
                         None => catalog.by_exposed(&params.name),
@@ -75,15 +80,9 @@ impl FrontDoor {
 
     /// How long a parked call waits for its client: as long as its server
     /// waits for an answer (its `call_timeout`).
-    fn park_limit(&self, request: &McpRequest, name: &str) -> std::time::Duration {
-        let hub = &self.cx.mcp;
-        let catalog = hub.catalog();
-        let entry = match &request.scope {
-            Some(scope) => catalog.by_key(scope, name),
-            None => catalog.by_exposed(name),
-        };
+    fn park_limit(&self, entry: Option<&Entry>) -> Duration {
         entry
-            .and_then(|entry| hub.upstream(&entry.key.server))
+            .and_then(|entry| self.cx.mcp.upstream(&entry.key.server))
             .map_or(DEFAULT_PARK_LIMIT, |upstream| {
                 upstream.settings.call_timeout
             })
@@ -91,4 +90,4 @@ impl FrontDoor {
 }
 
 /// For a tool no server has (the call fails at once anyway).
-const DEFAULT_PARK_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+const DEFAULT_PARK_LIMIT: Duration = Duration::from_secs(60);
