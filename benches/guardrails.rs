@@ -2,10 +2,17 @@
 //! custom-template) over a realistic 4 KB prompt, clean and with findings.
 //! Target: ≤ 200 µs at p50 on one core for the whole scan.
 //!
+//! With the local model (`SWITCHBOARD_EMBEDDING_MODEL_DIR` and
+//! `ORT_DYLIB_PATH`, from `scripts/fetch-model`), also the injection pack's
+//! rules that need it, each alone over the same 4 KB: the example rule (every
+//! sentence through the shared model) and the encoder rule (the text's
+//! passages through the injection encoder). Each model runs on one thread.
+//!
 //! Run with `cargo bench --bench guardrails`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use switchboard::guardrails::encoder::SemanticModels;
 use switchboard::guardrails::{Engine, Overrides, Phase, Redactions, load_packs};
 
 /// About 4 KB of ordinary support-chat and code text, no findings.
@@ -54,5 +61,41 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The injection pack with only `keep` of its model rules.
+fn model_rule_alone(models: &SemanticModels, keep: &str) -> Engine {
+    let packs = load_packs(None).expect("built-in packs load");
+    let injection = &packs["injection"];
+    let overrides = Overrides {
+        disabled: injection
+            .rules
+            .iter()
+            .map(|rule| rule.id.clone())
+            .filter(|id| id != keep)
+            .collect(),
+        ..Overrides::default()
+    };
+    Engine::build(&[injection], &overrides, Some(models.clone()), None).expect("the pack compiles")
+}
+
+fn bench_model_rules(c: &mut Criterion) {
+    let Some(dir) = std::env::var_os("SWITCHBOARD_EMBEDDING_MODEL_DIR") else {
+        eprintln!("guardrail model rules not measured: SWITCHBOARD_EMBEDDING_MODEL_DIR is not set");
+        return;
+    };
+    let models = SemanticModels::load(std::path::Path::new(&dir)).expect("the model loads");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let clean = clean_prompt();
+    let mut group = c.benchmark_group("guardrail_model_rules");
+    group.sample_size(20);
+    for rule in ["injection.semantic", "injection.encoder"] {
+        let engine = model_rule_alone(&models, rule);
+        assert!(engine.has_async_rules(Phase::ToolResult), "{rule} runs");
+        group.bench_function(format!("{rule}_4kb"), |b| {
+            b.iter(|| runtime.block_on(engine.check_async(Phase::ToolResult, black_box(&clean))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_model_rules);
 criterion_main!(benches);

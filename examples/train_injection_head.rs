@@ -190,6 +190,7 @@ fn main() {
         phase_bias: [0, 1, 2, 3].map(|i| round(w[DIMS + i])),
         bias: round(w[DIMS + EXTRA]),
         threshold,
+        encoder: None,
     };
     let path = root.join("guardrails/scorers/injection-sentences.json");
     std::fs::write(&path, serde_json::to_string(&scorer).expect("json") + "\n").expect("write");

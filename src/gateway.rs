@@ -45,7 +45,7 @@ pub struct Gateway {
     /// configured; rebuilt by a reload.
     pub guardrails: Arc<ArcSwap<Guardrails>>,
     /// The embedding model semantic guardrail rules use, kept across reloads.
-    pub(crate) guardrail_embedder: Option<crate::cache::embed::EmbedService>,
+    pub(crate) guardrail_embedder: Option<crate::guardrails::encoder::SemanticModels>,
     /// The admin API's view of teams and keys.
     pub admin: crate::directory::AdminState,
     /// MCP upstream servers and the merged tool catalog.

@@ -35,11 +35,17 @@ impl LocalEmbedder {
     /// ONNX Runtime from `ORT_DYLIB_PATH`. Every failure is a message, never
     /// a panic, so the gateway can serve without the semantic layer.
     pub fn load(dir: &Path) -> Result<Self, String> {
+        Self::load_model(dir, "model.onnx")
+    }
+
+    /// Load the model file `onnx` of `dir` (another model on the same
+    /// tokenizer, such as a guardrail's encoder) with `dir`'s tokenizer files.
+    pub fn load_model(dir: &Path, onnx: &str) -> Result<Self, String> {
         let read = |name: &str| {
             std::fs::read(dir.join(name))
                 .map_err(|error| format!("cannot read {}: {error}", dir.join(name).display()))
         };
-        let onnx = read("model.onnx")?;
+        let onnx = read(onnx)?;
         let tokenizer = TokenizerFiles {
             tokenizer_file: read("tokenizer.json")?,
             config_file: read("config.json")?,

@@ -3,13 +3,13 @@
 //! scanned in one pass whatever the number of rules. Only the patterns the
 //! set reports are run again, to find spans and apply validators.
 
+use super::encoder::SemanticModels;
 use super::pack::{Action, RulePack, parse_phase};
 use super::scorer::TextScorer;
 use super::semantic::{Meaning, SemanticRules};
 use super::validators::Validator;
 use super::webhook::WebhookRule;
 use super::{Decision, Finding};
-use crate::cache::embed::EmbedService;
 use crate::guardrails::Phase;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -101,21 +101,29 @@ impl std::fmt::Debug for Engine {
 }
 
 /// A `semantic` rule as run: its examples, or the sentence scorer it names
-/// (with the scorer's own threshold unless the rule sets one).
-fn semantic_rule(index: usize, rule: &super::pack::Rule) -> Result<(usize, Meaning, f32), String> {
-    match rule.scorer.as_deref() {
-        Some(name) => {
-            let scorer = super::pack::builtin_sentence_scorer(name)
-                .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
-            let threshold = rule.threshold.unwrap_or(scorer.threshold);
-            Ok((index, Meaning::Scorer(Arc::new(scorer)), threshold))
-        }
-        None => Ok((
-            index,
-            Meaning::Examples(rule.examples.clone()),
-            rule.threshold.unwrap_or(0.8),
-        )),
-    }
+/// (with the scorer's own threshold unless the rule sets one). `None` when
+/// the scorer's encoder is not there: the rule is off, like every semantic
+/// rule without a model.
+fn semantic_rule(
+    index: usize,
+    rule: &super::pack::Rule,
+    models: &SemanticModels,
+) -> Result<Option<(usize, Meaning, f32)>, String> {
+    let Some(name) = rule.scorer.as_deref() else {
+        let examples = Meaning::Examples(rule.examples.clone());
+        return Ok(Some((index, examples, rule.threshold.unwrap_or(0.8))));
+    };
+    let scorer = super::pack::builtin_sentence_scorer(name)
+        .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+    let threshold = rule.threshold.unwrap_or(scorer.threshold);
+    let meaning = match scorer.encoder.as_deref() {
+        None => Meaning::Scorer(Arc::new(scorer)),
+        Some(file) => match models.encoder(file) {
+            Some(encoder) => Meaning::Encoded(Arc::new(scorer), encoder),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((index, meaning, threshold)))
 }
 
 impl Engine {
@@ -124,7 +132,7 @@ impl Engine {
     pub fn build(
         packs: &[&RulePack],
         overrides: &Overrides,
-        embedder: Option<EmbedService>,
+        models: Option<SemanticModels>,
         http: Option<&reqwest::Client>,
     ) -> Result<Self, String> {
         let mut rules = Vec::new();
@@ -199,8 +207,8 @@ impl Engine {
                         }
                     }
                     "semantic" => {
-                        if embedder.is_some() {
-                            semantic.push(semantic_rule(index, rule)?);
+                        if let Some(models) = &models {
+                            semantic.extend(semantic_rule(index, rule, models)?);
                         }
                     }
                     "scorer" => {
@@ -236,8 +244,10 @@ impl Engine {
                     .map_err(|e| e.to_string())?,
             )
         };
-        let semantic = match embedder {
-            Some(model) if !semantic.is_empty() => Some(SemanticRules::new(model, semantic)),
+        let semantic = match models {
+            Some(models) if !semantic.is_empty() => {
+                Some(SemanticRules::new(models.shared().clone(), semantic))
+            }
             _ => None,
         };
         let phases = Phases(rules.iter().fold(0, |bits, r| bits | r.phases.0));

@@ -18,6 +18,7 @@
 //!   and their restoration, and [`record_decision`] to log and count.
 
 pub mod binding;
+pub mod encoder;
 pub mod engine;
 pub mod evaluation;
 pub mod pack;

@@ -25,6 +25,11 @@ pub struct SentenceScorer {
     /// The probability at which a sentence matches, chosen on development
     /// data.
     pub threshold: f32,
+    /// The encoder whose vectors the weights read (a file next to the shared
+    /// model, see `encoder.rs`), over passages; without one, the shared
+    /// model's vectors of single sentences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
 }
 
 impl SentenceScorer {
@@ -82,6 +87,7 @@ mod tests {
             phase_bias: [0.0, 0.0, 0.0, 1.0],
             bias: -1.0,
             threshold: 0.9,
+            encoder: None,
         }
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use switchboard::cache::embed::{EmbedService, LocalEmbedder};
+use switchboard::guardrails::encoder::SemanticModels;
 use switchboard::guardrails::evaluation::{self, Case, LABELS, Score};
 use switchboard::guardrails::{Engine, Overrides, load_packs};
 
@@ -44,11 +44,18 @@ async fn fired(engine: &Engine, case: &Case) -> Vec<String> {
     packs
 }
 
-fn model() -> Option<EmbedService> {
+/// The shared model and the injection encoder (both from
+/// `scripts/fetch-model`); a missing encoder is a failure, not a rule
+/// quietly off.
+fn model() -> Option<SemanticModels> {
     let dir =
         crate::harness::require_env("SWITCHBOARD_EMBEDDING_MODEL_DIR", "scripts/fetch-model")?;
-    let model = LocalEmbedder::load(Path::new(&dir)).expect("the embedding model loads");
-    Some(EmbedService::start(std::sync::Arc::new(model)))
+    let models = SemanticModels::load(Path::new(&dir)).expect("the embedding model loads");
+    assert!(
+        models.encoder("injection-encoder.onnx").is_some(),
+        "the injection encoder is in {dir} (scripts/fetch-model builds it)"
+    );
+    Some(models)
 }
 
 type Scores = BTreeMap<(&'static str, String), Score>;
@@ -117,7 +124,7 @@ async fn score(engine: &Engine, cases: &[Case], show_misses: bool) -> (Scores, B
     (scores, benign)
 }
 
-fn default_engine(embedder: EmbedService) -> Engine {
+fn default_engine(embedder: SemanticModels) -> Engine {
     let packs = load_packs(None).expect("built-in packs load");
     let chosen = [&packs["pii"], &packs["secrets"], &packs["injection"]];
     Engine::build(&chosen, &Overrides::default(), Some(embedder), None).unwrap()
@@ -152,17 +159,16 @@ async fn the_test_half_meets_the_bar() {
     }
     // The injection goal is recall 0.80 with at most 2% of benign texts
     // flagged; these floors sit just under what the shipped packs measure
-    // (0.440 and 10/271),
-    // so a regression fails.
+    // (0.718 and 11/271), so a regression fails.
     let injection = all("injection");
     assert!(
-        injection.recall() >= 0.39,
+        injection.recall() >= 0.68,
         "injection recall {:.3}",
         injection.recall()
     );
     let (flagged, total) = benign["all"];
     assert!(
-        f64::from(flagged) <= 0.04 * f64::from(total),
+        f64::from(flagged) <= 0.045 * f64::from(total),
         "benign texts flagged: {flagged}/{total}"
     );
 }
