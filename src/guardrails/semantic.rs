@@ -99,20 +99,48 @@ impl SemanticRules {
         applies: impl Fn(usize) -> bool,
         mut found: impl FnMut(usize, usize, usize),
     ) {
-        let applying = |meaning: fn(&Meaning) -> bool| {
-            self.rules
-                .iter()
-                .any(|(index, m, _)| meaning(m) && applies(*index))
+        // Encoders and the shared model run on threads of their own: the
+        // passages and the sentences are read at the same time.
+        let encoded = join_all(self.rules.iter().filter_map(|(index, meaning, threshold)| {
+            let Meaning::Encoded(scorer, encoder) = meaning else {
+                return None;
+            };
+            applies(*index).then_some(async move {
+                let best = best_passage(encoder, scorer, text, phase, *threshold).await;
+                (*index, best)
+            })
+        }));
+        let (encoded, ()) = futures::future::join(
+            encoded,
+            self.check_sentences(text, phase, &applies, &mut found),
+        )
+        .await;
+        for (index, best) in encoded {
+            if let Some((start, end)) = best {
+                found(index, start, end);
+            }
+        }
+    }
+
+    /// The rules on the shared model's sentence vectors (examples and
+    /// sentence scorers).
+    async fn check_sentences(
+        &self,
+        text: &str,
+        phase: Phase,
+        applies: &impl Fn(usize) -> bool,
+        found: &mut impl FnMut(usize, usize, usize),
+    ) {
+        let by_sentence = |(index, meaning, _): &(usize, Meaning, f32)| {
+            !matches!(meaning, Meaning::Encoded(..)) && applies(*index)
         };
-        let by_sentence = applying(|m| !matches!(m, Meaning::Encoded(..)));
-        if !by_sentence && !applying(|m| matches!(m, Meaning::Encoded(..))) {
+        if !self.rules.iter().any(by_sentence) {
             return;
         }
-        let spans = if by_sentence {
-            sentences(text)
-        } else {
-            Vec::new()
-        };
+        let spans = sentences(text);
+        if spans.is_empty() {
+            return;
+        }
         let (Some(examples), Some(vectors)) = (
             self.examples().await,
             self.embed_all(spans.iter().map(|&(s, e)| &text[s..e]))
@@ -121,18 +149,11 @@ impl SemanticRules {
             tracing::warn!("semantic guardrail rules skipped: the embedding model failed");
             return;
         };
-        for ((index, meaning, threshold), examples) in self.rules.iter().zip(examples) {
-            if !applies(*index) {
+        for (rule, examples) in self.rules.iter().zip(examples) {
+            if !by_sentence(rule) {
                 continue;
             }
-            if let Meaning::Encoded(scorer, encoder) = meaning {
-                if let Some((start, end)) =
-                    best_passage(encoder, scorer, text, phase, *threshold).await
-                {
-                    found(*index, start, end);
-                }
-                continue;
-            }
+            let (index, meaning, threshold) = rule;
             let scored = vectors.iter().enumerate();
             let best = match meaning {
                 Meaning::Examples(_) => scored
