@@ -4,9 +4,10 @@
 //!
 //! With the local model (`SWITCHBOARD_EMBEDDING_MODEL_DIR` and
 //! `ORT_DYLIB_PATH`, from `scripts/fetch-model`), also the injection pack's
-//! rules that need it, each alone over the same 4 KB: the example rule (every
-//! sentence through the shared model) and the encoder rule (the text's
-//! passages through the injection encoder). Each model runs on one thread.
+//! rules that need it over the same 4 KB: the example rule alone (every
+//! sentence through the shared model), the encoder rule alone (the text's
+//! passages through the injection encoder), and the three model rules
+//! together (both models at once). Each model runs on one thread.
 //!
 //! Run with `cargo bench --bench guardrails`.
 
@@ -61,8 +62,8 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The injection pack with only `keep` of its model rules.
-fn model_rule_alone(models: &SemanticModels, keep: &str) -> Engine {
+/// The injection pack with only the rules in `keep`.
+fn injection_rules(models: &SemanticModels, keep: &[&str]) -> Engine {
     let packs = load_packs(None).expect("built-in packs load");
     let injection = &packs["injection"];
     let overrides = Overrides {
@@ -70,7 +71,7 @@ fn model_rule_alone(models: &SemanticModels, keep: &str) -> Engine {
             .rules
             .iter()
             .map(|rule| rule.id.clone())
-            .filter(|id| id != keep)
+            .filter(|id| !keep.contains(&id.as_str()))
             .collect(),
         ..Overrides::default()
     };
@@ -87,10 +88,19 @@ fn bench_model_rules(c: &mut Criterion) {
     let clean = clean_prompt();
     let mut group = c.benchmark_group("guardrail_model_rules");
     group.sample_size(20);
-    for rule in ["injection.semantic", "injection.encoder"] {
-        let engine = model_rule_alone(&models, rule);
-        assert!(engine.has_async_rules(Phase::ToolResult), "{rule} runs");
-        group.bench_function(format!("{rule}_4kb"), |b| {
+    let all = [
+        "injection.semantic",
+        "injection.sentences",
+        "injection.encoder",
+    ];
+    for (name, rules) in [
+        ("injection.semantic", &all[..1]),
+        ("injection.encoder", &all[2..]),
+        ("all_three_together", &all[..]),
+    ] {
+        let engine = injection_rules(&models, rules);
+        assert!(engine.has_async_rules(Phase::ToolResult), "{name} runs");
+        group.bench_function(format!("{name}_4kb"), |b| {
             b.iter(|| runtime.block_on(engine.check_async(Phase::ToolResult, black_box(&clean))))
         });
     }
