@@ -16,6 +16,9 @@
 //! `--file`, in the same format or the older `tests/guardrails_eval/` one);
 //! never point it at the frozen test half.
 
+#[path = "support/cases_file.rs"]
+mod cases_file;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use switchboard::guardrails::evaluation::{self, LABELS, Score};
@@ -31,11 +34,7 @@ fn main() {
         .cloned();
     let timing = args.iter().any(|a| a == "--time");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let file = args
-        .iter()
-        .position(|a| a == "--file")
-        .and_then(|i| args.get(i + 1))
-        .map_or_else(|| root.join("tests/eval/guardrails/dev.jsonl"), Into::into);
+    let file = cases_file::from_args(&args);
     let lines = std::fs::read_to_string(&file).expect("cases");
     // The evaluation's format, or the older `{"pack", "phase", "text", "expect"}`.
     let cases = evaluation::parse(&lines)

@@ -5,7 +5,7 @@
 //! in block mode, each text read in the phase of its place (prompt, tool
 //! result, answer). Prints precision and recall per label and place, and
 //! asserts PII and secrets precision and recall of at least 0.95, and for
-//! injections the floors measured when the test half was first scored (the
+//! injections floors just under the shipped packs' figures (the
 //! goal, recall 0.80 with at most 2% of benign texts flagged, is not met).
 //! Under CI a missing model is a failure, not a skip.
 
@@ -159,10 +159,10 @@ async fn the_test_half_meets_the_bar() {
     }
     // The injection goal is recall 0.80 with at most 2% of benign texts
     // flagged; these floors sit just under what the shipped packs measure
-    // (0.718 and 11/271), so a regression fails.
+    // (0.769 and 11/271), so a regression fails.
     let injection = all("injection");
     assert!(
-        injection.recall() >= 0.68,
+        injection.recall() >= 0.74,
         "injection recall {:.3}",
         injection.recall()
     );
