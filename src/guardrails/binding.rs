@@ -11,6 +11,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Built-in rules since removed from their packs. A binding may still name
+/// them in `disable` (with a warning: there is nothing left to disable), so
+/// a config written for the earlier packs keeps loading.
+const RETIRED_RULES: &[&str] = &["injection.semantic", "injection.sentences"];
 use std::time::Duration;
 
 /// `[guardrails]`: rule packs and where they apply.
@@ -225,7 +230,13 @@ impl Guardrails {
                 }
             }
             for (i, rule) in binding.disable.iter().enumerate() {
-                if !known_rule(rule) {
+                if !known_rule(rule) && RETIRED_RULES.contains(&rule.as_str()) {
+                    tracing::warn!(
+                        rule = %rule,
+                        "guardrails: `disable` names a built-in rule that no longer exists; \
+                         the entry does nothing and can be removed"
+                    );
+                } else if !known_rule(rule) {
                     problems.push((
                         format!("{}[{i}]", at("disable")),
                         format!("no rule `{rule}` in the bound packs"),
@@ -414,6 +425,18 @@ mod tests {
         let engine = &without.select("t", "m")[0].engine;
         assert!(!engine.has_async_rules(Phase::Input));
         assert!(engine.check_async(Phase::Input, text).await.is_clean());
+    }
+
+    #[test]
+    fn a_retired_rule_may_still_be_disabled() {
+        check(
+            "[[bindings]]\npacks = [\"injection\"]\ndisable = [\"injection.semantic\", \"injection.sentences\"]",
+            &[],
+        );
+        check(
+            "[[bindings]]\npacks = [\"injection\"]\ndisable = [\"injection.semantics\"]",
+            &["guardrails.bindings[0].disable[0]"],
+        );
     }
 
     #[test]
