@@ -60,8 +60,8 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The injection pack with only the rules in `keep`.
-fn injection_rules(models: &SemanticModels, keep: &[&str]) -> Engine {
+/// The injection pack with only the rule `keep`.
+fn injection_rule(models: &SemanticModels, keep: &str) -> Engine {
     let packs = load_packs(None).expect("built-in packs load");
     let injection = &packs["injection"];
     let overrides = Overrides {
@@ -69,7 +69,7 @@ fn injection_rules(models: &SemanticModels, keep: &[&str]) -> Engine {
             .rules
             .iter()
             .map(|rule| rule.id.clone())
-            .filter(|id| !keep.contains(&id.as_str()))
+            .filter(|id| id != keep)
             .collect(),
         ..Overrides::default()
     };
@@ -86,7 +86,7 @@ fn bench_model_rules(c: &mut Criterion) {
     let clean = clean_prompt();
     let mut group = c.benchmark_group("guardrail_model_rules");
     group.sample_size(20);
-    let engine = injection_rules(&models, &["injection.encoder"]);
+    let engine = injection_rule(&models, "injection.encoder");
     assert!(
         engine.has_async_rules(Phase::ToolResult),
         "the encoder runs"

@@ -37,8 +37,7 @@ fn main() {
     let fired: Vec<Fired> = runtime.block_on(async {
         let mut fired = Vec::new();
         for case in &cases {
-            let mut decision = engine.check(case.phase(), &case.text);
-            decision.merge(engine.check_async(case.phase(), &case.text).await);
+            let decision = evaluation::findings(&engine, case).await;
             let rules = decision.findings.iter().map(|f| f.rule.to_string());
             fired.push((case, rules.collect()));
         }

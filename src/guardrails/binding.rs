@@ -11,12 +11,12 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Built-in rules since removed from their packs. A binding may still name
 /// them in `disable` (with a warning: there is nothing left to disable), so
 /// a config written for the earlier packs keeps loading.
 const RETIRED_RULES: &[&str] = &["injection.semantic", "injection.sentences"];
-use std::time::Duration;
 
 /// `[guardrails]`: rule packs and where they apply.
 #[derive(Debug, Clone, Deserialize)]
@@ -230,13 +230,16 @@ impl Guardrails {
                 }
             }
             for (i, rule) in binding.disable.iter().enumerate() {
-                if !known_rule(rule) && RETIRED_RULES.contains(&rule.as_str()) {
+                if known_rule(rule) {
+                    continue;
+                }
+                if RETIRED_RULES.contains(&rule.as_str()) {
                     tracing::warn!(
                         rule = %rule,
                         "guardrails: `disable` names a built-in rule that no longer exists; \
                          the entry does nothing and can be removed"
                     );
-                } else if !known_rule(rule) {
+                } else {
                     problems.push((
                         format!("{}[{i}]", at("disable")),
                         format!("no rule `{rule}` in the bound packs"),

@@ -5,7 +5,7 @@
 //! `examples/train_guardrail_scorer.rs`, which fits the injection scorer on
 //! the development half.
 
-use super::Phase;
+use super::{Decision, Engine, Phase};
 
 /// One labelled text.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -55,6 +55,15 @@ impl Case {
             _ => Phase::Input,
         }
     }
+}
+
+/// Every finding of `engine` on the case's text, read in the phase of its
+/// place: the pattern rules, then the model rules.
+pub async fn findings(engine: &Engine, case: &Case) -> Decision {
+    let phase = case.phase();
+    let mut decision = engine.check(phase, &case.text);
+    decision.merge(engine.check_async(phase, &case.text).await);
+    decision
 }
 
 /// Parse a JSON-lines file of cases.

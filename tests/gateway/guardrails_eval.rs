@@ -31,10 +31,8 @@ fn the_test_half_is_the_frozen_one() {
 
 /// Which packs fire on each case.
 async fn fired(engine: &Engine, case: &Case) -> Vec<String> {
-    let phase = case.phase();
-    let mut decision = engine.check(phase, &case.text);
-    decision.merge(engine.check_async(phase, &case.text).await);
-    let mut packs: Vec<String> = decision
+    let mut packs: Vec<String> = evaluation::findings(engine, case)
+        .await
         .findings
         .iter()
         .map(|f| f.pack.to_string())
