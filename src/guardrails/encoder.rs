@@ -1,6 +1,6 @@
 //! The models semantic rules read. One shared embedding model (the semantic
-//! cache's, or one loaded for guardrails alone) embeds sentences for
-//! example phrases and sentence scorers. An encoder is a model fitted for
+//! cache's, or one loaded for guardrails alone, only once a bound rule needs
+//! it) embeds sentences for example phrases and sentence scorers. An encoder is a model fitted for
 //! one guardrail task (the injection encoder: all-MiniLM-L6-v2 with fitted
 //! weight changes, built by `scripts/fetch-model` from
 //! `guardrails/scorers/injection-encoder.npz`), a file next to the shared
@@ -17,7 +17,9 @@ use std::sync::Arc;
 /// The shared model and the encoders, cheap to clone (handles).
 #[derive(Clone)]
 pub struct SemanticModels {
-    shared: EmbedService,
+    /// The shared model: given (the cache's), or loaded from `dir` on first
+    /// ask; the inner `None` when it did not load (warned once).
+    shared: Arc<Mutex<Option<Option<EmbedService>>>>,
     dir: Option<PathBuf>,
     /// Encoders by file name, loaded on first use and kept across reloads;
     /// `None` when it did not load (warned once, not tried again).
@@ -25,23 +27,57 @@ pub struct SemanticModels {
 }
 
 impl SemanticModels {
-    /// `shared`, with encoders looked up in `dir` (none without one).
-    pub fn new(shared: EmbedService, dir: Option<&Path>) -> Self {
+    /// `shared` (or, without one, the model in `dir` once a rule asks for
+    /// it), with encoders looked up in `dir` (none without one). Rules that
+    /// read only encoders never load the shared model: it costs memory and
+    /// a thread.
+    pub fn new(shared: Option<EmbedService>, dir: Option<&Path>) -> Self {
         Self {
-            shared,
+            shared: Arc::new(Mutex::new(shared.map(Some))),
             dir: dir.map(Path::to_path_buf),
             encoders: Arc::default(),
         }
     }
 
-    /// Load the shared model from `dir`, encoders from the same place.
+    /// The models in `dir`, the shared one loaded now (an error if it does
+    /// not load), encoders on first ask.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let model = LocalEmbedder::load(dir)?;
-        Ok(Self::new(EmbedService::start(Arc::new(model)), Some(dir)))
+        Ok(Self::new(
+            Some(EmbedService::start(Arc::new(model))),
+            Some(dir),
+        ))
     }
 
-    pub fn shared(&self) -> &EmbedService {
-        &self.shared
+    /// The shared model, loaded from the model directory on first ask;
+    /// `None` (with one warning) when there is none or it does not load.
+    pub fn shared(&self) -> Option<EmbedService> {
+        let mut shared = self.shared.lock();
+        if let Some(known) = shared.as_ref() {
+            return known.clone();
+        }
+        let loaded = match &self.dir {
+            None => Err(
+                "no model directory (cache.model_dir or SWITCHBOARD_EMBEDDING_MODEL_DIR)".into(),
+            ),
+            Some(dir) => LocalEmbedder::load(dir),
+        };
+        let service = match loaded {
+            Ok(model) => {
+                tracing::info!("guardrail embedding model loaded");
+                Some(EmbedService::start(Arc::new(model)))
+            }
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "guardrail rules on the embedding model (examples, sentence scorers) off \
+                     (scripts/fetch-model fetches it); the other rules still run"
+                );
+                None
+            }
+        };
+        *shared = Some(service.clone());
+        service
     }
 
     /// The encoder in file `name` of the model directory, loaded on first
@@ -84,7 +120,7 @@ impl SemanticModels {
 impl From<EmbedService> for SemanticModels {
     /// A shared model alone: rules on encoders are off.
     fn from(shared: EmbedService) -> Self {
-        Self::new(shared, None)
+        Self::new(Some(shared), None)
     }
 }
 
@@ -101,11 +137,44 @@ mod tests {
             "no directory"
         );
         let models = SemanticModels::new(
-            EmbedService::start(Arc::new(HashingEmbedder::new(8))),
+            Some(EmbedService::start(Arc::new(HashingEmbedder::new(8)))),
             Some(Path::new("/nonexistent/model")),
         );
         assert!(models.encoder("../model.onnx").is_none());
         assert!(models.encoder("missing.onnx").is_none());
         assert_eq!(models.encoders.lock().len(), 2, "failures are remembered");
+    }
+
+    #[test]
+    fn the_shared_model_loads_on_first_ask_and_a_failure_is_remembered() {
+        let models = SemanticModels::new(None, Some(Path::new("/nonexistent/model")));
+        assert!(models.shared.lock().is_none(), "nothing loaded up front");
+        assert!(models.shared().is_none());
+        assert!(
+            matches!(*models.shared.lock(), Some(None)),
+            "the failure is remembered"
+        );
+        let given = SemanticModels::from(EmbedService::start(Arc::new(HashingEmbedder::new(8))));
+        assert!(given.shared().is_some());
+    }
+
+    #[test]
+    fn the_injection_pack_never_loads_the_shared_model() {
+        use crate::guardrails::{Engine, Overrides, load_packs};
+        let models = SemanticModels::new(None, Some(Path::new("/nonexistent/model")));
+        let packs = load_packs(None).expect("built-in packs");
+        let chosen = [&packs["injection"]];
+        Engine::build(&chosen, &Overrides::default(), Some(models.clone()), None)
+            .expect("the pack compiles");
+        assert!(
+            models.shared.lock().is_none(),
+            "its only model rule reads its own encoder"
+        );
+        assert!(
+            models
+                .encoders
+                .lock()
+                .contains_key("injection-encoder.onnx")
+        );
     }
 }

@@ -109,7 +109,11 @@ fn semantic_rule(
     rule: &super::pack::Rule,
     models: &SemanticModels,
 ) -> Result<Option<(usize, Meaning, f32)>, String> {
+    // Rules on sentences need the shared model: asking loads it.
     let Some(name) = rule.scorer.as_deref() else {
+        if models.shared().is_none() {
+            return Ok(None);
+        }
         let examples = Meaning::Examples(rule.examples.clone());
         return Ok(Some((index, examples, rule.threshold.unwrap_or(0.8))));
     };
@@ -117,6 +121,7 @@ fn semantic_rule(
         .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
     let threshold = rule.threshold.unwrap_or(scorer.threshold);
     let meaning = match scorer.encoder.as_deref() {
+        None if models.shared().is_none() => return Ok(None),
         None => Meaning::Scorer(Arc::new(scorer)),
         Some(file) => match models.encoder(file) {
             Some(encoder) => Meaning::Encoded(Arc::new(scorer), encoder),
@@ -246,7 +251,11 @@ impl Engine {
         };
         let semantic = match models {
             Some(models) if !semantic.is_empty() => {
-                Some(SemanticRules::new(models.shared().clone(), semantic))
+                let on_sentences = semantic
+                    .iter()
+                    .any(|(_, meaning, _)| !matches!(meaning, Meaning::Encoded(..)));
+                let shared = if on_sentences { models.shared() } else { None };
+                Some(SemanticRules::new(shared, semantic))
             }
             _ => None,
         };
