@@ -43,6 +43,10 @@ impl Phases {
     pub fn intersect(self, other: Self) -> Self {
         Self(self.0 & other.0)
     }
+
+    pub fn without(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
 }
 
 /// How a binding changes the rules it takes from packs.
@@ -148,6 +152,8 @@ impl Engine {
         let mut semantic = Vec::new();
         let mut webhooks = Vec::new();
         let mut scorers = Vec::new();
+        // (rule index, the model rule that supersedes it)
+        let mut superseded: Vec<(usize, &str)> = Vec::new();
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for rule in &pack.rules {
@@ -183,6 +189,9 @@ impl Engine {
                     None => None,
                 };
                 let index = rules.len();
+                if let Some(model_rule) = &rule.superseded_by {
+                    superseded.push((index, model_rule.as_str()));
+                }
                 rules.push(CompiledRule {
                     id: Arc::from(rule.id.as_str()),
                     pack: pack_id.clone(),
@@ -231,6 +240,17 @@ impl Engine {
                     }
                     other => return Err(format!("rule `{}`: unknown engine `{other}`", rule.id)),
                 }
+            }
+        }
+        // A superseded rule stands in for its model rule only in the phases
+        // where that rule does not run: it is off (no model, disabled), or
+        // the phase is not one of its own.
+        for (index, model_rule) in superseded {
+            let running = semantic
+                .iter()
+                .find(|(model_index, _, _)| &*rules[*model_index].id == model_rule);
+            if let Some((model_index, _, _)) = running {
+                rules[index].phases = rules[index].phases.without(rules[*model_index].phases);
             }
         }
         let set = RegexSetBuilder::new(&sources)

@@ -75,6 +75,13 @@ pub struct Rule {
     /// `"block"` (fail closed). Required, so the choice is explicit.
     #[serde(default)]
     pub on_error: Option<String>,
+    /// The id of a `semantic` rule of the same pack that supersedes this
+    /// one: where that rule runs (its model is there, it is not disabled,
+    /// the phase is one of its own), this rule does not; elsewhere it
+    /// stands in for it. For patterns that add nothing to a model rule but
+    /// false alarms, and are all there is without the model.
+    #[serde(default)]
+    pub superseded_by: Option<String>,
 }
 
 /// What a rule does when it matches.
@@ -247,6 +254,17 @@ fn check_pack(pack: &RulePack, stem: &str) -> Vec<(String, String)> {
         {
             problem("validator", format!("unknown validator `{name}`"));
         }
+        if let Some(model_rule) = &rule.superseded_by
+            && !pack
+                .rules
+                .iter()
+                .any(|r| &r.id == model_rule && r.engine == "semantic")
+        {
+            problem(
+                "superseded_by",
+                format!("`{model_rule}` is not a `semantic` rule of this pack"),
+            );
+        }
         match rule.engine.as_str() {
             "regex" => {
                 if rule.patterns.is_empty() {
@@ -356,6 +374,34 @@ mod tests {
         match super::decode_and_check("p.toml", "p", text) {
             Ok(_) => Vec::new(),
             Err(problems) => problems.into_iter().map(|(path, _)| path).collect(),
+        }
+    }
+
+    #[test]
+    fn a_rule_is_superseded_only_by_a_semantic_rule_of_its_pack() {
+        let rule = |id: &str, engine: &str, extra: &str| {
+            format!(
+                "[[rules]]\nid = \"{id}\"\nengine = \"{engine}\"\nphases = [\"input\"]\naction = \"block\"\n{extra}\n"
+            )
+        };
+        let head = "id = \"p\"\ndescription = \"d\"\n";
+        let model = rule("p.model", "semantic", "threshold = 0.7\nexamples = [\"x\"]");
+        let other = rule("p.other", "regex", "patterns = [\"y\"]");
+        for (target, problems) in [
+            ("p.model", vec![]),
+            ("p.other", vec!["rules[0].superseded_by"]),
+            ("q.model", vec!["rules[0].superseded_by"]),
+        ] {
+            let superseded = rule(
+                "p.r",
+                "regex",
+                &format!("patterns = [\"x\"]\nsuperseded_by = \"{target}\""),
+            );
+            assert_eq!(
+                paths(&format!("{head}{superseded}{model}{other}")),
+                problems,
+                "{target}"
+            );
         }
     }
 
