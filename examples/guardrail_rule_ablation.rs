@@ -9,7 +9,10 @@
 //!
 //! Reads `tests/eval/guardrails/dev.jsonl` (or the file given, in the same
 //! format); never point it at the frozen test half. Packs are the built-in
-//! ones, as compiled.
+//! ones, as compiled. Rules are left out by filtering the findings of one
+//! engine, so a rule `superseded_by` the encoder shows only where it still
+//! runs (no phase of the encoder's); to weigh such a rule against the
+//! encoder, compare runs with and without `superseded_by` in the pack.
 
 #[path = "support/cases_file.rs"]
 mod cases_file;
