@@ -1,12 +1,12 @@
 //! The models semantic rules read. One shared embedding model (the semantic
 //! cache's, or one loaded for guardrails alone, only once a bound rule needs
-//! it) embeds sentences for example phrases and sentence scorers. An encoder is a model fitted for
-//! one guardrail task (the injection encoder: all-MiniLM-L6-v2 with fitted
-//! weight changes, built by `scripts/fetch-model` from
-//! `guardrails/scorers/injection-encoder.npz`), a file next to the shared
-//! model on the same tokenizer, named by a scorer's `encoder`. A rule with
-//! an encoder reads whole passages (`semantic::passages`), as its encoder was
-//! trained to.
+//! it) embeds sentences for example phrases and sentence scorers. An
+//! encoder is a model fitted for one guardrail task (the injection encoder:
+//! all-MiniLM-L6-v2 with fitted weight changes, built by
+//! `scripts/fetch-model` from `guardrails/scorers/injection-encoder.npz`), a
+//! file next to the shared model on the same tokenizer, named by a scorer's
+//! `encoder`. A rule with an encoder reads whole passages
+//! (`semantic::passages`), as its encoder was trained to.
 
 use crate::cache::embed::{EmbedService, LocalEmbedder};
 use parking_lot::Mutex;
