@@ -56,26 +56,8 @@ impl SemanticModels {
         if let Some(known) = shared.as_ref() {
             return known.clone();
         }
-        let loaded = match &self.dir {
-            None => Err(
-                "no model directory (cache.model_dir or SWITCHBOARD_EMBEDDING_MODEL_DIR)".into(),
-            ),
-            Some(dir) => LocalEmbedder::load(dir),
-        };
-        let service = match loaded {
-            Ok(model) => {
-                tracing::info!("guardrail embedding model loaded");
-                Some(EmbedService::start(Arc::new(model)))
-            }
-            Err(error) => {
-                tracing::warn!(
-                    %error,
-                    "guardrail rules on the embedding model (examples, sentence scorers) off \
-                     (scripts/fetch-model fetches it); the other rules still run"
-                );
-                None
-            }
-        };
+        let loaded = self.in_dir(LocalEmbedder::load);
+        let service = started(loaded, "the embedding model (examples, sentence scorers)");
         *shared = Some(service.clone());
         service
     }
@@ -88,32 +70,48 @@ impl SemanticModels {
         if let Some(known) = encoders.get(name) {
             return known.clone();
         }
-        let loaded = match &self.dir {
+        let loaded = self.in_dir(|dir| {
+            if name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err("an encoder is a file name in the model directory".into());
+            }
+            LocalEmbedder::load_model(dir, name)
+        });
+        let service = started(loaded, name);
+        encoders.insert(name.to_owned(), service.clone());
+        service
+    }
+
+    /// `load` run on the model directory, or the error of having none.
+    fn in_dir(
+        &self,
+        load: impl FnOnce(&Path) -> Result<LocalEmbedder, String>,
+    ) -> Result<LocalEmbedder, String> {
+        match &self.dir {
+            Some(dir) => load(dir),
             None => Err(
                 "no model directory (cache.model_dir or SWITCHBOARD_EMBEDDING_MODEL_DIR)".into(),
             ),
-            Some(_) if name.contains(['/', '\\']) || name.starts_with('.') => {
-                Err("an encoder is a file name in the model directory".into())
-            }
-            Some(dir) => LocalEmbedder::load_model(dir, name),
-        };
-        let service = match loaded {
-            Ok(model) => {
-                tracing::info!(encoder = name, "guardrail encoder loaded");
-                Some(EmbedService::start(Arc::new(model)))
-            }
-            Err(error) => {
-                tracing::warn!(
-                    encoder = name,
-                    %error,
-                    "guardrail rules on this encoder off (scripts/fetch-model builds it); \
-                     the other rules still run"
-                );
-                None
-            }
-        };
-        encoders.insert(name.to_owned(), service.clone());
-        service
+        }
+    }
+}
+
+/// The `model` loaded, started on its own thread; or `None` with one
+/// warning that the rules on it are off.
+fn started(loaded: Result<LocalEmbedder, String>, model: &str) -> Option<EmbedService> {
+    match loaded {
+        Ok(loaded) => {
+            tracing::info!(model, "guardrail model loaded");
+            Some(EmbedService::start(Arc::new(loaded)))
+        }
+        Err(error) => {
+            tracing::warn!(
+                model,
+                %error,
+                "guardrail rules on this model off (scripts/fetch-model fetches and builds \
+                 the models); the other rules still run"
+            );
+            None
+        }
     }
 }
 
