@@ -342,17 +342,27 @@ async function mcp() {
 
 const PAGES = { overview, spend, cache: cachePage, requests, guardrails, mcp };
 
+// Each render is numbered: one that finishes after a later one began (the
+// first page's data still loading when the operator moves on) draws nothing,
+// so the page shown is always the one the address names.
+let renders = 0;
+
 async function render() {
+  const ticket = ++renders;
   const name = (window.location.hash.replace(/^#\//, "") || "overview").split("?")[0];
   const draw = PAGES[name] || overview;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.getAttribute("href") === `#/${name}`);
+  let content;
+  let drawn = true;
   try {
-    const content = await draw();
-    page.replaceChildren(...content);
-    page.dataset.page = name;
+    content = await draw();
   } catch (error) {
-    page.replaceChildren(el("h1", {}, "Could not load this page"), notice(error.message, "error"));
+    content = [el("h1", {}, "Could not load this page"), notice(error.message, "error")];
+    drawn = false;
   }
+  if (ticket !== renders) return;
+  page.replaceChildren(...content);
+  if (drawn) page.dataset.page = name;
 }
 
 window.addEventListener("hashchange", render);
