@@ -342,7 +342,7 @@ pub(super) fn national_id(text: &str, start: usize, end: usize) -> bool {
     }
     let near_after = words(after(text, end, 24));
     let header = column_header(text, start).map(words).unwrap_or_default();
-    let named = |keywords: &[&str]| {
+    let named = |keywords: &'static [&'static str]| {
         holds(&near_before, keywords) || holds(&near_after, keywords) || holds(&header, keywords)
     };
     if passing

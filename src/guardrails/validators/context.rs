@@ -44,7 +44,9 @@ pub(in crate::guardrails) fn words(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
     for c in text.chars() {
-        if c.is_alphanumeric() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
         } else if !out.ends_with(' ') {
             out.push(' ');
@@ -58,21 +60,63 @@ pub(in crate::guardrails) fn words(text: &str) -> String {
 
 /// Whether `words` (from [`words`]) holds one of `class`: a word or phrase
 /// on word boundaries, or, ending in `*`, any word that starts so (a
-/// Chinese, Japanese or Korean entry anywhere).
-pub(in crate::guardrails) fn holds(words: &str, class: &[&str]) -> bool {
-    class.iter().any(|entry| {
-        let (needle, stem) = match entry.strip_suffix('*') {
-            Some(stem) => (stem, true),
-            None => (*entry, false),
-        };
-        // Chinese, Japanese and Korean write words without spaces.
-        if needle.chars().next().is_some_and(|c| c as u32 >= 0x1100) {
-            return words.contains(needle);
-        }
-        words.match_indices(needle).any(|(at, _)| {
-            words[..at].ends_with(' ') && (stem || words[at + needle.len()..].starts_with(' '))
-        })
+/// Chinese, Japanese or Korean entry anywhere). The class is searched in one
+/// pass, by an automaton of all its entries built at its first use.
+pub(in crate::guardrails) fn holds(words: &str, class: &'static [&'static str]) -> bool {
+    let class = compiled(class);
+    class.automaton.find_overlapping_iter(words).any(|found| {
+        let entry = found.pattern().as_usize();
+        class.anywhere[entry]
+            || (words[..found.start()].ends_with(' ')
+                && (class.stem[entry] || words[found.end()..].starts_with(' ')))
     })
+}
+
+/// A word class as one automaton, with what each entry asks of its match.
+struct CompiledClass {
+    automaton: aho_corasick::AhoCorasick,
+    /// The entry ends in `*`: any word that starts so.
+    stem: Vec<bool>,
+    /// Chinese, Japanese and Korean write words without spaces: anywhere.
+    anywhere: Vec<bool>,
+}
+
+impl CompiledClass {
+    fn new(class: &[&str]) -> Self {
+        let needles: Vec<(&str, bool)> = class
+            .iter()
+            .map(|entry| match entry.strip_suffix('*') {
+                Some(stem) => (stem, true),
+                None => (*entry, false),
+            })
+            .collect();
+        let automaton = aho_corasick::AhoCorasick::new(needles.iter().map(|(needle, _)| needle))
+            .unwrap_or_else(|error| unreachable!("a word class compiles: {error}"));
+        Self {
+            automaton,
+            stem: needles.iter().map(|(_, stem)| *stem).collect(),
+            anywhere: needles
+                .iter()
+                .map(|(needle, _)| needle.chars().next().is_some_and(|c| c as u32 >= 0x1100))
+                .collect(),
+        }
+    }
+}
+
+/// The compiled classes, by the address and length of their lists. Every
+/// list is `'static` (a constant, or built once), so an address never
+/// moves and never comes to name another list.
+type Classes = std::collections::HashMap<(usize, usize), std::sync::Arc<CompiledClass>>;
+static CLASSES: std::sync::LazyLock<parking_lot::RwLock<Classes>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn compiled(class: &'static [&'static str]) -> std::sync::Arc<CompiledClass> {
+    let key = (class.as_ptr() as usize, class.len());
+    if let Some(found) = CLASSES.read().get(&key) {
+        return found.clone();
+    }
+    let built = std::sync::Arc::new(CompiledClass::new(class));
+    CLASSES.write().entry(key).or_insert(built).clone()
 }
 
 /// The column header of a value in a delimited row (CSV, TSV, a Markdown

@@ -218,6 +218,36 @@ pub(in crate::guardrails) const PERSONAL_ADDRESS: &[&str] = &[
     "pani",
 ];
 
+/// A field name that labels an address (`"adresse": "…"`).
+fn address_field(w: &str) -> bool {
+    matches!(
+        w,
+        "address"
+            | "adresse"
+            | "adres"
+            | "adresa"
+            | "dirección"
+            | "direccion"
+            | "indirizzo"
+            | "morada"
+            | "endereço"
+            | "endereco"
+            | "anschrift"
+            | "domicilio"
+    )
+}
+
+/// The words that make an address someone's, less the field names (which
+/// count only right before the address).
+static PERSONAL_NOT_FIELD: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        PERSONAL_ADDRESS
+            .iter()
+            .copied()
+            .filter(|p| !address_field(p))
+            .collect()
+    });
+
 /// A postal address that belongs to a person: a word that ties it to
 /// someone nearby (lives at, ship to, customer, Name:, Herr), no mark of an
 /// organisation (GmbH, Ltd, head office, company no.) around it, and not
@@ -234,34 +264,10 @@ pub(in crate::guardrails) fn address(text: &str, start: usize, end: usize) -> bo
     {
         return false;
     }
-    let field = |w: &str| {
-        matches!(
-            w,
-            "address"
-                | "adresse"
-                | "adres"
-                | "adresa"
-                | "dirección"
-                | "direccion"
-                | "indirizzo"
-                | "morada"
-                | "endereço"
-                | "endereco"
-                | "anschrift"
-                | "domicilio"
-        )
-    };
     let close = words(span_before(text, start, 14));
     let near = words(span_before(text, start, 110));
-    let labelled = close.split(' ').any(field);
-    let personal = |w: &str| {
-        let list: Vec<&str> = PERSONAL_ADDRESS
-            .iter()
-            .copied()
-            .filter(|p| !field(p))
-            .collect();
-        holds(w, &list)
-    };
+    let labelled = close.split(' ').any(address_field);
+    let personal = |w: &str| holds(w, &PERSONAL_NOT_FIELD);
     labelled
         || personal(&near)
         || personal(&words(span_after(text, end, 60)))

@@ -240,3 +240,22 @@ fn a_password_that_repeats_the_user_is_a_default_not_a_secret() {
         );
     }
 }
+
+#[test]
+fn a_word_class_is_found_on_word_boundaries() {
+    use super::context::{holds, words};
+    const CLASS: &[&str] = &["e g", "sample*", "fake", "例*"];
+    for (text, expected) in [
+        ("for example, e.g. this one", true),
+        ("a Samples folder", true),
+        ("a resample step", false),
+        ("fakes and forgeries", false),
+        ("it is fake.", true),
+        ("这是例子", true),
+        ("nothing of the kind", false),
+        // A phrase after a false start of itself.
+        ("ee g e g", true),
+    ] {
+        assert_eq!(holds(&words(text), CLASS), expected, "{text}");
+    }
+}
