@@ -218,7 +218,7 @@ fn attempt_span(
         ("gen_ai.operation.name", operation.into()),
         (
             "gen_ai.provider.name",
-            crate::traces::provider_name(target.provider_id()).into(),
+            crate::traces::provider_name(target.provider_id()),
         ),
         (
             "gen_ai.request.model",

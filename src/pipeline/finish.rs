@@ -45,13 +45,13 @@ fn request_span(
     let requested = cx.requested_model.as_deref().unwrap_or("-");
     let mut attributes: Vec<(&'static str, Value)> = vec![
         ("gen_ai.operation.name", operation.into()),
-        ("gen_ai.request.model", requested.into()),
+        ("gen_ai.request.model", requested.to_owned().into()),
         ("http.request.method", "POST".into()),
         ("http.response.status_code", u64::from(status).into()),
         ("switchboard.endpoint", cx.endpoint.label().into()),
         (
             "switchboard.request_id",
-            cx.request_id.to_str().unwrap_or("-").into(),
+            cx.request_id.to_str().unwrap_or("-").to_owned().into(),
         ),
         ("switchboard.attempts", u64::from(cx.attempts).into()),
         ("switchboard.stream", cx.stream.into()),
@@ -59,7 +59,7 @@ fn request_span(
     if let Some(target) = &cx.target {
         attributes.push((
             "gen_ai.provider.name",
-            crate::traces::provider_name(target.provider_id()).into(),
+            crate::traces::provider_name(target.provider_id()),
         ));
         attributes.push((
             "gen_ai.response.model",

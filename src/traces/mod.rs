@@ -134,20 +134,22 @@ pub fn random_span_id() -> SpanId {
 /// A span value: what OTLP attributes carry here.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Text(String),
+    /// Borrowed when the text is the gateway's own (an operation, an
+    /// endpoint, an outcome): most of a request's attributes cost no copy.
+    Text(std::borrow::Cow<'static, str>),
     Int(i64),
     Bool(bool),
 }
 
-impl From<&str> for Value {
-    fn from(value: &str) -> Self {
-        Self::Text(value.to_owned())
+impl From<&'static str> for Value {
+    fn from(value: &'static str) -> Self {
+        Self::Text(value.into())
     }
 }
 
 impl From<String> for Value {
     fn from(value: String) -> Self {
-        Self::Text(value)
+        Self::Text(value.into())
     }
 }
 
@@ -217,7 +219,8 @@ impl Trace {
             parent,
             started: Instant::now(),
             started_unix_nanos: unix_nanos(SystemTime::now()),
-            children: Vec::new(),
+            // A request's stages and an attempt or two.
+            children: Vec::with_capacity(8),
         })
     }
 
@@ -295,14 +298,23 @@ fn unix_nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The GenAI conventions' name of a provider (`gen_ai.provider.name`).
-pub fn provider_name(id: &str) -> &str {
-    match id {
+/// The GenAI conventions' name of a provider (`gen_ai.provider.name`): a
+/// built-in provider's without a copy, a configured one's as its id.
+pub fn provider_name(id: &str) -> Value {
+    let known = match id {
         "gemini" => "gcp.gemini",
         "bedrock" => "aws.bedrock",
         "azure" => "azure.ai.openai",
-        other => other,
-    }
+        "openai" => "openai",
+        "anthropic" => "anthropic",
+        "mistral" => "mistral_ai",
+        "deepseek" => "deepseek",
+        "groq" => "groq",
+        "perplexity" => "perplexity",
+        "xai" => "x_ai",
+        other => return Value::from(other.to_owned()),
+    };
+    Value::from(known)
 }
 
 #[cfg(test)]

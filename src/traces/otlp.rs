@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 
 fn key_value(key: &str, value: &Value) -> KeyValue {
     let value = match value {
-        Value::Text(text) => any_value::Value::StringValue(text.clone()),
+        Value::Text(text) => any_value::Value::StringValue(text.to_string()),
         Value::Int(n) => any_value::Value::IntValue(*n),
         Value::Bool(b) => any_value::Value::BoolValue(*b),
     };
@@ -58,7 +58,7 @@ pub fn request(service_name: &str, spans: &[SpanData]) -> ExportTraceServiceRequ
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![
-                    key_value("service.name", &Value::from(service_name)),
+                    key_value("service.name", &Value::from(service_name.to_owned())),
                     key_value("service.version", &Value::from(env!("CARGO_PKG_VERSION"))),
                 ],
                 ..Resource::default()

@@ -173,7 +173,7 @@ fn put_span(span: &SpanData, len: usize, out: &mut Vec<u8>) {
 pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
     let version = env!("CARGO_PKG_VERSION");
     let resource_attributes = [
-        ("service.name", Value::from(service_name)),
+        ("service.name", Value::from(service_name.to_owned())),
         ("service.version", Value::from(version)),
     ];
     let resource_len: usize = resource_attributes

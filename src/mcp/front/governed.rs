@@ -287,10 +287,13 @@ fn tool_span(
     let mut attributes: Vec<(&'static str, crate::traces::Value)> = vec![
         ("mcp.method.name", "tools/call".into()),
         ("gen_ai.operation.name", "execute_tool".into()),
-        ("gen_ai.tool.name", call.tool.into()),
-        ("switchboard.mcp.server", call.server.into()),
-        ("switchboard.team", call.team.into()),
-        ("switchboard.request_id", (*request.request_id).into()),
+        ("gen_ai.tool.name", call.tool.to_owned().into()),
+        ("switchboard.mcp.server", call.server.to_owned().into()),
+        ("switchboard.team", call.team.to_owned().into()),
+        (
+            "switchboard.request_id",
+            request.request_id.to_string().into(),
+        ),
     ];
     if failed {
         attributes.push(("error.type", call.outcome.label().into()));
