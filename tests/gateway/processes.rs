@@ -84,6 +84,21 @@ impl GatewayProcess {
         self.logs.lock().clone()
     }
 
+    /// Waits (with a deadline) until the log shows `needle`: the gateway
+    /// writes its log lines in batches, and they are read on another task,
+    /// so a line may trail the response or counter that caused it.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.logs().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{needle}` in the log: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

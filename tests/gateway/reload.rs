@@ -55,20 +55,6 @@ async fn wait_for_counter(
     }
 }
 
-/// Wait (with a deadline) until the gateway's log shows `needle`: its
-/// output is read on another thread, so it may trail a counter.
-async fn wait_for_log(gateway: &GatewayProcess, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gateway.logs().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in the log: {}",
-            gateway.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn status_with(client: &reqwest::Client, gateway: &GatewayProcess, key: &str) -> u16 {
     client
         .post(gateway.url("/v1/chat/completions"))
@@ -162,7 +148,7 @@ async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight()
     assert_eq!(status_with(&client, &gateway, GAMMA_KEY).await, 200);
     assert_eq!(status_with(&client, &gateway, ALPHA_KEY).await, 401);
     // The restart-only change is named.
-    wait_for_log(&gateway, "server.listen").await;
+    gateway.wait_for_log("server.listen").await;
 
     // A config that does not validate changes nothing.
     reload_with(
@@ -175,7 +161,7 @@ async fn sighup_and_file_changes_reload_the_config_and_keep_requests_in_flight()
     )
     .await;
     assert_eq!(status_with(&client, &gateway, GAMMA_KEY).await, 200);
-    wait_for_log(&gateway, "config reload refused").await;
+    gateway.wait_for_log("config reload refused").await;
 
     // No signal needed: a changed file is noticed and reloaded.
     let applied = counter(
