@@ -250,11 +250,11 @@ pub fn hidden_readings(piece: &str) -> Vec<String> {
     use base64::Engine as _;
     let signals = &*SIGNALS;
     let mut readings = Vec::new();
-    let base64_runs = if has_base64_run(piece) {
-        signals.base64.find_iter(piece).collect()
-    } else {
-        Vec::new()
-    };
+    // Each pattern runs only where its quick check finds a run to read.
+    let base64_runs = has_base64_run(piece)
+        .then(|| signals.base64.find_iter(piece))
+        .into_iter()
+        .flatten();
     for run in base64_runs {
         for engine in [
             &base64::engine::general_purpose::STANDARD,
@@ -270,20 +270,18 @@ pub fn hidden_readings(piece: &str) -> Vec<String> {
             }
         }
     }
-    let hex: Vec<u8> = if has_hex_pairs(piece) {
-        signals.hex_bytes.find_iter(piece).collect()
-    } else {
-        Vec::new()
-    }
-    .into_iter()
-    .flat_map(|run| {
-        run.as_str()
-            .split(|c: char| !c.is_ascii_hexdigit())
-            .filter(|b| b.len() == 2)
-            .filter_map(|b| u8::from_str_radix(b, 16).ok())
-            .collect::<Vec<_>>()
-    })
-    .collect();
+    let hex: Vec<u8> = has_hex_pairs(piece)
+        .then(|| signals.hex_bytes.find_iter(piece))
+        .into_iter()
+        .flatten()
+        .flat_map(|run| {
+            run.as_str()
+                .split(|c: char| !c.is_ascii_hexdigit())
+                .filter(|b| b.len() == 2)
+                .filter_map(|b| u8::from_str_radix(b, 16).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     if hex.len() >= 8
         && let Ok(text) = String::from_utf8(hex)
     {
