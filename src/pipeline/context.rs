@@ -46,7 +46,7 @@ pub struct RequestCx {
     pub peer: Option<SocketAddr>,
     pub caller: Option<Caller>,
     /// The model name as the client sent it (for logs, before resolution).
-    pub requested_model: Option<String>,
+    pub requested_model: Option<Arc<str>>,
     /// The target that served (or, before dispatch, the route's first).
     pub target: Option<Target>,
     /// The resolved route: its targets, strategy, timeouts and retries.
@@ -59,7 +59,7 @@ pub struct RequestCx {
     pub usage: Option<Usage>,
     pub cost: Option<Cost>,
     /// The prompt template rendered for this request, as `name@version`.
-    pub prompt: Option<String>,
+    pub prompt: Option<Arc<str>>,
     /// What the cache did: `hit-exact`, `hit-semantic`, `miss`, `bypass`.
     pub cache: Option<&'static str>,
     /// The request's trace, when `[otel]` is on and it is sampled.

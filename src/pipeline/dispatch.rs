@@ -206,31 +206,29 @@ fn attempt_span(
     let operation = cx.endpoint.operation();
     if cx.logged && cx.attempt_log.len() < 32 {
         cx.attempt_log.push(crate::request_log::Attempt {
-            model: target.canonical.to_string(),
+            model: target.canonical.clone(),
             us: started.elapsed().as_micros() as u64,
-            error: error.map(|e| e.label().to_owned()),
+            error: error.map(|e| e.label().into()),
         });
     }
     let Some(trace) = &mut cx.trace else {
         return;
     };
-    let mut attributes = vec![
+    let mut attributes = Vec::with_capacity(5);
+    attributes.extend([
         ("gen_ai.operation.name", operation.into()),
         (
             "gen_ai.provider.name",
-            crate::traces::provider_name(target.provider_id()),
+            crate::traces::provider_name(&target.provider.id),
         ),
-        (
-            "gen_ai.request.model",
-            target.upstream_model.to_string().into(),
-        ),
+        ("gen_ai.request.model", target.upstream_model.clone().into()),
         ("switchboard.attempt", u64::from(attempt).into()),
-    ];
+    ]);
     if let Some(error) = error {
         attributes.push(("error.type", error.label().into()));
     }
     trace.child(
-        format!("{operation} {}", target.upstream_model),
+        crate::traces::SpanName::Call(operation, target.upstream_model.clone()),
         crate::traces::Kind::Client,
         span_id,
         (started.into_std(), Instant::now().into_std()),

@@ -104,6 +104,7 @@ fn breaker() -> BreakerSettings {
 fn target(id: &str, provider: &Arc<Scripted>, context_window: u32, priority: u32) -> RouteTarget {
     let adapter: Arc<dyn Provider> = provider.clone();
     let entry = Arc::new(ProviderEntry {
+        id: id.into(),
         spec: ProviderSpec {
             id: id.to_owned(),
             name: id.to_owned(),

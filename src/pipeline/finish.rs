@@ -42,10 +42,11 @@ fn request_span(
 ) -> crate::traces::SpanData {
     use crate::traces::Value;
     let operation = cx.endpoint.operation();
-    let requested = cx.requested_model.as_deref().unwrap_or("-");
-    let mut attributes: Vec<(&'static str, Value)> = vec![
+    let requested: std::sync::Arc<str> = cx.requested_model.clone().unwrap_or_else(|| "-".into());
+    let mut attributes: Vec<(&'static str, Value)> = Vec::with_capacity(16);
+    attributes.extend([
         ("gen_ai.operation.name", operation.into()),
-        ("gen_ai.request.model", requested.to_owned().into()),
+        ("gen_ai.request.model", requested.clone().into()),
         ("http.request.method", "POST".into()),
         ("http.response.status_code", u64::from(status).into()),
         ("switchboard.endpoint", cx.endpoint.label().into()),
@@ -55,15 +56,15 @@ fn request_span(
         ),
         ("switchboard.attempts", u64::from(cx.attempts).into()),
         ("switchboard.stream", cx.stream.into()),
-    ];
+    ]);
     if let Some(target) = &cx.target {
         attributes.push((
             "gen_ai.provider.name",
-            crate::traces::provider_name(target.provider_id()),
+            crate::traces::provider_name(&target.provider.id),
         ));
         attributes.push((
             "gen_ai.response.model",
-            target.upstream_model.to_string().into(),
+            target.upstream_model.clone().into(),
         ));
     }
     if let Some(usage) = cx.usage {
@@ -71,8 +72,8 @@ fn request_span(
         attributes.push(("gen_ai.usage.output_tokens", usage.completion_tokens.into()));
     }
     if let Some(caller) = &cx.caller {
-        attributes.push(("switchboard.team", caller.team.to_string().into()));
-        attributes.push(("switchboard.key", caller.key_id.to_string().into()));
+        attributes.push(("switchboard.team", caller.team.clone().into()));
+        attributes.push(("switchboard.key", caller.key_id.clone().into()));
     }
     if let Some(cache) = cx.cache {
         attributes.push(("switchboard.cache", cache.into()));
@@ -82,7 +83,7 @@ fn request_span(
         attributes.push(("error.type", outcome.label().into()));
     }
     trace.root(
-        format!("{operation} {requested}"),
+        crate::traces::SpanName::Call(operation, requested),
         attributes,
         failed.then(|| outcome.label().to_owned()),
     )
@@ -242,7 +243,7 @@ pub fn record(gateway: &Gateway, cx: &mut RequestCx, status: u16, outcome: Outco
 /// The request's row in the request log.
 fn log_row(
     gateway: &Gateway,
-    cx: &RequestCx,
+    cx: &mut RequestCx,
     status: u16,
     outcome: Outcome,
     elapsed: std::time::Duration,
@@ -252,17 +253,17 @@ fn log_row(
     gateway.request_log.record(crate::request_log::Row {
         at_ms: unix_ms_at(cx.started),
         request_id: cx.request_id.to_str().unwrap_or("-").to_owned(),
-        endpoint: cx.endpoint.label().to_owned(),
-        team: cx.caller.as_ref().map(|c| c.team.to_string()),
-        key: cx.caller.as_ref().map(|c| c.key_id.to_string()),
+        endpoint: cx.endpoint.label().into(),
+        team: cx.caller.as_ref().map(|c| c.team.clone()),
+        key: cx.caller.as_ref().map(|c| c.key_id.clone()),
         requested_model: cx.requested_model.clone(),
-        model: cx.target.as_ref().map(|t| t.canonical.to_string()),
-        provider: cx.target.as_ref().map(|t| t.provider_id().to_owned()),
+        model: cx.target.as_ref().map(|t| t.canonical.clone()),
+        provider: cx.target.as_ref().map(|t| t.provider.id.clone()),
         stream: cx.stream,
         attempts: cx.attempts,
         status,
-        outcome: outcome.label().to_owned(),
-        cache: cx.cache.map(str::to_owned),
+        outcome: outcome.label().into(),
+        cache: cx.cache.map(Into::into),
         prompt: cx.prompt.clone(),
         duration_ms: elapsed.as_secs_f64() * 1e3,
         upstream_ms: cx.upstream_elapsed.as_secs_f64() * 1e3,
@@ -277,14 +278,14 @@ fn log_row(
             stages: cx
                 .stages
                 .iter()
-                .map(|(name, took)| {
+                .map(|&(name, took)| {
                     let stage = name.strip_prefix("switchboard.").unwrap_or(name);
                     (stage.into(), took.as_micros() as u64)
                 })
                 .collect(),
-            attempts: cx.attempt_log.clone(),
-            guardrails: cx.guard.clone(),
-            captured: cx.captured.clone(),
+            attempts: std::mem::take(&mut cx.attempt_log),
+            guardrails: cx.guard.take(),
+            captured: cx.captured.take(),
         },
         ..crate::request_log::Row::default()
     });

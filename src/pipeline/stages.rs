@@ -38,7 +38,7 @@ pub fn resolve(
     model: &str,
     kind: ModelKind,
 ) -> Result<Target, GatewayError> {
-    cx.requested_model = Some(model.to_owned());
+    cx.requested_model = Some(model.into());
     let route = gateway
         .router
         .load()
@@ -118,7 +118,7 @@ pub fn render_prompt(
     use crate::prompts::RenderError;
     match gateway.prompts.load().message(parameter) {
         Ok((message, label)) => {
-            cx.prompt = Some(label);
+            cx.prompt = Some(label.into());
             Ok(message)
         }
         Err(RenderError::NotFound(message)) => Err(GatewayError::NotFound { message }),

@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 /// One provider and whether it can serve.
 pub struct ProviderEntry {
+    /// `spec.id`, shared: request log rows and spans name the provider
+    /// without a copy.
+    pub id: Arc<str>,
     pub spec: ProviderSpec,
     pub allow_unlisted_models: bool,
     /// `None` when the provider is off; the reason is in `disabled_reason`.
@@ -103,6 +106,7 @@ impl Providers {
             entries.insert(
                 id.clone(),
                 Arc::new(ProviderEntry {
+                    id: spec.id.as_str().into(),
                     allow_unlisted_models: overrides
                         .allow_unlisted_models
                         .unwrap_or(spec.allow_unlisted_models),

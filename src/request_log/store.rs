@@ -192,50 +192,34 @@ impl Store {
         }))
     }
 
+    /// Writes `rows` in one transaction, several rows to a statement: a
+    /// statement's own cost in SQLite (its start, its end, the table's
+    /// sequence kept for `seq`) is paid once for its rows, not per row.
     pub fn insert(&self, rows: &[Row]) -> Result<(), String> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut connection = self.connection()?;
         let transaction = connection.transaction().map_err(|e| e.to_string())?;
-        {
+        let mut rest = rows;
+        for size in ROWS_PER_STATEMENT {
+            if rest.len() < size {
+                continue;
+            }
             let mut statement = transaction
-                .prepare_cached(
-                    "INSERT INTO requests (at_ms, request_id, endpoint, team, key,
-                     requested_model, model, provider, stream, attempts, status, outcome,
-                     cache, prompt, duration_ms, upstream_ms, overhead_us, prompt_tokens,
-                     completion_tokens, cost_nano, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                     ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-                )
+                .prepare_cached(&insert_sql(size))
                 .map_err(|e| e.to_string())?;
-            for row in rows {
+            while rest.len() >= size {
+                let (now, later) = rest.split_at(size);
+                let written: Vec<Written> = now.iter().map(Written::of).collect();
+                let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * INSERTED);
+                for (row, written) in now.iter().zip(&written) {
+                    values.extend(row_values(row, written));
+                }
                 statement
-                    .execute(rusqlite::params![
-                        row.at_ms,
-                        row.request_id,
-                        row.endpoint,
-                        row.team,
-                        row.key,
-                        row.requested_model,
-                        row.model,
-                        row.provider,
-                        row.stream,
-                        row.attempts,
-                        row.status,
-                        row.outcome,
-                        row.cache,
-                        row.prompt,
-                        row.duration_ms,
-                        row.upstream_ms,
-                        row.overhead_us as i64,
-                        row.prompt_tokens as i64,
-                        row.completion_tokens as i64,
-                        row.cost_nano.map(|n| n as i64),
-                        (row.detail != super::Detail::default())
-                            .then(|| serde_json::to_string(&row.detail).unwrap_or_default()),
-                    ])
+                    .execute(values.as_slice())
                     .map_err(|e| e.to_string())?;
+                rest = later;
             }
         }
         transaction.commit().map_err(|e| e.to_string())
@@ -467,6 +451,72 @@ impl Store {
             }
         }
     }
+}
+
+/// Statement sizes, largest first: a batch is written as full statements
+/// of the first size, its rest with the next, down to single rows.
+const ROWS_PER_STATEMENT: [usize; 3] = [32, 8, 1];
+/// Columns an insert writes a row.
+const INSERTED: usize = 21;
+
+/// `INSERT ... VALUES (?, ...), ...` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; INSERTED].join(", "));
+    format!(
+        "INSERT INTO requests (at_ms, request_id, endpoint, team, key, requested_model, model, \
+         provider, stream, attempts, status, outcome, cache, prompt, duration_ms, upstream_ms, \
+         overhead_us, prompt_tokens, completion_tokens, cost_nano, detail) VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
+
+/// A row's values as SQLite keeps them (integers are signed there).
+struct Written {
+    overhead_us: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_nano: Option<i64>,
+    detail: Option<String>,
+}
+
+impl Written {
+    fn of(row: &Row) -> Self {
+        Self {
+            overhead_us: row.overhead_us as i64,
+            prompt_tokens: row.prompt_tokens as i64,
+            completion_tokens: row.completion_tokens as i64,
+            cost_nano: row.cost_nano.map(|n| n as i64),
+            detail: (row.detail != super::Detail::default())
+                .then(|| serde_json::to_string(&row.detail).unwrap_or_default()),
+        }
+    }
+}
+
+/// One row's values, in the order of [`insert_sql`]'s columns.
+fn row_values<'a>(row: &'a Row, written: &'a Written) -> [&'a dyn rusqlite::ToSql; INSERTED] {
+    [
+        &row.at_ms,
+        &row.request_id,
+        &row.endpoint,
+        &row.team,
+        &row.key,
+        &row.requested_model,
+        &row.model,
+        &row.provider,
+        &row.stream,
+        &row.attempts,
+        &row.status,
+        &row.outcome,
+        &row.cache,
+        &row.prompt,
+        &row.duration_ms,
+        &row.upstream_ms,
+        &written.overhead_us,
+        &written.prompt_tokens,
+        &written.completion_tokens,
+        &written.cost_nano,
+        &written.detail,
+    ]
 }
 
 /// Opens the file and makes sure its table and indexes exist.

@@ -15,12 +15,12 @@ fn row(request_id: &str, team: &str, status: u16, at_ms: i64, cost_nano: Option<
     Row {
         at_ms,
         request_id: request_id.to_owned(),
-        endpoint: "chat".to_owned(),
-        team: Some(team.to_owned()),
-        key: Some(format!("{team}-key")),
-        requested_model: Some("gpt-4o-mini".to_owned()),
-        model: Some("openai/gpt-4o-mini".to_owned()),
-        provider: Some("openai".to_owned()),
+        endpoint: "chat".into(),
+        team: Some(team.into()),
+        key: Some(format!("{team}-key").into()),
+        requested_model: Some("gpt-4o-mini".into()),
+        model: Some("openai/gpt-4o-mini".into()),
+        provider: Some("openai".into()),
         attempts: 1,
         status,
         outcome: if status < 400 {
@@ -28,8 +28,8 @@ fn row(request_id: &str, team: &str, status: u16, at_ms: i64, cost_nano: Option<
         } else {
             "rate_limit_exceeded"
         }
-        .to_owned(),
-        cache: Some("miss".to_owned()),
+        .into(),
+        cache: Some("miss".into()),
         duration_ms: f64::from(status) / 10.0,
         overhead_us: 100,
         prompt_tokens: 10,
@@ -169,7 +169,7 @@ fn rows_survive_a_reopen_and_retention_drops_the_old_and_the_surplus() {
 fn client_texts_are_bounded_and_an_off_log_keeps_nothing() {
     let log = RequestLog::open(&settings(":memory:".into())).unwrap();
     let mut long = row(&"x".repeat(10_000), "alpha", 200, store::now_ms(), None);
-    long.requested_model = Some("é".repeat(5_000));
+    long.requested_model = Some("é".repeat(5_000).into());
     log.record(long);
     log.flush();
     let kept = &log.list(&Filter::default()).unwrap()[0];
@@ -187,4 +187,39 @@ fn client_texts_are_bounded_and_an_off_log_keeps_nothing() {
         off.list(&Filter::default()).unwrap_err(),
         super::ReadError::Off
     );
+}
+
+#[test]
+fn a_batch_of_any_size_is_written_whole_and_in_order() {
+    // 32-, 8- and 1-row statements: sizes around each boundary, and a
+    // batch that needs all three.
+    let store = store::Store::open(std::path::Path::new(":memory:"));
+    let now = store::now_ms();
+    let mut written = 0;
+    for size in [1, 7, 8, 9, 31, 32, 33, 41, 75] {
+        let batch: Vec<Row> = (0..size)
+            .map(|i| {
+                let mut row = row(&format!("b{size}-{i}"), "alpha", 200, now, Some(i));
+                row.detail.stages = vec![("dispatch".into(), i)];
+                row
+            })
+            .collect();
+        store.insert(&batch).unwrap();
+        written += size;
+        let listed = store
+            .list(&Filter {
+                limit: Some(500),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(listed.len() as u64, written, "after a batch of {size}");
+        let newest: Vec<&Row> = listed.iter().take(size as usize).rev().collect();
+        for (i, kept) in newest.iter().enumerate() {
+            assert_eq!(kept.request_id, format!("b{size}-{i}"));
+            assert_eq!(kept.cost_nano, Some(i as u64));
+            assert_eq!(kept.detail.stages, vec![("dispatch".into(), i as u64)]);
+            assert_eq!(kept.team.as_deref(), Some("alpha"));
+        }
+        assert!(listed.windows(2).all(|pair| pair[0].seq > pair[1].seq));
+    }
 }

@@ -116,7 +116,14 @@ pub fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
 }
 
 pub fn traceparent(trace: &TraceId, span: &SpanId) -> String {
-    format!("00-{}-{}-01", hex::encode(trace), hex::encode(span))
+    // Written in place: one allocation, not one per part.
+    let mut text = [0u8; 55];
+    text[..3].copy_from_slice(b"00-");
+    let _ = hex::encode_to_slice(trace, &mut text[3..35]);
+    text[35] = b'-';
+    let _ = hex::encode_to_slice(span, &mut text[36..52]);
+    text[52..].copy_from_slice(b"-01");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 fn random_trace_id() -> TraceId {
@@ -137,8 +144,84 @@ pub enum Value {
     /// Borrowed when the text is the gateway's own (an operation, an
     /// endpoint, an outcome): most of a request's attributes cost no copy.
     Text(std::borrow::Cow<'static, str>),
+    /// A text the gateway already holds shared (a team, a key, a model):
+    /// a reference, not a copy.
+    Shared(std::sync::Arc<str>),
     Int(i64),
     Bool(bool),
+}
+
+impl Value {
+    /// The text, for a text value.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Shared(text) => Some(text),
+            Self::Int(_) | Self::Bool(_) => None,
+        }
+    }
+}
+
+impl From<std::sync::Arc<str>> for Value {
+    fn from(value: std::sync::Arc<str>) -> Self {
+        Self::Shared(value)
+    }
+}
+
+/// A span's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpanName {
+    /// A name of the gateway's own (a stage's) or one made for the span.
+    Fixed(std::borrow::Cow<'static, str>),
+    /// `"{operation} {model}"`, as the GenAI conventions name a model call,
+    /// kept in its two parts so that naming the span copies no text.
+    Call(&'static str, std::sync::Arc<str>),
+}
+
+impl SpanName {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Fixed(name) => name.len(),
+            Self::Call(operation, model) => operation.len() + 1 + model.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the name's UTF-8 bytes.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Fixed(name) => out.extend_from_slice(name.as_bytes()),
+            Self::Call(operation, model) => {
+                out.extend_from_slice(operation.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(model.as_bytes());
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SpanName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(name) => f.write_str(name),
+            Self::Call(operation, model) => write!(f, "{operation} {model}"),
+        }
+    }
+}
+
+impl From<&'static str> for SpanName {
+    fn from(name: &'static str) -> Self {
+        Self::Fixed(name.into())
+    }
+}
+
+impl From<String> for SpanName {
+    fn from(name: String) -> Self {
+        Self::Fixed(name.into())
+    }
 }
 
 impl From<&'static str> for Value {
@@ -178,7 +261,7 @@ pub struct SpanData {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent: Option<SpanId>,
-    pub name: std::borrow::Cow<'static, str>,
+    pub name: SpanName,
     pub kind: Kind,
     pub start_unix_nanos: u64,
     pub end_unix_nanos: u64,
@@ -235,7 +318,7 @@ impl Trace {
     /// Records a finished child of the request's span.
     pub fn child(
         &mut self,
-        name: impl Into<std::borrow::Cow<'static, str>>,
+        name: impl Into<SpanName>,
         kind: Kind,
         span_id: SpanId,
         (start, end): (Instant, Instant),
@@ -262,7 +345,7 @@ impl Trace {
     /// The request's own span, ending now.
     pub fn root(
         &self,
-        name: String,
+        name: SpanName,
         attributes: Vec<(&'static str, Value)>,
         error: Option<String>,
     ) -> SpanData {
@@ -270,7 +353,7 @@ impl Trace {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent: self.parent,
-            name: name.into(),
+            name,
             kind: Kind::Server,
             start_unix_nanos: self.started_unix_nanos,
             end_unix_nanos: self.at(Instant::now()),
@@ -300,8 +383,8 @@ fn unix_nanos(time: SystemTime) -> u64 {
 
 /// The GenAI conventions' name of a provider (`gen_ai.provider.name`): a
 /// built-in provider's without a copy, a configured one's as its id.
-pub fn provider_name(id: &str) -> Value {
-    let known = match id {
+pub fn provider_name(id: &std::sync::Arc<str>) -> Value {
+    let known = match &**id {
         "gemini" => "gcp.gemini",
         "bedrock" => "aws.bedrock",
         "azure" => "azure.ai.openai",
@@ -312,7 +395,7 @@ pub fn provider_name(id: &str) -> Value {
         "groq" => "groq",
         "perplexity" => "perplexity",
         "xai" => "x_ai",
-        other => return Value::from(other.to_owned()),
+        _ => return Value::Shared(id.clone()),
     };
     Value::from(known)
 }

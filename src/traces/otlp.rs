@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 fn key_value(key: &str, value: &Value) -> KeyValue {
     let value = match value {
         Value::Text(text) => any_value::Value::StringValue(text.to_string()),
+        Value::Shared(text) => any_value::Value::StringValue(text.to_string()),
         Value::Int(n) => any_value::Value::IntValue(*n),
         Value::Bool(b) => any_value::Value::BoolValue(*b),
     };

@@ -65,7 +65,7 @@ fn varint_len(tag: u32, value: u64) -> usize {
 /// `AnyValue`'s content: a oneof, so written even when it is a default.
 fn any_len(value: &Value) -> usize {
     match value {
-        Value::Text(text) => field_len(1, text.len()),
+        Value::Text(_) | Value::Shared(_) => field_len(1, value.as_text().map_or(0, str::len)),
         Value::Bool(_) => key_len(2) + 1,
         Value::Int(n) => key_len(3) + encoded_len_varint(*n as u64),
     }
@@ -73,7 +73,8 @@ fn any_len(value: &Value) -> usize {
 
 fn put_any(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Text(text) => {
+        Value::Text(_) | Value::Shared(_) => {
+            let text = value.as_text().unwrap_or_default();
             put_header(1, text.len(), out);
             out.extend_from_slice(text.as_bytes());
         }
@@ -127,7 +128,7 @@ fn span_len(span: &SpanData) -> usize {
     bytes_len(1, &span.trace_id)
         + bytes_len(2, &span.span_id)
         + bytes_len(4, parent)
-        + bytes_len(5, span.name.as_bytes())
+        + name_len(span)
         + varint_len(6, kind(span.kind))
         + fixed64_len(7, span.start_unix_nanos)
         + fixed64_len(8, end(span))
@@ -141,6 +142,14 @@ fn span_len(span: &SpanData) -> usize {
         + 4
 }
 
+fn name_len(span: &SpanData) -> usize {
+    if span.name.is_empty() {
+        0
+    } else {
+        field_len(5, span.name.len())
+    }
+}
+
 fn end(span: &SpanData) -> u64 {
     span.end_unix_nanos.max(span.start_unix_nanos)
 }
@@ -152,7 +161,10 @@ fn put_span(span: &SpanData, len: usize, out: &mut Vec<u8>) {
     if let Some(parent) = &span.parent {
         put_bytes(4, parent, out);
     }
-    put_bytes(5, span.name.as_bytes(), out);
+    if !span.name.is_empty() {
+        put_header(5, span.name.len(), out);
+        span.name.write_to(out);
+    }
     put_varint(6, kind(span.kind), out);
     put_fixed64(7, span.start_unix_nanos, out);
     put_fixed64(8, end(span), out);
@@ -248,6 +260,21 @@ mod tests {
                 start_unix_nanos: 5,
                 end_unix_nanos: 3,
                 ..span(None, Some(""), vec![("k", Value::Int(-1))])
+            },
+            SpanData {
+                name: super::super::SpanName::Call("chat", "openai/gpt-4o".into()),
+                ..span(
+                    None,
+                    None,
+                    vec![
+                        ("switchboard.team", Value::Shared("alpha".into())),
+                        ("switchboard.key", Value::Shared("".into())),
+                    ],
+                )
+            },
+            SpanData {
+                name: "".into(),
+                ..span(None, None, Vec::new())
             },
         ];
         let ours = encode_request("switchboard-test", &spans);

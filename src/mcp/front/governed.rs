@@ -299,7 +299,7 @@ fn tool_span(
         attributes.push(("error.type", call.outcome.label().into()));
     }
     trace.root(
-        format!("tools/call {}", call.tool),
+        format!("tools/call {}", call.tool).into(),
         attributes,
         failed.then(|| call.outcome.label().to_owned()),
     )
