@@ -9,6 +9,7 @@
 //! one, `sample_ratio` decides by trace id.
 
 mod export;
+#[cfg(test)]
 mod otlp;
 mod otlp_wire;
 

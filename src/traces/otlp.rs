@@ -1,5 +1,6 @@
-//! Spans as OTLP's protobuf messages (the protocol's own definitions, from
-//! `opentelemetry-proto`).
+//! Spans as OTLP's protobuf messages built with the protocol's own
+//! definitions (`opentelemetry-proto`): the reference the bytes of
+//! `otlp_wire.rs` are checked against.
 
 use super::{Kind, SpanData, Value};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

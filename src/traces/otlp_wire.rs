@@ -1,7 +1,8 @@
 //! An OTLP export request written straight from the gateway's spans into
-//! protobuf bytes, for OTLP over HTTP. Building `opentelemetry-proto`'s
-//! message tree first (as `otlp.rs` does for gRPC, whose client takes the
-//! tree) copies every id, name and attribute into owned strings and walks
+//! protobuf bytes (sent as they are over HTTP, read back into the message
+//! for gRPC, whose client takes the message). Building
+//! `opentelemetry-proto`'s message tree first (as `otlp.rs` does, for the
+//! tests) copies every id, name and attribute into owned strings and walks
 //! the tree again for each nested length; at every request sampled, that
 //! was most of what tracing cost the gateway. The bytes are the same
 //! message: a test decodes them with the protocol's own definitions and
@@ -180,9 +181,18 @@ fn put_span(span: &SpanData, len: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&flags(span).to_le_bytes());
 }
 
-/// The protobuf bytes of one `ExportTraceServiceRequest` for `spans` of
-/// this service: the same message as `otlp::request`.
-pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
+/// Appends `span` as one `spans` field of a `ScopeSpans` message. Spans are
+/// written this way where they end, on the request's own thread while
+/// they are still in its cache; an export request is those bytes, as they
+/// are, inside the few headers [`encode_request`] adds.
+pub fn put_span_field(span: &SpanData, out: &mut Vec<u8>) {
+    put_span(span, span_len(span), out);
+}
+
+/// The protobuf bytes of one `ExportTraceServiceRequest` for this service
+/// whose spans are `spans`, written by [`put_span_field`]: the same message
+/// as `otlp::request`.
+pub fn encode_request(service_name: &str, spans: &[u8]) -> Vec<u8> {
     let version = env!("CARGO_PKG_VERSION");
     let resource_attributes = [
         ("service.name", Value::from(service_name.to_owned())),
@@ -193,11 +203,7 @@ pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
         .map(|(key, value)| field_len(1, key_value_len(key, value)))
         .sum();
     let scope_len = field_len(1, "switchboard".len()) + field_len(2, version.len());
-    // Each span's length is needed twice: in its parents' lengths and in
-    // its own header.
-    let span_lens: Vec<usize> = spans.iter().map(span_len).collect();
-    let spans_len: usize = span_lens.iter().map(|&len| field_len(2, len)).sum();
-    let scope_spans_len = field_len(1, scope_len) + spans_len;
+    let scope_spans_len = field_len(1, scope_len) + spans.len();
     let resource_spans_len = field_len(1, resource_len) + field_len(2, scope_spans_len);
     let mut out = Vec::with_capacity(field_len(1, resource_spans_len));
     put_header(1, resource_spans_len, &mut out);
@@ -209,9 +215,7 @@ pub fn encode_request(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
     put_header(1, scope_len, &mut out);
     put_bytes(1, b"switchboard", &mut out);
     put_bytes(2, version.as_bytes(), &mut out);
-    for (span, len) in spans.iter().zip(span_lens) {
-        put_span(span, len, &mut out);
-    }
+    out.extend_from_slice(spans);
     out
 }
 
@@ -277,7 +281,11 @@ mod tests {
                 ..span(None, None, Vec::new())
             },
         ];
-        let ours = encode_request("switchboard-test", &spans);
+        let mut written = Vec::new();
+        for span in &spans {
+            put_span_field(span, &mut written);
+        }
+        let ours = encode_request("switchboard-test", &written);
         let tree = super::super::otlp::request("switchboard-test", &spans);
         let decoded = ExportTraceServiceRequest::decode(ours.as_slice()).expect("valid protobuf");
         assert_eq!(decoded, tree);
