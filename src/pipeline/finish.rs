@@ -89,6 +89,13 @@ fn request_span(
     )
 }
 
+/// A duration in milliseconds, as the number nearest its exact decimal
+/// (`3.456789`, not the `3.4567890000000003` that seconds times 1,000
+/// gives), so a log line carries no digits that mean nothing.
+fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_nanos() as f64 / 1e6
+}
+
 /// The wall-clock time, in Unix milliseconds, of an instant in the past.
 fn unix_ms_at(then: std::time::Instant) -> i64 {
     crate::shapes::unix_millis().saturating_sub(then.elapsed().as_millis() as u64) as i64
@@ -230,8 +237,8 @@ pub fn record(gateway: &Gateway, cx: &mut RequestCx, status: u16, outcome: Outco
         attempts = cx.attempts,
         status,
         outcome = outcome.label(),
-        duration_ms = elapsed.as_secs_f64() * 1e3,
-        upstream_ms = cx.upstream_elapsed.as_secs_f64() * 1e3,
+        duration_ms = millis(elapsed),
+        upstream_ms = millis(cx.upstream_elapsed),
         overhead_us = overhead.as_micros() as u64,
         prompt_tokens = usage.prompt_tokens,
         completion_tokens = usage.completion_tokens,
@@ -265,8 +272,8 @@ fn log_row(
         outcome: outcome.label().into(),
         cache: cx.cache.map(Into::into),
         prompt: cx.prompt.clone(),
-        duration_ms: elapsed.as_secs_f64() * 1e3,
-        upstream_ms: cx.upstream_elapsed.as_secs_f64() * 1e3,
+        duration_ms: millis(elapsed),
+        upstream_ms: millis(cx.upstream_elapsed),
         overhead_us: overhead.as_micros() as u64,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
