@@ -150,7 +150,9 @@ impl Exporter {
                 runtime.spawn(run(self.settings.clone(), self.pending.clone()));
             });
         }
-        let (written, was_empty) = SCRATCH.with_borrow_mut(|scratch| {
+        // Whether the buffer was empty before (the task is to be told), or
+        // how many spans were refused because it was full.
+        let queued: Result<bool, u64> = SCRATCH.with_borrow_mut(|scratch| {
             scratch.clear();
             let mut count = 0u64;
             for span in spans {
@@ -158,38 +160,38 @@ impl Exporter {
                 count += 1;
             }
             if count == 0 {
-                return (0, Some(false));
+                return Ok(false);
             }
-            let was_empty = {
+            let queued = {
                 let mut pending = self.pending.spans.lock();
                 if pending.bytes.len() + scratch.len() > QUEUE_BYTES {
-                    None
+                    Err(count)
                 } else {
                     let was_empty = pending.is_empty();
                     pending.bytes.extend_from_slice(scratch);
                     let end = pending.bytes.len();
                     pending.ends.push(end);
-                    Some(was_empty)
+                    Ok(was_empty)
                 }
             };
             if scratch.capacity() > SCRATCH_KEPT {
                 scratch.clear();
                 scratch.shrink_to(SCRATCH_KEPT);
             }
-            (count, was_empty)
+            queued
         });
-        let Some(was_empty) = was_empty else {
-            let before = self.dropped.fetch_add(written, Ordering::Relaxed);
-            if (before + written).ilog2() != before.checked_ilog2().unwrap_or(u32::MAX) {
-                tracing::warn!(
-                    dropped = before + written,
-                    "trace export queue full: spans dropped"
-                );
+        match queued {
+            Ok(true) => self.pending.arrived.notify_one(),
+            Ok(false) => {}
+            Err(refused) => {
+                let before = self.dropped.fetch_add(refused, Ordering::Relaxed);
+                if (before + refused).ilog2() != before.checked_ilog2().unwrap_or(u32::MAX) {
+                    tracing::warn!(
+                        dropped = before + refused,
+                        "trace export queue full: spans dropped"
+                    );
+                }
             }
-            return;
-        };
-        if was_empty {
-            self.pending.arrived.notify_one();
         }
     }
 }

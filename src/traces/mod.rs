@@ -152,17 +152,6 @@ pub enum Value {
     Bool(bool),
 }
 
-impl Value {
-    /// The text, for a text value.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Self::Text(text) => Some(text),
-            Self::Shared(text) => Some(text),
-            Self::Int(_) | Self::Bool(_) => None,
-        }
-    }
-}
-
 impl From<std::sync::Arc<str>> for Value {
     fn from(value: std::sync::Arc<str>) -> Self {
         Self::Shared(value)
@@ -382,19 +371,15 @@ fn unix_nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The GenAI conventions' name of a provider (`gen_ai.provider.name`): a
-/// built-in provider's without a copy, a configured one's as its id.
+/// The GenAI conventions' name of a provider (`gen_ai.provider.name`):
+/// the conventions' own where it differs from the provider's id, otherwise
+/// the id itself (shared, not copied).
 pub fn provider_name(id: &std::sync::Arc<str>) -> Value {
     let known = match &**id {
         "gemini" => "gcp.gemini",
         "bedrock" => "aws.bedrock",
         "azure" => "azure.ai.openai",
-        "openai" => "openai",
-        "anthropic" => "anthropic",
         "mistral" => "mistral_ai",
-        "deepseek" => "deepseek",
-        "groq" => "groq",
-        "perplexity" => "perplexity",
         "xai" => "x_ai",
         _ => return Value::Shared(id.clone()),
     };

@@ -66,19 +66,23 @@ fn varint_len(tag: u32, value: u64) -> usize {
 /// `AnyValue`'s content: a oneof, so written even when it is a default.
 fn any_len(value: &Value) -> usize {
     match value {
-        Value::Text(_) | Value::Shared(_) => field_len(1, value.as_text().map_or(0, str::len)),
+        Value::Text(text) => field_len(1, text.len()),
+        Value::Shared(text) => field_len(1, text.len()),
         Value::Bool(_) => key_len(2) + 1,
         Value::Int(n) => key_len(3) + encoded_len_varint(*n as u64),
     }
 }
 
+/// `AnyValue.string_value`, written even when empty (it is a oneof).
+fn put_string_value(text: &str, out: &mut Vec<u8>) {
+    put_header(1, text.len(), out);
+    out.extend_from_slice(text.as_bytes());
+}
+
 fn put_any(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Text(_) | Value::Shared(_) => {
-            let text = value.as_text().unwrap_or_default();
-            put_header(1, text.len(), out);
-            out.extend_from_slice(text.as_bytes());
-        }
+        Value::Text(text) => put_string_value(text, out),
+        Value::Shared(text) => put_string_value(text, out),
         Value::Bool(b) => {
             encode_key(2, WireType::Varint, out);
             encode_varint(u64::from(*b), out);
