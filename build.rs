@@ -1,4 +1,8 @@
-// The provider data files are embedded into the binary; rebuild when they change.
+// The data folders (provider catalogs, guardrail packs and scorers, prompt
+// templates) are embedded into the binary with `include_dir!`, which cannot
+// tell cargo which files it read: rebuild when any of them changes.
 fn main() {
-    println!("cargo:rerun-if-changed=providers");
+    for folder in ["providers", "guardrails", "prompts"] {
+        println!("cargo:rerun-if-changed={folder}");
+    }
 }

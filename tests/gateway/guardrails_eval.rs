@@ -5,8 +5,9 @@
 //! in block mode, each text read in the phase of its place (prompt, tool
 //! result, answer). Prints precision and recall per label and place, and
 //! asserts PII and secrets precision and recall of at least 0.95, and for
-//! injections floors just under the shipped packs' figures (the
-//! goal, recall 0.80 with at most 2% of benign texts flagged, is not met).
+//! injections floors just under the shipped packs' figures (the goal,
+//! recall 0.80 with at most 2% of benign texts flagged, is met for recall,
+//! not yet for benign texts flagged).
 //! Under CI a missing model is a failure, not a skip.
 
 use std::collections::BTreeMap;
@@ -156,17 +157,18 @@ async fn the_test_half_meets_the_bar() {
         assert!(s.recall() >= 0.95, "{label} recall {:.3}", s.recall());
     }
     // The injection goal is recall 0.80 with at most 2% of benign texts
-    // flagged; these floors sit just under what the shipped packs measure
-    // (0.769 and 11/271), so a regression fails.
+    // flagged; recall meets it (0.847), benign texts flagged do not yet
+    // (10/271). The floors sit just under what the shipped packs measure,
+    // so a regression fails.
     let injection = all("injection");
     assert!(
-        injection.recall() >= 0.74,
+        injection.recall() >= 0.82,
         "injection recall {:.3}",
         injection.recall()
     );
     let (flagged, total) = benign["all"];
     assert!(
-        f64::from(flagged) <= 0.045 * f64::from(total),
+        f64::from(flagged) <= 0.04 * f64::from(total),
         "benign texts flagged: {flagged}/{total}"
     );
 }
