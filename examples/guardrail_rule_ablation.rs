@@ -16,10 +16,10 @@
 
 #[path = "support/cases_file.rs"]
 mod cases_file;
+#[path = "support/model_cases.rs"]
+mod model_cases;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use switchboard::guardrails::encoder::SemanticModels;
 use switchboard::guardrails::evaluation::{self, Case};
 use switchboard::guardrails::{Engine, Overrides, load_packs};
 
@@ -28,11 +28,7 @@ type Fired<'a> = (&'a Case, BTreeSet<String>);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let file = cases_file::from_args(&args);
-    let cases = evaluation::parse(&std::fs::read_to_string(&file).expect("cases")).expect("parse");
-    let dir = std::env::var("SWITCHBOARD_EMBEDDING_MODEL_DIR")
-        .expect("SWITCHBOARD_EMBEDDING_MODEL_DIR (scripts/fetch-model)");
-    let models = SemanticModels::load(Path::new(&dir)).expect("the model loads");
+    let (cases, models) = model_cases::load(&args);
     let packs = load_packs(None).expect("built-in packs load");
     let chosen = [&packs["pii"], &packs["secrets"], &packs["injection"]];
     let engine = Engine::build(&chosen, &Overrides::default(), Some(models), None).unwrap();

@@ -5,7 +5,7 @@
 
 use super::encoder::SemanticModels;
 use super::pack::{Action, RulePack, parse_phase};
-use super::scorer::TextScorer;
+use super::scorer::{ScoredPiece, TextScorer};
 use super::semantic::{Meaning, SemanticRules};
 use super::validators::Validator;
 use super::webhook::WebhookRule;
@@ -152,6 +152,7 @@ impl Engine {
         let mut semantic = Vec::new();
         let mut webhooks = Vec::new();
         let mut scorers = Vec::new();
+        let mut loaded_scorers: HashMap<String, Arc<TextScorer>> = HashMap::new();
         // (rule index, the model rule that supersedes it)
         let mut superseded: Vec<(usize, &str)> = Vec::new();
         for pack in packs {
@@ -227,10 +228,21 @@ impl Engine {
                     }
                     "scorer" => {
                         let name = rule.scorer.as_deref().unwrap_or_default();
-                        let scorer = super::pack::builtin_scorer(name)
-                            .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+                        // Rules naming one scorer share it, and so its pass
+                        // over a text (see `check`).
+                        let scorer = match loaded_scorers.get(name) {
+                            Some(scorer) => Arc::clone(scorer),
+                            None => {
+                                let scorer = Arc::new(
+                                    super::pack::builtin_scorer(name)
+                                        .map_err(|e| format!("rule `{}`: {e}", rule.id))?,
+                                );
+                                loaded_scorers.insert(name.to_owned(), Arc::clone(&scorer));
+                                scorer
+                            }
+                        };
                         let threshold = rule.threshold.unwrap_or(scorer.threshold);
-                        scorers.push((index, Arc::new(scorer), threshold));
+                        scorers.push((index, scorer, threshold));
                     }
                     "webhook" => {
                         let client = http.ok_or_else(|| {
@@ -356,10 +368,21 @@ impl Engine {
                 }
             }
         }
+        // Each scorer reads the text once, however many rules (thresholds)
+        // ask it: (scorer, each piece's span and probability).
+        let mut scored: Vec<(&Arc<TextScorer>, Vec<ScoredPiece>)> = Vec::new();
         for (index, scorer, threshold) in &self.scorers {
             let rule = &self.rules[*index];
-            if rule.phases.contains(phase) {
-                for (start, end) in scorer.matches(text, phase, *threshold) {
+            if !rule.phases.contains(phase) {
+                continue;
+            }
+            let known = scored.iter().position(|(s, _)| Arc::ptr_eq(s, scorer));
+            let at = known.unwrap_or_else(|| {
+                scored.push((scorer, scorer.scored_pieces(text, phase)));
+                scored.len() - 1
+            });
+            for &(start, end, probability) in &scored[at].1 {
+                if probability >= *threshold {
                     decision
                         .findings
                         .push(Finding::new(*index, rule, start, end));
@@ -459,5 +482,24 @@ mod tests {
         );
         let decision = e.check(Phase::Output, "jane.doe@acme.io");
         assert_eq!(decision.findings[0].action, Action::Flag);
+    }
+
+    #[test]
+    fn rules_on_one_scorer_share_it_and_keep_their_thresholds() {
+        let rule = |id: &str, threshold: f32| {
+            format!(
+                "[[rules]]\nid = \"t.{id}\"\nengine = \"scorer\"\nphases = [\"input\"]\naction = \"block\"\nscorer = \"injection\"\nthreshold = {threshold}\n"
+            )
+        };
+        let text = format!(
+            "id = \"t\"\ndescription = \"test\"\n{}{}",
+            rule("low", 0.001),
+            rule("high", 0.999)
+        );
+        let pack = crate::guardrails::pack::decode_and_check("t.toml", "t", &text).unwrap();
+        let e = Engine::build(&[&pack], &Overrides::default(), None, None).unwrap();
+        assert!(Arc::ptr_eq(&e.scorers[0].1, &e.scorers[1].1));
+        check(&e, Phase::Input, "The report is attached.", &["t.low"]);
+        check(&e, Phase::Output, "The report is attached.", &[]);
     }
 }

@@ -157,8 +157,8 @@ async fn the_test_half_meets_the_bar() {
         assert!(s.recall() >= 0.95, "{label} recall {:.3}", s.recall());
     }
     // The injection goal is recall 0.80 with at most 2% of benign texts
-    // flagged; recall meets it (0.852), benign texts flagged do not yet
-    // (9/271). The floors sit just under what the shipped packs measure,
+    // flagged; recall meets it (0.833), benign texts flagged do not yet
+    // (7/271). The floors sit just under what the shipped packs measure,
     // so a regression fails.
     let injection = all("injection");
     assert!(
@@ -168,7 +168,7 @@ async fn the_test_half_meets_the_bar() {
     );
     let (flagged, total) = benign["all"];
     assert!(
-        f64::from(flagged) <= 0.04 * f64::from(total),
+        f64::from(flagged) <= 0.03 * f64::from(total),
         "benign texts flagged: {flagged}/{total}"
     );
 }
