@@ -76,7 +76,7 @@ fn main() {
             };
             let scorer_score = runs(word_scorer_rule, phase).then(|| {
                 word_scorer
-                    .scored_pieces(&case.text, phase)
+                    .scored_pieces(&case.text, phase, 1.0)
                     .into_iter()
                     .map(|(_, _, probability)| probability)
                     .fold(0.0f32, f32::max)

@@ -378,7 +378,8 @@ impl Engine {
             }
             let known = scored.iter().position(|(s, _)| Arc::ptr_eq(s, scorer));
             let at = known.unwrap_or_else(|| {
-                scored.push((scorer, scorer.scored_pieces(text, phase)));
+                let enough = self.highest_threshold(scorer, phase);
+                scored.push((scorer, scorer.scored_pieces(text, phase, enough)));
                 scored.len() - 1
             });
             for &(start, end, probability) in &scored[at].1 {
@@ -410,6 +411,19 @@ impl Engine {
 fn on_word_boundaries(text: &str, start: usize, end: usize) -> bool {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     !word(text[..start].chars().next_back()) && !word(text[end..].chars().next())
+}
+
+impl Engine {
+    /// The highest threshold among the rules that read `scorer` in `phase`.
+    fn highest_threshold(&self, scorer: &Arc<TextScorer>, phase: Phase) -> f32 {
+        self.scorers
+            .iter()
+            .filter(|(index, other, _)| {
+                Arc::ptr_eq(other, scorer) && self.rules[*index].phases.contains(phase)
+            })
+            .map(|(_, _, threshold)| *threshold)
+            .fold(0.0, f32::max)
+    }
 }
 
 #[cfg(test)]
