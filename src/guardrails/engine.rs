@@ -5,7 +5,7 @@
 
 use super::encoder::SemanticModels;
 use super::pack::{Action, RulePack, parse_phase};
-use super::scorer::{ScoredPiece, TextScorer};
+use super::scorer::TextScorer;
 use super::semantic::{Meaning, SemanticRules};
 use super::validators::Validator;
 use super::webhook::WebhookRule;
@@ -91,8 +91,9 @@ pub struct Engine {
     keyword_rule: Vec<usize>,
     pub(super) semantic: Option<SemanticRules>,
     pub(super) webhooks: Vec<WebhookRule>,
-    /// Learned scorers: (rule index, scorer, threshold).
-    scorers: Vec<(usize, Arc<TextScorer>, f32)>,
+    /// Learned scorers, each with the rules that read it (rule index,
+    /// threshold): rules naming one scorer share its pass over a text.
+    scorers: Vec<(TextScorer, Vec<(usize, f32)>)>,
     phases: Phases,
 }
 
@@ -151,8 +152,9 @@ impl Engine {
         let mut keyword_rule = Vec::new();
         let mut semantic = Vec::new();
         let mut webhooks = Vec::new();
-        let mut scorers = Vec::new();
-        let mut loaded_scorers: HashMap<String, Arc<TextScorer>> = HashMap::new();
+        let mut scorers: Vec<(TextScorer, Vec<(usize, f32)>)> = Vec::new();
+        // The name of each of `scorers`.
+        let mut scorer_names: Vec<&str> = Vec::new();
         // (rule index, the model rule that supersedes it)
         let mut superseded: Vec<(usize, &str)> = Vec::new();
         for pack in packs {
@@ -228,21 +230,18 @@ impl Engine {
                     }
                     "scorer" => {
                         let name = rule.scorer.as_deref().unwrap_or_default();
-                        // Rules naming one scorer share it, and so its pass
-                        // over a text (see `check`).
-                        let scorer = match loaded_scorers.get(name) {
-                            Some(scorer) => Arc::clone(scorer),
+                        let at = match scorer_names.iter().position(|known| *known == name) {
+                            Some(at) => at,
                             None => {
-                                let scorer = Arc::new(
-                                    super::pack::builtin_scorer(name)
-                                        .map_err(|e| format!("rule `{}`: {e}", rule.id))?,
-                                );
-                                loaded_scorers.insert(name.to_owned(), Arc::clone(&scorer));
-                                scorer
+                                let scorer = super::pack::builtin_scorer(name)
+                                    .map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+                                scorers.push((scorer, Vec::new()));
+                                scorer_names.push(name);
+                                scorers.len() - 1
                             }
                         };
-                        let threshold = rule.threshold.unwrap_or(scorer.threshold);
-                        scorers.push((index, scorer, threshold));
+                        let (scorer, rules) = &mut scorers[at];
+                        rules.push((index, rule.threshold.unwrap_or(scorer.threshold)));
                     }
                     "webhook" => {
                         let client = http.ok_or_else(|| {
@@ -368,25 +367,21 @@ impl Engine {
                 }
             }
         }
-        // Each scorer reads the text once, however many rules (thresholds)
-        // ask it: (scorer, each piece's span and probability).
-        let mut scored: Vec<(&Arc<TextScorer>, Vec<ScoredPiece>)> = Vec::new();
-        for (index, scorer, threshold) in &self.scorers {
-            let rule = &self.rules[*index];
-            if !rule.phases.contains(phase) {
-                continue;
-            }
-            let known = scored.iter().position(|(s, _)| Arc::ptr_eq(s, scorer));
-            let at = known.unwrap_or_else(|| {
-                let enough = self.highest_threshold(scorer, phase);
-                scored.push((scorer, scorer.scored_pieces(text, phase, enough)));
-                scored.len() - 1
-            });
-            for &(start, end, probability) in &scored[at].1 {
-                if probability >= *threshold {
-                    decision
-                        .findings
-                        .push(Finding::new(*index, rule, start, end));
+        // Each scorer reads the text once, however many of its rules (with
+        // their thresholds) run in this phase.
+        for (scorer, rules) in &self.scorers {
+            let runs = |&&(index, _): &&(usize, f32)| self.rules[index].phases.contains(phase);
+            let highest = rules.iter().filter(runs).map(|&(_, t)| t).reduce(f32::max);
+            let Some(enough) = highest else { continue };
+            let scored = scorer.scored_pieces(text, phase, enough);
+            for &(index, threshold) in rules.iter().filter(runs) {
+                let rule = &self.rules[index];
+                for &(start, end, probability) in &scored {
+                    if probability >= threshold {
+                        decision
+                            .findings
+                            .push(Finding::new(index, rule, start, end));
+                    }
                 }
             }
         }
@@ -411,19 +406,6 @@ impl Engine {
 fn on_word_boundaries(text: &str, start: usize, end: usize) -> bool {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     !word(text[..start].chars().next_back()) && !word(text[end..].chars().next())
-}
-
-impl Engine {
-    /// The highest threshold among the rules that read `scorer` in `phase`.
-    fn highest_threshold(&self, scorer: &Arc<TextScorer>, phase: Phase) -> f32 {
-        self.scorers
-            .iter()
-            .filter(|(index, other, _)| {
-                Arc::ptr_eq(other, scorer) && self.rules[*index].phases.contains(phase)
-            })
-            .map(|(_, _, threshold)| *threshold)
-            .fold(0.0, f32::max)
-    }
 }
 
 #[cfg(test)]
@@ -512,7 +494,8 @@ mod tests {
         );
         let pack = crate::guardrails::pack::decode_and_check("t.toml", "t", &text).unwrap();
         let e = Engine::build(&[&pack], &Overrides::default(), None, None).unwrap();
-        assert!(Arc::ptr_eq(&e.scorers[0].1, &e.scorers[1].1));
+        assert_eq!(e.scorers.len(), 1, "one scorer for both rules");
+        assert_eq!(e.scorers[0].1.len(), 2);
         check(&e, Phase::Input, "The report is attached.", &["t.low"]);
         check(&e, Phase::Output, "The report is attached.", &[]);
     }

@@ -205,10 +205,16 @@ impl TextScorer {
     /// and as each hidden form it may carry (see [`hidden_readings`]): the
     /// highest of them.
     pub fn probability(&self, piece: &str, phase: Phase) -> f32 {
+        self.with_hidden(piece, phase, self.probability_of(piece, phase))
+    }
+
+    /// `written` (the probability of `piece` as written) or that of one of
+    /// its hidden readings, whichever is higher.
+    fn with_hidden(&self, piece: &str, phase: Phase, written: f32) -> f32 {
         hidden_readings(piece)
             .iter()
             .map(|reading| self.probability_of(reading, phase))
-            .fold(self.probability_of(piece, phase), f32::max)
+            .fold(written, f32::max)
     }
 
     fn probability_of(&self, piece: &str, phase: Phase) -> f32 {
@@ -235,10 +241,7 @@ impl TextScorer {
                 let probability = if written >= enough {
                     written
                 } else {
-                    hidden_readings(piece)
-                        .iter()
-                        .map(|reading| self.probability_of(reading, phase))
-                        .fold(written, f32::max)
+                    self.with_hidden(piece, phase, written)
                 };
                 (start, end, probability)
             })
