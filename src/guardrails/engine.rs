@@ -157,6 +157,8 @@ impl Engine {
         let mut scorer_names: Vec<&str> = Vec::new();
         // (rule index, the model rule that supersedes it)
         let mut superseded: Vec<(usize, &str)> = Vec::new();
+        // (rule index, the model rule it runs beside)
+        let mut beside: Vec<(usize, &str)> = Vec::new();
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for rule in &pack.rules {
@@ -194,6 +196,9 @@ impl Engine {
                 let index = rules.len();
                 if let Some(model_rule) = &rule.superseded_by {
                     superseded.push((index, model_rule.as_str()));
+                }
+                if let Some(model_rule) = &rule.beside {
+                    beside.push((index, model_rule.as_str()));
                 }
                 rules.push(CompiledRule {
                     id: Arc::from(rule.id.as_str()),
@@ -263,6 +268,18 @@ impl Engine {
             if let Some((model_index, _, _)) = running {
                 rules[index].phases = rules[index].phases.without(rules[*model_index].phases);
             }
+        }
+        // A rule beside a model rule runs only where that rule runs.
+        for (index, model_rule) in beside {
+            let running = semantic
+                .iter()
+                .find(|(model_index, _, _)| &*rules[*model_index].id == model_rule);
+            rules[index].phases = match running {
+                Some((model_index, _, _)) => {
+                    rules[index].phases.intersect(rules[*model_index].phases)
+                }
+                None => Phases::default(),
+            };
         }
         let set = RegexSetBuilder::new(&sources)
             .size_limit(64 << 20)

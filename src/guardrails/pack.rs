@@ -82,6 +82,13 @@ pub struct Rule {
     /// false alarms, and are all there is without the model.
     #[serde(default)]
     pub superseded_by: Option<String>,
+    /// The id of a `semantic` rule of the same pack beside which this one
+    /// runs: only in the phases where that rule runs too, and nowhere when
+    /// it is off. For a second reading of a text that is worth its false
+    /// alarms only next to the model (at a stricter threshold); without the
+    /// model a `superseded_by` rule stands in alone.
+    #[serde(default)]
+    pub beside: Option<String>,
 }
 
 /// What a rule does when it matches.
@@ -254,16 +261,21 @@ fn check_pack(pack: &RulePack, stem: &str) -> Vec<(String, String)> {
         {
             problem("validator", format!("unknown validator `{name}`"));
         }
-        if let Some(model_rule) = &rule.superseded_by
-            && !pack
-                .rules
-                .iter()
-                .any(|r| &r.id == model_rule && r.engine == "semantic")
-        {
-            problem(
-                "superseded_by",
-                format!("`{model_rule}` is not a `semantic` rule of this pack"),
-            );
+        for (field, model_rule) in [
+            ("superseded_by", &rule.superseded_by),
+            ("beside", &rule.beside),
+        ] {
+            if let Some(model_rule) = model_rule
+                && !pack
+                    .rules
+                    .iter()
+                    .any(|r| &r.id == model_rule && r.engine == "semantic")
+            {
+                problem(
+                    field,
+                    format!("`{model_rule}` is not a `semantic` rule of this pack"),
+                );
+            }
         }
         match rule.engine.as_str() {
             "regex" => {
@@ -378,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_is_superseded_only_by_a_semantic_rule_of_its_pack() {
+    fn a_rule_is_superseded_by_or_beside_only_a_semantic_rule_of_its_pack() {
         let rule = |id: &str, engine: &str, extra: &str| {
             format!(
                 "[[rules]]\nid = \"{id}\"\nengine = \"{engine}\"\nphases = [\"input\"]\naction = \"block\"\n{extra}\n"
@@ -387,21 +399,24 @@ mod tests {
         let head = "id = \"p\"\ndescription = \"d\"\n";
         let model = rule("p.model", "semantic", "threshold = 0.7\nexamples = [\"x\"]");
         let other = rule("p.other", "regex", "patterns = [\"y\"]");
-        for (target, problems) in [
-            ("p.model", vec![]),
-            ("p.other", vec!["rules[0].superseded_by"]),
-            ("q.model", vec!["rules[0].superseded_by"]),
-        ] {
-            let superseded = rule(
-                "p.r",
-                "regex",
-                &format!("patterns = [\"x\"]\nsuperseded_by = \"{target}\""),
-            );
-            assert_eq!(
-                paths(&format!("{head}{superseded}{model}{other}")),
-                problems,
-                "{target}"
-            );
+        for field in ["superseded_by", "beside"] {
+            let problem = format!("rules[0].{field}");
+            for (target, problems) in [
+                ("p.model", vec![]),
+                ("p.other", vec![problem.as_str()]),
+                ("q.model", vec![problem.as_str()]),
+            ] {
+                let naming = rule(
+                    "p.r",
+                    "regex",
+                    &format!("patterns = [\"x\"]\n{field} = \"{target}\""),
+                );
+                assert_eq!(
+                    paths(&format!("{head}{naming}{model}{other}")),
+                    problems,
+                    "{field} = {target}"
+                );
+            }
         }
     }
 
