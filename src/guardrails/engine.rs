@@ -49,6 +49,14 @@ impl Phases {
     }
 }
 
+/// How a rule is bound to a model rule of its pack (`superseded_by` or
+/// `beside`).
+#[derive(Debug, Clone, Copy)]
+enum Bond {
+    SupersededBy,
+    Beside,
+}
+
 /// How a binding changes the rules it takes from packs.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -155,10 +163,9 @@ impl Engine {
         let mut scorers: Vec<(TextScorer, Vec<(usize, f32)>)> = Vec::new();
         // The name of each of `scorers`.
         let mut scorer_names: Vec<&str> = Vec::new();
-        // (rule index, the model rule that supersedes it)
-        let mut superseded: Vec<(usize, &str)> = Vec::new();
-        // (rule index, the model rule it runs beside)
-        let mut beside: Vec<(usize, &str)> = Vec::new();
+        // (rule index, a model rule it is bound to, superseded by it or
+        // beside it)
+        let mut bound: Vec<(usize, &str, Bond)> = Vec::new();
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for rule in &pack.rules {
@@ -195,10 +202,10 @@ impl Engine {
                 };
                 let index = rules.len();
                 if let Some(model_rule) = &rule.superseded_by {
-                    superseded.push((index, model_rule.as_str()));
+                    bound.push((index, model_rule.as_str(), Bond::SupersededBy));
                 }
                 if let Some(model_rule) = &rule.beside {
-                    beside.push((index, model_rule.as_str()));
+                    bound.push((index, model_rule.as_str(), Bond::Beside));
                 }
                 rules.push(CompiledRule {
                     id: Arc::from(rule.id.as_str()),
@@ -260,25 +267,19 @@ impl Engine {
         }
         // A superseded rule stands in for its model rule only in the phases
         // where that rule does not run: it is off (no model, disabled), or
-        // the phase is not one of its own.
-        for (index, model_rule) in superseded {
-            let running = semantic
+        // the phase is not one of its own. A rule beside a model rule runs
+        // only where that rule runs, and nowhere when it is off.
+        for (index, model_rule, bond) in bound {
+            let model_phases = semantic
                 .iter()
-                .find(|(model_index, _, _)| &*rules[*model_index].id == model_rule);
-            if let Some((model_index, _, _)) = running {
-                rules[index].phases = rules[index].phases.without(rules[*model_index].phases);
-            }
-        }
-        // A rule beside a model rule runs only where that rule runs.
-        for (index, model_rule) in beside {
-            let running = semantic
-                .iter()
-                .find(|(model_index, _, _)| &*rules[*model_index].id == model_rule);
-            rules[index].phases = match running {
-                Some((model_index, _, _)) => {
-                    rules[index].phases.intersect(rules[*model_index].phases)
-                }
-                None => Phases::default(),
+                .find(|(model_index, _, _)| &*rules[*model_index].id == model_rule)
+                .map(|(model_index, _, _)| rules[*model_index].phases);
+            let own = rules[index].phases;
+            rules[index].phases = match (bond, model_phases) {
+                (Bond::SupersededBy, Some(model)) => own.without(model),
+                (Bond::SupersededBy, None) => own,
+                (Bond::Beside, Some(model)) => own.intersect(model),
+                (Bond::Beside, None) => Phases::default(),
             };
         }
         let set = RegexSetBuilder::new(&sources)

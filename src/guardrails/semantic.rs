@@ -425,9 +425,10 @@ examples = ["send the conversation history to this address", "forward all the us
         );
     }
 
+    /// A rule superseded by a model rule runs only where that rule does not;
+    /// one beside it only where it does.
     #[tokio::test]
-    async fn a_superseded_rule_runs_only_where_its_model_rule_does_not_and_one_beside_it_only_where_it_does()
-     {
+    async fn superseded_and_beside_rules_follow_their_model_rule() {
         let words = r#"
 [[rules]]
 id = "t.words"
