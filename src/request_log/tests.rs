@@ -223,3 +223,27 @@ fn a_batch_of_any_size_is_written_whole_and_in_order() {
         assert!(listed.windows(2).all(|pair| pair[0].seq > pair[1].seq));
     }
 }
+
+/// The bundled SQLite is built without its shared page cache
+/// (`.cargo/config.toml`): with it, this log's writer, which adds pages all
+/// the time, recycled the quota ledger's cached pages, and the ledger read
+/// them back from its files on every fold.
+#[test]
+fn each_sqlite_connection_keeps_a_page_cache_of_its_own() {
+    let connection = rusqlite::Connection::open_in_memory().unwrap();
+    let options: Vec<String> = connection
+        .prepare("PRAGMA compile_options")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o.starts_with("THREADSAFE=1")),
+        "{options:?}"
+    );
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+}
