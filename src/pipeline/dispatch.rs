@@ -318,7 +318,7 @@ where
             let span_id = crate::traces::random_span_id();
             let result = match &cx.trace {
                 Some(trace) => {
-                    let traceparent = crate::traces::traceparent(&trace.trace_id, &span_id);
+                    let traceparent = crate::traces::traceparent_bytes(&trace.trace_id, &span_id);
                     crate::shapes::trace_context::TRACEPARENT
                         .scope(traceparent, call)
                         .await

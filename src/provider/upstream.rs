@@ -44,7 +44,10 @@ impl Upstream {
             request = request.header(name, value);
         }
         if let Some(traceparent) = crate::shapes::trace_context::current_traceparent() {
-            request = request.header("traceparent", traceparent);
+            request = request.header(
+                crate::shapes::trace_context::TRACEPARENT_HEADER,
+                traceparent,
+            );
         }
         let response = tokio::time::timeout(self.first_byte_timeout, request.send())
             .await

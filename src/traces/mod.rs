@@ -117,14 +117,21 @@ pub fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
 }
 
 pub fn traceparent(trace: &TraceId, span: &SpanId) -> String {
-    // Written in place: one allocation, not one per part.
+    String::from_utf8_lossy(&traceparent_bytes(trace, span)).into_owned()
+}
+
+/// `traceparent` written in place, without an allocation (ASCII only).
+pub fn traceparent_bytes(
+    trace: &TraceId,
+    span: &SpanId,
+) -> crate::shapes::trace_context::Traceparent {
     let mut text = [0u8; 55];
     text[..3].copy_from_slice(b"00-");
     let _ = hex::encode_to_slice(trace, &mut text[3..35]);
     text[35] = b'-';
     let _ = hex::encode_to_slice(span, &mut text[36..52]);
     text[52..].copy_from_slice(b"-01");
-    String::from_utf8_lossy(&text).into_owned()
+    text
 }
 
 fn random_trace_id() -> TraceId {
