@@ -23,7 +23,7 @@ mod model_cases;
 use switchboard::guardrails::evaluation::{self, Case};
 use switchboard::guardrails::pack::Rule;
 use switchboard::guardrails::pack::{builtin_scorer, builtin_sentence_scorer};
-use switchboard::guardrails::semantic::passages;
+use switchboard::guardrails::semantic::most_suspicious_passage;
 use switchboard::guardrails::{Engine, Overrides, Phase, load_packs, phase_label};
 
 const ENCODER_RULE: &str = "injection.encoder";
@@ -64,13 +64,9 @@ fn main() {
         for case in &cases {
             let phase = case.phase();
             let encoder_score = if runs(encoder_rule, phase) {
-                let spans = passages(&case.text);
-                let mut best = 0.0f32;
-                for (start, end) in spans {
-                    let vector = encoder.embed(&case.text[start..end]).await.expect("embeds");
-                    best = best.max(sentence_scorer.probability(&vector, phase));
-                }
-                Some(best)
+                let best =
+                    most_suspicious_passage(&encoder, &sentence_scorer, &case.text, phase).await;
+                Some(best.map_or(0.0, |(_, probability)| probability))
             } else {
                 None
             };

@@ -194,16 +194,15 @@ async fn embed_with<'a>(
         .collect()
 }
 
-/// The span of the passage of `text` that `scorer` finds most suspicious
-/// through `encoder`, if it reaches `threshold`. A model failure is logged
-/// and counts as no match.
-async fn best_passage(
+/// The passage of `text` that `scorer` finds most suspicious through
+/// `encoder`, and its probability; none for a text without passages. A
+/// model failure is logged and counts as no passage.
+pub async fn most_suspicious_passage(
     encoder: &EmbedService,
     scorer: &SentenceScorer,
     text: &str,
     phase: Phase,
-    threshold: f32,
-) -> Option<(usize, usize)> {
+) -> Option<((usize, usize), f32)> {
     let spans = passages(text);
     if spans.is_empty() {
         return None;
@@ -217,7 +216,22 @@ async fn best_passage(
         .map(|v| scorer.probability(v, phase))
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    (score >= threshold).then_some(spans[best])
+    Some((spans[best], score))
+}
+
+/// The span of the most suspicious passage of `text`, if it reaches
+/// `threshold`.
+async fn best_passage(
+    encoder: &EmbedService,
+    scorer: &SentenceScorer,
+    text: &str,
+    phase: Phase,
+    threshold: f32,
+) -> Option<(usize, usize)> {
+    most_suspicious_passage(encoder, scorer, text, phase)
+        .await
+        .filter(|&(_, score)| score >= threshold)
+        .map(|(span, _)| span)
 }
 
 impl Engine {
