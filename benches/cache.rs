@@ -64,6 +64,15 @@ fn embed(c: &mut Criterion) {
     c.bench_function("embed a 30-token prompt", |b| {
         b.iter(|| model.embed(black_box(&[PROMPT])))
     });
+    // What 32 waiting texts cost together: each runs through the model
+    // alone, so that no text's vector depends on the others'.
+    let prompts: Vec<String> = (0..32)
+        .map(|i| format!("{PROMPT} (variant {i} of the question, with a few more words)"))
+        .collect();
+    let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    c.bench_function("embed 32 waiting prompts", |b| {
+        b.iter(|| model.embed(black_box(&prompts)))
+    });
 }
 
 fn search(c: &mut Criterion) {

@@ -1,8 +1,9 @@
 //! Embeddings for the cache (and any stage that wants them): `Embedder`, a
 //! cheap clonable handle over either the local model (all-MiniLM-L6-v2
 //! through fastembed and ONNX Runtime, loaded once from local files, run on
-//! a dedicated thread, never on the async workers, that batches whatever
-//! requests are waiting) or a provider's `/v1/embeddings`.
+//! a dedicated thread, never on the async workers, that takes whatever
+//! requests are waiting and runs each text alone) or a provider's
+//! `/v1/embeddings`.
 
 use crate::seams::embedding::{EmbeddingModel, normalize};
 use fastembed::{
@@ -15,8 +16,17 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 pub const MODEL_DIMENSIONS: usize = 384;
-/// Most texts embedded in one ONNX Runtime call.
+/// Most waiting texts the embedding thread takes at one wake-up.
 const MAX_BATCH: usize = 32;
+/// Texts in one ONNX Runtime run: one. The int8 models quantize each
+/// layer's input by its range over the whole run (`DynamicQuantizeLinear`),
+/// so a text embedded beside others (another team's prompt, or padding to
+/// a longer one) gets a slightly different vector: a guardrail's verdict or
+/// a cache similarity near its threshold would depend on what else was
+/// waiting. Alone, a text always gets the vector its thresholds were chosen
+/// on; and batching bought no throughput here (`cargo bench --bench cache
+/// embed`).
+const TEXTS_PER_RUN: usize = 1;
 
 /// all-MiniLM-L6-v2 loaded from a directory of local files.
 pub struct LocalEmbedder {
@@ -82,7 +92,7 @@ impl EmbeddingModel for LocalEmbedder {
 
     /// Unit vectors, one per text; on a model error, empty vectors (a miss).
     fn embed(&self, texts: &[&str]) -> Vec<Vec<f32>> {
-        match self.model.lock().embed(texts, Some(MAX_BATCH)) {
+        match self.model.lock().embed(texts, Some(TEXTS_PER_RUN)) {
             Ok(mut vectors) => {
                 vectors.iter_mut().for_each(|v| normalize(v));
                 vectors
@@ -98,7 +108,7 @@ impl EmbeddingModel for LocalEmbedder {
 type Job = (String, oneshot::Sender<Vec<f32>>);
 
 /// A model on its own thread. Requests that arrive while it is busy are
-/// embedded together in the next batch.
+/// taken together at its next wake-up (each text still runs alone).
 #[derive(Clone)]
 pub struct EmbedService {
     jobs: mpsc::Sender<Job>,

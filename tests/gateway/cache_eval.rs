@@ -6,7 +6,7 @@
 //! for a range of confidences (the README's table), and asserts them:
 //! at most 1% of near-misses served and at most one per kind (the wrong
 //! answers a cache may give), and no fewer paraphrases served than the
-//! shipped verifier reached when it was frozen (34.1%; the goal is 80%,
+//! shipped verifier reached when it was frozen (29.3%; the goal is 80%,
 //! see the README). Under CI a missing model is a failure, not a skip.
 
 use std::sync::Arc;
@@ -101,12 +101,34 @@ fn the_test_half_meets_the_bar() {
             assert!(*served <= 1, "{kind}: {served}/{total} near-misses served");
         }
     }
-    // 34.1% when measured; batched embeddings differ in their last bits
-    // between runs, which moves an item or two across the bar, so the floor
-    // leaves a margin of a few items.
+    // 29.3% when measured (121/413). Each text is embedded alone, so the
+    // figure is the same from run to run and the floor sits just under it.
     assert!(
-        para >= 0.33,
-        "paraphrases served {:.1}%, below the floor of 33% (34.1% measured)",
+        para >= 0.29,
+        "paraphrases served {:.1}%, below the floor of 29% (29.3% measured)",
         100.0 * para
     );
+}
+
+/// A text gets the same vector alone and beside others. The int8 model
+/// quantizes each layer's input by its range over the whole run, so texts
+/// run together would change one another's vectors, and a guardrail's
+/// verdict or a cache similarity near its bar would depend on what else
+/// was waiting (another team's prompt included).
+#[test]
+fn a_text_embeds_the_same_alone_and_beside_others() {
+    use switchboard::seams::embedding::EmbeddingModel;
+    let Some(model) = model() else { return };
+    let text = "How do I reset my password?";
+    let alone = model.embed(&[text]).remove(0);
+    let beside = model
+        .embed(&[
+            "A much longer request about something else entirely, with many more words than \
+             the first, so that a shared run would pad the first and widen each layer's range.",
+            text,
+            "¿Dónde está la estación de tren más cercana?",
+        ])
+        .remove(1);
+    assert_eq!(alone.len(), 384);
+    assert_eq!(alone, beside);
 }
