@@ -90,15 +90,19 @@ pub fn ledger_total(path: &std::path::Path) -> (u64, u64) {
     // Pending files first: the ledger commits a file's rows before it
     // deletes the file, so a fold between the two reads is seen in SQLite.
     let pending = switchboard::quota::pending::read_pending(path).unwrap();
-    let connection = rusqlite::Connection::open(path).unwrap();
-    let (mut rows, mut total) = connection
+    let mut connection = rusqlite::Connection::open(path).unwrap();
+    // One read transaction, so the count and the look-ups below see the
+    // same commits: a fold landing between two separate reads would leave
+    // its rows out of the count and mark them as already folded.
+    let snapshot = connection.transaction().unwrap();
+    let (mut rows, mut total) = snapshot
         .query_row(
             "SELECT COUNT(*), COALESCE(SUM(cost_nano), 0) FROM spend",
             [],
             |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
         )
         .unwrap();
-    let mut folded = connection
+    let mut folded = snapshot
         .prepare("SELECT COUNT(*) FROM spend WHERE id = ?1")
         .unwrap();
     let mut seen = std::collections::HashSet::new();
