@@ -23,7 +23,7 @@ mod model_cases;
 use switchboard::guardrails::evaluation::{self, Case};
 use switchboard::guardrails::pack::Rule;
 use switchboard::guardrails::pack::{builtin_scorer, builtin_sentence_scorer};
-use switchboard::guardrails::semantic::most_suspicious_passage;
+use switchboard::guardrails::semantic::{most_suspicious_passage, passages};
 use switchboard::guardrails::{Engine, Overrides, Phase, load_packs, phase_label};
 
 const ENCODER_RULE: &str = "injection.encoder";
@@ -66,6 +66,12 @@ fn main() {
             let encoder_score = if runs(encoder_rule, phase) {
                 let best =
                     most_suspicious_passage(&encoder, &sentence_scorer, &case.text, phase).await;
+                // None for a text with passages only when the model failed:
+                // a report of zeros would pass for a clean text.
+                assert!(
+                    best.is_some() || passages(&case.text).is_empty(),
+                    "the encoder failed"
+                );
                 Some(best.map_or(0.0, |(_, probability)| probability))
             } else {
                 None
