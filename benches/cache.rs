@@ -19,6 +19,9 @@ use switchboard::seams::embedding::{EmbeddingModel, normalize};
 const ENTRIES: u64 = 100_000;
 const PROMPT: &str = "How do I configure the retry policy for outgoing HTTP requests in a Rust \
                       service that uses reqwest and tokio, with exponential backoff?";
+/// `PROMPT` as typed in a hurry: two words misspelled.
+const TYPED: &str = "How do I configure the retry polcy for outgoing HTTP requests in a Rust \
+                     service that uses reqwest and tokio, with exponential backof?";
 /// A stored prompt that asks what `PROMPT` asks, in other words.
 const PARAPHRASE: &str = "In a Rust service using tokio and reqwest, how can I set up a retry \
                           policy with exponential backoff for outbound HTTP requests?";
@@ -105,20 +108,40 @@ fn search(c: &mut Criterion) {
         })
     });
     // The whole lookup as a hit costs it: embed the prompt, search, then
-    // verify the best candidate, embedding its unaligned words (none cached).
-    c.bench_function(
-        "semantic lookup with verification: embed + search + verify",
-        |b| {
+    // verify the best candidate, embedding its unaligned words (none cached)
+    // and, when a shared word is spelled differently, the prompt once more
+    // with the entry's spelling (the aligned similarity).
+    for (name, prompt, aligning) in [
+        (
+            "semantic lookup with verification: embed + search + verify",
+            PROMPT,
+            true,
+        ),
+        (
+            "semantic lookup with verification, two words misspelled",
+            TYPED,
+            true,
+        ),
+        (
+            "semantic lookup with verification, similarity as written only",
+            PROMPT,
+            false,
+        ),
+    ] {
+        c.bench_function(name, |b| {
             let stored = verify::analyse(PARAPHRASE);
             b.iter(|| {
-                let vector = model.embed(&[PROMPT]).pop().unwrap_or_default();
+                let vector = model.embed(&[prompt]).pop().unwrap_or_default();
                 let found = index.search(7, &vector, CANDIDATES, 0);
-                let query = verify::analyse(PROMPT);
+                let query = verify::analyse(prompt);
+                let aligned = verify::aligned_query(&stored, PARAPHRASE, &query, prompt)
+                    .filter(|_| aligning)
+                    .map(|text| model.embed(&[text.as_str()]));
                 let features = verify::features_from_model(&model, &stored, &query, 0.9);
-                (found, verify::structure(&stored, &query), features)
+                (found, verify::structure(&stored, &query), aligned, features)
             })
-        },
-    );
+        });
+    }
 }
 
 /// A gateway with the cache on, in front of the mock upstream; `model_dir`

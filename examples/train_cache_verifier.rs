@@ -130,12 +130,12 @@ fn operating_point(judged: &[Judged], scorer: &Scorer) -> Option<f32> {
 
 /// Logistic regression on the pairs above `floor` that pass the structure.
 fn fit(judged: &[Judged], floor: f32) -> Scorer {
-    let rows: Vec<(&[f32], f32)> = judged
+    let rows: Vec<(Vec<f32>, f32)> = judged
         .iter()
-        .filter(|j| j.cosine >= floor && j.structure.is_ok())
+        .filter(|j| j.similarity() >= floor && j.structure.is_ok())
         .map(|j| {
             (
-                j.features.as_slice(),
+                j.judged_features(),
                 f32::from(u8::from(j.pair.is_paraphrase())),
             )
         })

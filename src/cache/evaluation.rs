@@ -49,10 +49,16 @@ pub fn parse(text: &str) -> Result<Vec<Pair>, String> {
 #[derive(Debug, Clone)]
 pub struct Judged {
     pub pair: Pair,
+    /// Cosine similarity of the two prompts as written.
     pub cosine: f32,
+    /// Cosine similarity once the new prompt is written with the stored
+    /// prompt's spelling of the words they share (`verify::aligned_query`),
+    /// when a word was spelled differently and the structure passed.
+    pub aligned: Option<f32>,
     /// The structural checks' verdict.
     pub structure: Result<(), Check>,
-    /// The scorer's features (computed whatever the structure said).
+    /// The scorer's features (computed whatever the structure said), with
+    /// the cosine as written.
     pub features: Vec<f32>,
 }
 
@@ -68,10 +74,18 @@ pub fn judge_all(model: &dyn EmbeddingModel, pairs: &[Pair]) -> Vec<Judged> {
         for (pair, vectors) in chunk.iter().zip(vectors.chunks(2)) {
             let cosine: f32 = vectors[0].iter().zip(&vectors[1]).map(|(a, b)| a * b).sum();
             let (stored, query) = (verify::analyse(&pair.stored), verify::analyse(&pair.query));
+            let structure = verify::structure(&stored, &query);
+            let aligned = structure
+                .is_ok()
+                .then(|| verify::aligned_query(&stored, &pair.stored, &query, &pair.query))
+                .flatten()
+                .and_then(|text| model.embed(&[text.as_str()]).pop())
+                .map(|v| v.iter().zip(&vectors[0]).map(|(a, b)| a * b).sum::<f32>());
             judged.push(Judged {
                 pair: pair.clone(),
                 cosine,
-                structure: verify::structure(&stored, &query),
+                aligned,
+                structure,
                 features: verify::features_from_model(model, &stored, &query, cosine),
             });
         }
@@ -80,11 +94,25 @@ pub fn judge_all(model: &dyn EmbeddingModel, pairs: &[Pair]) -> Vec<Judged> {
 }
 
 impl Judged {
+    /// The similarity the gateway judges: the better of the one as written
+    /// and the aligned one.
+    pub fn similarity(&self) -> f32 {
+        self.aligned
+            .map_or(self.cosine, |aligned| aligned.max(self.cosine))
+    }
+
+    /// The scorer's features with the similarity the gateway judges.
+    pub fn judged_features(&self) -> Vec<f32> {
+        let mut features = self.features.clone();
+        features[0] = self.similarity();
+        features
+    }
+
     /// Whether the cache would serve the stored answer at this bar.
     pub fn served(&self, scorer: &Scorer, bar: Bar) -> bool {
-        self.cosine >= bar.threshold
+        self.similarity() >= bar.threshold
             && self.structure.is_ok()
-            && scorer.probability(&self.features) >= bar.confidence
+            && scorer.probability(&self.judged_features()) >= bar.confidence
     }
 }
 

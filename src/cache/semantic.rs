@@ -37,6 +37,8 @@ pub struct Candidate {
     pub similarity: f32,
     pub entry: String,
     pub question: String,
+    /// The entry's prompt vector, for the aligned similarity.
+    pub vector: Option<Vec<f32>>,
 }
 
 /// The live candidates of the probe's bucket (most similar first), from
@@ -59,6 +61,7 @@ pub fn live_candidates(
                     similarity,
                     entry: entry.id_text(),
                     question: entry.question.clone(),
+                    vector: entry.vector.clone(),
                 }
             })
         })
@@ -118,8 +121,29 @@ impl WordVectorCache {
     }
 }
 
+/// The similarity of a candidate once the new prompt is written with the
+/// entry's spelling of the words both share (`verify::aligned_query`), when
+/// the structure passed and a word was spelled differently: the model reads
+/// "populaton" or "labtop" as unrelated pieces, so a typo alone can take a
+/// paraphrase far below the threshold. One more run of the model.
+async fn aligned_similarity(
+    candidate: &Candidate,
+    stored: &Analysis,
+    query: &Analysis,
+    question: &str,
+    embedder: &Embedder,
+) -> Option<f32> {
+    verify::structure(stored, query).ok()?;
+    let text = verify::aligned_query(stored, &candidate.question, query, question)?;
+    let stored_vector = candidate.vector.as_ref()?;
+    let vector = embedder.embed(&text).await?;
+    (vector.len() == stored_vector.len())
+        .then(|| vector.iter().zip(stored_vector).map(|(a, b)| a * b).sum())
+}
+
 /// Judge the candidates (most similar first): the threshold, then the
-/// verifier. Stops at the first accepted one, or the first below the bar.
+/// verifier. Stops at the first accepted one, or the first below the bar
+/// (by its similarity as written, or aligned when that is higher).
 pub async fn decide(
     candidates: Vec<Candidate>,
     probe: &Probe,
@@ -134,6 +158,11 @@ pub async fn decide(
     };
     let mut query: Option<Analysis> = None;
     for candidate in candidates {
+        let query = query.get_or_insert_with(|| analyse(&probe.question));
+        let stored = analyse(&candidate.question);
+        let aligned =
+            aligned_similarity(&candidate, &stored, query, &probe.question, embedder).await;
+        let similarity = aligned.map_or(candidate.similarity, |a| a.max(candidate.similarity));
         let mut record = ShadowRecord {
             at_ms: now_ms,
             team: String::new(),
@@ -141,6 +170,7 @@ pub async fn decide(
             entry: candidate.entry,
             entry_question: candidate.question,
             similarity: candidate.similarity,
+            aligned_similarity: aligned,
             threshold: bar.threshold,
             stage: "threshold",
             accepted: false,
@@ -150,11 +180,9 @@ pub async fn decide(
             agreed: None,
             id: 0,
         };
-        let above = candidate.similarity >= bar.threshold;
+        let above = similarity >= bar.threshold;
         if above {
             record.stage = "verifier";
-            let query = query.get_or_insert_with(|| analyse(&probe.question));
-            let stored = analyse(&record.entry_question);
             // Word vectors only when the structure passed: most near-misses
             // stop before the model is asked anything.
             let vectors = match verify::structure(&stored, query) {
@@ -165,18 +193,13 @@ pub async fn decide(
                 }
                 Err(_) => WordVectors::new(),
             };
-            let (score, verdict) = verify::judge(
-                &stored,
-                query,
-                candidate.similarity,
-                &vectors,
-                bar.confidence,
-            );
+            let (score, verdict) =
+                verify::judge(&stored, query, similarity, &vectors, bar.confidence);
             record.score = score;
             match verdict {
                 Ok(()) => {
                     record.accepted = true;
-                    decision.accepted = Some((candidate.id, candidate.similarity));
+                    decision.accepted = Some((candidate.id, similarity));
                 }
                 Err(check) => record.check = Some(check.label()),
             }

@@ -90,6 +90,11 @@ pub struct ShadowRecord {
     pub entry: String,
     pub entry_question: String,
     pub similarity: f32,
+    /// The similarity once the new prompt was written with the entry's
+    /// spelling of the words both share (a typo, another form, a synonym),
+    /// when one differed: what the threshold and the verifier judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aligned_similarity: Option<f32>,
     pub threshold: f32,
     /// `threshold` (below it) or `verifier`.
     pub stage: &'static str,

@@ -101,11 +101,11 @@ fn the_test_half_meets_the_bar() {
             assert!(*served <= 1, "{kind}: {served}/{total} near-misses served");
         }
     }
-    // 29.3% when measured (121/413). Each text is embedded alone, so the
+    // 45.3% when measured (187/413). Each text is embedded alone, so the
     // figure is the same from run to run and the floor sits just under it.
     assert!(
-        para >= 0.29,
-        "paraphrases served {:.1}%, below the floor of 29% (29.3% measured)",
+        para >= 0.45,
+        "paraphrases served {:.1}%, below the floor of 45% (45.3% measured)",
         100.0 * para
     );
 }

@@ -30,9 +30,10 @@ pub(super) fn typo_distance(a: &str, b: &str, cap: usize) -> Option<usize> {
 }
 
 /// Whether two content words are the same word: equal, same stem, a
-/// compound split differently, or a typo (never for names with digits).
+/// compound split differently, a typo (never for names with digits), or
+/// words that share a sense.
 pub(super) fn same_word(a: &Word, b: &Word) -> bool {
-    if a.norm == b.norm || a.stem == b.stem {
+    if a.norm == b.norm || a.stem == b.stem || share_a_sense(&a.senses, &b.senses) {
         return true;
     }
     if a.norm.chars().any(|c| c.is_ascii_digit()) || b.norm.chars().any(|c| c.is_ascii_digit()) {
@@ -108,4 +109,48 @@ pub fn unmatched<'a>(a: &'a Analysis, b: &'a Analysis) -> (Vec<&'a Word>, Vec<&'
         left(a, b, &b_joined, &a_parts),
         left(b, a, &a_joined, &b_parts),
     )
+}
+
+/// The new prompt written with the stored prompt's words wherever the
+/// alignment found the two the same but spelled differently (a typo,
+/// another form, a synonym), so that a similarity can be measured on what
+/// the prompts mean rather than on how each was typed: the model reads a
+/// misspelled word as unrelated pieces ("populaton" is not "population" to
+/// it). `None` when no word was spelled differently.
+pub fn aligned_query(
+    stored: &Analysis,
+    stored_text: &str,
+    query: &Analysis,
+    query_text: &str,
+) -> Option<String> {
+    let mut replacements: Vec<(std::ops::Range<usize>, &str)> = Vec::new();
+    for word in &query.content {
+        let Some(span) = word.span.clone() else {
+            continue;
+        };
+        if stored.content.iter().any(|o| o.norm == word.norm) {
+            continue;
+        }
+        let counterpart = stored
+            .content
+            .iter()
+            .find(|o| same_word(word, o))
+            .and_then(|o| o.span.clone())
+            .and_then(|s| stored_text.get(s));
+        if let Some(counterpart) = counterpart {
+            replacements.push((span, counterpart));
+        }
+    }
+    if replacements.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(query_text.len() + 16);
+    let mut at = 0;
+    for (span, counterpart) in replacements {
+        out.push_str(query_text.get(at..span.start)?);
+        out.push_str(counterpart);
+        at = span.end;
+    }
+    out.push_str(query_text.get(at..)?);
+    Some(out)
 }

@@ -18,6 +18,13 @@ pub struct Word {
     pub position: usize,
     /// The direction role of the preposition before it, if any.
     pub role: Option<&'static str>,
+    /// Its WordNet senses (`synonyms.rs`), none for a name.
+    pub senses: Vec<u32>,
+    /// Where the prompt wrote it, when the word is a whole token there (not
+    /// a part of a contraction or of a hyphenated compound).
+    pub span: Option<std::ops::Range<usize>>,
+    /// Which clause of the prompt it is in (clauses end at , ; : . ! ?).
+    pub clause: usize,
 }
 
 /// What the verifier needs to know of one prompt.
@@ -31,7 +38,8 @@ pub struct Analysis {
     pub negated: BTreeSet<String>,
     pub content: Vec<Word>,
     pub interrogatives: BTreeSet<&'static str>,
-    pub quantifiers: BTreeSet<&'static str>,
+    /// Quantifiers, each with its clause.
+    pub quantifiers: Vec<(&'static str, usize)>,
     /// Every token, normalized, for prefix and compound checks.
     pub(super) tokens: Vec<String>,
     pub(super) german: bool,
@@ -199,13 +207,21 @@ pub fn analyse(text: &str) -> Analysis {
             .filter(|w| classes.spanish.contains(&w.to_lowercase()))
             .count()
             >= 2;
+    let mut clause = 0usize;
+    let mut previous_end = 0usize;
     for found in classes.token.find_iter(text) {
         let raw = found.as_str();
+        if text[previous_end..found.start()].contains([',', ';', ':', '.', '!', '?']) {
+            clause += 1;
+        }
+        previous_end = found.end();
         let sentence_initial = {
             let before = text[..found.start()].trim_end();
             before.is_empty() || before.ends_with(['.', '!', '?', ':', '"', '“', '¿', '¡', '\n'])
         };
-        for piece in expand(raw).iter().flat_map(|p| hyphen_parts(p)) {
+        let pieces: Vec<String> = expand(raw).iter().flat_map(|p| hyphen_parts(p)).collect();
+        let span = (pieces.len() == 1 && pieces[0] == raw).then(|| found.range());
+        for piece in pieces {
             if piece == "-free" {
                 // "gluten-free": a negation of the word before it.
                 out.negations += 1;
@@ -257,7 +273,7 @@ pub fn analyse(text: &str) -> Analysis {
                 }
                 out.add_number(normalized);
                 if rest.chars().count() > 2 {
-                    push_content(&mut out, rest, true, position, role.take());
+                    push_content(&mut out, rest, true, (position, clause), role.take(), None);
                 }
                 continue;
             }
@@ -287,7 +303,7 @@ pub fn analyse(text: &str) -> Analysis {
                 continue;
             }
             if let Some(quantity) = classes.quantifiers.get(&word) {
-                out.quantifiers.insert(quantity);
+                out.quantifiers.push((quantity, clause));
             }
             let name_like = capitals_mean_names && looks_like_name(&piece, sentence_initial);
             // A capitalized "Go" or "C" inside a sentence is a name, whatever
@@ -306,7 +322,14 @@ pub fn analyse(text: &str) -> Analysis {
             }
             // "one" and "only" also count as content when no closed class
             // took them, so they are quantifiers and words at once.
-            push_content(&mut out, &word, name_like, position, role.take());
+            push_content(
+                &mut out,
+                &word,
+                name_like,
+                (position, clause),
+                role.take(),
+                span.clone(),
+            );
         }
     }
     flush(&mut out, &mut pending_number);
@@ -368,14 +391,19 @@ impl Analysis {
                 .all(|t| classes.coordinators.contains(t) || classes.function.contains(t))
     }
 
-    /// Positions of the first and last content word shared with `other`.
-    pub(super) fn shared_span(&self, other: &Analysis) -> Option<(usize, usize)> {
-        let shared: Vec<usize> = self
-            .content
+    /// Its content words that `other` has too.
+    pub(super) fn shared_words<'a>(
+        &'a self,
+        other: &'a Analysis,
+    ) -> impl Iterator<Item = &'a Word> {
+        self.content
             .iter()
             .filter(|w| other.content.iter().any(|o| same_word(w, o)))
-            .map(|w| w.position)
-            .collect();
+    }
+
+    /// Positions of the first and last content word shared with `other`.
+    pub(super) fn shared_span(&self, other: &Analysis) -> Option<(usize, usize)> {
+        let shared: Vec<usize> = self.shared_words(other).map(|w| w.position).collect();
         Some((*shared.iter().min()?, *shared.iter().max()?))
     }
 }
@@ -384,8 +412,9 @@ pub(super) fn push_content(
     out: &mut Analysis,
     word: &str,
     name_like: bool,
-    position: usize,
+    (position, clause): (usize, usize),
     role: Option<&'static str>,
+    span: Option<std::ops::Range<usize>>,
 ) {
     let word = word.trim_matches(|c: char| !c.is_alphanumeric());
     if word.is_empty() {
@@ -394,9 +423,12 @@ pub(super) fn push_content(
     out.content.push(Word {
         norm: word.to_owned(),
         stem: stem(word),
+        senses: if name_like { Vec::new() } else { senses(word) },
         name_like,
         position,
         role,
+        span,
+        clause,
     });
 }
 

@@ -35,11 +35,13 @@ mod alignment;
 mod analysis;
 mod scoring;
 mod structure;
+mod synonyms;
 
 pub use alignment::*;
 pub use analysis::*;
 pub use scoring::*;
 pub use structure::*;
+pub use synonyms::*;
 
 /// Which check turned a candidate down, for the shadow log and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -188,6 +190,71 @@ mod tests {
         let (left_a, left_b) = unmatched(&a, &b);
         assert_eq!(left_a[0].norm, "egg");
         assert_eq!(left_b[0].norm, "rice");
+    }
+
+    #[test]
+    fn the_new_prompt_is_written_with_the_stored_spelling_of_shared_words() {
+        let aligned = |stored: &str, query: &str| {
+            aligned_query(&analyse(stored), stored, &analyse(query), query)
+        };
+        assert_eq!(
+            aligned(
+                "What is the population of Canada?",
+                "What is the populaton of Canda?"
+            )
+            .as_deref(),
+            Some("What is the population of Canada?")
+        );
+        assert_eq!(
+            aligned("How do I begin a novel?", "how to start writing novels").as_deref(),
+            Some("how to begin writing novel")
+        );
+        // Nothing spelled differently, or nothing shared: no second run.
+        assert_eq!(aligned("Boil an egg", "boil an egg please"), None);
+        assert_eq!(aligned("Boil an egg", "Boil rice"), None);
+    }
+
+    #[test]
+    fn a_clause_moved_to_the_other_end_is_told_from_a_swap() {
+        let moved = |a: &str, b: &str| {
+            let (a, b) = (analyse(a), analyse(b));
+            features(&a, &b, 0.9, &WordVectors::new())[FEATURES.len() - 1]
+        };
+        assert_eq!(
+            moved(
+                "In winter, how often should I water a snake plant?",
+                "How often should I water a snake plant in winter?"
+            ),
+            1.0
+        );
+        assert_eq!(
+            moved("Did Rome conquer Carthage?", "Did Carthage conquer Rome?"),
+            0.0
+        );
+        assert_eq!(moved("Water a snake plant", "Water a snake plant"), 0.0);
+    }
+
+    #[test]
+    fn a_quantifier_counts_only_in_a_clause_of_the_question() {
+        let changed = |a: &str, b: &str| {
+            let (a, b) = (analyse(a), analyse(b));
+            let index = FEATURES
+                .iter()
+                .position(|f| *f == "quantifier_changed")
+                .unwrap();
+            features(&a, &b, 0.9, &WordVectors::new())[index]
+        };
+        assert_eq!(
+            changed(
+                "How long should I rest between sets?",
+                "Just curious, how long should I rest between sets?"
+            ),
+            0.0
+        );
+        assert_eq!(
+            changed("Delete the old files", "Delete just the old files"),
+            1.0
+        );
     }
 
     #[test]

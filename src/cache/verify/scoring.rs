@@ -21,6 +21,7 @@ pub const FEATURES: &[&str] = &[
     "content_words",
     "all_shared",
     "all_shared_order_changes",
+    "moved_block",
 ];
 
 /// Word vectors the alignment may ask for: unit vectors by normalized word.
@@ -134,9 +135,20 @@ pub fn features(a: &Analysis, b: &Analysis, cosine: f32, vectors: &WordVectors) 
     } else {
         flipped as f32 / pair_count as f32
     };
+    // "In winter, how often ...?" / "How often ... in winter?": the order
+    // changed only by moving one run of words from one end to the other
+    // (the shared words' order is a rotation of the other prompt's), as a
+    // clause is moved; a swap around a relation ("Rome conquered Carthage")
+    // never is one.
+    let moved_block = flipped > 0 && shared.len() >= 3 && {
+        let descents = shared.windows(2).filter(|w| w[1].1 < w[0].1).count();
+        descents == 1 && shared[shared.len() - 1].1 < shared[0].1
+    };
     // One prompt names the kind of answer ("when", "who") and the other not.
     let interrogative = f32::from(u8::from(a.interrogatives != b.interrogatives));
-    let quantifier = f32::from(u8::from(a.quantifiers != b.quantifiers));
+    // A quantifier counts in a clause that holds the question's words:
+    // "Just curious, how long ...?" says nothing of how much is asked.
+    let quantifier = f32::from(u8::from(quantifiers_asked(a, b) != quantifiers_asked(b, a)));
     vec![
         cosine,
         pairs.len() as f32,
@@ -154,7 +166,19 @@ pub fn features(a: &Analysis, b: &Analysis, cosine: f32, vectors: &WordVectors) 
         // Every word shared: then only order or grammar can differ.
         f32::from(u8::from(unmatched_count == 0.0)),
         if unmatched_count == 0.0 { order } else { 0.0 },
+        f32::from(u8::from(moved_block)),
     ]
+}
+
+/// The quantifiers of `x` in clauses that hold a content word shared with
+/// `y`.
+fn quantifiers_asked(x: &Analysis, y: &Analysis) -> BTreeSet<&'static str> {
+    let clauses: HashSet<usize> = x.shared_words(y).map(|w| w.clause).collect();
+    x.quantifiers
+        .iter()
+        .filter(|(_, clause)| clauses.contains(clause))
+        .map(|(quantity, _)| *quantity)
+        .collect()
 }
 
 /// Two different words that share a stem of three letters or more at
