@@ -54,13 +54,14 @@ fn main() {
             .map(|j| {
                 let features: Vec<String> = j.features.iter().map(|f| format!("{f:.4}")).collect();
                 format!(
-                    "{}\t{}\t{:?}\t{}\t{}\t{}",
+                    "{}\t{}\t{:?}\t{}\t{}\t{}\t{:?}",
                     j.pair.kind,
                     j.pair.language,
                     j.structure.err(),
                     features.join(","),
                     j.pair.stored,
-                    j.pair.query
+                    j.pair.query,
+                    j.aligned
                 )
             })
             .collect();
