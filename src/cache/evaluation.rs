@@ -72,7 +72,7 @@ pub fn judge_all(model: &dyn EmbeddingModel, pairs: &[Pair]) -> Vec<Judged> {
             .collect();
         let vectors = model.embed(&texts);
         for (pair, vectors) in chunk.iter().zip(vectors.chunks(2)) {
-            let cosine: f32 = vectors[0].iter().zip(&vectors[1]).map(|(a, b)| a * b).sum();
+            let cosine = verify::dot(&vectors[0], &vectors[1]);
             let (stored, query) = (verify::analyse(&pair.stored), verify::analyse(&pair.query));
             let structure = verify::structure(&stored, &query);
             let aligned = structure
@@ -80,7 +80,7 @@ pub fn judge_all(model: &dyn EmbeddingModel, pairs: &[Pair]) -> Vec<Judged> {
                 .then(|| verify::aligned_query(&stored, &pair.stored, &query, &pair.query))
                 .flatten()
                 .and_then(|text| model.embed(&[text.as_str()]).pop())
-                .map(|v| v.iter().zip(&vectors[0]).map(|(a, b)| a * b).sum::<f32>());
+                .map(|v| verify::dot(&v, &vectors[0]));
             judged.push(Judged {
                 pair: pair.clone(),
                 cosine,

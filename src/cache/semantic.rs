@@ -123,9 +123,10 @@ impl WordVectorCache {
 
 /// The similarity of a candidate once the new prompt is written with the
 /// entry's spelling of the words both share (`verify::aligned_query`), when
-/// the structure passed and a word was spelled differently: the model reads
-/// "populaton" or "labtop" as unrelated pieces, so a typo alone can take a
-/// paraphrase far below the threshold. One more run of the model.
+/// a word was spelled differently: the model reads "populaton" or "labtop"
+/// as unrelated pieces, so a typo alone can take a paraphrase far below the
+/// threshold. One more run of the model; asked only once the structure
+/// passed.
 async fn aligned_similarity(
     candidate: &Candidate,
     stored: &Analysis,
@@ -133,12 +134,10 @@ async fn aligned_similarity(
     question: &str,
     embedder: &Embedder,
 ) -> Option<f32> {
-    verify::structure(stored, query).ok()?;
     let text = verify::aligned_query(stored, &candidate.question, query, question)?;
     let stored_vector = candidate.vector.as_ref()?;
     let vector = embedder.embed(&text).await?;
-    (vector.len() == stored_vector.len())
-        .then(|| vector.iter().zip(stored_vector).map(|(a, b)| a * b).sum())
+    (vector.len() == stored_vector.len()).then(|| verify::dot(&vector, stored_vector))
 }
 
 /// Judge the candidates (most similar first): the threshold, then the
@@ -160,8 +159,13 @@ pub async fn decide(
     for candidate in candidates {
         let query = query.get_or_insert_with(|| analyse(&probe.question));
         let stored = analyse(&candidate.question);
-        let aligned =
-            aligned_similarity(&candidate, &stored, query, &probe.question, embedder).await;
+        let structure = verify::structure(&stored, query);
+        let aligned = match structure {
+            Ok(()) => {
+                aligned_similarity(&candidate, &stored, query, &probe.question, embedder).await
+            }
+            Err(_) => None,
+        };
         let similarity = aligned.map_or(candidate.similarity, |a| a.max(candidate.similarity));
         let mut record = ShadowRecord {
             at_ms: now_ms,
@@ -185,7 +189,7 @@ pub async fn decide(
             record.stage = "verifier";
             // Word vectors only when the structure passed: most near-misses
             // stop before the model is asked anything.
-            let vectors = match verify::structure(&stored, query) {
+            let vectors = match structure {
                 Ok(()) => {
                     words
                         .vectors(embedder, verify::words_to_embed(&stored, query))

@@ -43,7 +43,9 @@ pub fn words_to_embed(a: &Analysis, b: &Analysis) -> Vec<String> {
     words
 }
 
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// The dot product of two vectors: their cosine when both are unit vectors,
+/// as the embedders return them.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
