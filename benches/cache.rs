@@ -134,8 +134,9 @@ fn search(c: &mut Criterion) {
                 let vector = model.embed(&[prompt]).pop().unwrap_or_default();
                 let found = index.search(7, &vector, CANDIDATES, 0);
                 let query = verify::analyse(prompt);
-                let aligned = verify::aligned_query(&stored, PARAPHRASE, &query, prompt)
-                    .filter(|_| aligning)
+                let aligned = aligning
+                    .then(|| verify::aligned_query(&stored, PARAPHRASE, &query, prompt))
+                    .flatten()
                     .map(|text| model.embed(&[text.as_str()]));
                 let features = verify::features_from_model(&model, &stored, &query, 0.9);
                 (found, verify::structure(&stored, &query), aligned, features)

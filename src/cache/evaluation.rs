@@ -97,8 +97,7 @@ impl Judged {
     /// The similarity the gateway judges: the better of the one as written
     /// and the aligned one.
     pub fn similarity(&self) -> f32 {
-        self.aligned
-            .map_or(self.cosine, |aligned| aligned.max(self.cosine))
+        verify::judged_similarity(self.cosine, self.aligned)
     }
 
     /// The scorer's features with the similarity the gateway judges.

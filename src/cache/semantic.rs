@@ -166,7 +166,7 @@ pub async fn decide(
             }
             Err(_) => None,
         };
-        let similarity = aligned.map_or(candidate.similarity, |a| a.max(candidate.similarity));
+        let similarity = verify::judged_similarity(candidate.similarity, aligned);
         let mut record = ShadowRecord {
             at_ms: now_ms,
             team: String::new(),

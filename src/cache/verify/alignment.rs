@@ -154,3 +154,11 @@ pub fn aligned_query(
     out.push_str(query_text.get(at..)?);
     Some(out)
 }
+
+/// The similarity the cache judges a candidate by: the better of the
+/// prompts' cosine as written and the one after `aligned_query`, when there
+/// is one. The gateway and the evaluation both call this, so the
+/// evaluation's figures are the gateway's.
+pub fn judged_similarity(as_written: f32, aligned: Option<f32>) -> f32 {
+    aligned.map_or(as_written, |aligned| aligned.max(as_written))
+}
